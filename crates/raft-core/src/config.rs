@@ -1,0 +1,89 @@
+//! The configuration of one node.
+
+use crate::error::ConfigError;
+use crate::message::GroupId;
+use crate::types::{LogIndex, NodeId};
+
+/// The configuration of one Raft node. Times are in ticks: the driver calls
+/// [`crate::RawNode::tick`] at a fixed interval (100 ms is typical).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This node's id.
+    pub id: NodeId,
+    /// The Raft group; messages of other groups are refused.
+    pub group: GroupId,
+    /// A follower that hears nothing from a leader for a random number of ticks in
+    /// `[election_tick, 2 * election_tick)` starts an election.
+    pub election_tick: u64,
+    /// A leader sends heartbeats every `heartbeat_tick` ticks.
+    pub heartbeat_tick: u64,
+    /// Run a pre-vote round before a real election, so a node that was partitioned
+    /// away cannot disrupt the cluster by bumping the term when it returns.
+    pub pre_vote: bool,
+    /// A leader that has not heard from a quorum within an election timeout steps
+    /// down; and a node that heard from a leader within the election timeout ignores
+    /// vote requests (so a removed or flapping node cannot disrupt the cluster).
+    pub check_quorum: bool,
+    /// At most this many entries in one AppendEntries message.
+    pub max_entries_per_msg: usize,
+    /// At most this many bytes of entries in one AppendEntries message (at least one
+    /// entry is always sent).
+    pub max_bytes_per_msg: u64,
+    /// At most this many AppendEntries messages in flight to one follower.
+    pub max_inflight_msgs: usize,
+    /// The highest index the application has already applied (when restarting a node
+    /// whose state machine is durable). Entries after it are delivered again.
+    pub applied: LogIndex,
+    /// The seed of the node's random choices (election timeouts). Give each node a
+    /// different seed; a simulation that fixes the seeds replays exactly.
+    pub seed: u64,
+    /// Test-only switches that plant known bugs, so the simulator can prove it
+    /// catches them.
+    #[cfg(feature = "sim")]
+    pub bugs: crate::sim_bugs::PlantedBugs,
+}
+
+impl Config {
+    /// A configuration with sensible defaults: election after 10 ticks, heartbeats
+    /// every tick, pre-vote and check-quorum on.
+    pub fn new(id: impl Into<NodeId>) -> Self {
+        Config {
+            id: id.into(),
+            group: 0,
+            election_tick: 10,
+            heartbeat_tick: 1,
+            pre_vote: true,
+            check_quorum: true,
+            max_entries_per_msg: 256,
+            max_bytes_per_msg: 1 << 20,
+            max_inflight_msgs: 64,
+            applied: 0,
+            seed: 0,
+            #[cfg(feature = "sim")]
+            bugs: Default::default(),
+        }
+    }
+
+    /// Checks the configuration.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.id.as_str().is_empty() {
+            return Err(ConfigError::EmptyId);
+        }
+        if self.heartbeat_tick == 0 {
+            return Err(ConfigError::ZeroHeartbeat);
+        }
+        if self.election_tick <= self.heartbeat_tick {
+            return Err(ConfigError::ElectionNotAboveHeartbeat {
+                election: self.election_tick,
+                heartbeat: self.heartbeat_tick,
+            });
+        }
+        if self.max_inflight_msgs == 0 {
+            return Err(ConfigError::ZeroInflight);
+        }
+        if self.max_entries_per_msg == 0 {
+            return Err(ConfigError::ZeroEntriesPerMsg);
+        }
+        Ok(())
+    }
+}

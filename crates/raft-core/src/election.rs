@@ -1,0 +1,161 @@
+//! Leader election (§5.2), pre-vote (dissertation §9.6) and check-quorum (§6.2).
+
+use tracing::{debug, info};
+
+use crate::message::{MessageBody, VoteRequest, VoteResponse};
+use crate::progress::ProgressState;
+use crate::quorum::VoteResult;
+use crate::raft::Raft;
+use crate::storage::Storage;
+use crate::types::{NodeId, Role, Term};
+
+impl<S: Storage> Raft<S> {
+    /// Followers and candidates: campaign when no leader was heard from for a
+    /// randomized election timeout.
+    pub(crate) fn tick_election(&mut self) {
+        self.election_elapsed += 1;
+        if self.promotable() && self.election_elapsed >= self.randomized_election_timeout {
+            self.election_elapsed = 0;
+            self.campaign(self.cfg.pre_vote, false);
+        }
+    }
+
+    /// Leaders: heartbeats, check-quorum, and the deadline of a leadership transfer.
+    pub(crate) fn tick_leader(&mut self) {
+        self.heartbeat_elapsed += 1;
+        self.election_elapsed += 1;
+        if self.election_elapsed >= self.cfg.election_tick {
+            self.election_elapsed = 0;
+            if self.cfg.check_quorum {
+                if !self.tracker.quorum_active(&self.id) {
+                    info!(id = %self.id, term = self.term, "lost contact with a quorum; stepping down");
+                    let term = self.term;
+                    self.become_follower(term, None);
+                    return;
+                }
+                let me = self.id.clone();
+                for (id, p) in self.tracker.progress.iter_mut() {
+                    p.recent_active = *id == me;
+                }
+            }
+            if let Some(to) = self.lead_transferee.take() {
+                info!(id = %self.id, %to, "leadership transfer timed out; abandoned");
+            }
+        }
+        self.retry_stalled_snapshots();
+        if self.heartbeat_elapsed >= self.cfg.heartbeat_tick {
+            self.heartbeat_elapsed = 0;
+            self.bcast_heartbeat();
+        }
+    }
+
+    /// A snapshot message can be lost like any other: after two election timeouts
+    /// without an answer, go back to probing (which re-sends it).
+    fn retry_stalled_snapshots(&mut self) {
+        let limit = 2 * self.cfg.election_tick;
+        for p in self.tracker.progress.values_mut() {
+            if let ProgressState::Snapshot { .. } = p.state {
+                p.snapshot_ticks += 1;
+                if p.snapshot_ticks >= limit {
+                    p.become_probe();
+                }
+            }
+        }
+    }
+
+    /// Starts a (pre-)election. `transfer` marks a campaign ordered by TimeoutNow,
+    /// which skips pre-vote and overrides the voters' leader lease.
+    pub(crate) fn campaign(&mut self, pre_vote: bool, transfer: bool) {
+        if !self.promotable() {
+            return;
+        }
+        let vote_term = if pre_vote {
+            self.become_pre_candidate();
+            self.term + 1
+        } else {
+            self.become_candidate();
+            self.term
+        };
+        let me = self.id.clone();
+        self.tracker.record_vote(me.clone(), true);
+        if self.tracker.tally() == VoteResult::Won {
+            // A single-voter cluster wins at once.
+            self.on_won(pre_vote);
+            return;
+        }
+        let last_log_index = self.log.last_index();
+        let last_log_term = self.log.last_term();
+        for to in self.tracker.membership.all_voters() {
+            if to == me {
+                continue;
+            }
+            self.send(
+                to,
+                vote_term,
+                MessageBody::RequestVote(VoteRequest {
+                    pre_vote,
+                    last_log_index,
+                    last_log_term,
+                    leadership_transfer: transfer,
+                }),
+            );
+        }
+    }
+
+    fn on_won(&mut self, pre_vote: bool) {
+        if pre_vote {
+            self.campaign(false, false);
+        } else {
+            self.become_leader();
+        }
+    }
+
+    /// §5.2 and §5.4.1: grant at most one vote per term, and only to a candidate whose
+    /// log is at least as up to date as ours.
+    pub(crate) fn handle_vote_request(&mut self, from: NodeId, term: Term, v: VoteRequest) {
+        let can_vote = self.vote.as_ref() == Some(&from)
+            || (self.vote.is_none() && self.leader.is_none())
+            || (v.pre_vote && term > self.term);
+        #[cfg(feature = "sim")]
+        let can_vote = can_vote || self.cfg.bugs.vote_twice;
+        let granted = can_vote && self.log.is_up_to_date(v.last_log_index, v.last_log_term);
+        debug!(id = %self.id, %from, term, pre_vote = v.pre_vote, granted, "vote request");
+        let resp = |granted| MessageBody::RequestVoteResponse(VoteResponse { pre_vote: v.pre_vote, granted });
+        if v.pre_vote {
+            // A granted pre-vote answers in the term the candidate would use.
+            let t = if granted { term } else { self.term };
+            self.send(from, t, resp(granted));
+            return;
+        }
+        if granted {
+            self.election_elapsed = 0;
+            self.vote = Some(from.clone());
+            #[cfg(feature = "sim")]
+            if self.cfg.bugs.vote_before_persist {
+                self.send(from, self.term, resp(true));
+                return;
+            }
+        }
+        // The vote must be durable before the candidate can count it.
+        self.send_after_persist(from, resp(granted));
+    }
+
+    pub(crate) fn handle_vote_response(&mut self, from: NodeId, r: VoteResponse) {
+        if r.pre_vote != (self.role == Role::PreCandidate) {
+            return;
+        }
+        self.tracker.record_vote(from, r.granted);
+        match self.tracker.tally() {
+            VoteResult::Won => {
+                info!(id = %self.id, term = self.term, pre_vote = r.pre_vote, "won the election");
+                self.on_won(r.pre_vote);
+            }
+            VoteResult::Lost => {
+                debug!(id = %self.id, term = self.term, pre_vote = r.pre_vote, "lost the election");
+                let term = self.term;
+                self.become_follower(term, None);
+            }
+            VoteResult::Pending => {}
+        }
+    }
+}

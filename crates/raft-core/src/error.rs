@@ -1,0 +1,91 @@
+//! The crate's typed errors.
+
+use thiserror::Error;
+
+use crate::types::{LogIndex, NodeId};
+
+/// Errors of the protocol API.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A proposal, read or leadership transfer reached a node that is not the leader.
+    #[error("not the leader (leader hint: {leader_hint:?})")]
+    NotLeader {
+        /// The leader this node knows of, if any: retry there.
+        leader_hint: Option<NodeId>,
+    },
+    /// The leader is handing leadership over and accepts no proposals meanwhile.
+    #[error("leadership transfer to {to} in progress")]
+    LeadershipTransferInProgress {
+        /// The node leadership is being transferred to.
+        to: NodeId,
+    },
+    /// The named node is not a member of the cluster.
+    #[error("unknown node {0}")]
+    UnknownNode(NodeId),
+    /// A message addressed to another node or another group reached this one.
+    #[error("message for {to} (group {group}) delivered to {local} (group {local_group})")]
+    Misdelivered {
+        /// The message's target.
+        to: NodeId,
+        /// The message's group.
+        group: u64,
+        /// This node.
+        local: NodeId,
+        /// This node's group.
+        local_group: u64,
+    },
+    /// The configuration is not usable.
+    #[error("invalid config: {0}")]
+    Config(#[from] ConfigError),
+    /// The storage failed.
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+}
+
+/// What is wrong with a [`crate::Config`].
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The node id is empty.
+    #[error("node id must not be empty")]
+    EmptyId,
+    /// `heartbeat_tick` is zero.
+    #[error("heartbeat_tick must be at least 1")]
+    ZeroHeartbeat,
+    /// `election_tick` is not larger than `heartbeat_tick`.
+    #[error("election_tick ({election}) must be larger than heartbeat_tick ({heartbeat})")]
+    ElectionNotAboveHeartbeat {
+        /// The configured election tick.
+        election: u64,
+        /// The configured heartbeat tick.
+        heartbeat: u64,
+    },
+    /// `max_inflight_msgs` is zero.
+    #[error("max_inflight_msgs must be at least 1")]
+    ZeroInflight,
+    /// `max_entries_per_msg` is zero.
+    #[error("max_entries_per_msg must be at least 1")]
+    ZeroEntriesPerMsg,
+}
+
+/// Errors a [`crate::Storage`] returns.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The requested index is behind the snapshot: the entries were compacted away.
+    #[error("log index {0} is compacted")]
+    Compacted(LogIndex),
+    /// The requested index is beyond the last entry.
+    #[error("log index {0} is unavailable")]
+    Unavailable(LogIndex),
+    /// The snapshot is being built; ask again later.
+    #[error("snapshot temporarily unavailable")]
+    SnapshotTemporarilyUnavailable,
+    /// Anything else (an IO error, corruption...), from the storage implementation.
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,346 @@
+//! `RawNode`: the API a driver uses. Inputs go in through `tick`, `step`, `propose`,
+//! `read_index` and `transfer_leader`; effects come out in a [`Ready`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::config::Config;
+use crate::entry::{Entry, Snapshot};
+use crate::error::Result;
+use crate::message::Message;
+use crate::progress::ProgressState;
+use crate::raft::Raft;
+use crate::read_only::ReadState;
+use crate::storage::Storage;
+use crate::types::{HardState, LogIndex, Membership, NodeId, Role, SoftState, Term};
+
+/// Everything the driver must do after some inputs, in this order:
+///
+/// 1. send `messages` (they may leave before anything is persisted);
+/// 2. persist `snapshot` (if any), then `entries` (replacing any stored entries from
+///    `entries[0].index` on), then `hard_state` (if any);
+/// 3. only then send `persisted_messages` (votes and append acknowledgements, which
+///    promise durable state);
+/// 4. install `snapshot` in the state machine, then apply `committed_entries` in order;
+/// 5. serve each of `read_states` once the state machine has applied its index;
+/// 6. call [`RawNode::advance`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ready {
+    /// The role, leader or term changed.
+    pub soft_state: Option<SoftState>,
+    /// The hard state changed and must be persisted.
+    pub hard_state: Option<HardState>,
+    /// Entries to append to stable storage.
+    pub entries: Vec<Entry>,
+    /// A snapshot from the leader, to persist and install.
+    pub snapshot: Option<Snapshot>,
+    /// Messages that may be sent at once.
+    pub messages: Vec<Message>,
+    /// Messages that may be sent only after this Ready's state is persisted.
+    pub persisted_messages: Vec<Message>,
+    /// Committed entries to apply to the state machine.
+    pub committed_entries: Vec<Entry>,
+    /// Linearizable reads that may be served once their index is applied.
+    pub read_states: Vec<ReadState>,
+}
+
+impl fmt::Display for Ready {
+    /// One line: `hs=3/node1/5 ents=2..=4 commit=1..=3 msgs=4+1 reads=1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(s) = &self.soft_state {
+            parts.push(format!("{} t{} leader={:?}", s.role, s.term, s.leader.as_ref().map(|l| l.as_str())));
+        }
+        if let Some(h) = &self.hard_state {
+            parts.push(format!("hs=t{}/vote={:?}/commit={}", h.term, h.vote.as_ref().map(|v| v.as_str()), h.commit));
+        }
+        if let Some(s) = &self.snapshot {
+            parts.push(format!("snap={}/{}", s.meta.index, s.meta.term));
+        }
+        if let (Some(a), Some(b)) = (self.entries.first(), self.entries.last()) {
+            parts.push(format!("ents={}..={}", a.index, b.index));
+        }
+        if let (Some(a), Some(b)) = (self.committed_entries.first(), self.committed_entries.last()) {
+            parts.push(format!("apply={}..={}", a.index, b.index));
+        }
+        if !self.messages.is_empty() || !self.persisted_messages.is_empty() {
+            parts.push(format!("msgs={}+{}", self.messages.len(), self.persisted_messages.len()));
+        }
+        if !self.read_states.is_empty() {
+            parts.push(format!("reads={}", self.read_states.len()));
+        }
+        f.write_str(&parts.join(" "))
+    }
+}
+
+/// Where the leader stands with one follower.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerProgress {
+    /// The highest index known to match the leader's log.
+    pub match_index: LogIndex,
+    /// The next index to send.
+    pub next_index: LogIndex,
+    /// The replication mode.
+    pub state: ProgressState,
+}
+
+/// A snapshot of a node's state for operators and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// This node.
+    pub id: NodeId,
+    /// The role.
+    pub role: Role,
+    /// The current term.
+    pub term: Term,
+    /// The vote in this term.
+    pub vote: Option<NodeId>,
+    /// The known leader.
+    pub leader: Option<NodeId>,
+    /// The commit index.
+    pub commit: LogIndex,
+    /// The applied index.
+    pub applied: LogIndex,
+    /// The first index still in the log.
+    pub first_index: LogIndex,
+    /// The last index of the log.
+    pub last_index: LogIndex,
+    /// The membership in effect.
+    pub membership: Membership,
+    /// Per-member replication progress (on the leader only).
+    pub progress: BTreeMap<NodeId, PeerProgress>,
+}
+
+/// What a Ready handed out, so `advance` knows what was persisted and applied.
+#[derive(Debug, Default)]
+struct Handed {
+    last_entry: Option<(LogIndex, Term)>,
+    snapshot: Option<LogIndex>,
+    last_applied: Option<LogIndex>,
+}
+
+/// A Raft node without IO: the driver calls it and carries out its [`Ready`]s.
+///
+/// Call [`RawNode::ready`] and [`RawNode::advance`] strictly in turn: after a `ready`,
+/// the next call of `ready` must follow an `advance`.
+pub struct RawNode<S> {
+    raft: Raft<S>,
+    prev_soft: SoftState,
+    prev_hard: HardState,
+    handed: Handed,
+    max_apply_bytes: u64,
+}
+
+impl<S: Storage> RawNode<S> {
+    /// Creates a node, or restarts one from what `storage` persisted.
+    pub fn new(config: Config, storage: S) -> Result<Self> {
+        let raft = Raft::new(config, storage)?;
+        Ok(RawNode {
+            prev_soft: raft.soft_state(),
+            prev_hard: raft.hard_state(),
+            raft,
+            handed: Handed::default(),
+            max_apply_bytes: 64 << 20,
+        })
+    }
+
+    /// Advances logical time by one tick.
+    pub fn tick(&mut self) {
+        self.raft.tick();
+    }
+
+    /// Feeds in a message from the network. Stale, duplicated or nonsensical messages
+    /// are ignored; only a message for another node or group is an error.
+    pub fn step(&mut self, message: Message) -> Result<()> {
+        self.raft.step(message)
+    }
+
+    /// Campaigns now instead of waiting for the election timeout.
+    pub fn campaign(&mut self) {
+        let pre = self.raft.cfg.pre_vote;
+        if self.raft.role != Role::Leader {
+            self.raft.campaign(pre, false);
+        }
+    }
+
+    /// Proposes a command. On the leader it is appended to the log and its
+    /// `(term, index)` returned: it was applied as proposed if the entry applied at that
+    /// index has that term. Elsewhere: `Error::NotLeader` with a hint.
+    pub fn propose(&mut self, command: Bytes) -> Result<(Term, LogIndex)> {
+        self.raft.propose(vec![command])
+    }
+
+    /// Proposes several commands at once; returns the term and the index of the last.
+    pub fn propose_batch(&mut self, commands: Vec<Bytes>) -> Result<(Term, LogIndex)> {
+        self.raft.propose(commands)
+    }
+
+    /// Asks for a linearizable read. The answer comes out as a [`ReadState`] with the
+    /// same `context` in a later Ready (if leadership is lost meanwhile, never: the
+    /// caller retries after a timeout).
+    pub fn read_index(&mut self, context: Bytes) -> Result<()> {
+        self.raft.read_index(context)
+    }
+
+    /// Hands leadership to `to`: the leader brings it up to date and then tells it to
+    /// campaign at once. Proposals are refused until the transfer ends.
+    pub fn transfer_leader(&mut self, to: NodeId) -> Result<()> {
+        self.raft.transfer_leader(to)
+    }
+
+    /// Whether [`RawNode::ready`] has anything to hand out.
+    pub fn has_ready(&self) -> bool {
+        let r = &self.raft;
+        r.has_pending_flush()
+            || !r.msgs.is_empty()
+            || !r.msgs_after_persist.is_empty()
+            || !r.log.unstable_entries().is_empty()
+            || r.log.unstable_snapshot().is_some()
+            || r.log.has_next_committed()
+            || r.reads.has_ready()
+            || r.soft_state() != self.prev_soft
+            || r.hard_state() != self.prev_hard
+    }
+
+    /// Collects the work for the driver. See [`Ready`] for what to do with it.
+    pub fn ready(&mut self) -> Ready {
+        self.raft.flush();
+        let r = &mut self.raft;
+        let soft = r.soft_state();
+        let hard = r.hard_state();
+        let entries = r.log.unstable_entries().to_vec();
+        let snapshot = r.log.unstable_snapshot().cloned();
+        let committed_entries = r.log.next_committed_entries(self.max_apply_bytes);
+        self.handed = Handed {
+            last_entry: entries.last().map(|e| (e.index, e.term)),
+            snapshot: snapshot.as_ref().map(|s| s.meta.index),
+            last_applied: committed_entries.last().map(|e| e.index),
+        };
+        let ready = Ready {
+            soft_state: (soft != self.prev_soft).then(|| soft.clone()),
+            hard_state: (hard != self.prev_hard).then(|| hard.clone()),
+            entries,
+            snapshot,
+            messages: std::mem::take(&mut r.msgs),
+            persisted_messages: std::mem::take(&mut r.msgs_after_persist),
+            committed_entries,
+            read_states: r.reads.take_ready(),
+        };
+        self.prev_soft = soft;
+        self.prev_hard = hard;
+        ready
+    }
+
+    /// Acknowledges the last Ready: its state is persisted, its messages sent, its
+    /// committed entries applied.
+    pub fn advance(&mut self) {
+        let handed = std::mem::take(&mut self.handed);
+        let r = &mut self.raft;
+        if let Some(index) = handed.snapshot {
+            r.log.stable_snapshot_to(index);
+        }
+        if let Some((index, term)) = handed.last_entry {
+            r.log.stable_to(index, term);
+            r.on_persisted(index, term);
+        }
+        if let Some(index) = handed.last_applied {
+            r.log.applied_to(index);
+        }
+    }
+
+    /// The node's state.
+    pub fn status(&self) -> Status {
+        let r = &self.raft;
+        let progress = if r.role == Role::Leader {
+            r.tracker
+                .progress
+                .iter()
+                .map(|(id, p)| {
+                    (
+                        id.clone(),
+                        PeerProgress {
+                            match_index: p.match_index,
+                            next_index: p.next_index,
+                            state: p.state,
+                        },
+                    )
+                })
+                .collect()
+        } else {
+            BTreeMap::new()
+        };
+        Status {
+            id: r.id.clone(),
+            role: r.role,
+            term: r.term,
+            vote: r.vote.clone(),
+            leader: r.leader.clone(),
+            commit: r.log.committed,
+            applied: r.log.applied,
+            first_index: r.log.first_index(),
+            last_index: r.log.last_index(),
+            membership: r.tracker.membership.clone(),
+            progress,
+        }
+    }
+
+    /// The node's id.
+    pub fn id(&self) -> &NodeId {
+        &self.raft.id
+    }
+
+    /// The node's role.
+    pub fn role(&self) -> Role {
+        self.raft.role
+    }
+
+    /// The node's current term.
+    pub fn term(&self) -> Term {
+        self.raft.term
+    }
+
+    /// The leader this node knows of.
+    pub fn leader(&self) -> Option<&NodeId> {
+        self.raft.leader.as_ref()
+    }
+
+    /// The storage, for reading.
+    pub fn storage(&self) -> &S {
+        &self.raft.log.store
+    }
+
+    /// The storage, for the driver to persist a Ready into.
+    pub fn storage_mut(&mut self) -> &mut S {
+        &mut self.raft.log.store
+    }
+
+    /// Consumes the node and returns its storage (a simulated crash keeps only this).
+    pub fn into_storage(self) -> S {
+        self.raft.log.store
+    }
+
+    /// One line describing the node, for logs and test failures.
+    pub fn describe(&self) -> String {
+        let r = &self.raft;
+        let mut s = format!(
+            "{} {} t{} vote={:?} leader={:?} log={}..={} commit={} applied={}",
+            r.id,
+            r.role,
+            r.term,
+            r.vote.as_ref().map(|v| v.as_str()),
+            r.leader.as_ref().map(|v| v.as_str()),
+            r.log.first_index(),
+            r.log.last_index(),
+            r.log.committed,
+            r.log.applied
+        );
+        if r.role == Role::Leader {
+            for (id, p) in &r.tracker.progress {
+                s.push_str(&format!(" [{id}: {p}]"));
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,148 @@
+//! Linearizable reads with ReadIndex (dissertation §6.4): the leader records its
+//! commit index, proves it is still leader with one round of heartbeats acknowledged
+//! by a quorum, and only then releases the read at that index.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use tracing::debug;
+
+use crate::error::{Error, Result};
+use crate::message::{MessageBody, ReadIndexRequest, ReadIndexResponse};
+use crate::raft::Raft;
+use crate::storage::Storage;
+use crate::types::{LogIndex, NodeId, Role};
+
+/// A read that may be served once the state machine has applied `index`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadState {
+    /// The context the caller passed to [`crate::RawNode::read_index`].
+    pub context: Bytes,
+    /// Serve the read after applying at least this index.
+    pub index: LogIndex,
+}
+
+#[derive(Debug)]
+struct PendingRead {
+    context: Bytes,
+    /// The follower that forwarded it, or `None` for a local read.
+    from: Option<NodeId>,
+    index: LogIndex,
+    round: u64,
+}
+
+/// The leader's queue of reads waiting for confirmation, and the reads ready to serve.
+#[derive(Debug, Default)]
+pub(crate) struct ReadOnly {
+    /// Heartbeat rounds only grow; a read is confirmed when a quorum acknowledged a
+    /// round at least as new as the one it was registered in.
+    round: u64,
+    round_pending: bool,
+    queue: VecDeque<PendingRead>,
+    /// Reads that arrived before the leader committed an entry of its term (it does
+    /// not know the commit index until then).
+    waiting_commit: Vec<(Bytes, Option<NodeId>)>,
+    ready: Vec<ReadState>,
+}
+
+impl ReadOnly {
+    pub(crate) fn round(&self) -> u64 {
+        self.round
+    }
+
+    pub(crate) fn round_pending(&self) -> bool {
+        self.round_pending
+    }
+
+    pub(crate) fn take_round_pending(&mut self) -> bool {
+        std::mem::take(&mut self.round_pending)
+    }
+
+    pub(crate) fn push_ready(&mut self, context: Bytes, index: LogIndex) {
+        self.ready.push(ReadState { context, index });
+    }
+
+    pub(crate) fn take_ready(&mut self) -> Vec<ReadState> {
+        std::mem::take(&mut self.ready)
+    }
+
+    pub(crate) fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Drops pending reads on a role change (their callers time out and retry);
+    /// reads already released stay deliverable.
+    pub(crate) fn clear(&mut self) {
+        self.queue.clear();
+        self.waiting_commit.clear();
+        self.round_pending = false;
+    }
+}
+
+impl<S: Storage> Raft<S> {
+    /// A read requested on this node.
+    pub(crate) fn read_index(&mut self, context: Bytes) -> Result<()> {
+        match self.role {
+            Role::Leader => {
+                self.leader_read(context, None);
+                Ok(())
+            }
+            _ => match self.leader.clone() {
+                Some(leader) => {
+                    self.send(leader, self.term, MessageBody::ReadIndex(ReadIndexRequest { context }));
+                    Ok(())
+                }
+                None => Err(Error::NotLeader { leader_hint: None }),
+            },
+        }
+    }
+
+    pub(crate) fn leader_read(&mut self, context: Bytes, from: Option<NodeId>) {
+        if !self.committed_in_current_term() {
+            self.reads.waiting_commit.push((context, from));
+            return;
+        }
+        let index = self.log.committed;
+        if self.tracker.membership.all_voters().len() == 1 && self.promotable() {
+            // A single voter is its own quorum.
+            self.release_read(context, from, index);
+            return;
+        }
+        if !self.reads.round_pending {
+            self.reads.round += 1;
+            self.reads.round_pending = true;
+        }
+        let round = self.reads.round;
+        if let Some(p) = self.tracker.progress.get_mut(&self.id) {
+            p.read_round = round;
+        }
+        self.reads.queue.push_back(PendingRead { context, from, index, round });
+    }
+
+    /// Releases every queued read whose round a quorum has acknowledged.
+    pub(crate) fn release_confirmed_reads(&mut self) {
+        let confirmed = self.tracker.confirmed_read_round();
+        while self.reads.queue.front().is_some_and(|r| r.round <= confirmed) {
+            if let Some(r) = self.reads.queue.pop_front() {
+                self.release_read(r.context, r.from, r.index);
+            }
+        }
+    }
+
+    fn release_read(&mut self, context: Bytes, from: Option<NodeId>, index: LogIndex) {
+        match from {
+            None => self.reads.push_ready(context, index),
+            Some(to) => {
+                debug!(id = %self.id, %to, index, "answering forwarded read");
+                self.send(to, self.term, MessageBody::ReadIndexResponse(ReadIndexResponse { context, index }));
+            }
+        }
+    }
+
+    /// The leader's first commit in its term: reads that waited for it can proceed.
+    pub(crate) fn on_first_commit_of_term(&mut self) {
+        for (context, from) in std::mem::take(&mut self.reads.waiting_commit) {
+            self.leader_read(context, from);
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Log replication (§5.3), commitment (§5.4.2) and snapshots sent to lagging
+//! followers (§7), with per-follower flow control.
+
+use tracing::{debug, info, warn};
+
+use crate::message::{
+    AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, MessageBody, SnapshotChunk, SnapshotResponse,
+};
+use crate::progress::ProgressState;
+use crate::raft::Raft;
+use crate::storage::Storage;
+use crate::types::{NodeId, Role};
+
+impl<S: Storage> Raft<S> {
+    /// The members the leader replicates to.
+    fn peers(&self) -> Vec<NodeId> {
+        self.tracker.progress.keys().filter(|id| **id != self.id).cloned().collect()
+    }
+
+    pub(crate) fn bcast_append(&mut self) {
+        for to in self.peers() {
+            if self.send_append(&to, true) {
+                // Pipelining: keep streaming while the window has room.
+                while self.send_append(&to, false) {}
+            }
+        }
+    }
+
+    pub(crate) fn bcast_heartbeat(&mut self) {
+        let round = self.reads.round();
+        for to in self.peers() {
+            let matched = self.tracker.progress.get(&to).map_or(0, |p| p.match_index);
+            // Never tell a follower to commit beyond what it is known to hold.
+            let commit = self.log.committed.min(matched);
+            self.send(to, self.term, MessageBody::Heartbeat(Heartbeat { commit, read_round: round }));
+        }
+    }
+
+    /// Sends the next AppendEntries to `to` if flow control allows. An empty message is
+    /// sent only when `send_if_empty` (to carry the commit index or probe).
+    /// Returns whether a message went out.
+    pub(crate) fn send_append(&mut self, to: &NodeId, send_if_empty: bool) -> bool {
+        let Some(p) = self.tracker.progress.get(to) else { return false };
+        if p.is_paused() {
+            return false;
+        }
+        let next = p.next_index;
+        let prev_log_index = next - 1;
+        let entries = self.log.entries(
+            next,
+            self.log.last_index() + 1,
+            self.cfg.max_bytes_per_msg,
+            self.cfg.max_entries_per_msg,
+        );
+        let (Some(prev_log_term), Ok(entries)) = (self.log.term(prev_log_index), entries) else {
+            // The entries the follower needs were compacted away.
+            return self.send_snapshot(to);
+        };
+        if entries.is_empty() && !send_if_empty {
+            return false;
+        }
+        let last = entries.last().map(|e| e.index);
+        if let Some(p) = self.tracker.progress.get_mut(to) {
+            p.sent_entries(last);
+        }
+        let commit = self.log.committed;
+        self.send(
+            to.clone(),
+            self.term,
+            MessageBody::AppendEntries(AppendRequest {
+                prev_log_index,
+                prev_log_term,
+                entries,
+                commit,
+            }),
+        );
+        true
+    }
+
+    fn send_snapshot(&mut self, to: &NodeId) -> bool {
+        let snap = match self.log.store.snapshot() {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(id = %self.id, %to, %e, "snapshot unavailable; will retry");
+                return false;
+            }
+        };
+        info!(id = %self.id, %to, index = snap.meta.index, term = snap.meta.term, "sending snapshot");
+        if let Some(p) = self.tracker.progress.get_mut(to) {
+            p.become_snapshot(snap.meta.index);
+        }
+        let done = true;
+        self.send(
+            to.clone(),
+            self.term,
+            MessageBody::InstallSnapshot(SnapshotChunk {
+                meta: snap.meta,
+                offset: 0,
+                data: snap.data,
+                done,
+            }),
+        );
+        true
+    }
+
+    /// §5.3 (receiver side): accept entries only if our log matches at
+    /// `prev_log_index`; otherwise reject with a hint for fast backtracking.
+    pub(crate) fn handle_append(&mut self, from: NodeId, a: AppendRequest) {
+        if a.prev_log_index < self.log.committed {
+            // Everything up to our commit index is known to match the leader.
+            let match_index = self.log.committed;
+            self.send_after_persist(from, MessageBody::AppendEntriesResponse(AppendResponse::Accepted { match_index }));
+            return;
+        }
+        #[cfg(feature = "sim")]
+        let skip = self.cfg.bugs.skip_log_matching_check;
+        #[cfg(not(feature = "sim"))]
+        let skip = false;
+        let resp = match self.log.maybe_append(a.prev_log_index, a.prev_log_term, a.commit, &a.entries, skip) {
+            Some(match_index) => AppendResponse::Accepted { match_index },
+            None => {
+                let hint = a.prev_log_index.min(self.log.last_index());
+                let (hint_index, hint_term) = self.log.find_conflict_by_term(hint, a.prev_log_term);
+                debug!(id = %self.id, %from, rejected = a.prev_log_index, hint_index, hint_term, "rejecting append");
+                AppendResponse::Rejected {
+                    rejected_index: a.prev_log_index,
+                    hint_index,
+                    hint_term,
+                }
+            }
+        };
+        // The ack promises the entries are durable: it leaves after they are persisted.
+        self.send_after_persist(from, MessageBody::AppendEntriesResponse(resp));
+    }
+
+    pub(crate) fn handle_heartbeat(&mut self, from: NodeId, h: Heartbeat) {
+        self.log.commit_to(h.commit);
+        self.send(
+            from,
+            self.term,
+            MessageBody::HeartbeatResponse(HeartbeatResponse { read_round: h.read_round }),
+        );
+    }
+
+    pub(crate) fn handle_snapshot(&mut self, from: NodeId, s: SnapshotChunk) {
+        let index = s.meta.index;
+        let match_index = if s.offset != 0 || !s.done {
+            // Chunked transfer is assembled by the leader-side sender in this version;
+            // a partial chunk is ignored and the leader retries.
+            debug!(id = %self.id, %from, "ignoring a partial snapshot chunk");
+            return;
+        } else if index <= self.log.committed {
+            // Older than what we have: nothing to install, but tell the leader where we are.
+            self.log.committed
+        } else if self.log.match_term(index, s.meta.term) {
+            // Our log already contains the snapshot's last entry: just commit up to it.
+            self.log.commit_to(index);
+            index
+        } else {
+            info!(id = %self.id, %from, index, term = s.meta.term, "installing snapshot");
+            self.tracker = crate::progress::Tracker::new(s.meta.membership.clone());
+            self.log.restore(crate::entry::Snapshot { meta: s.meta, data: s.data });
+            index
+        };
+        self.send_after_persist(
+            from,
+            MessageBody::InstallSnapshotResponse(SnapshotResponse {
+                index,
+                last_index: match_index,
+                received: 0,
+                done: true,
+            }),
+        );
+    }
+
+    pub(crate) fn handle_snapshot_response(&mut self, from: NodeId, s: SnapshotResponse) {
+        let Some(p) = self.tracker.progress.get_mut(&from) else { return };
+        if !s.done {
+            return;
+        }
+        p.maybe_update(s.last_index);
+        if let ProgressState::Snapshot { .. } = p.state {
+            p.become_probe();
+        }
+        self.send_append(&from, true);
+    }
+
+    pub(crate) fn handle_append_response(&mut self, from: NodeId, r: AppendResponse) {
+        match r {
+            AppendResponse::Accepted { match_index } => {
+                let Some(p) = self.tracker.progress.get_mut(&from) else { return };
+                if !p.maybe_update(match_index) {
+                    return;
+                }
+                match p.state {
+                    ProgressState::Probe => p.become_replicate(),
+                    ProgressState::Snapshot { pending } if p.match_index >= pending => {
+                        p.become_probe();
+                        p.become_replicate();
+                    }
+                    ProgressState::Replicate => p.inflights.free_to(match_index),
+                    ProgressState::Snapshot { .. } => {}
+                }
+                if self.maybe_commit() {
+                    self.bcast_append();
+                } else {
+                    while self.send_append(&from, false) {}
+                }
+                if self.lead_transferee.as_ref() == Some(&from) && match_index == self.log.last_index() {
+                    info!(id = %self.id, to = %from, "transfer target caught up; sending TimeoutNow");
+                    self.send(from, self.term, MessageBody::TimeoutNow);
+                }
+            }
+            AppendResponse::Rejected {
+                rejected_index,
+                hint_index,
+                hint_term,
+            } => {
+                // Fast backtracking: skip every entry of a term the follower cannot have.
+                let next_probe = if hint_term > 0 {
+                    self.log.find_conflict_by_term(hint_index, hint_term).0
+                } else {
+                    hint_index
+                };
+                let Some(p) = self.tracker.progress.get_mut(&from) else { return };
+                if p.maybe_decr_to(rejected_index, next_probe) {
+                    if p.state == ProgressState::Replicate {
+                        p.become_probe();
+                    }
+                    self.send_append(&from, true);
+                }
+            }
+            AppendResponse::StaleTerm => {}
+        }
+    }
+
+    pub(crate) fn handle_heartbeat_response(&mut self, from: NodeId, h: HeartbeatResponse) {
+        let last = self.log.last_index();
+        let Some(p) = self.tracker.progress.get_mut(&from) else { return };
+        p.read_round = p.read_round.max(h.read_round);
+        p.probe_sent = false;
+        if p.state == ProgressState::Replicate && p.inflights.full() {
+            p.inflights.free_first();
+        }
+        if p.match_index < last {
+            self.send_append(&from, true);
+        }
+        self.release_confirmed_reads();
+    }
+
+    /// §5.3/§5.4.2: commit the highest index a quorum holds, but only by counting
+    /// replicas of an entry of the current term (Figure 8).
+    pub(crate) fn maybe_commit(&mut self) -> bool {
+        debug_assert_eq!(self.role, Role::Leader);
+        let mci = self.tracker.committed_index();
+        if mci <= self.log.committed {
+            return false;
+        }
+        let current_term = self.log.term(mci) == Some(self.term);
+        #[cfg(feature = "sim")]
+        let current_term = current_term || self.cfg.bugs.commit_previous_term_by_counting;
+        if !current_term {
+            return false;
+        }
+        let first_of_term = !self.committed_in_current_term();
+        self.log.commit_to(mci);
+        if first_of_term {
+            self.on_first_commit_of_term();
+        }
+        true
+    }
+
+    pub(crate) fn committed_in_current_term(&self) -> bool {
+        self.log.term(self.log.committed) == Some(self.term)
+    }
+}
