@@ -106,6 +106,10 @@ impl<S: Storage> Raft<S> {
     /// §5.3 (receiver side): accept entries only if our log matches at
     /// `prev_log_index`; otherwise reject with a hint for fast backtracking.
     pub(crate) fn handle_append(&mut self, from: NodeId, a: AppendRequest) {
+        if !self.well_formed(&a) {
+            warn!(id = %self.id, %from, prev = a.prev_log_index, n = a.entries.len(), "ignoring a malformed AppendEntries");
+            return;
+        }
         if a.prev_log_index < self.log.committed {
             // Everything up to our commit index is known to match the leader.
             let match_index = self.log.committed;
@@ -131,6 +135,19 @@ impl<S: Storage> Raft<S> {
         };
         // The ack promises the entries are durable: it leaves after they are persisted.
         self.send_after_persist(from, MessageBody::AppendEntriesResponse(resp));
+    }
+
+    /// Entries must follow `prev_log_index` contiguously, with terms that never
+    /// decrease and never exceed the sender's term.
+    fn well_formed(&self, a: &AppendRequest) -> bool {
+        let mut prev_term = a.prev_log_term;
+        for (i, e) in a.entries.iter().enumerate() {
+            if Some(e.index) != a.prev_log_index.checked_add(i as u64 + 1) || e.term < prev_term || e.term > self.term {
+                return false;
+            }
+            prev_term = e.term;
+        }
+        true
     }
 
     pub(crate) fn handle_heartbeat(&mut self, from: NodeId, h: Heartbeat) {
@@ -174,8 +191,9 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(crate) fn handle_snapshot_response(&mut self, from: NodeId, s: SnapshotResponse) {
+        let last = self.log.last_index();
         let Some(p) = self.tracker.progress.get_mut(&from) else { return };
-        if !s.done {
+        if !s.done || s.last_index > last {
             return;
         }
         p.maybe_update(s.last_index);
@@ -188,6 +206,10 @@ impl<S: Storage> Raft<S> {
     pub(crate) fn handle_append_response(&mut self, from: NodeId, r: AppendResponse) {
         match r {
             AppendResponse::Accepted { match_index } => {
+                if match_index > self.log.last_index() {
+                    warn!(id = %self.id, %from, match_index, "ignoring an ack beyond our log");
+                    return;
+                }
                 let Some(p) = self.tracker.progress.get_mut(&from) else { return };
                 if !p.maybe_update(match_index) {
                     return;

@@ -1,0 +1,184 @@
+//! A tiny synchronous harness for focused protocol tests: nodes with MemStorage, a
+//! driver that carries out each Ready by the contract, and a message queue the test
+//! controls (deliver all, drop some, cut links).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use bytes::Bytes;
+use raft_core::{Config, Entry, Membership, MemStorage, Message, MessageBody, NodeId, RawNode, ReadState, Role};
+
+pub fn id(s: &str) -> NodeId {
+    NodeId::new(s)
+}
+
+pub fn config(name: &str, seed: u64) -> Config {
+    let mut c = Config::new(name);
+    c.election_tick = 10;
+    c.heartbeat_tick = 1;
+    c.seed = seed;
+    c
+}
+
+pub struct Net {
+    pub nodes: BTreeMap<NodeId, RawNode<MemStorage>>,
+    pub queue: VecDeque<Message>,
+    pub applied: BTreeMap<NodeId, Vec<Entry>>,
+    pub reads: BTreeMap<NodeId, Vec<ReadState>>,
+    /// Links that drop everything (from, to).
+    pub cut: BTreeSet<(NodeId, NodeId)>,
+    pub configs: BTreeMap<NodeId, Config>,
+}
+
+impl Net {
+    pub fn new(names: &[&str]) -> Self {
+        Self::with_config(names, |_| {})
+    }
+
+    pub fn with_config(names: &[&str], tweak: impl Fn(&mut Config)) -> Self {
+        let membership = Membership::with_voters(names.iter().copied());
+        let mut net = Net {
+            nodes: BTreeMap::new(),
+            queue: VecDeque::new(),
+            applied: BTreeMap::new(),
+            reads: BTreeMap::new(),
+            cut: BTreeSet::new(),
+            configs: BTreeMap::new(),
+        };
+        for (i, n) in names.iter().enumerate() {
+            let mut c = config(n, i as u64 + 1);
+            tweak(&mut c);
+            net.configs.insert(id(n), c.clone());
+            let node = RawNode::new(c, MemStorage::new(membership.clone())).unwrap();
+            net.nodes.insert(id(n), node);
+        }
+        net
+    }
+
+    pub fn node(&mut self, n: &str) -> &mut RawNode<MemStorage> {
+        self.nodes.get_mut(&id(n)).unwrap()
+    }
+
+    /// Carries out every pending Ready of every node; messages go to the queue.
+    pub fn drive(&mut self) {
+        loop {
+            let mut any = false;
+            for (nid, node) in self.nodes.iter_mut() {
+                while node.has_ready() {
+                    any = true;
+                    let rd = node.ready();
+                    self.queue.extend(rd.messages);
+                    let store = node.storage_mut();
+                    if let Some(s) = rd.snapshot {
+                        store.apply_snapshot(s);
+                    }
+                    store.append(&rd.entries).unwrap();
+                    if let Some(hs) = rd.hard_state {
+                        store.set_hard_state(hs);
+                    }
+                    self.queue.extend(rd.persisted_messages);
+                    self.applied.entry(nid.clone()).or_default().extend(rd.committed_entries);
+                    self.reads.entry(nid.clone()).or_default().extend(rd.read_states);
+                    node.advance();
+                }
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    /// Takes every queued message (after driving all nodes).
+    pub fn take(&mut self) -> Vec<Message> {
+        self.drive();
+        self.queue.drain(..).collect()
+    }
+
+    pub fn deliver(&mut self, m: Message) {
+        if self.cut.contains(&(m.from.clone(), m.to.clone())) {
+            return;
+        }
+        if let Some(node) = self.nodes.get_mut(&m.to) {
+            node.step(m).unwrap();
+        }
+    }
+
+    /// Delivers messages until the network is quiet (bounded).
+    pub fn settle(&mut self) {
+        for _ in 0..10_000 {
+            let msgs = self.take();
+            if msgs.is_empty() {
+                return;
+            }
+            for m in msgs {
+                self.deliver(m);
+            }
+        }
+        panic!("network did not settle");
+    }
+
+    pub fn tick_all(&mut self, n: usize) {
+        for _ in 0..n {
+            for node in self.nodes.values_mut() {
+                node.tick();
+            }
+            self.settle();
+        }
+    }
+
+    /// Makes `n` the leader by campaigning and settling.
+    pub fn elect(&mut self, n: &str) {
+        self.node(n).campaign();
+        self.settle();
+        assert_eq!(self.node(n).role(), Role::Leader, "{}", self.node(n).describe());
+    }
+
+    pub fn isolate(&mut self, n: &str) {
+        let names: Vec<NodeId> = self.nodes.keys().cloned().collect();
+        for other in names {
+            self.cut.insert((id(n), other.clone()));
+            self.cut.insert((other, id(n)));
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.cut.clear();
+    }
+
+    pub fn applied_commands(&self, n: &str) -> Vec<Bytes> {
+        self.applied
+            .get(&id(n))
+            .map(|es| {
+                es.iter()
+                    .filter_map(|e| match &e.payload {
+                        raft_core::EntryPayload::Command(c) => Some(c.clone()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn log(&self, n: &str) -> Vec<(u64, u64)> {
+        let node = &self.nodes[&id(n)];
+        let st = node.status();
+        use raft_core::Storage;
+        let store = node.storage();
+        (st.first_index..=store.last_index().unwrap())
+            .map(|i| (i, store.term(i).unwrap()))
+            .collect()
+    }
+}
+
+pub fn is_kind(m: &Message, kind: &str) -> bool {
+    m.body.kind() == kind
+}
+
+pub fn count(msgs: &[Message], kind: &str) -> usize {
+    msgs.iter().filter(|m| is_kind(m, kind)).count()
+}
+
+pub fn body(m: &Message) -> &MessageBody {
+    &m.body
+}
