@@ -31,6 +31,16 @@ pub struct Config {
     pub max_bytes_per_msg: u64,
     /// At most this many AppendEntries messages in flight to one follower.
     pub max_inflight_msgs: usize,
+    /// InstallSnapshot sends snapshots in chunks of this many bytes, one chunk in
+    /// flight at a time; a lost chunk is resent from where the follower stopped.
+    pub snapshot_chunk_bytes: u64,
+    /// Opt-in leader lease reads: a leader that has heard from a quorum within the
+    /// last `read_lease_ticks` ticks serves reads without a heartbeat round. Requires
+    /// `check_quorum` and must be shorter than `election_tick`. It assumes the nodes'
+    /// tick rates drift apart by less than `election_tick - read_lease_ticks` ticks per
+    /// lease: a paused process or a clock jump can break linearizability. `None`
+    /// (the default) always uses ReadIndex.
+    pub read_lease_ticks: Option<u64>,
     /// The highest index the application has already applied (when restarting a node
     /// whose state machine is durable). Entries after it are delivered again.
     pub applied: LogIndex,
@@ -57,6 +67,8 @@ impl Config {
             max_entries_per_msg: 256,
             max_bytes_per_msg: 1 << 20,
             max_inflight_msgs: 64,
+            snapshot_chunk_bytes: 1 << 20,
+            read_lease_ticks: None,
             applied: 0,
             seed: 0,
             #[cfg(feature = "sim")]
@@ -83,6 +95,20 @@ impl Config {
         }
         if self.max_entries_per_msg == 0 {
             return Err(ConfigError::ZeroEntriesPerMsg);
+        }
+        if self.snapshot_chunk_bytes == 0 {
+            return Err(ConfigError::ZeroSnapshotChunk);
+        }
+        if let Some(lease) = self.read_lease_ticks {
+            if !self.check_quorum {
+                return Err(ConfigError::LeaseNeedsCheckQuorum);
+            }
+            if lease >= self.election_tick {
+                return Err(ConfigError::LeaseNotShorterThanElection {
+                    lease,
+                    election: self.election_tick,
+                });
+            }
         }
         Ok(())
     }

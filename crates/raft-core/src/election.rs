@@ -3,7 +3,6 @@
 use tracing::{debug, info};
 
 use crate::message::{MessageBody, VoteRequest, VoteResponse};
-use crate::progress::ProgressState;
 use crate::quorum::VoteResult;
 use crate::raft::Raft;
 use crate::storage::Storage;
@@ -49,20 +48,6 @@ impl<S: Storage> Raft<S> {
         }
     }
 
-    /// A snapshot message can be lost like any other: after two election timeouts
-    /// without an answer, go back to probing (which re-sends it).
-    fn retry_stalled_snapshots(&mut self) {
-        let limit = 2 * self.cfg.election_tick;
-        for p in self.tracker.progress.values_mut() {
-            if let ProgressState::Snapshot { .. } = p.state {
-                p.snapshot_ticks += 1;
-                if p.snapshot_ticks >= limit {
-                    p.become_probe();
-                }
-            }
-        }
-    }
-
     /// Starts a (pre-)election. `transfer` marks a campaign ordered by TimeoutNow,
     /// which skips pre-vote and overrides the voters' leader lease.
     pub(crate) fn campaign(&mut self, pre_vote: bool, transfer: bool) {
@@ -78,7 +63,7 @@ impl<S: Storage> Raft<S> {
         };
         let me = self.id.clone();
         self.tracker.record_vote(me.clone(), true);
-        if self.tracker.tally() == VoteResult::Won {
+        if self.tally() == VoteResult::Won {
             // A single-voter cluster wins at once.
             self.on_won(pre_vote);
             return;
@@ -100,6 +85,14 @@ impl<S: Storage> Raft<S> {
                 }),
             );
         }
+    }
+
+    fn tally(&self) -> VoteResult {
+        #[cfg(feature = "sim")]
+        let count_learners = self.cfg.bugs.count_learner_votes;
+        #[cfg(not(feature = "sim"))]
+        let count_learners = false;
+        self.tracker.tally(count_learners)
     }
 
     fn on_won(&mut self, pre_vote: bool) {
@@ -145,7 +138,7 @@ impl<S: Storage> Raft<S> {
             return;
         }
         self.tracker.record_vote(from, r.granted);
-        match self.tracker.tally() {
+        match self.tally() {
             VoteResult::Won => {
                 info!(id = %self.id, term = self.term, pre_vote = r.pre_vote, "won the election");
                 self.on_won(r.pre_vote);

@@ -35,6 +35,25 @@ pub enum Error {
         /// This node's group.
         local_group: u64,
     },
+    /// A membership change was refused.
+    #[error("membership change refused: {0}")]
+    Membership(#[from] crate::membership::MembershipError),
+    /// A snapshot was requested at or behind the current one.
+    #[error("snapshot at {index} is not newer than the current snapshot at {snapshot_index}")]
+    SnapshotOutOfDate {
+        /// The requested index.
+        index: LogIndex,
+        /// The index of the current snapshot.
+        snapshot_index: LogIndex,
+    },
+    /// A snapshot was requested beyond what the application has applied.
+    #[error("snapshot at {index} is beyond the applied index {applied}")]
+    SnapshotNotApplied {
+        /// The requested index.
+        index: LogIndex,
+        /// The applied index.
+        applied: LogIndex,
+    },
     /// The configuration is not usable.
     #[error("invalid config: {0}")]
     Config(#[from] ConfigError),
@@ -64,6 +83,20 @@ pub enum ConfigError {
     /// `max_inflight_msgs` is zero.
     #[error("max_inflight_msgs must be at least 1")]
     ZeroInflight,
+    /// `snapshot_chunk_bytes` is zero.
+    #[error("snapshot_chunk_bytes must be at least 1")]
+    ZeroSnapshotChunk,
+    /// Lease reads are only safe when a leader steps down after losing its quorum.
+    #[error("read_lease_ticks requires check_quorum")]
+    LeaseNeedsCheckQuorum,
+    /// The lease must be shorter than the election timeout, with room for clock drift.
+    #[error("read_lease_ticks ({lease}) must be shorter than election_tick ({election})")]
+    LeaseNotShorterThanElection {
+        /// The configured lease.
+        lease: u64,
+        /// The configured election tick.
+        election: u64,
+    },
     /// `max_entries_per_msg` is zero.
     #[error("max_entries_per_msg must be at least 1")]
     ZeroEntriesPerMsg,

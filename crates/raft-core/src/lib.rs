@@ -39,6 +39,7 @@ mod entry;
 mod error;
 mod inflights;
 mod log;
+mod membership;
 mod mem_storage;
 mod message;
 mod progress;
@@ -48,6 +49,7 @@ mod raw_node;
 mod read_only;
 mod replication;
 mod rng;
+mod snapshot;
 #[cfg(feature = "sim")]
 pub mod sim;
 #[cfg(feature = "sim")]
@@ -59,6 +61,7 @@ pub use config::Config;
 pub use entry::{Entry, EntryPayload, Snapshot, SnapshotMeta};
 pub use error::{ConfigError, Error, Result, StorageError};
 pub use mem_storage::MemStorage;
+pub use membership::{MembershipChange, MembershipError};
 pub use message::{
     AppendRequest, AppendResponse, GroupId, Heartbeat, HeartbeatResponse, Message, MessageBody, ReadIndexRequest,
     ReadIndexResponse, SnapshotChunk, SnapshotResponse, VoteRequest, VoteResponse,

@@ -152,7 +152,8 @@ impl<S: Storage> RaftLog<S> {
     }
 
     /// §5.3: append `entries` after `prev_index` if our log has `prev_term` there.
-    /// Returns the index of the last new entry, or `None` if the check failed.
+    /// Returns the index of the last new entry and, if the log changed, the position
+    /// in `entries` from which they were appended; `None` if the check failed.
     pub(crate) fn maybe_append(
         &mut self,
         prev_index: LogIndex,
@@ -160,7 +161,7 @@ impl<S: Storage> RaftLog<S> {
         commit: LogIndex,
         entries: &[Entry],
         skip_match_check: bool,
-    ) -> Option<LogIndex> {
+    ) -> Option<(LogIndex, Option<usize>)> {
         let matched = self.match_term(prev_index, prev_term)
             || (skip_match_check && prev_index <= self.last_index() && prev_index >= self.first_index() - 1);
         if !matched {
@@ -168,6 +169,7 @@ impl<S: Storage> RaftLog<S> {
         }
         let last_new = prev_index + entries.len() as u64;
         let conflict = self.find_conflict(entries);
+        let mut appended = None;
         if conflict != 0 {
             if conflict <= self.committed && !skip_match_check {
                 error!(
@@ -179,9 +181,10 @@ impl<S: Storage> RaftLog<S> {
             }
             let start = (conflict - (prev_index + 1)) as usize;
             self.append(&entries[start..]);
+            appended = Some(start);
         }
         self.commit_to(commit.min(last_new));
-        Some(last_new)
+        Some((last_new, appended))
     }
 
     /// Appends entries that start right after, or overwrite part of, the log.
@@ -272,7 +275,8 @@ impl<S: Storage> RaftLog<S> {
     pub(crate) fn stable_snapshot_to(&mut self, index: LogIndex) {
         if self.unstable.snapshot.as_ref().map(|s| s.meta.index) == Some(index) {
             self.unstable.snapshot = None;
-            self.applied = self.applied.max(index);
+            // The state machine now holds exactly the snapshot's state.
+            self.applied = index;
         }
     }
 

@@ -36,8 +36,10 @@ pub(crate) struct Progress {
     pub(crate) recent_active: bool,
     /// The highest read round the follower acknowledged.
     pub(crate) read_round: u64,
-    /// Leader ticks spent waiting in the Snapshot state (a lost snapshot is retried).
+    /// Leader ticks spent waiting in the Snapshot state (a lost chunk is resent).
     pub(crate) snapshot_ticks: u64,
+    /// Bytes of the pending snapshot the follower confirmed receiving.
+    pub(crate) snapshot_offset: u64,
 }
 
 impl Progress {
@@ -51,6 +53,7 @@ impl Progress {
             recent_active: false,
             read_round: 0,
             snapshot_ticks: 0,
+            snapshot_offset: 0,
         }
     }
 
@@ -82,6 +85,7 @@ impl Progress {
     pub(crate) fn become_snapshot(&mut self, index: LogIndex) {
         self.state = ProgressState::Snapshot { pending: index };
         self.snapshot_ticks = 0;
+        self.snapshot_offset = 0;
         self.inflights.reset();
     }
 
@@ -205,9 +209,24 @@ impl Tracker {
         self.votes.entry(id).or_insert(granted);
     }
 
-    pub(crate) fn tally(&self) -> VoteResult {
+    /// The election result; learners never count (unless a planted bug says so).
+    pub(crate) fn tally(&self, count_learners: bool) -> VoteResult {
         let [a, b] = self.halves();
+        if count_learners {
+            let with_learners: BTreeSet<NodeId> = a.union(&self.membership.learners).cloned().collect();
+            return joint_vote(majority_vote(&with_learners, &self.votes), majority_vote(b, &self.votes));
+        }
         joint_vote(majority_vote(a, &self.votes), majority_vote(b, &self.votes))
+    }
+
+    /// Adopts a new configuration: new members get fresh progress, removed ones lose it.
+    pub(crate) fn set_membership(&mut self, membership: Membership, next_index: LogIndex, max_inflight: usize) {
+        let members = membership.members();
+        self.progress.retain(|id, _| members.contains(id));
+        for id in members {
+            self.progress.entry(id).or_insert_with(|| Progress::new(next_index, max_inflight));
+        }
+        self.membership = membership;
     }
 
     /// Check-quorum: a quorum of every half has been heard from recently.

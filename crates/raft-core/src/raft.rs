@@ -5,7 +5,8 @@ use bytes::Bytes;
 use tracing::{debug, info};
 
 use crate::config::Config;
-use crate::entry::{Entry, EntryPayload};
+use crate::entry::{Entry, EntryPayload, Snapshot, SnapshotMeta};
+use crate::membership::ConfigHistory;
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::message::{AppendResponse, Message, MessageBody, VoteResponse};
@@ -37,6 +38,17 @@ pub(crate) struct Raft<S> {
     /// New entries were appended on the leader: broadcast them at the next Ready, so
     /// that all proposals between two Readys travel in one message per follower.
     pub(crate) pending_bcast: bool,
+    /// Configuration entries in the log (a configuration takes effect when appended).
+    pub(crate) configs: ConfigHistory,
+    /// Logical time: ticks since this node started.
+    pub(crate) ticks: u64,
+    /// The snapshot the leader is currently sending to followers.
+    pub(crate) snapshot_cache: Option<Snapshot>,
+    /// A snapshot a follower is receiving in chunks.
+    pub(crate) incoming_snapshot: Option<(SnapshotMeta, bytes::BytesMut)>,
+    /// This leader sent TimeoutNow in its term: another node may have been elected
+    /// without waiting for an election timeout, so its lease can no longer be trusted.
+    pub(crate) timeout_now_sent: bool,
 }
 
 impl<S: Storage> Raft<S> {
@@ -44,6 +56,7 @@ impl<S: Storage> Raft<S> {
         cfg.validate()?;
         let init = store.initial_state()?;
         let log = RaftLog::new(store, init.hard_state.commit, cfg.applied)?;
+        let configs = Self::scan_configs(&log, init.membership.clone())?;
         let mut r = Raft {
             id: cfg.id.clone(),
             term: init.hard_state.term,
@@ -61,8 +74,14 @@ impl<S: Storage> Raft<S> {
             rng: Rng::new(cfg.seed),
             lead_transferee: None,
             pending_bcast: false,
+            configs,
+            ticks: 0,
+            snapshot_cache: None,
+            incoming_snapshot: None,
+            timeout_now_sent: false,
             cfg,
         };
+        r.refresh_membership();
         let term = r.term;
         r.become_follower(term, None);
         Ok(r)
@@ -112,6 +131,7 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(crate) fn tick(&mut self) {
+        self.ticks += 1;
         match self.role {
             Role::Leader => self.tick_leader(),
             _ => self.tick_election(),
@@ -133,6 +153,7 @@ impl<S: Storage> Raft<S> {
         self.tracker.votes.clear();
         self.reads.clear();
         self.pending_bcast = false;
+        self.timeout_now_sent = false;
     }
 
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
@@ -192,6 +213,7 @@ impl<S: Storage> Raft<S> {
             })
             .collect();
         self.log.append(&entries);
+        self.on_log_appended(&entries);
         self.pending_bcast = true;
         index
     }
@@ -237,6 +259,9 @@ impl<S: Storage> Raft<S> {
                 Role::Follower => self.step_follower(m.from, body),
             },
         }
+        // Only a planted bug (configurations taking effect on commit) makes this do
+        // anything: normally configurations change exactly when the log does.
+        self.refresh_membership();
         Ok(())
     }
 
@@ -364,11 +389,16 @@ impl<S: Storage> Raft<S> {
         self.election_elapsed = 0;
         let caught_up = self.tracker.progress.get(&to).map(|p| p.match_index) == Some(self.log.last_index());
         if caught_up {
-            self.send(to, self.term, MessageBody::TimeoutNow);
+            self.send_timeout_now(to);
         } else {
             self.send_append(&to, true);
         }
         Ok(())
+    }
+
+    pub(crate) fn send_timeout_now(&mut self, to: NodeId) {
+        self.timeout_now_sent = true;
+        self.send(to, self.term, MessageBody::TimeoutNow);
     }
 
     /// Called after the driver persisted entries up to `index` of `term`.

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use crate::config::Config;
 use crate::entry::{Entry, Snapshot};
 use crate::error::Result;
+use crate::membership::MembershipChange;
 use crate::message::Message;
 use crate::progress::ProgressState;
 use crate::raft::Raft;
@@ -182,6 +183,32 @@ impl<S: Storage> RawNode<S> {
     /// caller retries after a timeout).
     pub fn read_index(&mut self, context: Bytes) -> Result<()> {
         self.raft.read_index(context)
+    }
+
+    /// Proposes a membership change (on the leader). Voter changes go through a joint
+    /// configuration that the leader leaves by itself once it commits; learner-only
+    /// changes take one entry. Returns the term and index of the configuration entry.
+    /// Refused while another change is in flight.
+    pub fn propose_membership_change(&mut self, changes: &[MembershipChange]) -> Result<(Term, LogIndex)> {
+        self.raft.propose_membership_change(changes)
+    }
+
+    /// The application snapshotted its state machine at `index` (at most the applied
+    /// index). Returns the snapshot with its metadata (term, membership at `index`);
+    /// the driver persists it (e.g. `MemStorage::apply_snapshot`), which compacts the
+    /// log behind it.
+    pub fn create_snapshot(&mut self, index: LogIndex, data: Bytes) -> Result<Snapshot> {
+        self.raft.create_snapshot(index, data)
+    }
+
+    /// The driver failed (`ok == false`) or succeeded in delivering a snapshot to `to`.
+    pub fn report_snapshot(&mut self, to: &NodeId, ok: bool) {
+        self.raft.report_snapshot(to, ok);
+    }
+
+    /// The driver could not deliver a message to `to`.
+    pub fn report_unreachable(&mut self, to: &NodeId) {
+        self.raft.report_unreachable(to);
     }
 
     /// Hands leadership to `to`: the leader brings it up to date and then tells it to

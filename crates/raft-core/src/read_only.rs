@@ -1,6 +1,13 @@
 //! Linearizable reads with ReadIndex (dissertation §6.4): the leader records its
 //! commit index, proves it is still leader with one round of heartbeats acknowledged
 //! by a quorum, and only then releases the read at that index.
+//!
+//! Every heartbeat broadcast is a numbered *round*; followers echo the number. A read
+//! registered after round `r` was sent is confirmed by a quorum acknowledging round
+//! `r + 1` or later. The same rounds give the opt-in leader lease (§6.4.1): a quorum
+//! acknowledged round `c`, sent at tick `t`, so none of those followers will vote for
+//! another leader before `t + election_tick`; the leader serves reads alone until
+//! `t + read_lease_ticks`.
 
 use std::collections::VecDeque;
 
@@ -34,10 +41,12 @@ struct PendingRead {
 /// The leader's queue of reads waiting for confirmation, and the reads ready to serve.
 #[derive(Debug, Default)]
 pub(crate) struct ReadOnly {
-    /// Heartbeat rounds only grow; a read is confirmed when a quorum acknowledged a
-    /// round at least as new as the one it was registered in.
+    /// The last heartbeat round sent. Rounds only grow.
     round: u64,
+    /// A read waits for a round that has not been sent yet.
     round_pending: bool,
+    /// When (in ticks) each recent round was sent, oldest first.
+    sent_at: VecDeque<(u64, u64)>,
     queue: VecDeque<PendingRead>,
     /// Reads that arrived before the leader committed an entry of its term (it does
     /// not know the commit index until then).
@@ -46,16 +55,28 @@ pub(crate) struct ReadOnly {
 }
 
 impl ReadOnly {
-    pub(crate) fn round(&self) -> u64 {
-        self.round
-    }
-
     pub(crate) fn round_pending(&self) -> bool {
         self.round_pending
     }
 
     pub(crate) fn take_round_pending(&mut self) -> bool {
         std::mem::take(&mut self.round_pending)
+    }
+
+    /// Starts a new round at tick `now`; returns its number.
+    pub(crate) fn next_round(&mut self, now: u64, keep: usize) -> u64 {
+        self.round += 1;
+        self.round_pending = false;
+        self.sent_at.push_back((self.round, now));
+        while self.sent_at.len() > keep {
+            self.sent_at.pop_front();
+        }
+        self.round
+    }
+
+    /// When round `round` was sent, if it is still remembered.
+    fn sent_tick(&self, round: u64) -> Option<u64> {
+        self.sent_at.iter().find(|(r, _)| *r == round).map(|(_, t)| *t)
     }
 
     pub(crate) fn push_ready(&mut self, context: Bytes, index: LogIndex) {
@@ -76,6 +97,7 @@ impl ReadOnly {
         self.queue.clear();
         self.waiting_commit.clear();
         self.round_pending = false;
+        self.sent_at.clear();
     }
 }
 
@@ -103,20 +125,39 @@ impl<S: Storage> Raft<S> {
             return;
         }
         let index = self.log.committed;
-        if self.tracker.membership.all_voters().len() == 1 && self.promotable() {
-            // A single voter is its own quorum.
+        let alone = self.tracker.membership.all_voters().len() == 1 && self.promotable();
+        if alone || self.lease_valid() {
+            // A single voter is its own quorum; a valid lease needs no round trip.
             self.release_read(context, from, index);
             return;
         }
-        if !self.reads.round_pending {
-            self.reads.round += 1;
-            self.reads.round_pending = true;
+        // Wait for a round sent from now on.
+        let round = self.reads.round + 1;
+        self.reads.round_pending = true;
+        self.reads.queue.push_back(PendingRead { context, from, index, round });
+    }
+
+    /// The opt-in lease: a quorum acknowledged a round sent less than
+    /// `read_lease_ticks` ago, and no leadership transfer may have cut it short.
+    fn lease_valid(&self) -> bool {
+        let Some(lease) = self.cfg.read_lease_ticks else { return false };
+        if self.timeout_now_sent || self.lead_transferee.is_some() {
+            return false;
         }
-        let round = self.reads.round;
+        let confirmed = self.tracker.confirmed_read_round();
+        self.reads
+            .sent_tick(confirmed)
+            .is_some_and(|sent| self.ticks < sent.saturating_add(lease))
+    }
+
+    /// Starts a heartbeat round; returns its number.
+    pub(crate) fn start_round(&mut self) -> u64 {
+        let keep = 4 * self.cfg.election_tick as usize + 4;
+        let round = self.reads.next_round(self.ticks, keep);
         if let Some(p) = self.tracker.progress.get_mut(&self.id) {
             p.read_round = round;
         }
-        self.reads.queue.push_back(PendingRead { context, from, index, round });
+        round
     }
 
     /// Releases every queued read whose round a quorum has acknowledged.

@@ -3,9 +3,7 @@
 
 use tracing::{debug, info, warn};
 
-use crate::message::{
-    AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, MessageBody, SnapshotChunk, SnapshotResponse,
-};
+use crate::message::{AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, MessageBody};
 use crate::progress::ProgressState;
 use crate::raft::Raft;
 use crate::storage::Storage;
@@ -18,6 +16,9 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(crate) fn bcast_append(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
         for to in self.peers() {
             if self.send_append(&to, true) {
                 // Pipelining: keep streaming while the window has room.
@@ -27,7 +28,7 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(crate) fn bcast_heartbeat(&mut self) {
-        let round = self.reads.round();
+        let round = self.start_round();
         for to in self.peers() {
             let matched = self.tracker.progress.get(&to).map_or(0, |p| p.match_index);
             // Never tell a follower to commit beyond what it is known to hold.
@@ -40,6 +41,9 @@ impl<S: Storage> Raft<S> {
     /// sent only when `send_if_empty` (to carry the commit index or probe).
     /// Returns whether a message went out.
     pub(crate) fn send_append(&mut self, to: &NodeId, send_if_empty: bool) -> bool {
+        if self.role != Role::Leader {
+            return false;
+        }
         let Some(p) = self.tracker.progress.get(to) else { return false };
         if p.is_paused() {
             return false;
@@ -77,32 +81,6 @@ impl<S: Storage> Raft<S> {
         true
     }
 
-    fn send_snapshot(&mut self, to: &NodeId) -> bool {
-        let snap = match self.log.store.snapshot() {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(id = %self.id, %to, %e, "snapshot unavailable; will retry");
-                return false;
-            }
-        };
-        info!(id = %self.id, %to, index = snap.meta.index, term = snap.meta.term, "sending snapshot");
-        if let Some(p) = self.tracker.progress.get_mut(to) {
-            p.become_snapshot(snap.meta.index);
-        }
-        let done = true;
-        self.send(
-            to.clone(),
-            self.term,
-            MessageBody::InstallSnapshot(SnapshotChunk {
-                meta: snap.meta,
-                offset: 0,
-                data: snap.data,
-                done,
-            }),
-        );
-        true
-    }
-
     /// §5.3 (receiver side): accept entries only if our log matches at
     /// `prev_log_index`; otherwise reject with a hint for fast backtracking.
     pub(crate) fn handle_append(&mut self, from: NodeId, a: AppendRequest) {
@@ -121,7 +99,12 @@ impl<S: Storage> Raft<S> {
         #[cfg(not(feature = "sim"))]
         let skip = false;
         let resp = match self.log.maybe_append(a.prev_log_index, a.prev_log_term, a.commit, &a.entries, skip) {
-            Some(match_index) => AppendResponse::Accepted { match_index },
+            Some((match_index, appended)) => {
+                if let Some(start) = appended {
+                    self.on_log_appended(&a.entries[start..]);
+                }
+                AppendResponse::Accepted { match_index }
+            }
             None => {
                 let hint = a.prev_log_index.min(self.log.last_index());
                 let (hint_index, hint_term) = self.log.find_conflict_by_term(hint, a.prev_log_term);
@@ -159,50 +142,6 @@ impl<S: Storage> Raft<S> {
         );
     }
 
-    pub(crate) fn handle_snapshot(&mut self, from: NodeId, s: SnapshotChunk) {
-        let index = s.meta.index;
-        let match_index = if s.offset != 0 || !s.done {
-            // Chunked transfer is assembled by the leader-side sender in this version;
-            // a partial chunk is ignored and the leader retries.
-            debug!(id = %self.id, %from, "ignoring a partial snapshot chunk");
-            return;
-        } else if index <= self.log.committed {
-            // Older than what we have: nothing to install, but tell the leader where we are.
-            self.log.committed
-        } else if self.log.match_term(index, s.meta.term) {
-            // Our log already contains the snapshot's last entry: just commit up to it.
-            self.log.commit_to(index);
-            index
-        } else {
-            info!(id = %self.id, %from, index, term = s.meta.term, "installing snapshot");
-            self.tracker = crate::progress::Tracker::new(s.meta.membership.clone());
-            self.log.restore(crate::entry::Snapshot { meta: s.meta, data: s.data });
-            index
-        };
-        self.send_after_persist(
-            from,
-            MessageBody::InstallSnapshotResponse(SnapshotResponse {
-                index,
-                last_index: match_index,
-                received: 0,
-                done: true,
-            }),
-        );
-    }
-
-    pub(crate) fn handle_snapshot_response(&mut self, from: NodeId, s: SnapshotResponse) {
-        let last = self.log.last_index();
-        let Some(p) = self.tracker.progress.get_mut(&from) else { return };
-        if !s.done || s.last_index > last {
-            return;
-        }
-        p.maybe_update(s.last_index);
-        if let ProgressState::Snapshot { .. } = p.state {
-            p.become_probe();
-        }
-        self.send_append(&from, true);
-    }
-
     pub(crate) fn handle_append_response(&mut self, from: NodeId, r: AppendResponse) {
         match r {
             AppendResponse::Accepted { match_index } => {
@@ -230,7 +169,7 @@ impl<S: Storage> Raft<S> {
                 }
                 if self.lead_transferee.as_ref() == Some(&from) && match_index == self.log.last_index() {
                     info!(id = %self.id, to = %from, "transfer target caught up; sending TimeoutNow");
-                    self.send(from, self.term, MessageBody::TimeoutNow);
+                    self.send_timeout_now(from);
                 }
             }
             AppendResponse::Rejected {
@@ -289,6 +228,7 @@ impl<S: Storage> Raft<S> {
         if first_of_term {
             self.on_first_commit_of_term();
         }
+        self.after_commit();
         true
     }
 

@@ -16,4 +16,13 @@ pub struct PlantedBugs {
     /// Send a vote before the vote is persisted, so a crash can make the node vote
     /// again in the same term.
     pub vote_before_persist: bool,
+    /// Switch voters directly to the new configuration, without the joint phase, and
+    /// allow a new change while one is in flight.
+    pub skip_joint_consensus: bool,
+    /// Let a configuration take effect when committed instead of when appended.
+    pub apply_config_on_commit: bool,
+    /// Count learners' votes in elections.
+    pub count_learner_votes: bool,
+    /// Install a snapshot even when it is older than the follower's commit index.
+    pub install_stale_snapshot: bool,
 }
