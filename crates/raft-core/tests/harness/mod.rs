@@ -25,6 +25,8 @@ pub struct Net {
     pub nodes: BTreeMap<NodeId, RawNode<MemStorage>>,
     pub queue: VecDeque<Message>,
     pub applied: BTreeMap<NodeId, Vec<Entry>>,
+    /// Snapshots installed through Ready, per node.
+    pub installed: BTreeMap<NodeId, Vec<raft_core::Snapshot>>,
     pub reads: BTreeMap<NodeId, Vec<ReadState>>,
     /// Links that drop everything (from, to).
     pub cut: BTreeSet<(NodeId, NodeId)>,
@@ -42,6 +44,7 @@ impl Net {
             nodes: BTreeMap::new(),
             queue: VecDeque::new(),
             applied: BTreeMap::new(),
+            installed: BTreeMap::new(),
             reads: BTreeMap::new(),
             cut: BTreeSet::new(),
             configs: BTreeMap::new(),
@@ -54,6 +57,31 @@ impl Net {
             net.nodes.insert(id(n), node);
         }
         net
+    }
+
+    /// Adds a node that knows nothing yet (it learns the configuration from the leader).
+    pub fn add_empty_node(&mut self, n: &str, tweak: impl Fn(&mut Config)) {
+        let mut c = config(n, self.nodes.len() as u64 + 100);
+        tweak(&mut c);
+        self.configs.insert(id(n), c.clone());
+        let node = RawNode::new(c, MemStorage::new(Membership::default())).unwrap();
+        self.nodes.insert(id(n), node);
+    }
+
+    /// Snapshots `n` at its applied index and compacts its log.
+    pub fn compact(&mut self, n: &str, data: &'static [u8]) -> u64 {
+        let node = self.node(n);
+        let applied = node.status().applied;
+        let snap = node.create_snapshot(applied, Bytes::from_static(data)).unwrap();
+        node.storage_mut().apply_snapshot(snap);
+        applied
+    }
+
+    /// Crashes `n` and restarts it from its storage.
+    pub fn restart(&mut self, n: &str) {
+        let store = self.nodes.remove(&id(n)).unwrap().into_storage();
+        let c = self.configs[&id(n)].clone();
+        self.nodes.insert(id(n), RawNode::new(c, store).unwrap());
     }
 
     pub fn node(&mut self, n: &str) -> &mut RawNode<MemStorage> {
@@ -71,7 +99,8 @@ impl Net {
                     self.queue.extend(rd.messages);
                     let store = node.storage_mut();
                     if let Some(s) = rd.snapshot {
-                        store.apply_snapshot(s);
+                        store.apply_snapshot(s.clone());
+                        self.installed.entry(nid.clone()).or_default().push(s);
                     }
                     store.append(&rd.entries).unwrap();
                     if let Some(hs) = rd.hard_state {
