@@ -33,6 +33,7 @@
 #![doc = include_str!("../../../docs/raft-core.md")]
 #![warn(missing_docs, unreachable_pub)]
 
+mod conf_change;
 mod config;
 mod election;
 mod entry;

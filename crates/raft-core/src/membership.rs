@@ -161,9 +161,9 @@ mod tests {
 
     fn m(voters: &[&str], learners: &[&str]) -> Membership {
         Membership {
-            voters: voters.iter().map(|s| NodeId::new(s)).collect(),
+            voters: voters.iter().map(NodeId::new).collect(),
             voters_outgoing: Default::default(),
-            learners: learners.iter().map(|s| NodeId::new(s)).collect(),
+            learners: learners.iter().map(NodeId::new).collect(),
         }
     }
 
@@ -195,133 +195,5 @@ mod tests {
         assert_eq!(h.at(7), &m(&["a", "b"], &[]));
         h.truncate_from(0);
         assert_eq!(h.latest().0, 5, "the base survives truncation");
-    }
-}
-
-impl<S: crate::storage::Storage> crate::raft::Raft<S> {
-    /// Rebuilds the configuration history from the snapshot's membership and the
-    /// configuration entries in the log (on start and restart).
-    pub(crate) fn scan_configs(
-        log: &crate::log::RaftLog<S>,
-        base: Membership,
-    ) -> Result<ConfigHistory, crate::error::StorageError> {
-        let first = log.first_index();
-        let last = log.last_index();
-        let mut history = ConfigHistory::new(first - 1, base);
-        let mut next = first;
-        while next <= last {
-            let batch = log.entries(next, last + 1, u64::MAX, 4096)?;
-            let Some(tail) = batch.last() else { break };
-            next = tail.index + 1;
-            for e in batch {
-                if let crate::entry::EntryPayload::Membership(m) = e.payload {
-                    history.push(e.index, m);
-                }
-            }
-        }
-        Ok(history)
-    }
-
-    /// Entries were appended to the log (possibly replacing a suffix): configuration
-    /// entries among them take effect now, and replaced ones are undone.
-    pub(crate) fn on_log_appended(&mut self, entries: &[crate::entry::Entry]) {
-        let Some(first) = entries.first() else { return };
-        self.configs.truncate_from(first.index);
-        for e in entries {
-            if let crate::entry::EntryPayload::Membership(m) = &e.payload {
-                self.configs.push(e.index, m.clone());
-            }
-        }
-        self.refresh_membership();
-    }
-
-    /// Makes the tracker follow the configuration in effect.
-    pub(crate) fn refresh_membership(&mut self) {
-        #[cfg(feature = "sim")]
-        let wanted = if self.cfg.bugs.apply_config_on_commit {
-            self.configs.at(self.log.committed)
-        } else {
-            self.configs.latest().1
-        };
-        #[cfg(not(feature = "sim"))]
-        let wanted = self.configs.latest().1;
-        if *wanted != self.tracker.membership {
-            let wanted = wanted.clone();
-            tracing::info!(
-                id = %self.id,
-                voters = ?wanted.voters,
-                outgoing = ?wanted.voters_outgoing,
-                learners = ?wanted.learners,
-                "configuration changed"
-            );
-            let next = self.log.last_index() + 1;
-            self.tracker.set_membership(wanted, next, self.cfg.max_inflight_msgs);
-        }
-    }
-
-    /// The leader proposes a membership change: a joint configuration when voters
-    /// change (the leader leaves it automatically once it commits), a simple one when
-    /// only learners change.
-    pub(crate) fn propose_membership_change(
-        &mut self,
-        changes: &[MembershipChange],
-    ) -> crate::error::Result<(crate::types::Term, LogIndex)> {
-        use crate::error::Error;
-        if self.role != crate::types::Role::Leader {
-            return Err(Error::NotLeader { leader_hint: self.leader.clone() });
-        }
-        if let Some(to) = &self.lead_transferee {
-            return Err(Error::LeadershipTransferInProgress { to: to.clone() });
-        }
-        #[cfg(feature = "sim")]
-        let skip_joint = self.cfg.bugs.skip_joint_consensus;
-        #[cfg(not(feature = "sim"))]
-        let skip_joint = false;
-        let (latest_index, current) = self.configs.latest();
-        let current = current.clone();
-        // Dissertation §4.1: one change at a time. The previous one must be committed,
-        // and a joint configuration must have been left.
-        if !skip_joint && (latest_index > self.log.committed || current.is_joint()) {
-            return Err(MembershipError::ChangeInProgress { index: latest_index }.into());
-        }
-        let target = apply_changes(&current, changes)?;
-        let entry = if target.voters == current.voters || skip_joint {
-            target
-        } else {
-            Membership {
-                voters: target.voters,
-                voters_outgoing: current.voters.clone(),
-                learners: target.learners,
-            }
-        };
-        tracing::info!(id = %self.id, changes = ?changes, "proposing membership change");
-        let index = self.append_entries(vec![crate::entry::EntryPayload::Membership(entry)]);
-        Ok((self.term, index))
-    }
-
-    /// After the commit index moved on the leader: leave a committed joint
-    /// configuration, and step down once a configuration without us is committed.
-    pub(crate) fn after_commit(&mut self) {
-        self.refresh_membership();
-        if self.role != crate::types::Role::Leader {
-            return;
-        }
-        let (latest_index, current) = self.configs.latest();
-        if latest_index > self.log.committed {
-            return;
-        }
-        if current.is_joint() {
-            let leave = Membership {
-                voters: current.voters.clone(),
-                voters_outgoing: Default::default(),
-                learners: current.learners.clone(),
-            };
-            tracing::info!(id = %self.id, "joint configuration committed; leaving it");
-            self.append_entries(vec![crate::entry::EntryPayload::Membership(leave)]);
-        } else if !current.is_voter(&self.id) {
-            tracing::info!(id = %self.id, term = self.term, "removed from the configuration; stepping down");
-            let term = self.term;
-            self.become_follower(term, None);
-        }
     }
 }
