@@ -1,11 +1,12 @@
 //! The pure protocol's cost: commits per second of a 3-node cluster of cores with an
 //! in-memory message loop, and the cost of stepping one AppendEntries of 64 entries.
 
-use benches::CoreCluster;
+use benches::{CoreCluster, SnapshotTransfer};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use raft_core::{
-    AppendRequest, Config, Entry, EntryPayload, HardState, MemStorage, Message, MessageBody, NodeId, RawNode,
+    AppendRequest, Config, Entry, EntryPayload, HardState, MembershipChange, MemStorage, Message, MessageBody, NodeId,
+    RawNode,
 };
 
 fn commit_throughput(c: &mut Criterion) {
@@ -54,5 +55,40 @@ fn step_append(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, commit_throughput, step_append);
+fn snapshot_install(c: &mut Criterion) {
+    let mut g = c.benchmark_group("core/snapshot_install");
+    g.sample_size(10);
+    for &mib in &[1usize, 16, 64] {
+        let size = mib << 20;
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_function(format!("{mib}MiB/chunk1MiB"), |b| {
+            b.iter_batched(
+                || SnapshotTransfer::new(size, 1 << 20),
+                |t| assert_eq!(t.run(), size),
+                BatchSize::LargeInput,
+            );
+        });
+    }
+    g.finish();
+}
+
+fn membership_change(c: &mut Criterion) {
+    let mut g = c.benchmark_group("core/membership");
+    let mut cluster = CoreCluster::new(3, 256);
+    cluster.add_spare("node4");
+    let node4 = NodeId::new("node4");
+    cluster.change_membership(&[MembershipChange::AddLearner(node4.clone())]);
+    // One iteration: promote node4 (joint, then leave) and demote it back to a
+    // learner (remove, joint, leave; then add as learner).
+    g.bench_function("promote_and_remove_voter", |b| {
+        b.iter(|| {
+            cluster.change_membership(&[MembershipChange::PromoteLearner(node4.clone())]);
+            cluster.change_membership(&[MembershipChange::Remove(node4.clone())]);
+            cluster.change_membership(&[MembershipChange::AddLearner(node4.clone())]);
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, commit_throughput, step_append, snapshot_install, membership_change);
 criterion_main!(benches);

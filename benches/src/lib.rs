@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
-use raft_core::{Config, Membership, MemStorage, Message, NodeId, RawNode, Role};
+use raft_core::{
+    Config, HardState, Membership, MembershipChange, MemStorage, Message, NodeId, RawNode, Role, Snapshot, SnapshotMeta,
+};
 
 /// A cluster of pure cores with an in-memory, lossless message loop: the cost of the
 /// protocol alone, with no IO.
@@ -46,6 +48,22 @@ impl CoreCluster {
         cluster
     }
 
+    /// Adds an extra node that knows nothing yet, for membership-change benches.
+    pub fn add_spare(&mut self, id: &str) {
+        let c = Config::new(id);
+        let node = RawNode::new(c, MemStorage::new(Membership::default())).expect("valid config");
+        self.nodes.insert(NodeId::new(id), node);
+    }
+
+    /// Proposes a membership change and runs until it (and any joint phase) commits.
+    pub fn change_membership(&mut self, changes: &[MembershipChange]) {
+        let leader = self.nodes.get_mut(&self.leader).expect("leader exists");
+        leader.propose_membership_change(changes).expect("valid change");
+        self.run();
+        let st = self.nodes[&self.leader].status();
+        assert!(!st.membership.is_joint() && st.commit == st.last_index);
+    }
+
     /// Proposes `batch` commands of `payload` on the leader, then runs the message loop
     /// until everything is committed and applied everywhere.
     pub fn propose_and_commit(&mut self, payload: &Bytes, batch: usize) {
@@ -83,6 +101,73 @@ impl CoreCluster {
             }
             if !progressed {
                 return;
+            }
+        }
+    }
+}
+
+/// A leader whose log was compacted into a snapshot of `size` bytes and a new learner
+/// that must receive it in chunks of `chunk` bytes.
+pub struct SnapshotTransfer {
+    leader: RawNode<MemStorage>,
+    learner: RawNode<MemStorage>,
+}
+
+impl SnapshotTransfer {
+    /// Sets up the two nodes.
+    pub fn new(size: usize, chunk: u64) -> Self {
+        let membership = Membership {
+            voters: [NodeId::new("leader")].into(),
+            learners: [NodeId::new("learner")].into(),
+            ..Membership::default()
+        };
+        let mut store = MemStorage::new(membership.clone());
+        store.apply_snapshot(Snapshot {
+            meta: SnapshotMeta { index: 10, term: 1, membership },
+            data: Bytes::from(vec![0xAB; size]),
+        });
+        store.set_hard_state(HardState { term: 1, vote: None, commit: 10 });
+        let mut c = Config::new("leader");
+        c.snapshot_chunk_bytes = chunk;
+        let leader = RawNode::new(c, store).expect("valid config");
+        let learner = RawNode::new(Config::new("learner"), MemStorage::new(Membership::default())).expect("valid config");
+        SnapshotTransfer { leader, learner }
+    }
+
+    /// Elects the leader and runs until the learner installed the snapshot; returns
+    /// the installed size.
+    pub fn run(mut self) -> usize {
+        self.leader.campaign();
+        loop {
+            let mut to_learner = Vec::new();
+            while self.leader.has_ready() {
+                let rd = self.leader.ready();
+                to_learner.extend(rd.messages);
+                let store = self.leader.storage_mut();
+                store.append(&rd.entries).expect("contiguous");
+                if let Some(hs) = rd.hard_state {
+                    store.set_hard_state(hs);
+                }
+                to_learner.extend(rd.persisted_messages);
+                self.leader.advance();
+            }
+            for m in to_learner {
+                let _ = self.learner.step(m);
+            }
+            let mut to_leader = Vec::new();
+            while self.learner.has_ready() {
+                let rd = self.learner.ready();
+                if let Some(s) = rd.snapshot {
+                    return s.data.len();
+                }
+                to_leader.extend(rd.messages);
+                to_leader.extend(rd.persisted_messages);
+                let store = self.learner.storage_mut();
+                store.append(&rd.entries).expect("contiguous");
+                self.learner.advance();
+            }
+            for m in to_leader {
+                let _ = self.leader.step(m);
             }
         }
     }
