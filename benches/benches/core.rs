@@ -61,6 +61,18 @@ fn snapshot_install(c: &mut Criterion) {
     for &mib in &[1usize, 16, 64] {
         let size = mib << 20;
         g.throughput(Throughput::Bytes(size as u64));
+        // The physical floor in the same run: assembling the same bytes from 1 MiB
+        // chunks into one buffer, with no protocol at all.
+        g.bench_function(format!("{mib}MiB/baseline_memcpy"), |b| {
+            let src = Bytes::from(vec![0xABu8; size]);
+            b.iter(|| {
+                let mut dst = bytes::BytesMut::with_capacity(1 << 20);
+                for chunk in src.chunks(1 << 20) {
+                    dst.extend_from_slice(chunk);
+                }
+                dst.freeze().len()
+            });
+        });
         g.bench_function(format!("{mib}MiB/chunk1MiB"), |b| {
             b.iter_batched(
                 || SnapshotTransfer::new(size, 1 << 20),
