@@ -1,0 +1,85 @@
+//! `RaftConfig`: the runtime's settings, in wall-clock units as in the seed
+//! (`ElectionTimeoutMs`, `HeartbeatIntervalMs`, `MaxBatchSize`, `SnapshotInterval`).
+
+use std::time::Duration;
+
+use raft_core::{Config, ConfigError, NodeId};
+
+/// How a node runs. Converted into the core's tick-based [`Config`]: one tick per
+/// heartbeat interval.
+#[derive(Clone, Debug)]
+pub struct RaftConfig {
+    /// The minimum election timeout; followers wait a random time in
+    /// `[election_timeout, 2 * election_timeout)` before campaigning.
+    pub election_timeout: Duration,
+    /// How often the leader sends heartbeats (also the tick interval).
+    pub heartbeat_interval: Duration,
+    /// At most this many proposals in one batch (one log append, one fsync).
+    pub max_batch_size: usize,
+    /// Take a snapshot and compact the log every this many applied entries (0: never).
+    pub snapshot_interval: u64,
+    /// How long `propose`, `read` and membership calls wait before giving up with a
+    /// timeout error (whose outcome is unknown).
+    pub request_timeout: Duration,
+    /// Pre-vote (on by default).
+    pub pre_vote: bool,
+    /// Check-quorum (on by default).
+    pub check_quorum: bool,
+    /// InstallSnapshot chunk size in bytes.
+    pub snapshot_chunk_bytes: u64,
+    /// At most this many bytes of entries per AppendEntries message.
+    pub max_bytes_per_msg: u64,
+    /// At most this many AppendEntries in flight per follower.
+    pub max_inflight_msgs: usize,
+    /// Capacity of each peer's outbound queue; when full, messages to that peer are
+    /// dropped (Raft retries) instead of blocking the node.
+    pub outbound_queue: usize,
+}
+
+impl Default for RaftConfig {
+    fn default() -> Self {
+        RaftConfig {
+            election_timeout: Duration::from_millis(1000),
+            heartbeat_interval: Duration::from_millis(100),
+            max_batch_size: 1024,
+            snapshot_interval: 10_000,
+            request_timeout: Duration::from_secs(5),
+            pre_vote: true,
+            check_quorum: true,
+            snapshot_chunk_bytes: 1 << 20,
+            max_bytes_per_msg: 1 << 20,
+            max_inflight_msgs: 64,
+            outbound_queue: 4096,
+        }
+    }
+}
+
+impl RaftConfig {
+    /// Settings for tests on one machine: fast elections and heartbeats.
+    pub fn fast() -> Self {
+        RaftConfig {
+            election_timeout: Duration::from_millis(150),
+            heartbeat_interval: Duration::from_millis(15),
+            request_timeout: Duration::from_secs(3),
+            ..RaftConfig::default()
+        }
+    }
+
+    /// The core configuration for node `id` (`seed` picks its election timeouts).
+    pub fn core_config(&self, id: &NodeId, seed: u64) -> Result<Config, ConfigError> {
+        let hb = self.heartbeat_interval.as_millis().max(1) as u64;
+        let election_tick = (self.election_timeout.as_millis() as u64 / hb).max(2);
+        let mut c = Config::new(id.clone());
+        c.election_tick = election_tick;
+        c.heartbeat_tick = 1;
+        c.pre_vote = self.pre_vote;
+        c.check_quorum = self.check_quorum;
+        c.max_entries_per_msg = self.max_batch_size.max(1);
+        c.max_bytes_per_msg = self.max_bytes_per_msg;
+        c.max_inflight_msgs = self.max_inflight_msgs;
+        c.snapshot_chunk_bytes = self.snapshot_chunk_bytes;
+        c.seed = seed;
+        c.validate()?;
+        Ok(c)
+    }
+}

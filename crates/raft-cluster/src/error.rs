@@ -1,0 +1,93 @@
+//! The runtime's error type: precise inside, with stable queries outside
+//! (`is_not_leader`, `leader_hint`, `is_timeout`).
+
+use raft_core::{MembershipError, NodeId};
+use thiserror::Error;
+
+/// A boxed error from user code (state machine) or an implementation (transport).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Errors of the node handle.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// This node is not the leader; retry on the hinted one.
+    #[error("not the leader (leader hint: {leader_hint:?})")]
+    NotLeader {
+        /// The leader this node knows of.
+        leader_hint: Option<NodeId>,
+    },
+    /// No answer within the request timeout. For a proposal the outcome is unknown:
+    /// it may still be committed.
+    #[error("timed out after {0:?}; the outcome is unknown")]
+    Timeout(std::time::Duration),
+    /// The proposal was appended but replaced by another leader's entry: it was not
+    /// applied and never will be.
+    #[error("the proposal was dropped by a leader change")]
+    ProposalDropped,
+    /// A leadership transfer is in progress; retry shortly.
+    #[error("leadership transfer to {0} in progress")]
+    TransferInProgress(NodeId),
+    /// A membership change was refused.
+    #[error("membership change refused: {0}")]
+    Membership(#[from] MembershipError),
+    /// The node is shutting down or has stopped.
+    #[error("the node has stopped")]
+    Stopped,
+    /// A command or query could not be encoded.
+    #[error("encoding: {0}")]
+    Encoding(String),
+    /// The storage failed; the node stops rather than risk safety.
+    #[error("storage: {0}")]
+    Storage(BoxError),
+    /// The state machine failed to snapshot or restore.
+    #[error("state machine: {0}")]
+    StateMachine(BoxError),
+    /// Another error of the protocol core.
+    #[error("raft: {0}")]
+    Raft(raft_core::Error),
+    /// The transport failed to start.
+    #[error("transport: {0}")]
+    Transport(crate::transport::TransportError),
+    /// An unexpected internal error (a bug: please report it).
+    #[error("internal: {0}")]
+    Internal(String),
+    /// The configuration is invalid.
+    #[error("invalid config: {0}")]
+    Config(#[from] raft_core::ConfigError),
+}
+
+impl Error {
+    /// Whether the request reached a node that is not the leader.
+    pub fn is_not_leader(&self) -> bool {
+        matches!(self, Error::NotLeader { .. })
+    }
+
+    /// The leader to retry on, if known.
+    pub fn leader_hint(&self) -> Option<&NodeId> {
+        match self {
+            Error::NotLeader { leader_hint } => leader_hint.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the request timed out (its outcome is unknown).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout(_))
+    }
+}
+
+impl From<raft_core::Error> for Error {
+    fn from(e: raft_core::Error) -> Self {
+        match e {
+            raft_core::Error::NotLeader { leader_hint } => Error::NotLeader { leader_hint },
+            raft_core::Error::LeadershipTransferInProgress { to } => Error::TransferInProgress(to),
+            raft_core::Error::Membership(m) => Error::Membership(m),
+            raft_core::Error::Config(c) => Error::Config(c),
+            other => Error::Raft(other),
+        }
+    }
+}
+
+/// The runtime's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

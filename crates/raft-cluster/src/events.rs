@@ -1,0 +1,50 @@
+//! What a node tells its observers: the seed's OnEntryApplied, OnStateChanged and
+//! OnLeaderElected, as a broadcast stream.
+
+use raft_core::{LogIndex, NodeId, Role, Term};
+
+/// An event of one node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RaftEvent {
+    /// A committed entry was applied to the state machine.
+    EntryApplied {
+        /// Its index.
+        index: LogIndex,
+        /// Its term.
+        term: Term,
+    },
+    /// The node's role changed.
+    StateChanged {
+        /// The new role.
+        role: Role,
+        /// The term.
+        term: Term,
+    },
+    /// The node learned of a (new) leader.
+    LeaderElected {
+        /// The leader.
+        leader: NodeId,
+        /// Its term.
+        term: Term,
+    },
+    /// The state machine was replaced by a snapshot.
+    SnapshotInstalled {
+        /// The snapshot's last index.
+        index: LogIndex,
+    },
+}
+
+/// The cheap view of a node for waiting on leadership: role, term, leader, applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeView {
+    /// The role.
+    pub role: Role,
+    /// The term.
+    pub term: Term,
+    /// The leader it knows.
+    pub leader: Option<NodeId>,
+    /// The last applied index.
+    pub applied: LogIndex,
+    /// Whether the node is running.
+    pub running: bool,
+}

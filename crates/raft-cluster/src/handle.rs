@@ -1,0 +1,162 @@
+//! `RaftHandle`: the cloneable handle users hold to talk to a running node.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use raft_core::{MembershipChange, NodeId, Status};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::error::{Error, Result};
+use crate::events::{NodeView, RaftEvent};
+use crate::state_machine::StateMachine;
+use crate::transport::Inbox;
+
+/// A request from a handle to the node task.
+pub(crate) enum Request<SM: StateMachine> {
+    Propose(Bytes, oneshot::Sender<Result<SM::Response>>),
+    Read(SM::Query, oneshot::Sender<Result<SM::QueryResponse>>),
+    ChangeMembership(Vec<MembershipChange>, oneshot::Sender<Result<()>>),
+    TransferLeadership(NodeId, oneshot::Sender<Result<()>>),
+    Status(oneshot::Sender<Status>),
+    Shutdown,
+}
+
+pub(crate) struct Shared {
+    pub(crate) task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// A handle to a running [`crate::RaftNode`]. Cheap to clone; every clone talks to the
+/// same node.
+pub struct RaftHandle<SM: StateMachine> {
+    pub(crate) id: NodeId,
+    pub(crate) requests: mpsc::Sender<Request<SM>>,
+    pub(crate) events: broadcast::Sender<RaftEvent>,
+    pub(crate) view: watch::Receiver<NodeView>,
+    pub(crate) inbox: Inbox,
+    pub(crate) timeout: Duration,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) counters: Arc<crate::metrics::Counters>,
+}
+
+impl<SM: StateMachine> Clone for RaftHandle<SM> {
+    fn clone(&self) -> Self {
+        RaftHandle {
+            id: self.id.clone(),
+            requests: self.requests.clone(),
+            events: self.events.clone(),
+            view: self.view.clone(),
+            inbox: self.inbox.clone(),
+            timeout: self.timeout,
+            shared: self.shared.clone(),
+            counters: self.counters.clone(),
+        }
+    }
+}
+
+impl<SM: StateMachine> RaftHandle<SM> {
+    /// The node's id.
+    pub fn id(&self) -> &NodeId {
+        &self.id
+    }
+
+    async fn call<R>(&self, make: impl FnOnce(oneshot::Sender<Result<R>>) -> Request<SM>) -> Result<R> {
+        let (tx, rx) = oneshot::channel();
+        self.requests.send(make(tx)).await.map_err(|_| Error::Stopped)?;
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(Error::Stopped),
+            Err(_) => Err(Error::Timeout(self.timeout)),
+        }
+    }
+
+    /// Proposes a command; resolves with the state machine's response once the
+    /// command is committed and applied on this node (the leader).
+    ///
+    /// Errors: [`Error::NotLeader`] with a hint on a follower; [`Error::Timeout`] when
+    /// the outcome is unknown (the command may still commit: make commands
+    /// idempotent or carry a request id if you retry).
+    pub async fn propose(&self, command: SM::Command) -> Result<SM::Response> {
+        let bytes = postcard::to_allocvec(&command).map_err(|e| Error::Encoding(e.to_string()))?;
+        self.call(|tx| Request::Propose(Bytes::from(bytes), tx)).await
+    }
+
+    /// A linearizable read: confirms leadership with a quorum (ReadIndex), waits until
+    /// this node has applied everything committed before the read began, then runs
+    /// `query` on its state machine. Works on followers too (the leader only confirms
+    /// the index).
+    pub async fn read(&self, query: SM::Query) -> Result<SM::QueryResponse> {
+        self.call(|tx| Request::Read(query, tx)).await
+    }
+
+    /// Adds a learner (it receives the log but does not vote).
+    pub async fn add_learner(&self, id: impl Into<NodeId>) -> Result<()> {
+        self.change_membership(vec![MembershipChange::AddLearner(id.into())]).await
+    }
+
+    /// Changes the membership (joint consensus for voter changes); resolves once the
+    /// final configuration is committed.
+    pub async fn change_membership(&self, changes: Vec<MembershipChange>) -> Result<()> {
+        self.call(|tx| Request::ChangeMembership(changes, tx)).await
+    }
+
+    /// Asks the leader to hand leadership to `to`; resolves when the transfer started.
+    pub async fn transfer_leadership(&self, to: impl Into<NodeId>) -> Result<()> {
+        let to = to.into();
+        self.call(|tx| Request::TransferLeadership(to, tx)).await
+    }
+
+    /// The node's full status: role, term, leader, commit, applied, log bounds,
+    /// membership and, on the leader, each peer's progress.
+    pub async fn status(&self) -> Result<Status> {
+        let (tx, rx) = oneshot::channel();
+        self.requests.send(Request::Status(tx)).await.map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)
+    }
+
+    /// The latest cheap view (role, term, leader, applied) without asking the task.
+    pub fn view(&self) -> NodeView {
+        self.view.borrow().clone()
+    }
+
+    /// A stream of the node's events. A receiver that falls more than 1,024 events
+    /// behind gets `RecvError::Lagged` and continues from the newest.
+    pub fn events(&self) -> broadcast::Receiver<RaftEvent> {
+        self.events.subscribe()
+    }
+
+    /// A watch of the node's view, updated after every change.
+    pub fn watch(&self) -> watch::Receiver<NodeView> {
+        self.view.clone()
+    }
+
+    /// The node's counters (proposals, applied entries, fsyncs, elections...).
+    pub fn metrics(&self) -> crate::metrics::Metrics {
+        self.counters.snapshot()
+    }
+
+    /// Where a transport server delivers inbound messages for this node.
+    pub fn inbox(&self) -> Inbox {
+        self.inbox.clone()
+    }
+
+    /// Stops the node gracefully and waits until it has stopped. Pending requests
+    /// fail with [`Error::Stopped`].
+    pub async fn shutdown(&self) {
+        let _ = self.requests.send(Request::Shutdown).await;
+        let task = self.shared.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// Kills the node abruptly, as a crash would: the task is dropped where it stands,
+    /// nothing is flushed. For tests.
+    pub async fn kill(&self) {
+        let task = self.shared.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
