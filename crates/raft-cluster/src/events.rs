@@ -43,6 +43,8 @@ pub struct NodeView {
     pub term: Term,
     /// The leader it knows.
     pub leader: Option<NodeId>,
+    /// The commit index.
+    pub commit: LogIndex,
     /// The last applied index.
     pub applied: LogIndex,
     /// Whether the node is running.

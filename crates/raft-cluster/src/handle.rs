@@ -91,7 +91,8 @@ impl<SM: StateMachine> RaftHandle<SM> {
 
     /// Adds a learner (it receives the log but does not vote).
     pub async fn add_learner(&self, id: impl Into<NodeId>) -> Result<()> {
-        self.change_membership(vec![MembershipChange::AddLearner(id.into())]).await
+        self.change_membership(vec![MembershipChange::AddLearner(id.into())])
+            .await
     }
 
     /// Changes the membership (joint consensus for voter changes); resolves once the
@@ -110,7 +111,10 @@ impl<SM: StateMachine> RaftHandle<SM> {
     /// membership and, on the leader, each peer's progress.
     pub async fn status(&self) -> Result<Status> {
         let (tx, rx) = oneshot::channel();
-        self.requests.send(Request::Status(tx)).await.map_err(|_| Error::Stopped)?;
+        self.requests
+            .send(Request::Status(tx))
+            .await
+            .map_err(|_| Error::Stopped)?;
         rx.await.map_err(|_| Error::Stopped)
     }
 

@@ -127,7 +127,10 @@ impl MemNetwork {
                 });
             }
             let rate = s.drop_rate;
-            let kept: Vec<Message> = messages.into_iter().filter(|_| rate == 0.0 || s.chance() >= rate).collect();
+            let kept: Vec<Message> = messages
+                .into_iter()
+                .filter(|_| rate == 0.0 || s.chance() >= rate)
+                .collect();
             (inbox, s.delay, kept)
         };
         if delay.is_zero() {

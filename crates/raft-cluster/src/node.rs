@@ -83,15 +83,14 @@ impl RaftNode {
             role: Role::Follower,
             term: raw.term(),
             leader: None,
+            commit: raw.commit_index(),
             applied: snap.meta.index,
             running: true,
         };
         let (view_tx, view_rx) = watch::channel(view);
         let transport = Arc::new(transport);
-        transport
-            .start(inbox.clone())
-            .await
-            .map_err(Error::Transport)?;
+        transport.observe(view_rx.clone());
+        transport.start(inbox.clone()).await.map_err(Error::Transport)?;
         let counters = Arc::new(Counters::default());
         let driver = Driver {
             id: id.clone(),
@@ -426,7 +425,11 @@ where
                     }
                 };
                 if let Some((term, reply)) = pending {
-                    let _ = reply.send(if term == e.term { outcome } else { Err(Error::ProposalDropped) });
+                    let _ = reply.send(if term == e.term {
+                        outcome
+                    } else {
+                        Err(Error::ProposalDropped)
+                    });
                 }
             }
             other => {
@@ -499,10 +502,15 @@ where
         let snap = self.raw.create_snapshot(self.applied, data)?;
         let index = snap.meta.index;
         let storage = self.storage.clone();
-        tokio::task::spawn_blocking(move || storage.lock().save_snapshot(&snap).map_err(|e| -> BoxError { e.into() }))
-            .await
-            .map_err(|e| Error::Storage(Box::new(e)))?
-            .map_err(Error::Storage)?;
+        tokio::task::spawn_blocking(move || {
+            storage
+                .lock()
+                .save_snapshot(&snap)
+                .map_err(|e| -> BoxError { e.into() })
+        })
+        .await
+        .map_err(|e| Error::Storage(Box::new(e)))?
+        .map_err(Error::Storage)?;
         self.last_snapshot = index;
         Counters::add(&self.counters.snapshots_taken, 1);
         info!(id = %self.id, index, "snapshot taken; log compacted");
@@ -514,6 +522,7 @@ where
             role: self.raw.role(),
             term: self.raw.term(),
             leader: self.raw.leader().cloned(),
+            commit: self.raw.commit_index(),
             applied: self.applied,
             running: true,
         };

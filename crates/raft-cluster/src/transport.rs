@@ -56,6 +56,12 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Stops serving (the node is shutting down).
     async fn stop(&self) {}
+
+    /// Called once before `start` with a live view of the node (role, term, leader,
+    /// commit, applied), for transports that serve health or status endpoints.
+    fn observe(&self, view: tokio::sync::watch::Receiver<crate::events::NodeView>) {
+        let _ = view;
+    }
 }
 
 /// Where a transport delivers inbound messages for the local node.

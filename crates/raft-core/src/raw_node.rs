@@ -52,10 +52,20 @@ impl fmt::Display for Ready {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::new();
         if let Some(s) = &self.soft_state {
-            parts.push(format!("{} t{} leader={:?}", s.role, s.term, s.leader.as_ref().map(|l| l.as_str())));
+            parts.push(format!(
+                "{} t{} leader={:?}",
+                s.role,
+                s.term,
+                s.leader.as_ref().map(|l| l.as_str())
+            ));
         }
         if let Some(h) = &self.hard_state {
-            parts.push(format!("hs=t{}/vote={:?}/commit={}", h.term, h.vote.as_ref().map(|v| v.as_str()), h.commit));
+            parts.push(format!(
+                "hs=t{}/vote={:?}/commit={}",
+                h.term,
+                h.vote.as_ref().map(|v| v.as_str()),
+                h.commit
+            ));
         }
         if let Some(s) = &self.snapshot {
             parts.push(format!("snap={}/{}", s.meta.index, s.meta.term));
@@ -67,7 +77,11 @@ impl fmt::Display for Ready {
             parts.push(format!("apply={}..={}", a.index, b.index));
         }
         if !self.messages.is_empty() || !self.persisted_messages.is_empty() {
-            parts.push(format!("msgs={}+{}", self.messages.len(), self.persisted_messages.len()));
+            parts.push(format!(
+                "msgs={}+{}",
+                self.messages.len(),
+                self.persisted_messages.len()
+            ));
         }
         if !self.read_states.is_empty() {
             parts.push(format!("reads={}", self.read_states.len()));
@@ -328,6 +342,11 @@ impl<S: Storage> RawNode<S> {
         self.raft.term
     }
 
+    /// The commit index.
+    pub fn commit_index(&self) -> LogIndex {
+        self.raft.log.committed
+    }
+
     /// The leader this node knows of.
     pub fn leader(&self) -> Option<&NodeId> {
         self.raft.leader.as_ref()
@@ -369,5 +388,25 @@ impl<S: Storage> RawNode<S> {
             }
         }
         s
+    }
+}
+
+/// Read access to the whole log (stable and unstable) for the simulator's checker.
+#[cfg(feature = "sim")]
+impl<S: Storage> RawNode<S> {
+    /// The index of the last entry in the node's log, persisted or not.
+    pub fn log_last_index(&self) -> LogIndex {
+        self.raft.log.last_index()
+    }
+
+    /// The entry at `index` in the node's log, persisted or not; `None` if it was
+    /// compacted away or does not exist.
+    pub fn log_entry(&self, index: LogIndex) -> Option<Entry> {
+        let entries = self
+            .raft
+            .log
+            .entries(index, index.saturating_add(1), u64::MAX, 1)
+            .ok()?;
+        entries.into_iter().next()
     }
 }

@@ -1,0 +1,287 @@
+//! The client side: one outbound connection per peer, resolved through discovery on
+//! every (re)connect, with exponential backoff and jitter after failures, a send
+//! timeout, and ping keep-alive.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use raft_cluster::TransportError;
+use raft_core::{Message, NodeId};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::WebSocketStream;
+use tracing::{debug, info};
+
+use crate::config::Encoding;
+use crate::wire::{self, HEADER_CLUSTER, HEADER_NODE, HEADER_PROTOCOL, PROTOCOL_VERSION};
+use crate::Inner;
+
+/// Any byte stream (plain TCP or TLS).
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+type Sink = SplitSink<WebSocketStream<Box<dyn Io>>, WsMessage>;
+
+struct Conn {
+    sink: Sink,
+    alive: Arc<AtomicBool>,
+    /// Milliseconds since `epoch` of the last pong (or of the connect).
+    last_pong: Arc<AtomicU64>,
+    epoch: Instant,
+    last_ping: Instant,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// One peer's connection state.
+#[derive(Default)]
+pub(crate) struct Peer {
+    conn: Option<Conn>,
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+impl Peer {
+    pub(crate) async fn send(
+        &mut self,
+        inner: &Inner,
+        to: &NodeId,
+        messages: Vec<Message>,
+    ) -> Result<(), TransportError> {
+        let ping_every = inner.cfg.ping_interval;
+        if let Some(c) = &self.conn {
+            let silent = c
+                .epoch
+                .elapsed()
+                .saturating_sub(Duration::from_millis(c.last_pong.load(Ordering::Relaxed)));
+            if !c.alive.load(Ordering::Relaxed) || silent > 3 * ping_every {
+                debug!(peer = %to, "connection lost; reconnecting");
+                self.conn = None;
+            }
+        }
+        if self.conn.is_none() {
+            if let Some(at) = self.retry_at {
+                if Instant::now() < at {
+                    return Err(TransportError::Unreachable {
+                        peer: to.clone(),
+                        reason: format!("backing off after {} failed attempts", self.failures),
+                    });
+                }
+            }
+            match connect(inner, to).await {
+                Ok(c) => {
+                    if self.failures > 0 {
+                        info!(local = %inner.me, peer = %to, "reconnected");
+                    }
+                    self.conn = Some(c);
+                    self.failures = 0;
+                    self.retry_at = None;
+                }
+                Err(e) => {
+                    self.fail(inner);
+                    return Err(e);
+                }
+            }
+        }
+        let frames = frames(inner, &messages)?;
+        let Some(c) = self.conn.as_mut() else {
+            return Err(TransportError::Closed);
+        };
+        let ping = c.last_ping.elapsed() >= ping_every;
+        let sent = tokio::time::timeout(inner.cfg.send_timeout, async {
+            if ping {
+                c.sink.feed(WsMessage::Ping(Default::default())).await?;
+            }
+            for f in frames {
+                c.sink.feed(f).await?;
+            }
+            c.sink.flush().await
+        })
+        .await;
+        if ping {
+            c.last_ping = Instant::now();
+        }
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.conn = None;
+                self.fail(inner);
+                Err(TransportError::Unreachable {
+                    peer: to.clone(),
+                    reason: e.to_string(),
+                })
+            }
+            Err(_) => {
+                self.conn = None;
+                self.fail(inner);
+                Err(TransportError::Timeout(to.clone()))
+            }
+        }
+    }
+
+    /// Schedules the next attempt: `initial * 2^failures`, capped, times a random
+    /// factor in [0.5, 1) so peers do not retry in lockstep.
+    fn fail(&mut self, inner: &Inner) {
+        self.failures = self.failures.saturating_add(1);
+        let exp = inner
+            .cfg
+            .backoff_initial
+            .saturating_mul(1u32 << self.failures.min(16).saturating_sub(1));
+        let delay = exp.min(inner.cfg.backoff_max).mul_f64(0.5 + jitter() / 2.0);
+        self.retry_at = Some(Instant::now() + delay);
+    }
+}
+
+/// A number in [0, 1) that differs between calls and processes.
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The frames for a batch, in the configured encoding, split to fit the size limit.
+fn frames(inner: &Inner, messages: &[Message]) -> Result<Vec<WsMessage>, TransportError> {
+    let limit = inner.cfg.max_message_bytes;
+    match inner.cfg.encoding {
+        Encoding::Binary => {
+            let whole = wire::encode_binary(messages).map_err(|e| TransportError::Other(Box::new(e)))?;
+            if whole.len() <= limit {
+                return Ok(vec![WsMessage::Binary(whole.into())]);
+            }
+            messages
+                .iter()
+                .map(|m| {
+                    let one =
+                        wire::encode_binary(std::slice::from_ref(m)).map_err(|e| TransportError::Other(Box::new(e)))?;
+                    if one.len() > limit {
+                        return Err(TransportError::TooLarge { size: one.len(), limit });
+                    }
+                    Ok(WsMessage::Binary(one.into()))
+                })
+                .collect()
+        }
+        Encoding::Json => messages
+            .iter()
+            .map(|m| {
+                let id = format!("{}-{}", m.from, NEXT_ID.fetch_add(1, Ordering::Relaxed));
+                let text = wire::encode_envelope(m, &id);
+                if text.len() > limit {
+                    return Err(TransportError::TooLarge {
+                        size: text.len(),
+                        limit,
+                    });
+                }
+                Ok(WsMessage::text(text))
+            })
+            .collect(),
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+async fn connect(inner: &Inner, to: &NodeId) -> Result<Conn, TransportError> {
+    let unreachable = |reason: String| TransportError::Unreachable {
+        peer: to.clone(),
+        reason,
+    };
+    let addr = inner
+        .discovery
+        .get_node_address(to)
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
+    let timeout = inner.cfg.connect_timeout;
+    let tcp = tokio::time::timeout(timeout, tokio::net::TcpStream::connect((addr.host.as_str(), addr.port)))
+        .await
+        .map_err(|_| TransportError::Timeout(to.clone()))?
+        .map_err(|e| unreachable(format!("{addr}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    let (stream, scheme): (Box<dyn Io>, &str) = tls_wrap(inner, tcp, &addr.host).await.map_err(unreachable)?;
+    let url = format!("{scheme}://{addr}/raft/");
+    let mut req = url.into_client_request().map_err(|e| unreachable(e.to_string()))?;
+    let headers = req.headers_mut();
+    let value = |s: &str| HeaderValue::from_str(s).map_err(|e| unreachable(e.to_string()));
+    headers.insert(HEADER_PROTOCOL, value(&PROTOCOL_VERSION.to_string())?);
+    headers.insert(HEADER_CLUSTER, value(&inner.cfg.cluster_id)?);
+    headers.insert(HEADER_NODE, value(inner.me.as_str())?);
+    if let Some(token) = &inner.cfg.token {
+        headers.insert("authorization", value(&format!("Bearer {token}"))?);
+    }
+    let (ws, _) = tokio::time::timeout(
+        timeout,
+        tokio_tungstenite::client_async_with_config(req, stream, Some(inner.cfg.ws_config())),
+    )
+    .await
+    .map_err(|_| TransportError::Timeout(to.clone()))?
+    .map_err(|e| unreachable(format!("handshake with {addr}: {e}")))?;
+    let (sink, mut stream) = ws.split();
+    let alive = Arc::new(AtomicBool::new(true));
+    let last_pong = Arc::new(AtomicU64::new(0));
+    let epoch = Instant::now();
+    let reader = {
+        let alive = alive.clone();
+        let last_pong = last_pong.clone();
+        let peer = to.clone();
+        tokio::spawn(async move {
+            while let Some(frame) = stream.next().await {
+                match frame {
+                    Ok(WsMessage::Pong(_)) => last_pong.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed),
+                    Ok(WsMessage::Close(f)) => {
+                        debug!(%peer, reason = ?f, "peer closed the connection");
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        debug!(%peer, error = %e, "connection read failed");
+                        break;
+                    }
+                }
+            }
+            alive.store(false, Ordering::Relaxed);
+        })
+    };
+    Ok(Conn {
+        sink,
+        alive,
+        last_pong,
+        epoch,
+        last_ping: Instant::now(),
+        reader,
+    })
+}
+
+#[cfg(feature = "tls")]
+async fn tls_wrap(
+    inner: &Inner,
+    tcp: tokio::net::TcpStream,
+    host: &str,
+) -> Result<(Box<dyn Io>, &'static str), String> {
+    let Some(tls) = &inner.cfg.tls else {
+        return Ok((Box::new(tcp), "ws"));
+    };
+    let name = tls.server_name.clone().unwrap_or_else(|| host.to_string());
+    let name = rustls_pki_types::ServerName::try_from(name).map_err(|e| e.to_string())?;
+    let connector = tokio_rustls::TlsConnector::from(tls.client.clone());
+    let stream = connector.connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?;
+    Ok((Box::new(stream), "wss"))
+}
+
+#[cfg(not(feature = "tls"))]
+async fn tls_wrap(
+    _inner: &Inner,
+    tcp: tokio::net::TcpStream,
+    _host: &str,
+) -> Result<(Box<dyn Io>, &'static str), String> {
+    Ok((Box::new(tcp), "ws"))
+}

@@ -1,0 +1,134 @@
+//! The plain-HTTP side of the port: read a request head, answer `GET /health` and
+//! `GET /status`, and replay the head to the WebSocket handshake otherwise.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use raft_cluster::NodeView;
+use raft_core::NodeId;
+use serde_json::json;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+/// The longest request head accepted.
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
+
+/// Reads until the end of the request head (`\r\n\r\n`). Returns everything read
+/// (the head and possibly the start of what follows).
+pub(crate) async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            return Ok(buf);
+        }
+        if buf.len() >= MAX_HEAD {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "request head too large"));
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed in request head",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The method and path of the request line.
+pub(crate) fn request_line(head: &[u8]) -> Option<(String, String)> {
+    let line_end = head.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(&head[..line_end]).ok()?;
+    let mut parts = line.split(' ');
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    Some((method, path))
+}
+
+/// Answers `/health` and `/status`; anything else that is not a WebSocket upgrade of
+/// `/raft/` gets 404.
+pub(crate) async fn respond<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    path: &str,
+    id: &NodeId,
+    view: Option<NodeView>,
+) -> io::Result<()> {
+    let running = view.as_ref().is_some_and(|v| v.running);
+    let (status, body) = match path.split('?').next().unwrap_or("") {
+        "/health" if running => ("200 OK", json!({ "status": "ok", "id": id.as_str() })),
+        "/health" => (
+            "503 Service Unavailable",
+            json!({ "status": "stopped", "id": id.as_str() }),
+        ),
+        "/status" => match view {
+            Some(v) => (
+                "200 OK",
+                json!({
+                    "id": id.as_str(),
+                    "role": v.role.to_string(),
+                    "term": v.term,
+                    "leader": v.leader.as_ref().map(|l| l.as_str()),
+                    "commit": v.commit,
+                    "applied": v.applied,
+                    "running": v.running,
+                }),
+            ),
+            None => (
+                "503 Service Unavailable",
+                json!({ "id": id.as_str(), "running": false }),
+            ),
+        },
+        _ => (
+            "404 Not Found",
+            json!({ "error": "not found", "paths": ["/raft/", "/health", "/status"] }),
+        ),
+    };
+    let body = body.to_string();
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// A stream that first yields bytes already read, then the inner stream.
+pub(crate) struct Prefixed<S> {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: S,
+}
+
+impl<S> Prefixed<S> {
+    pub(crate) fn new(prefix: Vec<u8>, inner: S) -> Self {
+        Prefixed { prefix, pos: 0, inner }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.pos < this.prefix.len() {
+            let n = (this.prefix.len() - this.pos).min(buf.remaining());
+            buf.put_slice(&this.prefix[this.pos..this.pos + n]);
+            this.pos += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}

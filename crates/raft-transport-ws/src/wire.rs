@@ -1,0 +1,347 @@
+//! What travels in the frames: binary frames carry a postcard-encoded batch of
+//! messages (between easyraft nodes); text frames carry the seed's JSON envelope, one
+//! message each, so any WebSocket client can speak to a node. See docs/protocol.md.
+
+use raft_core::{Message, MessageBody, NodeId};
+use serde_json::{json, Map, Value};
+use thiserror::Error;
+
+/// The wire protocol version, sent in the handshake (`x-easyraft-protocol`).
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Handshake header: the protocol version.
+pub const HEADER_PROTOCOL: &str = "x-easyraft-protocol";
+/// Handshake header: the cluster id; a node of another cluster is refused.
+pub const HEADER_CLUSTER: &str = "x-easyraft-cluster";
+/// Handshake header: the connecting node's id; its messages must come from it.
+pub const HEADER_NODE: &str = "x-easyraft-node";
+
+/// Why a frame was refused. The code is what a JSON client sees.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The text is not JSON, or not a JSON object.
+    #[error("malformed JSON: {0}")]
+    BadJson(String),
+    /// `messageType` is missing or names no Raft message.
+    #[error("unknown messageType {0:?}")]
+    UnknownMessageType(String),
+    /// A field is missing or has the wrong type.
+    #[error("bad payload: {0}")]
+    BadPayload(String),
+    /// A binary frame that does not decode.
+    #[error("undecodable binary frame: {0}")]
+    BadBinary(String),
+    /// The message is addressed to another node.
+    #[error("message for {to} sent to {local}")]
+    WrongTarget {
+        /// The target named in the message.
+        to: NodeId,
+        /// This node.
+        local: NodeId,
+    },
+    /// The message claims a sender other than the authenticated peer.
+    #[error("message claims to be from {claimed} on a connection from {peer}")]
+    WrongSender {
+        /// The claimed sender.
+        claimed: NodeId,
+        /// The connection's node.
+        peer: NodeId,
+    },
+    /// The node is overloaded and dropped the message.
+    #[error("node overloaded; message dropped")]
+    Overloaded,
+    /// The node has stopped.
+    #[error("node stopped")]
+    NodeStopped,
+}
+
+impl WireError {
+    /// The machine-readable code of the JSON error reply.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WireError::BadJson(_) => "BadJson",
+            WireError::UnknownMessageType(_) => "UnknownMessageType",
+            WireError::BadPayload(_) => "BadPayload",
+            WireError::BadBinary(_) => "BadBinary",
+            WireError::WrongTarget { .. } => "WrongTarget",
+            WireError::WrongSender { .. } => "WrongSender",
+            WireError::Overloaded => "Overloaded",
+            WireError::NodeStopped => "NodeStopped",
+        }
+    }
+}
+
+/// Encodes a batch for a binary frame.
+pub fn encode_binary(messages: &[Message]) -> Result<Vec<u8>, WireError> {
+    postcard::to_allocvec(messages).map_err(|e| WireError::BadBinary(e.to_string()))
+}
+
+/// Decodes a binary frame.
+pub fn decode_binary(bytes: &[u8]) -> Result<Vec<Message>, WireError> {
+    postcard::from_bytes(bytes).map_err(|e| WireError::BadBinary(e.to_string()))
+}
+
+const MESSAGE_TYPES: [&str; 11] = [
+    "RequestVote",
+    "RequestVoteResponse",
+    "AppendEntries",
+    "AppendEntriesResponse",
+    "Heartbeat",
+    "HeartbeatResponse",
+    "InstallSnapshot",
+    "InstallSnapshotResponse",
+    "TimeoutNow",
+    "ReadIndex",
+    "ReadIndexResponse",
+];
+
+/// Encodes one message as the seed's envelope:
+/// `{"messageType", "targetNodeId", "payload": {"from", "term", "group", ...}, "messageId"}`.
+pub fn encode_envelope(m: &Message, message_id: &str) -> String {
+    let mut payload = match serde_json::to_value(&m.body) {
+        // Externally tagged: {"RequestVote": {...}}; a unit variant is a bare string.
+        Ok(Value::Object(mut tagged)) => match tagged.remove(m.body.kind()) {
+            Some(Value::Object(fields)) => fields,
+            Some(other) => Map::from_iter([("result".to_string(), other)]),
+            None => Map::new(),
+        },
+        _ => Map::new(),
+    };
+    payload.insert("from".into(), json!(m.from.as_str()));
+    payload.insert("term".into(), json!(m.term));
+    payload.insert("group".into(), json!(m.group));
+    json!({
+        "messageType": m.body.kind(),
+        "targetNodeId": m.to.as_str(),
+        "payload": payload,
+        "messageId": message_id,
+    })
+    .to_string()
+}
+
+/// A decoded envelope: the message and the client's message id (echoed in replies).
+#[derive(Debug)]
+pub struct Envelope {
+    /// The Raft message.
+    pub message: Message,
+    /// The client's id for this message.
+    pub message_id: Option<String>,
+}
+
+/// Decodes an envelope. On error, returns the message id too when it was readable, so
+/// the error reply can name it.
+pub fn decode_envelope(text: &str) -> Result<Envelope, (WireError, Option<String>)> {
+    let v: Value = serde_json::from_str(text).map_err(|e| (WireError::BadJson(e.to_string()), None))?;
+    let Value::Object(mut obj) = v else {
+        return Err((WireError::BadJson("expected a JSON object".into()), None));
+    };
+    let message_id = match obj.remove("messageId") {
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let fail = |e: WireError| (e, message_id.clone());
+    let kind = match obj.remove("messageType") {
+        Some(Value::String(s)) if MESSAGE_TYPES.contains(&s.as_str()) => s,
+        Some(Value::String(s)) => return Err(fail(WireError::UnknownMessageType(s))),
+        _ => return Err(fail(WireError::UnknownMessageType("<missing>".into()))),
+    };
+    let to = match obj.remove("targetNodeId") {
+        Some(Value::String(s)) if !s.is_empty() => NodeId::from(s),
+        _ => {
+            return Err(fail(WireError::BadPayload(
+                "targetNodeId must be a non-empty string".into(),
+            )))
+        }
+    };
+    let mut payload = match obj.remove("payload") {
+        Some(Value::Object(p)) => p,
+        None | Some(Value::Null) => Map::new(),
+        Some(_) => return Err(fail(WireError::BadPayload("payload must be an object".into()))),
+    };
+    let from = match payload.remove("from") {
+        Some(Value::String(s)) if !s.is_empty() => NodeId::from(s),
+        _ => {
+            return Err(fail(WireError::BadPayload(
+                "payload.from must be a non-empty string".into(),
+            )))
+        }
+    };
+    let term = match payload.remove("term") {
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| fail(WireError::BadPayload("payload.term must be an unsigned integer".into())))?,
+        None => return Err(fail(WireError::BadPayload("payload.term is missing".into()))),
+    };
+    let group = match payload.remove("group") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v.as_u64().ok_or_else(|| {
+            fail(WireError::BadPayload(
+                "payload.group must be an unsigned integer".into(),
+            ))
+        })?,
+    };
+    let tagged = if kind == "TimeoutNow" {
+        Value::String(kind.clone())
+    } else {
+        let inner = match payload.remove("result") {
+            Some(r) if payload.is_empty() => r,
+            Some(r) => {
+                payload.insert("result".into(), r);
+                Value::Object(payload)
+            }
+            None => Value::Object(payload),
+        };
+        json!({ kind.clone(): inner })
+    };
+    let body: MessageBody =
+        serde_json::from_value(tagged).map_err(|e| fail(WireError::BadPayload(format!("{kind}: {e}"))))?;
+    Ok(Envelope {
+        message: Message {
+            group,
+            from,
+            to,
+            term,
+            body,
+        },
+        message_id,
+    })
+}
+
+/// The reply to a text frame that was accepted.
+pub fn ack(message_id: Option<&str>) -> String {
+    json!({ "messageType": "Ack", "messageId": message_id }).to_string()
+}
+
+/// The reply to a text frame that was refused.
+pub fn error_reply(message_id: Option<&str>, e: &WireError) -> String {
+    json!({
+        "messageType": "Error",
+        "messageId": message_id,
+        "error": { "code": e.code(), "message": e.to_string() },
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use raft_core::*;
+
+    fn all_kinds() -> Vec<MessageBody> {
+        let meta = SnapshotMeta {
+            index: 4,
+            term: 2,
+            membership: Membership::with_voters(["a", "b"]),
+        };
+        vec![
+            MessageBody::RequestVote(VoteRequest {
+                pre_vote: true,
+                last_log_index: 3,
+                last_log_term: 1,
+                leadership_transfer: false,
+            }),
+            MessageBody::RequestVoteResponse(VoteResponse {
+                pre_vote: false,
+                granted: true,
+            }),
+            MessageBody::AppendEntries(AppendRequest {
+                prev_log_index: 1,
+                prev_log_term: 1,
+                entries: vec![
+                    Entry {
+                        term: 2,
+                        index: 2,
+                        payload: EntryPayload::Command(Bytes::from_static(b"x")),
+                    },
+                    Entry {
+                        term: 2,
+                        index: 3,
+                        payload: EntryPayload::Noop,
+                    },
+                ],
+                commit: 1,
+            }),
+            MessageBody::AppendEntriesResponse(AppendResponse::Accepted { match_index: 3 }),
+            MessageBody::AppendEntriesResponse(AppendResponse::Rejected {
+                rejected_index: 3,
+                hint_index: 2,
+                hint_term: 1,
+            }),
+            MessageBody::AppendEntriesResponse(AppendResponse::StaleTerm),
+            MessageBody::Heartbeat(Heartbeat {
+                commit: 3,
+                read_round: 9,
+            }),
+            MessageBody::HeartbeatResponse(HeartbeatResponse { read_round: 9 }),
+            MessageBody::InstallSnapshot(SnapshotChunk {
+                meta,
+                offset: 0,
+                data: Bytes::from_static(b"snap"),
+                done: true,
+            }),
+            MessageBody::InstallSnapshotResponse(SnapshotResponse {
+                index: 4,
+                last_index: 4,
+                received: 4,
+                done: true,
+            }),
+            MessageBody::TimeoutNow,
+            MessageBody::ReadIndex(ReadIndexRequest {
+                context: Bytes::from_static(b"c"),
+            }),
+            MessageBody::ReadIndexResponse(ReadIndexResponse {
+                context: Bytes::from_static(b"c"),
+                index: 3,
+            }),
+        ]
+    }
+
+    #[test]
+    fn every_message_kind_round_trips_through_both_encodings() {
+        for body in all_kinds() {
+            let m = Message {
+                group: 0,
+                from: "node1".into(),
+                to: "node2".into(),
+                term: 3,
+                body,
+            };
+            let text = encode_envelope(&m, "id-1");
+            let env = decode_envelope(&text).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+            assert_eq!(env.message, m, "{text}");
+            assert_eq!(env.message_id.as_deref(), Some("id-1"));
+            let bin = encode_binary(std::slice::from_ref(&m)).unwrap();
+            assert_eq!(decode_binary(&bin).unwrap(), vec![m]);
+        }
+    }
+
+    #[test]
+    fn bad_envelopes_get_typed_errors_with_the_message_id() {
+        let cases = [
+            ("not json", "BadJson"),
+            ("[1,2]", "BadJson"),
+            (r#"{"messageType":"Nope","messageId":"7"}"#, "UnknownMessageType"),
+            (
+                r#"{"messageType":"Heartbeat","targetNodeId":"n","messageId":"7"}"#,
+                "BadPayload",
+            ),
+            (
+                r#"{"messageType":"Heartbeat","targetNodeId":"n","payload":{"from":"a","term":"x"},"messageId":"7"}"#,
+                "BadPayload",
+            ),
+            (
+                r#"{"messageType":"Heartbeat","targetNodeId":"n","payload":{"from":"a","term":1,"commit":-1},"messageId":"7"}"#,
+                "BadPayload",
+            ),
+        ];
+        for (text, code) in cases {
+            let (e, _) = decode_envelope(text).expect_err(text);
+            assert_eq!(e.code(), code, "{text}");
+        }
+        let (_, id) = decode_envelope(r#"{"messageType":"Nope","messageId":"7"}"#).unwrap_err();
+        assert_eq!(id.as_deref(), Some("7"));
+        assert!(decode_binary(&[0xff, 0xff, 0xff]).is_err());
+    }
+}
