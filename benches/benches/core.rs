@@ -5,7 +5,7 @@ use benches::{CoreCluster, SnapshotTransfer};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use raft_core::{
-    AppendRequest, Config, Entry, EntryPayload, HardState, MembershipChange, MemStorage, Message, MessageBody, NodeId,
+    AppendRequest, Config, Entry, EntryPayload, HardState, MemStorage, MembershipChange, Message, MessageBody, NodeId,
     RawNode,
 };
 
@@ -27,21 +27,34 @@ fn commit_throughput(c: &mut Criterion) {
 fn step_append(c: &mut Criterion) {
     let mut g = c.benchmark_group("core/step");
     let entries: Vec<Entry> = (1..=64)
-        .map(|i| Entry { term: 1, index: i, payload: EntryPayload::Command(Bytes::from(vec![1u8; 64])) })
+        .map(|i| Entry {
+            term: 1,
+            index: i,
+            payload: EntryPayload::Command(Bytes::from(vec![1u8; 64])),
+        })
         .collect();
     let msg = Message {
         group: 0,
         from: NodeId::new("node1"),
         to: NodeId::new("node2"),
         term: 1,
-        body: MessageBody::AppendEntries(AppendRequest { prev_log_index: 0, prev_log_term: 0, entries, commit: 0 }),
+        body: MessageBody::AppendEntries(AppendRequest {
+            prev_log_index: 0,
+            prev_log_term: 0,
+            entries,
+            commit: 0,
+        }),
     };
     g.throughput(Throughput::Elements(64));
     g.bench_function("append64", |b| {
         b.iter_batched(
             || {
                 let mut s = MemStorage::with_voters(["node1", "node2", "node3"]);
-                s.set_hard_state(HardState { term: 1, vote: None, commit: 0 });
+                s.set_hard_state(HardState {
+                    term: 1,
+                    vote: None,
+                    commit: 0,
+                });
                 let node = RawNode::new(Config::new("node2"), s).expect("valid config");
                 (node, msg.clone())
             },
@@ -102,5 +115,11 @@ fn membership_change(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, commit_throughput, step_append, snapshot_install, membership_change);
+criterion_group!(
+    benches,
+    commit_throughput,
+    step_append,
+    snapshot_install,
+    membership_change
+);
 criterion_main!(benches);

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use raft_core::{
-    Config, HardState, Membership, MembershipChange, MemStorage, Message, NodeId, RawNode, Role, Snapshot, SnapshotMeta,
+    Config, HardState, MemStorage, Membership, MembershipChange, Message, NodeId, RawNode, Role, Snapshot, SnapshotMeta,
 };
 
 /// A cluster of pure cores with an in-memory, lossless message loop: the cost of the
@@ -123,14 +123,23 @@ impl SnapshotTransfer {
         };
         let mut store = MemStorage::new(membership.clone());
         store.apply_snapshot(Snapshot {
-            meta: SnapshotMeta { index: 10, term: 1, membership },
+            meta: SnapshotMeta {
+                index: 10,
+                term: 1,
+                membership,
+            },
             data: Bytes::from(vec![0xAB; size]),
         });
-        store.set_hard_state(HardState { term: 1, vote: None, commit: 10 });
+        store.set_hard_state(HardState {
+            term: 1,
+            vote: None,
+            commit: 10,
+        });
         let mut c = Config::new("leader");
         c.snapshot_chunk_bytes = chunk;
         let leader = RawNode::new(c, store).expect("valid config");
-        let learner = RawNode::new(Config::new("learner"), MemStorage::new(Membership::default())).expect("valid config");
+        let learner =
+            RawNode::new(Config::new("learner"), MemStorage::new(Membership::default())).expect("valid config");
         SnapshotTransfer { leader, learner }
     }
 

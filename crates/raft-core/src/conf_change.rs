@@ -15,10 +15,7 @@ use crate::types::{LogIndex, Membership, Role, Term};
 impl<S: Storage> Raft<S> {
     /// Rebuilds the configuration history from the snapshot's membership and the
     /// configuration entries in the log (on start and restart).
-    pub(crate) fn scan_configs(
-        log: &RaftLog<S>,
-        base: Membership,
-    ) -> Result<ConfigHistory, StorageError> {
+    pub(crate) fn scan_configs(log: &RaftLog<S>, base: Membership) -> Result<ConfigHistory, StorageError> {
         let first = log.first_index();
         let last = log.last_index();
         let mut history = ConfigHistory::new(first - 1, base);
@@ -76,12 +73,11 @@ impl<S: Storage> Raft<S> {
     /// The leader proposes a membership change: a joint configuration when voters
     /// change (the leader leaves it automatically once it commits), a simple one when
     /// only learners change.
-    pub(crate) fn propose_membership_change(
-        &mut self,
-        changes: &[MembershipChange],
-    ) -> Result<(Term, LogIndex)> {
+    pub(crate) fn propose_membership_change(&mut self, changes: &[MembershipChange]) -> Result<(Term, LogIndex)> {
         if self.role != Role::Leader {
-            return Err(Error::NotLeader { leader_hint: self.leader.clone() });
+            return Err(Error::NotLeader {
+                leader_hint: self.leader.clone(),
+            });
         }
         if let Some(to) = &self.lead_transferee {
             return Err(Error::LeadershipTransferInProgress { to: to.clone() });

@@ -113,7 +113,12 @@ impl<S: Storage> Raft<S> {
         let can_vote = can_vote || self.cfg.bugs.vote_twice;
         let granted = can_vote && self.log.is_up_to_date(v.last_log_index, v.last_log_term);
         debug!(id = %self.id, %from, term, pre_vote = v.pre_vote, granted, "vote request");
-        let resp = |granted| MessageBody::RequestVoteResponse(VoteResponse { pre_vote: v.pre_vote, granted });
+        let resp = |granted| {
+            MessageBody::RequestVoteResponse(VoteResponse {
+                pre_vote: v.pre_vote,
+                granted,
+            })
+        };
         if v.pre_vote {
             // A granted pre-vote answers in the term the candidate would use.
             let t = if granted { term } else { self.term };

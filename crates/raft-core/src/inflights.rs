@@ -13,7 +13,10 @@ pub(crate) struct Inflights {
 
 impl Inflights {
     pub(crate) fn new(cap: usize) -> Self {
-        Inflights { cap, sent: VecDeque::with_capacity(cap) }
+        Inflights {
+            cap,
+            sent: VecDeque::with_capacity(cap),
+        }
     }
 
     pub(crate) fn full(&self) -> bool {

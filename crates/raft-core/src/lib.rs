@@ -40,8 +40,8 @@ mod entry;
 mod error;
 mod inflights;
 mod log;
-mod membership;
 mod mem_storage;
+mod membership;
 mod message;
 mod progress;
 mod quorum;
@@ -50,11 +50,11 @@ mod raw_node;
 mod read_only;
 mod replication;
 mod rng;
-mod snapshot;
 #[cfg(feature = "sim")]
 pub mod sim;
 #[cfg(feature = "sim")]
 mod sim_bugs;
+mod snapshot;
 mod storage;
 mod types;
 

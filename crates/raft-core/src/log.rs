@@ -37,11 +37,17 @@ impl<S: Storage> RaftLog<S> {
         let snap_index = first - 1;
         let committed = commit.clamp(snap_index, last);
         if committed != commit {
-            error!(commit, last, "persisted commit index is beyond the log; using {committed}");
+            error!(
+                commit,
+                last, "persisted commit index is beyond the log; using {committed}"
+            );
         }
         Ok(RaftLog {
             store,
-            unstable: Unstable { offset: last + 1, ..Unstable::default() },
+            unstable: Unstable {
+                offset: last + 1,
+                ..Unstable::default()
+            },
             committed,
             applied: applied.clamp(snap_index, committed),
         })
@@ -107,7 +113,9 @@ impl<S: Storage> RaftLog<S> {
         max_bytes: u64,
         max_count: usize,
     ) -> Result<Vec<Entry>, StorageError> {
-        let high = high.min(self.last_index() + 1).min(low.saturating_add(max_count as u64));
+        let high = high
+            .min(self.last_index() + 1)
+            .min(low.saturating_add(max_count as u64));
         if low >= high {
             return Ok(Vec::new());
         }

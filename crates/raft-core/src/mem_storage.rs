@@ -101,7 +101,11 @@ impl MemStorage {
             return Err(StorageError::Compacted(index));
         }
         self.apply_snapshot(Snapshot {
-            meta: SnapshotMeta { index, term, membership },
+            meta: SnapshotMeta {
+                index,
+                term,
+                membership,
+            },
             data,
         });
         Ok(())

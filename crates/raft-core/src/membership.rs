@@ -120,7 +120,9 @@ pub(crate) struct ConfigHistory {
 
 impl ConfigHistory {
     pub(crate) fn new(index: LogIndex, base: Membership) -> Self {
-        ConfigHistory { entries: vec![(index, base)] }
+        ConfigHistory {
+            entries: vec![(index, base)],
+        }
     }
 
     /// The latest configuration: the one in effect.
@@ -173,12 +175,30 @@ mod tests {
         let id = NodeId::new;
         use MembershipChange::*;
         assert_eq!(apply_changes(&cur, &[]), Err(MembershipError::Empty));
-        assert_eq!(apply_changes(&cur, &[Remove(id("z"))]), Err(MembershipError::UnknownNode(id("z"))));
-        assert_eq!(apply_changes(&cur, &[AddVoter(id("a"))]), Err(MembershipError::AlreadyVoter(id("a"))));
-        assert_eq!(apply_changes(&cur, &[AddLearner(id("l"))]), Err(MembershipError::AlreadyLearner(id("l"))));
-        assert_eq!(apply_changes(&cur, &[PromoteLearner(id("a"))]), Err(MembershipError::NotALearner(id("a"))));
-        assert_eq!(apply_changes(&cur, &[Remove(id("a")), Remove(id("b"))]), Err(MembershipError::RemovesLastVoter));
-        assert_eq!(apply_changes(&cur, &[PromoteLearner(id("l")), Remove(id("a"))]), Ok(m(&["b", "l"], &[])));
+        assert_eq!(
+            apply_changes(&cur, &[Remove(id("z"))]),
+            Err(MembershipError::UnknownNode(id("z")))
+        );
+        assert_eq!(
+            apply_changes(&cur, &[AddVoter(id("a"))]),
+            Err(MembershipError::AlreadyVoter(id("a")))
+        );
+        assert_eq!(
+            apply_changes(&cur, &[AddLearner(id("l"))]),
+            Err(MembershipError::AlreadyLearner(id("l")))
+        );
+        assert_eq!(
+            apply_changes(&cur, &[PromoteLearner(id("a"))]),
+            Err(MembershipError::NotALearner(id("a")))
+        );
+        assert_eq!(
+            apply_changes(&cur, &[Remove(id("a")), Remove(id("b"))]),
+            Err(MembershipError::RemovesLastVoter)
+        );
+        assert_eq!(
+            apply_changes(&cur, &[PromoteLearner(id("l")), Remove(id("a"))]),
+            Ok(m(&["b", "l"], &[]))
+        );
     }
 
     #[test]

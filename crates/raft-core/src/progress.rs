@@ -167,7 +167,10 @@ pub(crate) struct Tracker {
 
 impl Tracker {
     pub(crate) fn new(membership: Membership) -> Self {
-        Tracker { membership, ..Tracker::default() }
+        Tracker {
+            membership,
+            ..Tracker::default()
+        }
     }
 
     /// Resets every member's progress (a new leader).
@@ -214,7 +217,10 @@ impl Tracker {
         let [a, b] = self.halves();
         if count_learners {
             let with_learners: BTreeSet<NodeId> = a.union(&self.membership.learners).cloned().collect();
-            return joint_vote(majority_vote(&with_learners, &self.votes), majority_vote(b, &self.votes));
+            return joint_vote(
+                majority_vote(&with_learners, &self.votes),
+                majority_vote(b, &self.votes),
+            );
         }
         joint_vote(majority_vote(a, &self.votes), majority_vote(b, &self.votes))
     }
@@ -224,7 +230,9 @@ impl Tracker {
         let members = membership.members();
         self.progress.retain(|id, _| members.contains(id));
         for id in members {
-            self.progress.entry(id).or_insert_with(|| Progress::new(next_index, max_inflight));
+            self.progress
+                .entry(id)
+                .or_insert_with(|| Progress::new(next_index, max_inflight));
         }
         self.membership = membership;
     }

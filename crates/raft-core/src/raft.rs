@@ -6,9 +6,9 @@ use tracing::{debug, info};
 
 use crate::config::Config;
 use crate::entry::{Entry, EntryPayload, Snapshot, SnapshotMeta};
-use crate::membership::ConfigHistory;
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
+use crate::membership::ConfigHistory;
 use crate::message::{AppendResponse, Message, MessageBody, VoteResponse};
 use crate::progress::Tracker;
 use crate::read_only::ReadOnly;
@@ -147,8 +147,7 @@ impl<S: Storage> Raft<S> {
         self.leader = None;
         self.election_elapsed = 0;
         self.heartbeat_elapsed = 0;
-        self.randomized_election_timeout =
-            self.rng.range(self.cfg.election_tick, 2 * self.cfg.election_tick);
+        self.randomized_election_timeout = self.rng.range(self.cfg.election_tick, 2 * self.cfg.election_tick);
         self.lead_transferee = None;
         self.tracker.votes.clear();
         self.reads.clear();
@@ -220,7 +219,9 @@ impl<S: Storage> Raft<S> {
 
     pub(crate) fn propose(&mut self, data: Vec<Bytes>) -> Result<(Term, LogIndex)> {
         if self.role != Role::Leader {
-            return Err(Error::NotLeader { leader_hint: self.leader.clone() });
+            return Err(Error::NotLeader {
+                leader_hint: self.leader.clone(),
+            });
         }
         if let Some(to) = &self.lead_transferee {
             return Err(Error::LeadershipTransferInProgress { to: to.clone() });
@@ -272,9 +273,8 @@ impl<S: Storage> Raft<S> {
                 // §6 / dissertation §4.2.3: a node that heard from a leader within the
                 // minimum election timeout ignores vote requests, so a removed or
                 // partitioned server cannot depose a healthy leader.
-                let in_lease = self.cfg.check_quorum
-                    && self.leader.is_some()
-                    && self.election_elapsed < self.cfg.election_tick;
+                let in_lease =
+                    self.cfg.check_quorum && self.leader.is_some() && self.election_elapsed < self.cfg.election_tick;
                 if in_lease && !v.leadership_transfer {
                     debug!(id = %self.id, from = %m.from, "ignoring vote request within leader lease");
                     return false;
@@ -284,7 +284,10 @@ impl<S: Storage> Raft<S> {
                 }
             }
             // A granted pre-vote carries the future term; nothing changes yet.
-            MessageBody::RequestVoteResponse(VoteResponse { pre_vote: true, granted: true }) => {}
+            MessageBody::RequestVoteResponse(VoteResponse {
+                pre_vote: true,
+                granted: true,
+            }) => {}
             MessageBody::AppendEntries(_) | MessageBody::Heartbeat(_) | MessageBody::InstallSnapshot(_) => {
                 self.become_follower(m.term, Some(m.from.clone()));
             }
@@ -301,13 +304,20 @@ impl<S: Storage> Raft<S> {
             {
                 // A stale leader that cannot hear the new leader would otherwise never
                 // learn the new term (pre-vote stops us from bumping it ourselves).
-                self.send(m.from, self.term, MessageBody::AppendEntriesResponse(AppendResponse::StaleTerm));
+                self.send(
+                    m.from,
+                    self.term,
+                    MessageBody::AppendEntriesResponse(AppendResponse::StaleTerm),
+                );
             }
             MessageBody::RequestVote(v) if v.pre_vote => {
                 self.send(
                     m.from,
                     self.term,
-                    MessageBody::RequestVoteResponse(VoteResponse { pre_vote: true, granted: false }),
+                    MessageBody::RequestVoteResponse(VoteResponse {
+                        pre_vote: true,
+                        granted: false,
+                    }),
                 );
             }
             _ => debug!(id = %self.id, msg = %m, "ignoring a message from an older term"),
@@ -372,7 +382,9 @@ impl<S: Storage> Raft<S> {
 
     pub(crate) fn transfer_leader(&mut self, to: NodeId) -> Result<()> {
         if self.role != Role::Leader {
-            return Err(Error::NotLeader { leader_hint: self.leader.clone() });
+            return Err(Error::NotLeader {
+                leader_hint: self.leader.clone(),
+            });
         }
         if to == self.id {
             return Ok(());
@@ -407,7 +419,11 @@ impl<S: Storage> Raft<S> {
             return;
         }
         let id = self.id.clone();
-        let updated = self.tracker.progress.get_mut(&id).is_some_and(|p| p.maybe_update(index));
+        let updated = self
+            .tracker
+            .progress
+            .get_mut(&id)
+            .is_some_and(|p| p.maybe_update(index));
         if updated && self.maybe_commit() {
             self.pending_bcast = true;
         }

@@ -134,13 +134,20 @@ impl<S: Storage> Raft<S> {
         // Wait for a round sent from now on.
         let round = self.reads.round + 1;
         self.reads.round_pending = true;
-        self.reads.queue.push_back(PendingRead { context, from, index, round });
+        self.reads.queue.push_back(PendingRead {
+            context,
+            from,
+            index,
+            round,
+        });
     }
 
     /// The opt-in lease: a quorum acknowledged a round sent less than
     /// `read_lease_ticks` ago, and no leadership transfer may have cut it short.
     fn lease_valid(&self) -> bool {
-        let Some(lease) = self.cfg.read_lease_ticks else { return false };
+        let Some(lease) = self.cfg.read_lease_ticks else {
+            return false;
+        };
         if self.timeout_now_sent || self.lead_transferee.is_some() {
             return false;
         }
@@ -175,7 +182,11 @@ impl<S: Storage> Raft<S> {
             None => self.reads.push_ready(context, index),
             Some(to) => {
                 debug!(id = %self.id, %to, index, "answering forwarded read");
-                self.send(to, self.term, MessageBody::ReadIndexResponse(ReadIndexResponse { context, index }));
+                self.send(
+                    to,
+                    self.term,
+                    MessageBody::ReadIndexResponse(ReadIndexResponse { context, index }),
+                );
             }
         }
     }

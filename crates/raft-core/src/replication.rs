@@ -12,7 +12,12 @@ use crate::types::{NodeId, Role};
 impl<S: Storage> Raft<S> {
     /// The members the leader replicates to.
     fn peers(&self) -> Vec<NodeId> {
-        self.tracker.progress.keys().filter(|id| **id != self.id).cloned().collect()
+        self.tracker
+            .progress
+            .keys()
+            .filter(|id| **id != self.id)
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn bcast_append(&mut self) {
@@ -33,7 +38,14 @@ impl<S: Storage> Raft<S> {
             let matched = self.tracker.progress.get(&to).map_or(0, |p| p.match_index);
             // Never tell a follower to commit beyond what it is known to hold.
             let commit = self.log.committed.min(matched);
-            self.send(to, self.term, MessageBody::Heartbeat(Heartbeat { commit, read_round: round }));
+            self.send(
+                to,
+                self.term,
+                MessageBody::Heartbeat(Heartbeat {
+                    commit,
+                    read_round: round,
+                }),
+            );
         }
     }
 
@@ -44,7 +56,9 @@ impl<S: Storage> Raft<S> {
         if self.role != Role::Leader {
             return false;
         }
-        let Some(p) = self.tracker.progress.get(to) else { return false };
+        let Some(p) = self.tracker.progress.get(to) else {
+            return false;
+        };
         if p.is_paused() {
             return false;
         }
@@ -91,14 +105,20 @@ impl<S: Storage> Raft<S> {
         if a.prev_log_index < self.log.committed {
             // Everything up to our commit index is known to match the leader.
             let match_index = self.log.committed;
-            self.send_after_persist(from, MessageBody::AppendEntriesResponse(AppendResponse::Accepted { match_index }));
+            self.send_after_persist(
+                from,
+                MessageBody::AppendEntriesResponse(AppendResponse::Accepted { match_index }),
+            );
             return;
         }
         #[cfg(feature = "sim")]
         let skip = self.cfg.bugs.skip_log_matching_check;
         #[cfg(not(feature = "sim"))]
         let skip = false;
-        let resp = match self.log.maybe_append(a.prev_log_index, a.prev_log_term, a.commit, &a.entries, skip) {
+        let resp = match self
+            .log
+            .maybe_append(a.prev_log_index, a.prev_log_term, a.commit, &a.entries, skip)
+        {
             Some((match_index, appended)) => {
                 if let Some(start) = appended {
                     self.on_log_appended(&a.entries[start..]);
@@ -138,7 +158,9 @@ impl<S: Storage> Raft<S> {
         self.send(
             from,
             self.term,
-            MessageBody::HeartbeatResponse(HeartbeatResponse { read_round: h.read_round }),
+            MessageBody::HeartbeatResponse(HeartbeatResponse {
+                read_round: h.read_round,
+            }),
         );
     }
 
@@ -149,7 +171,9 @@ impl<S: Storage> Raft<S> {
                     warn!(id = %self.id, %from, match_index, "ignoring an ack beyond our log");
                     return;
                 }
-                let Some(p) = self.tracker.progress.get_mut(&from) else { return };
+                let Some(p) = self.tracker.progress.get_mut(&from) else {
+                    return;
+                };
                 if !p.maybe_update(match_index) {
                     return;
                 }
@@ -183,7 +207,9 @@ impl<S: Storage> Raft<S> {
                 } else {
                     hint_index
                 };
-                let Some(p) = self.tracker.progress.get_mut(&from) else { return };
+                let Some(p) = self.tracker.progress.get_mut(&from) else {
+                    return;
+                };
                 if p.maybe_decr_to(rejected_index, next_probe) {
                     if p.state == ProgressState::Replicate {
                         p.become_probe();
@@ -197,7 +223,9 @@ impl<S: Storage> Raft<S> {
 
     pub(crate) fn handle_heartbeat_response(&mut self, from: NodeId, h: HeartbeatResponse) {
         let last = self.log.last_index();
-        let Some(p) = self.tracker.progress.get_mut(&from) else { return };
+        let Some(p) = self.tracker.progress.get_mut(&from) else {
+            return;
+        };
         p.read_round = p.read_round.max(h.read_round);
         p.probe_sent = false;
         if p.state == ProgressState::Replicate && p.inflights.full() {

@@ -27,12 +27,19 @@ impl<S: Storage> Raft<S> {
                 applied: self.log.applied,
             });
         }
-        let term = self.log.term(index).ok_or(Error::SnapshotOutOfDate { index, snapshot_index })?;
+        let term = self
+            .log
+            .term(index)
+            .ok_or(Error::SnapshotOutOfDate { index, snapshot_index })?;
         let membership = self.configs.at(index).clone();
         self.configs.compact_to(index);
         info!(id = %self.id, index, term, "snapshot created; log compacted behind it");
         Ok(Snapshot {
-            meta: SnapshotMeta { index, term, membership },
+            meta: SnapshotMeta {
+                index,
+                term,
+                membership,
+            },
             data,
         })
     }
@@ -49,7 +56,9 @@ impl<S: Storage> Raft<S> {
                 }
             }
         }
-        let Some(index) = self.snapshot_cache.as_ref().map(|s| s.meta.index) else { return false };
+        let Some(index) = self.snapshot_cache.as_ref().map(|s| s.meta.index) else {
+            return false;
+        };
         info!(id = %self.id, %to, index, "sending snapshot");
         if let Some(p) = self.tracker.progress.get_mut(to) {
             p.become_snapshot(index);
@@ -60,8 +69,14 @@ impl<S: Storage> Raft<S> {
     /// Sends the chunk that starts where the follower stopped.
     fn send_snapshot_chunk(&mut self, to: &NodeId) -> bool {
         let Some(snap) = &self.snapshot_cache else { return false };
-        let Some(p) = self.tracker.progress.get_mut(to) else { return false };
-        if p.state != (ProgressState::Snapshot { pending: snap.meta.index }) {
+        let Some(p) = self.tracker.progress.get_mut(to) else {
+            return false;
+        };
+        if p.state
+            != (ProgressState::Snapshot {
+                pending: snap.meta.index,
+            })
+        {
             return false;
         }
         p.snapshot_ticks = 0;
@@ -131,15 +146,22 @@ impl<S: Storage> Raft<S> {
             self.reply_snapshot(from, index, received.unwrap_or(0), false, 0);
             return;
         }
-        let Some((_, data)) = self.incoming_snapshot.as_mut() else { return };
+        let Some((_, data)) = self.incoming_snapshot.as_mut() else {
+            return;
+        };
         data.extend_from_slice(&chunk.data);
         let received = data.len() as u64;
         if !chunk.done {
             self.reply_snapshot(from, index, received, false, 0);
             return;
         }
-        let Some((_, data)) = self.incoming_snapshot.take() else { return };
-        let snapshot = Snapshot { meta: meta.clone(), data: data.freeze() };
+        let Some((_, data)) = self.incoming_snapshot.take() else {
+            return;
+        };
+        let snapshot = Snapshot {
+            meta: meta.clone(),
+            data: data.freeze(),
+        };
         if self.log.match_term(index, meta.term) && !install_stale {
             // Our log already holds the snapshot's last entry: keep the log, commit.
             self.log.commit_to(index);
@@ -170,7 +192,9 @@ impl<S: Storage> Raft<S> {
     /// Leader side: the follower reports progress on a snapshot.
     pub(crate) fn handle_snapshot_response(&mut self, from: NodeId, s: SnapshotResponse) {
         let last = self.log.last_index();
-        let Some(p) = self.tracker.progress.get_mut(&from) else { return };
+        let Some(p) = self.tracker.progress.get_mut(&from) else {
+            return;
+        };
         if s.done {
             if s.last_index > last {
                 return;

@@ -7,7 +7,11 @@ use harness::*;
 use raft_core::*;
 
 fn entry(index: u64, term: u64) -> Entry {
-    Entry { term, index, payload: EntryPayload::Command(Bytes::from(format!("c{index}"))) }
+    Entry {
+        term,
+        index,
+        payload: EntryPayload::Command(Bytes::from(format!("c{index}"))),
+    }
 }
 
 /// A storage with the given entry terms (index 1..) and hard-state term.
@@ -15,16 +19,31 @@ fn store_with(names: &[&str], terms: &[u64], term: u64) -> MemStorage {
     let mut s = MemStorage::with_voters(names.iter().copied());
     let es: Vec<Entry> = terms.iter().enumerate().map(|(i, t)| entry(i as u64 + 1, *t)).collect();
     s.append(&es).unwrap();
-    s.set_hard_state(HardState { term, vote: None, commit: 0 });
+    s.set_hard_state(HardState {
+        term,
+        vote: None,
+        commit: 0,
+    });
     s
 }
 
 fn msg(from: &str, to: &str, term: u64, body: MessageBody) -> Message {
-    Message { group: 0, from: id(from), to: id(to), term, body }
+    Message {
+        group: 0,
+        from: id(from),
+        to: id(to),
+        term,
+        body,
+    }
 }
 
 fn append(prev: (u64, u64), entries: Vec<Entry>, commit: u64) -> MessageBody {
-    MessageBody::AppendEntries(AppendRequest { prev_log_index: prev.0, prev_log_term: prev.1, entries, commit })
+    MessageBody::AppendEntries(AppendRequest {
+        prev_log_index: prev.0,
+        prev_log_term: prev.1,
+        entries,
+        commit,
+    })
 }
 
 fn vote_req(pre: bool, last: (u64, u64)) -> MessageBody {
@@ -37,7 +56,10 @@ fn vote_req(pre: bool, last: (u64, u64)) -> MessageBody {
 }
 
 fn granted(m: &Message) -> bool {
-    matches!(m.body, MessageBody::RequestVoteResponse(VoteResponse { granted: true, .. }))
+    matches!(
+        m.body,
+        MessageBody::RequestVoteResponse(VoteResponse { granted: true, .. })
+    )
 }
 
 fn single(names: &[&str], me: &str, store: MemStorage) -> RawNode<MemStorage> {
@@ -54,12 +76,17 @@ fn s5_2_follower_times_out_and_pre_votes_without_bumping_term() {
         ticks += 1;
         assert!(ticks < 20, "no campaign within 2 * election_tick");
     }
-    assert!(ticks >= 10, "campaigned after {ticks} ticks, before the election timeout");
+    assert!(
+        ticks >= 10,
+        "campaigned after {ticks} ticks, before the election timeout"
+    );
     assert_eq!(net.node("a").role(), Role::PreCandidate);
     assert_eq!(net.node("a").term(), 0, "pre-vote must not bump the term");
     let msgs = net.take();
     assert_eq!(count(&msgs, "RequestVote"), 2);
-    assert!(msgs.iter().all(|m| m.term == 1 && matches!(&m.body, MessageBody::RequestVote(v) if v.pre_vote)));
+    assert!(msgs
+        .iter()
+        .all(|m| m.term == 1 && matches!(&m.body, MessageBody::RequestVote(v) if v.pre_vote)));
 }
 
 #[test]
@@ -83,7 +110,10 @@ fn s5_2_at_most_one_vote_per_term_but_repeats_are_regranted() {
     n.step(msg("c", "a", 1, vote_req(false, (0, 0)))).unwrap();
     n.step(msg("b", "a", 1, vote_req(false, (0, 0)))).unwrap();
     let rd = n.ready();
-    assert!(rd.messages.iter().all(|m| !is_kind(m, "RequestVoteResponse")), "votes must wait for persistence");
+    assert!(
+        rd.messages.iter().all(|m| !is_kind(m, "RequestVoteResponse")),
+        "votes must wait for persistence"
+    );
     let votes = rd.persisted_messages;
     assert_eq!(votes.len(), 3);
     assert!(granted(&votes[0]) && !granted(&votes[1]) && granted(&votes[2]));
@@ -126,7 +156,10 @@ fn s5_1_stale_term_append_is_answered_with_current_term() {
     let rd = n.ready();
     assert_eq!(rd.messages.len(), 1);
     assert_eq!(rd.messages[0].term, 5);
-    assert_eq!(rd.messages[0].body, MessageBody::AppendEntriesResponse(AppendResponse::StaleTerm));
+    assert_eq!(
+        rd.messages[0].body,
+        MessageBody::AppendEntriesResponse(AppendResponse::StaleTerm)
+    );
     assert!(rd.entries.is_empty(), "a stale leader's entries must not be taken");
 }
 
@@ -140,7 +173,11 @@ fn s5_3_append_rejected_when_prev_does_not_match_with_a_term_hint() {
     let resp = &rd.persisted_messages[0].body;
     assert_eq!(
         resp,
-        &MessageBody::AppendEntriesResponse(AppendResponse::Rejected { rejected_index: 5, hint_index: 5, hint_term: 2 })
+        &MessageBody::AppendEntriesResponse(AppendResponse::Rejected {
+            rejected_index: 5,
+            hint_index: 5,
+            hint_term: 2
+        })
     );
     assert!(rd.entries.is_empty());
 }
@@ -153,7 +190,11 @@ fn s5_3_conflicting_suffix_replaced_and_commit_capped_at_last_new_entry() {
     n.step(msg("b", "a", 3, append((2, 1), vec![entry(3, 3)], 10))).unwrap();
     let rd = n.ready();
     assert_eq!(rd.entries, vec![entry(3, 3)]);
-    assert_eq!(rd.hard_state.as_ref().unwrap().commit, 3, "commit = min(leader commit, last new entry)");
+    assert_eq!(
+        rd.hard_state.as_ref().unwrap().commit,
+        3,
+        "commit = min(leader commit, last new entry)"
+    );
     assert_eq!(
         rd.persisted_messages[0].body,
         MessageBody::AppendEntriesResponse(AppendResponse::Accepted { match_index: 3 })
@@ -180,7 +221,11 @@ fn s5_3_duplicate_append_does_not_truncate_newer_entries() {
 fn figure_8_previous_term_entry_not_committed_by_counting() {
     let (leader, committed_early) = figure_8(false);
     assert_eq!(committed_early, 0, "{}", leader.describe());
-    assert_eq!(leader.status().commit, 3, "committing the term-4 entry commits index 2 with it");
+    assert_eq!(
+        leader.status().commit,
+        3,
+        "committing the term-4 entry commits index 2 with it"
+    );
 }
 
 /// The same scenario with the Figure 8 bug planted: the test above would fail.
@@ -200,7 +245,10 @@ fn figure_8(bug: bool) -> (RawNode<MemStorage>, u64) {
         let rd = s1.ready();
         for m in rd.messages.iter().filter(|m| is_kind(m, "RequestVote")).take(2) {
             let to = m.to.as_str().to_string();
-            let body = MessageBody::RequestVoteResponse(VoteResponse { pre_vote: phase == 0, granted: true });
+            let body = MessageBody::RequestVoteResponse(VoteResponse {
+                pre_vote: phase == 0,
+                granted: true,
+            });
             s1.step(msg(&to, "s1", m.term, body)).unwrap();
         }
         s1.storage_mut().append(&rd.entries).unwrap();
@@ -241,14 +289,20 @@ fn s5_3_fast_backtracking_skips_a_whole_conflicting_term() {
         if msgs.is_empty() {
             break;
         }
-        rounds_to_b += msgs.iter().filter(|m| m.to == id("b") && is_kind(m, "AppendEntries")).count();
+        rounds_to_b += msgs
+            .iter()
+            .filter(|m| m.to == id("b") && is_kind(m, "AppendEntries"))
+            .count();
         for m in msgs {
             net.deliver(m);
         }
     }
     assert_eq!(net.node("a").role(), Role::Leader);
     assert_eq!(net.log("b"), net.log("a"));
-    assert!(rounds_to_b <= 4, "backtracking took {rounds_to_b} appends for a 50-entry conflict");
+    assert!(
+        rounds_to_b <= 4,
+        "backtracking took {rounds_to_b} appends for a 50-entry conflict"
+    );
 }
 
 #[test]
@@ -263,17 +317,26 @@ fn flow_control_bounds_batches_and_the_inflight_window() {
         net.node("a").propose(Bytes::from(i.to_be_bytes().to_vec())).unwrap();
     }
     let msgs = net.take();
-    let to_b: Vec<&Message> = msgs.iter().filter(|m| m.to == id("b") && is_kind(m, "AppendEntries")).collect();
+    let to_b: Vec<&Message> = msgs
+        .iter()
+        .filter(|m| m.to == id("b") && is_kind(m, "AppendEntries"))
+        .collect();
     assert_eq!(to_b.len(), 3, "the in-flight window caps messages per follower");
     for m in &to_b {
-        let MessageBody::AppendEntries(a) = &m.body else { unreachable!() };
+        let MessageBody::AppendEntries(a) = &m.body else {
+            unreachable!()
+        };
         assert_eq!(a.entries.len(), 4, "batches are capped at max_entries_per_msg");
     }
     for m in msgs {
         net.deliver(m);
     }
     net.settle();
-    assert_eq!(net.applied_commands("c").len(), 100, "replication resumes as acks free the window");
+    assert_eq!(
+        net.applied_commands("c").len(),
+        100,
+        "replication resumes as acks free the window"
+    );
 }
 
 #[test]
@@ -293,7 +356,10 @@ fn check_quorum_isolated_leader_steps_down_and_majority_elects_another() {
     net.isolate("a");
     net.tick_all(40);
     assert_ne!(net.node("a").role(), Role::Leader, "{}", net.node("a").describe());
-    let leaders: Vec<_> = ["b", "c"].into_iter().filter(|n| net.node(n).role() == Role::Leader).collect();
+    let leaders: Vec<_> = ["b", "c"]
+        .into_iter()
+        .filter(|n| net.node(n).role() == Role::Leader)
+        .collect();
     assert_eq!(leaders.len(), 1);
     net.heal();
     net.tick_all(5);
@@ -306,8 +372,14 @@ fn check_quorum_vote_request_within_leader_lease_is_ignored() {
     net.elect("a");
     net.tick_all(1);
     let last = net.node("c").status().last_index;
-    net.node("b").step(msg("c", "b", 9, vote_req(false, (last, 1)))).unwrap();
-    assert_eq!(net.node("b").term(), 1, "a node that hears a leader ignores disruptive votes");
+    net.node("b")
+        .step(msg("c", "b", 9, vote_req(false, (last, 1))))
+        .unwrap();
+    assert_eq!(
+        net.node("b").term(),
+        1,
+        "a node that hears a leader ignores disruptive votes"
+    );
     assert!(net.take().iter().all(|m| !is_kind(m, "RequestVoteResponse")));
 }
 
@@ -320,7 +392,11 @@ fn pre_vote_partitioned_node_does_not_inflate_terms() {
     assert_eq!(net.node("c").term(), 1, "pre-vote keeps a partitioned node's term");
     net.heal();
     net.tick_all(5);
-    assert_eq!(net.node("a").role(), Role::Leader, "the returning node did not disrupt the leader");
+    assert_eq!(
+        net.node("a").role(),
+        Role::Leader,
+        "the returning node did not disrupt the leader"
+    );
 }
 
 #[test]
@@ -350,8 +426,14 @@ fn leadership_transfer_catches_up_target_then_hands_over() {
 fn leadership_transfer_to_unknown_node_is_a_typed_error() {
     let mut net = Net::new(&["a", "b", "c"]);
     net.elect("a");
-    assert!(matches!(net.node("a").transfer_leader(id("zz")), Err(Error::UnknownNode(_))));
-    assert!(matches!(net.node("b").transfer_leader(id("c")), Err(Error::NotLeader { .. })));
+    assert!(matches!(
+        net.node("a").transfer_leader(id("zz")),
+        Err(Error::UnknownNode(_))
+    ));
+    assert!(matches!(
+        net.node("b").transfer_leader(id("c")),
+        Err(Error::NotLeader { .. })
+    ));
 }
 
 #[test]
@@ -364,14 +446,23 @@ fn read_index_on_leader_waits_for_a_heartbeat_quorum() {
     let commit = net.node("a").status().commit;
     net.node("a").read_index(Bytes::from_static(b"r1")).unwrap();
     let msgs = net.take();
-    assert!(net.reads.get(&id("a")).is_none_or(|r| r.is_empty()), "released before confirmation");
+    assert!(
+        net.reads.get(&id("a")).is_none_or(|r| r.is_empty()),
+        "released before confirmation"
+    );
     assert_eq!(count(&msgs, "Heartbeat"), 2);
     for m in msgs {
         net.deliver(m);
     }
     net.settle();
     let reads = &net.reads[&id("a")];
-    assert_eq!(reads, &vec![ReadState { context: Bytes::from_static(b"r1"), index: commit }]);
+    assert_eq!(
+        reads,
+        &vec![ReadState {
+            context: Bytes::from_static(b"r1"),
+            index: commit
+        }]
+    );
 }
 
 #[test]
@@ -395,7 +486,13 @@ fn read_index_from_follower_is_forwarded_to_the_leader() {
     net.node("b").read_index(Bytes::from_static(b"f")).unwrap();
     net.settle();
     let commit = net.node("a").status().commit;
-    assert_eq!(net.reads[&id("b")], vec![ReadState { context: Bytes::from_static(b"f"), index: commit }]);
+    assert_eq!(
+        net.reads[&id("b")],
+        vec![ReadState {
+            context: Bytes::from_static(b"f"),
+            index: commit
+        }]
+    );
 }
 
 #[test]
@@ -408,7 +505,10 @@ fn restart_keeps_term_vote_and_log() {
     let store = net.nodes.remove(&id("b")).unwrap().into_storage();
     let b = RawNode::new(config("b", 2), store).unwrap();
     let after = b.status();
-    assert_eq!((after.term, after.vote.clone(), after.last_index), (before.term, before.vote, before.last_index));
+    assert_eq!(
+        (after.term, after.vote.clone(), after.last_index),
+        (before.term, before.vote, before.last_index)
+    );
     assert_eq!(after.role, Role::Follower);
     assert!(after.commit <= before.commit);
 }
@@ -431,8 +531,14 @@ fn misdelivered_and_nonsense_messages_are_refused_without_panicking() {
             hint_term: u64::MAX,
         }),
         MessageBody::HeartbeatResponse(HeartbeatResponse { read_round: u64::MAX }),
-        MessageBody::RequestVoteResponse(VoteResponse { pre_vote: false, granted: true }),
-        MessageBody::ReadIndexResponse(ReadIndexResponse { context: Bytes::new(), index: 99 }),
+        MessageBody::RequestVoteResponse(VoteResponse {
+            pre_vote: false,
+            granted: true,
+        }),
+        MessageBody::ReadIndexResponse(ReadIndexResponse {
+            context: Bytes::new(),
+            index: 99,
+        }),
         append((u64::MAX - 1, 0), vec![], u64::MAX),
     ];
     for to in ["a", "b"] {

@@ -7,7 +7,13 @@ use harness::*;
 use raft_core::*;
 
 fn voters(net: &mut Net, n: &str) -> Vec<String> {
-    net.node(n).status().membership.voters.iter().map(|v| v.to_string()).collect()
+    net.node(n)
+        .status()
+        .membership
+        .voters
+        .iter()
+        .map(|v| v.to_string())
+        .collect()
 }
 
 fn leader_of(net: &mut Net) -> Option<String> {
@@ -20,7 +26,10 @@ fn add_voter_goes_through_joint_configuration_and_leaves_it() {
     let mut net = Net::new(&["a", "b", "c"]);
     net.elect("a");
     net.add_empty_node("d", |_| {});
-    let (_, idx) = net.node("a").propose_membership_change(&[MembershipChange::AddVoter(id("d"))]).unwrap();
+    let (_, idx) = net
+        .node("a")
+        .propose_membership_change(&[MembershipChange::AddVoter(id("d"))])
+        .unwrap();
     // Takes effect on append, before commit: the leader is already joint.
     let st = net.node("a").status();
     assert!(st.membership.is_joint());
@@ -42,15 +51,32 @@ fn add_voter_goes_through_joint_configuration_and_leaves_it() {
 fn one_change_at_a_time_and_invalid_changes_are_typed_errors() {
     let mut net = Net::new(&["a", "b", "c"]);
     net.elect("a");
-    net.node("a").propose_membership_change(&[MembershipChange::AddLearner(id("l"))]).unwrap();
-    let second = net.node("a").propose_membership_change(&[MembershipChange::AddLearner(id("m"))]);
-    assert!(matches!(second, Err(Error::Membership(MembershipError::ChangeInProgress { .. }))), "{second:?}");
+    net.node("a")
+        .propose_membership_change(&[MembershipChange::AddLearner(id("l"))])
+        .unwrap();
+    let second = net
+        .node("a")
+        .propose_membership_change(&[MembershipChange::AddLearner(id("m"))]);
+    assert!(
+        matches!(second, Err(Error::Membership(MembershipError::ChangeInProgress { .. }))),
+        "{second:?}"
+    );
     net.settle();
     let bad = [
-        (vec![MembershipChange::Remove(id("zz"))], MembershipError::UnknownNode(id("zz"))),
-        (vec![MembershipChange::PromoteLearner(id("b"))], MembershipError::NotALearner(id("b"))),
         (
-            vec![MembershipChange::Remove(id("a")), MembershipChange::Remove(id("b")), MembershipChange::Remove(id("c"))],
+            vec![MembershipChange::Remove(id("zz"))],
+            MembershipError::UnknownNode(id("zz")),
+        ),
+        (
+            vec![MembershipChange::PromoteLearner(id("b"))],
+            MembershipError::NotALearner(id("b")),
+        ),
+        (
+            vec![
+                MembershipChange::Remove(id("a")),
+                MembershipChange::Remove(id("b")),
+                MembershipChange::Remove(id("c")),
+            ],
             MembershipError::RemovesLastVoter,
         ),
     ];
@@ -61,7 +87,8 @@ fn one_change_at_a_time_and_invalid_changes_are_typed_errors() {
         }
     }
     assert!(matches!(
-        net.node("b").propose_membership_change(&[MembershipChange::AddLearner(id("q"))]),
+        net.node("b")
+            .propose_membership_change(&[MembershipChange::AddLearner(id("q"))]),
         Err(Error::NotLeader { .. })
     ));
 }
@@ -71,7 +98,9 @@ fn learner_receives_the_log_but_never_counts_or_campaigns() {
     let mut net = Net::new(&["a", "b", "c"]);
     net.elect("a");
     net.add_empty_node("l", |_| {});
-    net.node("a").propose_membership_change(&[MembershipChange::AddLearner(id("l"))]).unwrap();
+    net.node("a")
+        .propose_membership_change(&[MembershipChange::AddLearner(id("l"))])
+        .unwrap();
     net.settle();
     net.node("a").propose(Bytes::from_static(b"v")).unwrap();
     net.settle();
@@ -97,10 +126,14 @@ fn promote_learner_to_voter() {
     let mut net = Net::new(&["a", "b", "c"]);
     net.elect("a");
     net.add_empty_node("l", |_| {});
-    net.node("a").propose_membership_change(&[MembershipChange::AddLearner(id("l"))]).unwrap();
+    net.node("a")
+        .propose_membership_change(&[MembershipChange::AddLearner(id("l"))])
+        .unwrap();
     net.settle();
     net.tick_all(1);
-    net.node("a").propose_membership_change(&[MembershipChange::PromoteLearner(id("l"))]).unwrap();
+    net.node("a")
+        .propose_membership_change(&[MembershipChange::PromoteLearner(id("l"))])
+        .unwrap();
     net.settle();
     net.tick_all(2);
     assert_eq!(voters(&mut net, "l"), vec!["a", "b", "c", "l"]);
@@ -111,7 +144,9 @@ fn promote_learner_to_voter() {
 fn leader_that_removes_itself_steps_down_once_c_new_commits() {
     let mut net = Net::new(&["a", "b", "c"]);
     net.elect("a");
-    net.node("a").propose_membership_change(&[MembershipChange::Remove(id("a"))]).unwrap();
+    net.node("a")
+        .propose_membership_change(&[MembershipChange::Remove(id("a"))])
+        .unwrap();
     net.settle();
     net.tick_all(1);
     assert_ne!(net.node("a").role(), Role::Leader);
@@ -132,7 +167,9 @@ fn removed_server_cannot_disrupt_the_cluster() {
     net.elect("a");
     // d is partitioned and misses its own removal.
     net.isolate("d");
-    net.node("a").propose_membership_change(&[MembershipChange::Remove(id("d"))]).unwrap();
+    net.node("a")
+        .propose_membership_change(&[MembershipChange::Remove(id("d"))])
+        .unwrap();
     net.settle();
     net.tick_all(3);
     assert_eq!(voters(&mut net, "a"), vec!["a", "b", "c"]);
@@ -142,7 +179,11 @@ fn removed_server_cannot_disrupt_the_cluster() {
     net.heal();
     net.tick_all(50);
     assert_eq!(net.node("a").role(), Role::Leader);
-    assert_eq!(net.node("a").term(), term, "the removed server bumped the cluster's term");
+    assert_eq!(
+        net.node("a").term(),
+        term,
+        "the removed server bumped the cluster's term"
+    );
 }
 
 #[test]
@@ -153,7 +194,9 @@ fn configuration_reverts_when_its_entry_is_truncated() {
     // a appends a config entry that reaches only b... then loses leadership.
     net.cut.insert((id("a"), id("c")));
     net.cut.insert((id("a"), id("b")));
-    net.node("a").propose_membership_change(&[MembershipChange::AddLearner(id("l"))]).unwrap();
+    net.node("a")
+        .propose_membership_change(&[MembershipChange::AddLearner(id("l"))])
+        .unwrap();
     assert!(net.node("a").status().membership.learners.contains(&id("l")));
     net.settle();
     net.heal();
@@ -163,7 +206,11 @@ fn configuration_reverts_when_its_entry_is_truncated() {
     net.heal();
     net.tick_all(5);
     // The new leader's log never had the entry: a's configuration is undone.
-    assert!(net.node("a").status().membership.learners.is_empty(), "{}", net.node("a").describe());
+    assert!(
+        net.node("a").status().membership.learners.is_empty(),
+        "{}",
+        net.node("a").describe()
+    );
 }
 
 #[test]
@@ -182,7 +229,11 @@ fn compaction_then_lagging_follower_catches_up_by_chunked_snapshot() {
     let installed = &net.installed[&id("c")];
     assert_eq!(installed.len(), 1);
     assert_eq!(installed[0].meta.index, at);
-    assert_eq!(&installed[0].data[..], b"0123456789abcdefghij-state", "chunks reassembled in order");
+    assert_eq!(
+        &installed[0].data[..],
+        b"0123456789abcdefghij-state",
+        "chunks reassembled in order"
+    );
     assert_eq!(installed[0].meta.membership.voters.len(), 3);
     let (ca, cc) = (net.node("a").status(), net.node("c").status());
     assert_eq!(cc.last_index, ca.last_index);
@@ -224,24 +275,48 @@ fn lost_snapshot_chunks_are_resent_and_resumed() {
 fn snapshot_older_than_follower_commit_is_ignored() {
     let names = ["a", "b", "c"];
     let mut s = MemStorage::with_voters(names);
-    let es: Vec<Entry> = (1..=5).map(|i| Entry { term: 1, index: i, payload: EntryPayload::Noop }).collect();
+    let es: Vec<Entry> = (1..=5)
+        .map(|i| Entry {
+            term: 1,
+            index: i,
+            payload: EntryPayload::Noop,
+        })
+        .collect();
     s.append(&es).unwrap();
-    s.set_hard_state(HardState { term: 1, vote: None, commit: 5 });
+    s.set_hard_state(HardState {
+        term: 1,
+        vote: None,
+        commit: 5,
+    });
     let mut n = RawNode::new(config("b", 2), s).unwrap();
     let old = SnapshotChunk {
-        meta: SnapshotMeta { index: 3, term: 1, membership: Membership::with_voters(names) },
+        meta: SnapshotMeta {
+            index: 3,
+            term: 1,
+            membership: Membership::with_voters(names),
+        },
         offset: 0,
         data: Bytes::from_static(b"old"),
         done: true,
     };
-    n.step(Message { group: 0, from: id("a"), to: id("b"), term: 1, body: MessageBody::InstallSnapshot(old) })
-        .unwrap();
+    n.step(Message {
+        group: 0,
+        from: id("a"),
+        to: id("b"),
+        term: 1,
+        body: MessageBody::InstallSnapshot(old),
+    })
+    .unwrap();
     let rd = n.ready();
     assert!(rd.snapshot.is_none(), "an older snapshot must never be installed");
     assert_eq!(n.status().commit, 5);
     assert!(matches!(
         &rd.persisted_messages[0].body,
-        MessageBody::InstallSnapshotResponse(SnapshotResponse { done: true, last_index: 5, .. })
+        MessageBody::InstallSnapshotResponse(SnapshotResponse {
+            done: true,
+            last_index: 5,
+            ..
+        })
     ));
 }
 
@@ -256,23 +331,33 @@ fn create_snapshot_refuses_unapplied_or_old_indexes() {
         Err(Error::SnapshotNotApplied { .. })
     ));
     net.compact("a", b"s");
-    assert!(matches!(net.node("a").create_snapshot(applied, Bytes::new()), Err(Error::SnapshotOutOfDate { .. })));
+    assert!(matches!(
+        net.node("a").create_snapshot(applied, Bytes::new()),
+        Err(Error::SnapshotOutOfDate { .. })
+    ));
 }
 
 #[test]
 fn restart_after_compaction_and_membership_change_recovers_configuration() {
     let mut net = Net::new(&["a", "b", "c"]);
     net.elect("a");
-    net.node("a").propose_membership_change(&[MembershipChange::AddLearner(id("l"))]).unwrap();
+    net.node("a")
+        .propose_membership_change(&[MembershipChange::AddLearner(id("l"))])
+        .unwrap();
     net.settle();
     net.tick_all(1);
     net.compact("b", b"snap");
-    net.node("a").propose_membership_change(&[MembershipChange::AddLearner(id("m"))]).unwrap();
+    net.node("a")
+        .propose_membership_change(&[MembershipChange::AddLearner(id("m"))])
+        .unwrap();
     net.settle();
     net.tick_all(1);
     net.restart("b");
     let m = net.node("b").status().membership;
-    assert_eq!(m.learners.iter().map(|l| l.to_string()).collect::<Vec<_>>(), vec!["l", "m"]);
+    assert_eq!(
+        m.learners.iter().map(|l| l.to_string()).collect::<Vec<_>>(),
+        vec!["l", "m"]
+    );
 }
 
 #[test]
@@ -305,7 +390,10 @@ fn report_unreachable_and_failed_snapshot_let_replication_recover() {
         }
     }
     assert_eq!(lost, 1);
-    assert!(matches!(net.node("a").status().progress[&id("c")].state, ProgressState::Snapshot { .. }));
+    assert!(matches!(
+        net.node("a").status().progress[&id("c")].state,
+        ProgressState::Snapshot { .. }
+    ));
     net.node("a").report_snapshot(&id("c"), false);
     assert_eq!(net.node("a").status().progress[&id("c")].state, ProgressState::Probe);
     net.tick_all(3);
@@ -343,14 +431,20 @@ fn lease_is_void_after_a_leadership_transfer() {
     assert_eq!(net.node("b").role(), Role::Leader);
     net.node("a").read_index(Bytes::from_static(b"stale?")).unwrap();
     net.take();
-    assert!(net.reads.get(&id("a")).is_none_or(|r| r.is_empty()), "old leader served a read after TimeoutNow");
+    assert!(
+        net.reads.get(&id("a")).is_none_or(|r| r.is_empty()),
+        "old leader served a read after TimeoutNow"
+    );
 }
 
 #[test]
 fn lease_config_is_validated() {
     let mut c = Config::new("a");
     c.read_lease_ticks = Some(10);
-    assert!(matches!(c.validate(), Err(ConfigError::LeaseNotShorterThanElection { .. })));
+    assert!(matches!(
+        c.validate(),
+        Err(ConfigError::LeaseNotShorterThanElection { .. })
+    ));
     c.read_lease_ticks = Some(5);
     c.check_quorum = false;
     assert_eq!(c.validate(), Err(ConfigError::LeaseNeedsCheckQuorum));

@@ -18,7 +18,10 @@ pub struct NodeAddress {
 impl NodeAddress {
     /// An address from host and port.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
-        NodeAddress { host: host.into(), port }
+        NodeAddress {
+            host: host.into(),
+            port,
+        }
     }
 }
 

@@ -48,7 +48,10 @@ impl StaticServiceDiscovery {
 #[async_trait]
 impl ServiceDiscovery for StaticServiceDiscovery {
     async fn get_node_address(&self, id: &NodeId) -> Result<NodeAddress, DiscoveryError> {
-        self.read().get(id).cloned().ok_or_else(|| DiscoveryError::UnknownNode(id.clone()))
+        self.read()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| DiscoveryError::UnknownNode(id.clone()))
     }
 
     async fn get_all_node_addresses(&self) -> Result<BTreeMap<NodeId, NodeAddress>, DiscoveryError> {
@@ -61,7 +64,10 @@ impl ServiceDiscovery for StaticServiceDiscovery {
     }
 
     async fn unregister_node(&self, id: &NodeId) -> Result<(), DiscoveryError> {
-        self.write().remove(id).map(|_| ()).ok_or_else(|| DiscoveryError::UnknownNode(id.clone()))
+        self.write()
+            .remove(id)
+            .map(|_| ())
+            .ok_or_else(|| DiscoveryError::UnknownNode(id.clone()))
     }
 }
 
@@ -73,7 +79,10 @@ mod tests {
     async fn register_unregister_and_unknown_ids() {
         let d = StaticServiceDiscovery::localhost([("node1", 5001)]);
         let n2 = NodeId::new("node2");
-        assert!(matches!(d.get_node_address(&n2).await, Err(DiscoveryError::UnknownNode(_))));
+        assert!(matches!(
+            d.get_node_address(&n2).await,
+            Err(DiscoveryError::UnknownNode(_))
+        ));
         d.register_node(&n2, NodeAddress::new("10.0.0.2", 80)).await.unwrap();
         assert_eq!(d.get_node_address(&n2).await.unwrap().host, "10.0.0.2");
         assert_eq!(d.get_all_node_addresses().await.unwrap().len(), 2);

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
-use raft_core::{Config, Entry, Membership, MemStorage, Message, MessageBody, NodeId, RawNode, ReadState, Role};
+use raft_core::{Config, Entry, MemStorage, Membership, Message, MessageBody, NodeId, RawNode, ReadState, Role};
 
 pub fn id(s: &str) -> NodeId {
     NodeId::new(s)
@@ -107,7 +107,10 @@ impl Net {
                         store.set_hard_state(hs);
                     }
                     self.queue.extend(rd.persisted_messages);
-                    self.applied.entry(nid.clone()).or_default().extend(rd.committed_entries);
+                    self.applied
+                        .entry(nid.clone())
+                        .or_default()
+                        .extend(rd.committed_entries);
                     self.reads.entry(nid.clone()).or_default().extend(rd.read_states);
                     node.advance();
                 }
