@@ -67,11 +67,21 @@
 //! - [`core`] (`raft-core`): the protocol as a pure state machine, for your own event loop.
 //! - [`storage`] (`raft-storage`): the durable log on disk and the storage contract suite.
 //! - [`cluster`] (`raft-cluster`): the tokio runtime, handles, the in-memory network.
+//! - [`discovery`] (`raft-discovery`): where nodes live (static map, ...).
+//! - [`transport_ws`] (`raft-transport-ws`): the WebSocket transport, used by
+//!   [`WebSocketRaftCluster`].
 #![warn(missing_docs, unreachable_pub)]
 
+mod any_storage;
+mod ws;
+
+pub use any_storage::AnyStorage;
 pub use raft_cluster as cluster;
 pub use raft_core as core;
+pub use raft_discovery as discovery;
 pub use raft_storage as storage;
+pub use raft_transport_ws as transport_ws;
+pub use ws::{storage_for, WebSocketRaftCluster, WebSocketRaftClusterExt, WsClusterOptions};
 
 pub use raft_cluster::{
     BoxError, Cluster, Error, Inbox, MemNetwork, MemTransport, Metrics, NodeView, RaftConfig, RaftEvent, RaftHandle,
@@ -121,8 +131,9 @@ impl<SM: StateMachine> MemClusterExt<SM> for MemCluster<SM> {
 
 /// What most programs need.
 pub mod prelude {
-    pub use crate::{MemCluster, MemClusterExt};
+    pub use crate::{MemCluster, MemClusterExt, WebSocketRaftCluster, WebSocketRaftClusterExt, WsClusterOptions};
     pub use bytes::Bytes;
     pub use raft_cluster::{BoxError, Cluster, MemNetwork, RaftConfig, RaftEvent, RaftHandle, RaftNode, StateMachine};
     pub use raft_core::{LogIndex, MembershipChange, NodeId, Role};
+    pub use raft_discovery::{NodeAddress, ServiceDiscovery, StaticServiceDiscovery};
 }

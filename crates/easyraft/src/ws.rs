@@ -1,0 +1,152 @@
+//! `WebSocketRaftCluster`: the seed's cluster manager over WebSocket.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use raft_cluster::{Cluster, Error, RaftConfig, Result, StateMachine};
+use raft_core::NodeId;
+use raft_discovery::{NodeAddress, ServiceDiscovery, StaticServiceDiscovery};
+use raft_storage::{FileStorage, Options};
+use raft_transport_ws::{Encoding, WsConfig, WsTransport};
+
+use crate::AnyStorage;
+
+/// A cluster of nodes in this process talking over WebSocket (each node serves
+/// `ws://host:port/raft/`, `/health` and `/status`).
+pub type WebSocketRaftCluster<SM> = Cluster<SM, AnyStorage, WsTransport>;
+
+/// How a [`WebSocketRaftCluster`] runs its nodes.
+#[derive(Clone, Debug)]
+pub struct WsClusterOptions {
+    /// Raft timing and limits.
+    pub raft: RaftConfig,
+    /// The cluster id checked at every handshake.
+    pub cluster_id: String,
+    /// The shared token every connection must present.
+    pub token: Option<String>,
+    /// Binary (default) or JSON frames between nodes.
+    pub encoding: Encoding,
+    /// Keep each node's log in `data_dir/<node id>` (durable); `None` keeps it in memory.
+    pub data_dir: Option<PathBuf>,
+    /// Listen on all interfaces (`0.0.0.0:port`) instead of the discovered host.
+    pub listen_any: bool,
+}
+
+impl Default for WsClusterOptions {
+    fn default() -> Self {
+        WsClusterOptions {
+            raft: RaftConfig::default(),
+            cluster_id: "easyraft".into(),
+            token: None,
+            encoding: Encoding::Binary,
+            data_dir: None,
+            listen_any: false,
+        }
+    }
+}
+
+/// Constructors for [`WebSocketRaftCluster`].
+pub trait WebSocketRaftClusterExt<SM: StateMachine>: Sized {
+    /// Starts `ids` as a new cluster; each node listens at the address `discovery`
+    /// gives for it and finds its peers the same way.
+    fn start_ws<I, N>(
+        ids: I,
+        discovery: Arc<dyn ServiceDiscovery>,
+        options: WsClusterOptions,
+        make: impl Fn(&NodeId) -> SM + Send + Sync + 'static,
+    ) -> impl std::future::Future<Output = Result<Self>>
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<NodeId>;
+
+    /// The seed's legacy form: `(node_id, port)` pairs on 127.0.0.1.
+    fn start_localhost<I, N>(
+        nodes: I,
+        options: WsClusterOptions,
+        make: impl Fn(&NodeId) -> SM + Send + Sync + 'static,
+    ) -> impl std::future::Future<Output = Result<Self>>
+    where
+        I: IntoIterator<Item = (N, u16)>,
+        N: Into<NodeId>;
+}
+
+impl<SM: StateMachine> WebSocketRaftClusterExt<SM> for WebSocketRaftCluster<SM> {
+    async fn start_ws<I, N>(
+        ids: I,
+        discovery: Arc<dyn ServiceDiscovery>,
+        options: WsClusterOptions,
+        make: impl Fn(&NodeId) -> SM + Send + Sync + 'static,
+    ) -> Result<Self>
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<NodeId>,
+    {
+        let ids: Vec<NodeId> = ids.into_iter().map(Into::into).collect();
+        let mut listen = BTreeMap::new();
+        for id in &ids {
+            let addr = discovery
+                .get_node_address(id)
+                .await
+                .map_err(|e| Error::Transport(raft_cluster::TransportError::Other(Box::new(e))))?;
+            listen.insert(id.clone(), listen_addr(&addr, options.listen_any)?);
+        }
+        let opts = options.clone();
+        Cluster::start(
+            ids,
+            options.raft.clone(),
+            move |id| storage_for(opts.data_dir.as_ref(), id),
+            make,
+            move |id| {
+                let addr = listen.get(id).copied().unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+                let mut cfg = WsConfig::new(addr, options.cluster_id.clone());
+                cfg.token = options.token.clone();
+                cfg.encoding = options.encoding;
+                WsTransport::new(id.clone(), cfg, discovery.clone())
+            },
+        )
+        .await
+    }
+
+    async fn start_localhost<I, N>(
+        nodes: I,
+        options: WsClusterOptions,
+        make: impl Fn(&NodeId) -> SM + Send + Sync + 'static,
+    ) -> Result<Self>
+    where
+        I: IntoIterator<Item = (N, u16)>,
+        N: Into<NodeId>,
+    {
+        let nodes: Vec<(NodeId, u16)> = nodes.into_iter().map(|(n, p)| (n.into(), p)).collect();
+        let ids: Vec<NodeId> = nodes.iter().map(|(n, _)| n.clone()).collect();
+        let discovery = Arc::new(StaticServiceDiscovery::localhost(nodes));
+        Self::start_ws(ids, discovery, options, make).await
+    }
+}
+
+/// The storage for one node: a directory under `data_dir`, or memory.
+pub fn storage_for(data_dir: Option<&PathBuf>, id: &NodeId) -> Result<AnyStorage> {
+    match data_dir {
+        Some(dir) => FileStorage::open(dir.join(id.as_str()), Options::default())
+            .map(AnyStorage::new)
+            .map_err(|e| Error::Storage(Box::new(e))),
+        None => Ok(AnyStorage::new(raft_core::MemStorage::default())),
+    }
+}
+
+fn listen_addr(addr: &NodeAddress, any: bool) -> Result<std::net::SocketAddr> {
+    if any {
+        return Ok(([0, 0, 0, 0], addr.port).into());
+    }
+    use std::net::ToSocketAddrs;
+    (addr.host.as_str(), addr.port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            Error::Transport(raft_cluster::TransportError::Unreachable {
+                peer: NodeId::new(addr.to_string()),
+                reason: "address does not resolve".into(),
+            })
+        })
+}
