@@ -217,14 +217,8 @@ fn configuration_reverts_when_its_entry_is_truncated() {
 fn compaction_then_lagging_follower_catches_up_by_chunked_snapshot() {
     let mut net = Net::with_config(&["a", "b", "c"], |c| c.snapshot_chunk_bytes = 4);
     net.elect("a");
-    net.isolate("c");
-    for i in 0..20u8 {
-        net.node("a").propose(Bytes::from(vec![i])).unwrap();
-    }
-    net.settle();
-    let at = net.compact("a", b"0123456789abcdefghij-state");
+    let at = net.leave_behind("c", "a", 20, b"0123456789abcdefghij-state");
     assert!(net.node("a").status().first_index > 1);
-    net.heal();
     net.tick_all(3);
     let installed = &net.installed[&id("c")];
     assert_eq!(installed.len(), 1);
@@ -244,13 +238,7 @@ fn compaction_then_lagging_follower_catches_up_by_chunked_snapshot() {
 fn lost_snapshot_chunks_are_resent_and_resumed() {
     let mut net = Net::with_config(&["a", "b", "c"], |c| c.snapshot_chunk_bytes = 3);
     net.elect("a");
-    net.isolate("c");
-    for i in 0..5u8 {
-        net.node("a").propose(Bytes::from(vec![i])).unwrap();
-    }
-    net.settle();
-    net.compact("a", b"abcdefghijklmnop");
-    net.heal();
+    net.leave_behind("c", "a", 5, b"abcdefghijklmnop");
     // Drop every other snapshot chunk for a while.
     let mut dropped = 0;
     for _ in 0..200 {
@@ -367,13 +355,7 @@ fn report_unreachable_and_failed_snapshot_let_replication_recover() {
     net.tick_all(1);
     net.node("a").report_unreachable(&id("b"));
     assert_eq!(net.node("a").status().progress[&id("b")].state, ProgressState::Probe);
-    net.isolate("c");
-    for i in 0..3u8 {
-        net.node("a").propose(Bytes::from(vec![i])).unwrap();
-    }
-    net.settle();
-    net.compact("a", b"st");
-    net.heal();
+    net.leave_behind("c", "a", 3, b"st");
     // The transport fails to deliver the snapshot.
     let mut lost = 0;
     for _ in 0..20 {

@@ -77,6 +77,20 @@ impl Net {
         applied
     }
 
+    /// Cuts `lagging` off while `leader` commits `n` commands, then compacts the
+    /// leader's log into a snapshot of `state` and heals: `lagging` now needs the
+    /// snapshot. Returns the snapshot's index.
+    pub fn leave_behind(&mut self, lagging: &str, leader: &str, n: u8, state: &'static [u8]) -> u64 {
+        self.isolate(lagging);
+        for i in 0..n {
+            self.node(leader).propose(Bytes::from(vec![i])).unwrap();
+        }
+        self.settle();
+        let at = self.compact(leader, state);
+        self.heal();
+        at
+    }
+
     /// Crashes `n` and restarts it from its storage.
     pub fn restart(&mut self, n: &str) {
         let store = self.nodes.remove(&id(n)).unwrap().into_storage();
