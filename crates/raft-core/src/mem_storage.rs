@@ -73,9 +73,15 @@ impl MemStorage {
     }
 
     /// Replaces the whole log by a snapshot (a follower installs a leader's snapshot).
-    /// Entries after the snapshot that agree with it are kept.
+    /// Entries after the snapshot that agree with it are kept. A snapshot older than
+    /// the current one is ignored.
     pub fn apply_snapshot(&mut self, snapshot: Snapshot) {
         let idx = snapshot.meta.index;
+        if idx < self.snapshot.meta.index {
+            // Installing it would move the log's start backwards over entries that are
+            // no longer stored, and drop every entry after it.
+            return;
+        }
         let keep = matches!(self.term(idx), Ok(t) if t == snapshot.meta.term);
         if keep {
             let drop = (idx + 1).saturating_sub(self.snapshot.meta.index + 1) as usize;

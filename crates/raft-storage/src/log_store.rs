@@ -1,0 +1,65 @@
+//! The write side of a Raft storage, next to raft-core's read-only [`Storage`].
+
+use raft_core::{Entry, HardState, MemStorage, Snapshot, Storage, StorageError};
+
+/// A [`Storage`] the driver can write a [`raft_core::Ready`] into.
+///
+/// # Obligations of an implementation
+/// Each method returns only once what it wrote is durable (it survives a crash or a
+/// power loss): the driver sends the messages that promise this state right after.
+/// The [`crate::contract`] suite checks all of this; run it on your implementation.
+///
+/// - [`append`](LogStore::append): entries at or before the snapshot's index are
+///   skipped; the rest, which must start at or before `last_index() + 1`, replace
+///   every stored entry from their first index on. One call is one durable write
+///   (group commit): the driver hands over a whole Ready's entries at once.
+/// - [`set_hard_state`](LogStore::set_hard_state): the term, vote and commit are
+///   replaced as one.
+/// - [`save_snapshot`](LogStore::save_snapshot): a snapshot older than the current one
+///   is ignored. Otherwise it becomes the current snapshot and the entries up to its
+///   index leave the log; the entries after it stay if the log holds the snapshot's
+///   last entry with the snapshot's term, and all entries go otherwise (a follower
+///   installing a leader's snapshot over a conflicting log). The commit index rises to
+///   the snapshot's index if it was lower. Used both to install a leader's snapshot
+///   and to compact one's own log.
+/// - After a crash, the storage reads back exactly what the completed calls wrote. A
+///   call interrupted by the crash leaves either its old state or its new one, except
+///   that an interrupted `append` starting at index `i` may leave the old log cut
+///   anywhere from `i` on, followed by any prefix of the new entries (the old entries
+///   from `i` on were being replaced anyway).
+pub trait LogStore: Storage {
+    /// Appends entries durably, replacing stored entries from the first one's index on.
+    ///
+    /// # Errors
+    /// `StorageError::Unavailable(i)` if the entries start at `i > last_index() + 1`
+    /// (they would leave a gap); anything the implementation reports.
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError>;
+
+    /// Stores the hard state durably.
+    ///
+    /// # Errors
+    /// Whatever the implementation reports.
+    fn set_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError>;
+
+    /// Stores a snapshot durably and drops the log entries it covers.
+    ///
+    /// # Errors
+    /// Whatever the implementation reports.
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError>;
+}
+
+impl LogStore for MemStorage {
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
+        MemStorage::append(self, entries)
+    }
+
+    fn set_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError> {
+        MemStorage::set_hard_state(self, hard_state.clone());
+        Ok(())
+    }
+
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        MemStorage::apply_snapshot(self, snapshot.clone());
+        Ok(())
+    }
+}

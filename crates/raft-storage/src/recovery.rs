@@ -1,0 +1,216 @@
+//! Opening a data directory: what is on disk after a clean shutdown or a crash, turned
+//! back into a log, a hard state and a snapshot, by the rules in `docs/storage.md`:
+//!
+//! 1. Every file must be one this crate writes; temp files of an interrupted atomic
+//!    write are removed, and so are snapshot files other than the current one.
+//! 2. No state file: a fresh directory (it gets one now), unless a log or snapshot
+//!    exists, which is an error (the term and vote would be forgotten).
+//! 3. Segments are checked record by record; only the last may end in a torn write,
+//!    which is cut off with a warning. Segments must follow each other without a hole.
+//! 4. The log is reconciled with the snapshot: segments entirely behind it are removed
+//!    (an interrupted compaction); a log that does not contain the snapshot's last entry
+//!    with the snapshot's term is removed (an interrupted snapshot install); a log that
+//!    starts after the snapshot's next index is a hole, an error.
+//! 5. The hard state's commit index must be in the log or the snapshot.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tracing::{debug, info, warn};
+
+use crate::error::Error;
+use crate::options::Options;
+use crate::segment::{parse_segment_name, segment_name, Scanned, Segment};
+use crate::state::{
+    is_temp_name, parse_snapshot_name, read_snapshot, read_state, snapshot_name, write_state, StateRecord, STATE_FILE,
+};
+use crate::terms::TermRuns;
+use crate::vfs::{Vfs, LOCK_FILE};
+use crate::wal::Wal;
+
+/// A recovered directory.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    pub(crate) state: StateRecord,
+    pub(crate) wal: Wal,
+}
+
+/// Recovers the (already locked) data directory `dir`.
+pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Result<Recovered, Error> {
+    let sync = options.sync();
+    let mut segments = Vec::new();
+    let mut snapshots = Vec::new();
+    let mut has_state = false;
+    let mut removed = false;
+    for name in vfs.list(dir).map_err(Error::io("list", dir))? {
+        let path = dir.join(&name);
+        if name == LOCK_FILE {
+        } else if name == STATE_FILE {
+            has_state = true;
+        } else if let Some(first) = parse_segment_name(&name) {
+            segments.push(first);
+        } else if let Some(snap) = parse_snapshot_name(&name) {
+            snapshots.push(snap);
+        } else if is_temp_name(&name) && !vfs.is_dir(&path) {
+            debug!(path = %path.display(), "removing the temp file of an interrupted write");
+            vfs.remove_file(&path).map_err(Error::io("remove", &path))?;
+            removed = true;
+        } else {
+            return Err(Error::ForeignFile {
+                dir: dir.to_owned(),
+                path,
+            });
+        }
+    }
+    segments.sort_unstable();
+
+    let state = match has_state.then(|| read_state(&**vfs, dir)).transpose()?.flatten() {
+        Some(state) => state,
+        None if segments.is_empty() && snapshots.is_empty() => {
+            let state = StateRecord::fresh(options.get_initial_membership().clone());
+            write_state(&**vfs, dir, &state, sync)?;
+            info!(dir = %dir.display(), "created a new raft storage");
+            return Ok(Recovered {
+                wal: Wal::new(
+                    vfs.clone(),
+                    dir.to_owned(),
+                    sync,
+                    options.get_segment_size(),
+                    Vec::new(),
+                    TermRuns::new(1),
+                    1,
+                ),
+                state,
+            });
+        }
+        None => {
+            return Err(Error::MissingState {
+                path: dir.join(STATE_FILE),
+            })
+        }
+    };
+    let snap = &state.snapshot;
+
+    // Snapshots: the current one must be there and match; others are leftovers.
+    if state.snapshot_file {
+        read_snapshot(&**vfs, &dir.join(snapshot_name(snap.index, snap.term)), snap, false)?;
+    }
+    for (index, term) in snapshots {
+        if state.snapshot_file && (index, term) == (snap.index, snap.term) {
+            continue;
+        }
+        let path = dir.join(snapshot_name(index, term));
+        info!(path = %path.display(), "removing a snapshot that is not the current one");
+        vfs.remove_file(&path).map_err(Error::io("remove", &path))?;
+        removed = true;
+    }
+    if removed && sync {
+        vfs.sync_dir(dir).map_err(Error::io("fsync", dir))?;
+    }
+
+    // Segments, in order, without holes.
+    let mut terms = TermRuns::new(segments.first().copied().unwrap_or(snap.index + 1));
+    let mut segs: Vec<Segment> = Vec::new();
+    for (k, &first) in segments.iter().enumerate() {
+        let path = dir.join(segment_name(first));
+        if let Some(prev) = segs.last() {
+            if first != prev.next_index() {
+                return Err(Error::MissingSegment {
+                    path,
+                    expected: prev.next_index(),
+                    found: first,
+                });
+            }
+        }
+        let is_last = k + 1 == segments.len();
+        match Segment::scan(&**vfs, path.clone(), first, is_last, sync, &mut terms)? {
+            Scanned::Segment(seg) if seg.count() == 0 && !is_last => {
+                return Err(Error::Corrupt {
+                    path,
+                    offset: seg.end,
+                    kind: crate::error::Corruption::EmptySegment,
+                })
+            }
+            Scanned::Segment(seg) => segs.push(seg),
+            Scanned::TornHeader => {
+                warn!(path = %path.display(), "removing a new segment whose header is a torn write");
+                vfs.remove_file(&path).map_err(Error::io("remove", &path))?;
+                if sync {
+                    vfs.sync_dir(dir).map_err(Error::io("fsync", dir))?;
+                }
+            }
+        }
+    }
+    let next = segs.last().map_or(snap.index + 1, Segment::next_index);
+    if segs.is_empty() {
+        terms.reset(next);
+    }
+    let mut wal = Wal::new(
+        vfs.clone(),
+        dir.to_owned(),
+        sync,
+        options.get_segment_size(),
+        segs,
+        terms,
+        next,
+    );
+
+    // The log against the snapshot.
+    if let Some(first_path) = wal.first_path() {
+        let first = wal.first_index();
+        if first > snap.index + 1 {
+            let path = first_path.to_owned();
+            return Err(Error::MissingSegment {
+                path,
+                expected: snap.index + 1,
+                found: first,
+            });
+        }
+        let last = wal.next_index() - 1;
+        if last < snap.index {
+            info!(
+                last,
+                snapshot = snap.index,
+                "removing log entries that are all covered by the snapshot"
+            );
+            wal.clear(snap.index + 1)?;
+        } else if first <= snap.index && wal.term(snap.index) != Some(snap.term) {
+            warn!(
+                snapshot = snap.index,
+                snapshot_term = snap.term,
+                log_term = ?wal.term(snap.index),
+                "the log conflicts with the snapshot: completing an interrupted snapshot install by removing it"
+            );
+            wal.clear(snap.index + 1)?;
+        } else {
+            let n = wal.remove_through(snap.index)?;
+            if n > 0 {
+                info!(
+                    segments = n,
+                    snapshot = snap.index,
+                    "removed segments compacted into the snapshot"
+                );
+            }
+        }
+    }
+
+    let last_index = wal.next_index() - 1;
+    if state.hard_state.commit > last_index {
+        return Err(Error::HardStateBeyondLog {
+            path: dir.join(STATE_FILE),
+            offset: crate::format::FILE_HEADER_LEN as u64,
+            commit: state.hard_state.commit,
+            last_index,
+            log_path: wal.last_path().map_or_else(|| dir.to_owned(), Path::to_owned),
+        });
+    }
+    info!(
+        dir = %dir.display(),
+        first_index = snap.index + 1,
+        last_index,
+        segments = wal.segment_count(),
+        term = state.hard_state.term,
+        "opened raft storage"
+    );
+    Ok(Recovered { state, wal })
+}

@@ -1,0 +1,369 @@
+//! One segment file of the log: its name, its in-memory index of record offsets (the
+//! entries themselves stay on disk), how it is scanned on open, and how entries are
+//! read back.
+//!
+//! The torn-tail rule lives here. Only the last segment can end in a torn write: a
+//! segment is synced before the next one is created. In the last segment, a record is a
+//! torn write (and it and everything after it is cut off, with a warning) when
+//! - the file ends inside it (a partial header or payload), or
+//! - its header is all zeros, or
+//! - its checksum fails and a 512-byte sector it touches is all zeros (space the file
+//!   system allocated but the disk never wrote, as etcd's WAL also assumes).
+//!
+//! Any other damage, anywhere, is [`Error::Corrupt`] naming the file and offset.
+
+use std::path::{Path, PathBuf};
+
+use raft_core::{Entry, LogIndex, Term};
+use tracing::warn;
+
+use crate::error::{Corruption, Error};
+use crate::format::{
+    decode_entry, decode_file_header, decode_record_header, has_zero_sector, payload_ok, FileKind, HeaderProblem,
+    FILE_HEADER_LEN, FORMAT_VERSION, RECORD_HEADER_LEN, SECTOR,
+};
+use crate::terms::TermRuns;
+use crate::vfs::{OpenMode, Vfs, VfsFile};
+
+const SUFFIX: &str = ".wal";
+/// Reads go to disk in chunks of about this size.
+const CHUNK: u64 = 1 << 20;
+
+/// The file name of the segment whose first entry is `first_index`.
+pub(crate) fn segment_name(first_index: LogIndex) -> String {
+    format!("{first_index:020}{SUFFIX}")
+}
+
+/// The first index a segment file name stands for.
+pub(crate) fn parse_segment_name(name: &str) -> Option<LogIndex> {
+    let digits = name.strip_suffix(SUFFIX)?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Entries read so far and the byte budget of [`raft_core::Storage::entries`].
+#[derive(Debug)]
+pub(crate) struct Gather {
+    pub(crate) out: Vec<Entry>,
+    total: u64,
+    max: u64,
+    pub(crate) full: bool,
+}
+
+impl Gather {
+    pub(crate) fn new(max_bytes: u64) -> Self {
+        Gather {
+            out: Vec::new(),
+            total: 0,
+            max: max_bytes,
+            full: false,
+        }
+    }
+
+    /// Adds an entry unless it would go over the budget (the first always fits).
+    pub(crate) fn push(&mut self, e: Entry) -> bool {
+        self.total += e.size();
+        if !self.out.is_empty() && self.total > self.max {
+            self.full = true;
+            return false;
+        }
+        self.out.push(e);
+        true
+    }
+
+    fn remaining(&self) -> u64 {
+        self.max.saturating_sub(self.total)
+    }
+}
+
+/// One open segment file.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) path: PathBuf,
+    pub(crate) file: Box<dyn VfsFile>,
+    pub(crate) first_index: LogIndex,
+    /// `offsets[i]` is where the record of entry `first_index + i` starts.
+    offsets: Vec<u32>,
+    /// Where the last record ends: the next write goes here.
+    pub(crate) end: u64,
+}
+
+/// What scanning a segment found.
+#[derive(Debug)]
+pub(crate) enum Scanned {
+    /// The segment, with its torn tail (if any) cut off.
+    Segment(Segment),
+    /// The last segment's header itself is torn: the file holds nothing acknowledged.
+    TornHeader,
+}
+
+impl Segment {
+    /// Creates an empty segment file and writes its header (synced with the first batch).
+    pub(crate) fn create(vfs: &dyn Vfs, dir: &Path, first_index: LogIndex) -> Result<Segment, Error> {
+        let path = dir.join(segment_name(first_index));
+        let file = vfs
+            .open(&path, OpenMode::CreateNew)
+            .map_err(Error::io("create", &path))?;
+        let header = crate::format::encode_file_header(FileKind::Segment, first_index);
+        file.write_all_at(&header, 0).map_err(Error::io("write", &path))?;
+        Ok(Segment {
+            path,
+            file,
+            first_index,
+            offsets: Vec::new(),
+            end: FILE_HEADER_LEN as u64,
+        })
+    }
+
+    /// How many entries the segment holds.
+    pub(crate) fn count(&self) -> u64 {
+        self.offsets.len() as u64
+    }
+
+    /// The index the entry after this segment's last one gets.
+    pub(crate) fn next_index(&self) -> LogIndex {
+        self.first_index + self.count()
+    }
+
+    /// Where the record of `index` starts (`end` for the index after the last).
+    pub(crate) fn offset_of(&self, index: LogIndex) -> u64 {
+        let i = (index - self.first_index) as usize;
+        self.offsets.get(i).map_or(self.end, |&o| u64::from(o))
+    }
+
+    /// Records that a record was written at `offset` (the segment's end) and is `len` long.
+    pub(crate) fn push_record(&mut self, offset: u64, len: u64) {
+        debug_assert_eq!(offset, self.end);
+        self.offsets.push(offset as u32);
+        self.end = offset + len;
+    }
+
+    /// Forgets the entries from `index` on; returns the new end of the file.
+    pub(crate) fn truncate_entries(&mut self, index: LogIndex) -> u64 {
+        let end = self.offset_of(index);
+        self.offsets.truncate((index - self.first_index) as usize);
+        self.end = end;
+        end
+    }
+
+    /// Reads entries `low..high` (all in this segment) into `gather`, until its budget.
+    pub(crate) fn read(&self, low: LogIndex, high: LogIndex, gather: &mut Gather) -> Result<(), Error> {
+        let mut index = low;
+        let mut buf = Vec::new();
+        while index < high && !gather.full {
+            let start = self.offset_of(index);
+            let cap = gather.remaining().clamp(64 << 10, CHUNK);
+            let mut stop = index + 1;
+            while stop < high && self.offset_of(stop + 1) - start <= cap {
+                stop += 1;
+            }
+            buf.resize((self.offset_of(stop) - start) as usize, 0);
+            self.file
+                .read_exact_at(&mut buf, start)
+                .map_err(Error::io("read", &self.path))?;
+            for i in index..stop {
+                let at = (self.offset_of(i) - start) as usize;
+                let end = (self.offset_of(i + 1) - start) as usize;
+                let entry = self.decode_at(&buf[at..end], start + at as u64, i)?;
+                if !gather.push(entry) {
+                    return Ok(());
+                }
+            }
+            index = stop;
+        }
+        Ok(())
+    }
+
+    /// Checks and decodes one record read back from disk (it was valid when scanned or
+    /// written, so any problem now is damage after the fact).
+    fn decode_at(&self, rec: &[u8], offset: u64, index: LogIndex) -> Result<Entry, Error> {
+        let corrupt = |kind| Error::Corrupt {
+            path: self.path.clone(),
+            offset,
+            kind,
+        };
+        let (len, pcrc) = decode_record_header(&rec[..RECORD_HEADER_LEN]).map_err(corrupt)?;
+        let payload = &rec[RECORD_HEADER_LEN..];
+        if payload.len() != len as usize {
+            return Err(corrupt(Corruption::RecordLength(len)));
+        }
+        if !payload_ok(payload, pcrc) {
+            return Err(corrupt(Corruption::PayloadChecksum));
+        }
+        let entry = decode_entry(payload).ok_or_else(|| corrupt(Corruption::Undecodable))?;
+        if entry.index != index {
+            return Err(corrupt(Corruption::UnexpectedIndex {
+                expected: index,
+                found: entry.index,
+            }));
+        }
+        Ok(entry)
+    }
+
+    /// Opens and checks a segment on startup, filling `terms` with its entries' terms.
+    /// `is_last` enables the torn-tail rule (see the module docs); `sync` makes the
+    /// cut of a torn tail durable.
+    pub(crate) fn scan(
+        vfs: &dyn Vfs,
+        path: PathBuf,
+        name_index: LogIndex,
+        is_last: bool,
+        sync: bool,
+        terms: &mut TermRuns,
+    ) -> Result<Scanned, Error> {
+        let file = vfs.open(&path, OpenMode::ReadWrite).map_err(Error::io("open", &path))?;
+        let len = file.size().map_err(Error::io("stat", &path))?;
+        let mut r = Reader {
+            file: &*file,
+            len,
+            buf: Vec::new(),
+            start: 0,
+        };
+        let corrupt = |offset, kind| Error::Corrupt {
+            path: path.clone(),
+            offset,
+            kind,
+        };
+
+        let head = r.window(0, FILE_HEADER_LEN as u64).map_err(Error::io("read", &path))?;
+        let first_index = match decode_file_header(head, FileKind::Segment) {
+            Ok(first) if first == name_index => first,
+            Ok(first) => {
+                return Err(corrupt(
+                    0,
+                    Corruption::NameMismatch {
+                        name: name_index,
+                        header: first,
+                    },
+                ))
+            }
+            Err(HeaderProblem::Short | HeaderProblem::Zero) if is_last => return Ok(Scanned::TornHeader),
+            Err(HeaderProblem::Checksum) if is_last && r.zero_sector(0, FILE_HEADER_LEN as u64, &path)? => {
+                return Ok(Scanned::TornHeader)
+            }
+            Err(HeaderProblem::Short) => return Err(corrupt(0, Corruption::ShortHeader)),
+            Err(HeaderProblem::Zero | HeaderProblem::Checksum) => return Err(corrupt(0, Corruption::HeaderChecksum)),
+            Err(HeaderProblem::BadMagic) => return Err(corrupt(0, Corruption::BadMagic)),
+            Err(HeaderProblem::Newer(version)) => {
+                return Err(Error::NewerFormat {
+                    path: path.clone(),
+                    version,
+                    supported: FORMAT_VERSION,
+                })
+            }
+        };
+
+        let mut offsets: Vec<u32> = Vec::new();
+        let mut pos = FILE_HEADER_LEN as u64;
+        let hlen = RECORD_HEADER_LEN as u64;
+        while pos < len {
+            let index = first_index + offsets.len() as u64;
+            let (kind, torn) = if len - pos < hlen {
+                (Corruption::Truncated, true)
+            } else {
+                let h = r.window(pos, hlen).map_err(Error::io("read", &path))?;
+                let all_zero = h.iter().all(|&b| b == 0);
+                match decode_record_header(h) {
+                    Err(kind) => (kind, all_zero || r.zero_sector(pos, pos + hlen, &path)?),
+                    Ok((plen, _)) if pos + hlen + u64::from(plen) > len => (Corruption::Truncated, true),
+                    Ok((plen, pcrc)) => {
+                        let rec_len = hlen + u64::from(plen);
+                        let rec = r.window(pos, rec_len).map_err(Error::io("read", &path))?;
+                        if !payload_ok(&rec[RECORD_HEADER_LEN..], pcrc) {
+                            (Corruption::PayloadChecksum, r.zero_sector(pos, pos + rec_len, &path)?)
+                        } else {
+                            match peek_term_index(&rec[RECORD_HEADER_LEN..]) {
+                                Some((term, found)) if found == index => {
+                                    offsets.push(pos as u32);
+                                    terms.push(index, term);
+                                    pos += rec_len;
+                                    continue;
+                                }
+                                Some((_, found)) => (Corruption::UnexpectedIndex { expected: index, found }, false),
+                                None => (Corruption::Undecodable, false),
+                            }
+                        }
+                    }
+                }
+            };
+            if !(is_last && torn) {
+                return Err(corrupt(pos, kind));
+            }
+            warn!(
+                path = %path.display(),
+                offset = pos,
+                dropped_bytes = len - pos,
+                last_index = index.saturating_sub(1),
+                "truncating a torn write at the tail of the log ({kind})"
+            );
+            r.file.set_len(pos).map_err(Error::io("truncate", &path))?;
+            if sync {
+                r.file.sync_data().map_err(Error::io("fdatasync", &path))?;
+            }
+            break;
+        }
+        drop(r);
+        Ok(Scanned::Segment(Segment {
+            path,
+            file,
+            first_index,
+            offsets,
+            end: pos,
+        }))
+    }
+}
+
+/// The term and index at the start of an encoded entry, without decoding its payload
+/// (the checksum already vouches for the rest).
+fn peek_term_index(payload: &[u8]) -> Option<(Term, LogIndex)> {
+    postcard::take_from_bytes::<(Term, LogIndex)>(payload)
+        .ok()
+        .map(|(ti, _)| ti)
+}
+
+/// Sequential reads of a file through a buffer of about [`CHUNK`] bytes.
+struct Reader<'a> {
+    file: &'a dyn VfsFile,
+    len: u64,
+    buf: Vec<u8>,
+    start: u64,
+}
+
+impl Reader<'_> {
+    /// The bytes `offset..offset + want`, cut at the end of the file.
+    fn window(&mut self, offset: u64, want: u64) -> std::io::Result<&[u8]> {
+        let end = (offset + want).min(self.len);
+        let offset = offset.min(end);
+        if offset < self.start || end > self.start + self.buf.len() as u64 {
+            let read_end = end.max((offset + CHUNK).min(self.len));
+            self.buf.resize((read_end - offset) as usize, 0);
+            self.file.read_exact_at(&mut self.buf, offset)?;
+            self.start = offset;
+        }
+        Ok(&self.buf[(offset - self.start) as usize..(end - self.start) as usize])
+    }
+
+    /// Whether a sector touched by `from..to` is all zeros.
+    fn zero_sector(&mut self, from: u64, to: u64, path: &Path) -> Result<bool, Error> {
+        let lo = from / SECTOR * SECTOR;
+        let hi = to.div_ceil(SECTOR) * SECTOR;
+        let bytes = self.window(lo, hi - lo).map_err(Error::io("read", path))?;
+        Ok(has_zero_sector(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_strangers_are_refused() {
+        assert_eq!(segment_name(42), "00000000000000000042.wal");
+        assert_eq!(parse_segment_name(&segment_name(42)), Some(42));
+        assert_eq!(parse_segment_name("42.wal"), None);
+        assert_eq!(parse_segment_name("0000000000000000004x.wal"), None);
+        assert_eq!(parse_segment_name("00000000000000000042.log"), None);
+    }
+}
