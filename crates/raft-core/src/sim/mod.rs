@@ -1,1 +1,67 @@
-//! The deterministic simulator (work in progress).
+//! # The deterministic simulator
+//!
+//! Many [`RawNode`](crate::RawNode)s with [`MemStorage`](crate::MemStorage) disks on
+//! a simulated network, driven by one seeded RNG: no threads, no clocks, no hash
+//! maps, so a seed replays a run event for event. A [`Scenario`] says how big the
+//! cluster is, how its nodes are configured, how hostile the network is (drops,
+//! delays, duplicates, reordering, symmetric and one-way partitions, an isolated
+//! leader), how often nodes crash (losing what they had not persisted, also in the
+//! middle of a Ready) or pause, and how busy the clients are (proposals, ReadIndex
+//! reads, leadership transfers). A [`Simulation`] runs it step by step (one step is
+//! one tick) with the [`Checker`] watching every Ready of every node for the safety
+//! properties of the Raft paper, then heals everything and checks liveness.
+//!
+//! The pieces, one idea per file:
+//! - `network.rs`: [`Network`], the seeded message queue and its faults;
+//! - `node.rs`, `cluster.rs`: [`SimCluster`], the nodes and the Ready driver;
+//! - `checker.rs`: [`Checker`], the safety properties;
+//! - `faults.rs`, `client.rs`: the fault injector and the clients;
+//! - `scenario.rs`, `run.rs`: [`Scenario`] and [`Simulation`].
+//!
+//! ```
+//! use raft_core::sim::{Scenario, Simulation};
+//!
+//! let scenario = Scenario::random(42, 3, 300);
+//! let outcome = Simulation::new(&scenario, 0).unwrap().run();
+//! assert!(outcome.violation.is_none(), "{scenario}\n{:?}", outcome.violation);
+//! ```
+
+mod checker;
+mod client;
+mod cluster;
+mod faults;
+mod network;
+mod node;
+mod run;
+mod scenario;
+mod trace;
+
+pub use checker::{Checker, CheckerStats, Payload, Property, Violation};
+pub use client::{Accepted, ClientRates};
+pub use cluster::{ClusterStats, SimCluster};
+pub use faults::{FaultRates, FaultStats};
+pub use network::{NetFaults, NetStats, Network, SendFate};
+pub use node::CrashPoint;
+pub use run::{Outcome, Simulation, Stats};
+pub use scenario::{RaftKnobs, Scenario};
+pub use trace::Trace;
+
+use crate::rng::Rng;
+
+/// The simulator's uses of the seeded RNG.
+pub(crate) trait RngExt {
+    /// True with probability `per_mille / 1000`.
+    fn chance(&mut self, per_mille: u32) -> bool;
+    /// A number in `[0, n)` (0 when `n` is 0).
+    fn below(&mut self, n: usize) -> usize;
+}
+
+impl RngExt for Rng {
+    fn chance(&mut self, per_mille: u32) -> bool {
+        per_mille > 0 && self.range(0, 1000) < u64::from(per_mille)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        self.range(0, n as u64) as usize
+    }
+}

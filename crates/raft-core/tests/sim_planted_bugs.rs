@@ -1,0 +1,249 @@
+//! The checker must be shown to fail: each test plants one known bug in every node
+//! (`Config::bugs`) and asserts that the simulator reports the matching violation
+//! within the test's budget of scenarios; the test fails if the simulator misses it.
+//! The hunts start from fixed seeds, so the scenario and step of each catch are stable
+//! (they are printed). Where a bug needs a particular pattern, its scenarios are
+//! biased towards it, as noted at the bug.
+
+mod sim_common;
+
+use raft_core::sim::{Property, Scenario, Simulation};
+use raft_core::PlantedBugs;
+use sim_common::{replay_command, steps, RunResult};
+
+/// The first seed of every hunt; scenario `k` uses `splitmix(BASE_SEED ^ k)`.
+const BASE_SEED: u64 = 0xb06_5eed;
+
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One planted bug: its switch, the violations that count as catching it, how its
+/// scenarios are biased, and how many scenarios a hunt may try.
+struct Bug {
+    name: &'static str,
+    expected: &'static [Property],
+    plant: fn(&mut PlantedBugs),
+    bias: fn(&mut Scenario),
+    budget: u64,
+}
+
+const BUGS: &[Bug] = &[
+    // Two candidates of one term share a voter that grants both: the default
+    // distribution's split votes suffice.
+    Bug {
+        name: "vote_twice",
+        expected: &[Property::ElectionSafety],
+        plant: |b| b.vote_twice = true,
+        bias: |_| {},
+        budget: 100,
+    },
+    // Figure 8 in its smallest form (3 nodes): a leader commits an entry of an older
+    // term by counting and dies before an entry of its own term reaches a majority;
+    // a node holding a conflicting entry of a term in between then wins. That needs
+    // leaders to die young while replication is partial: the leader is killed often
+    // (15% of steps), messages carry two entries at most with two in flight, and 40%
+    // of messages are lost.
+    Bug {
+        name: "commit_previous_term_by_counting",
+        expected: &[Property::LeaderCompleteness, Property::StateMachineSafety],
+        plant: |b| b.commit_previous_term_by_counting = true,
+        bias: |s| {
+            s.nodes = 3;
+            s.raft.max_entries_per_msg = 2;
+            s.raft.max_inflight_msgs = 2;
+            s.net.drop_per_mille = 400;
+            s.faults.crash_per_mille = 150;
+            s.faults.crash_leader_per_mille = 1000;
+            s.faults.max_downtime = s.faults.max_downtime.min(15);
+            s.faults.partition_per_mille = s.faults.partition_per_mille.max(20);
+            s.faults.heal_per_mille = s.faults.heal_per_mille.max(50);
+        },
+        budget: 400,
+    },
+    // A follower that accepts entries after a mismatching predecessor: any leader
+    // change over divergent logs shows it.
+    Bug {
+        name: "skip_log_matching_check",
+        expected: &[Property::LogMatching],
+        plant: |b| b.skip_log_matching_check = true,
+        bias: |_| {},
+        budget: 100,
+    },
+    // The lost vote matters when the voter crashes right after sending it, comes
+    // back within the same election and hears another candidate of that term first:
+    // crashes (10% of steps, 70% of them at the next vote), short downtimes, slow
+    // messages (90% delayed, up to 6 ticks), and elections without pre-vote or
+    // leases so that candidates collide.
+    Bug {
+        name: "vote_before_persist",
+        expected: &[Property::ElectionSafety],
+        plant: |b| b.vote_before_persist = true,
+        bias: |s| {
+            s.raft.pre_vote = false;
+            s.raft.check_quorum = false;
+            s.net.delay_per_mille = 900;
+            s.net.max_delay = 6;
+            s.faults.crash_per_mille = 100;
+            s.faults.crash_leader_per_mille = 0;
+            s.faults.crash_mid_write_per_mille = 0;
+            s.faults.crash_at_vote_per_mille = 700;
+            s.faults.max_downtime = 3;
+        },
+        budget: 100,
+    },
+];
+
+fn bug(name: &str) -> &'static Bug {
+    BUGS.iter()
+        .find(|b| b.name == name)
+        .unwrap_or_else(|| panic!("no planted bug named {name}"))
+}
+
+/// The scenario of `bug`'s hunts for `seed` and `nodes`.
+fn scenario(bug: &Bug, seed: u64, nodes: usize) -> Scenario {
+    let mut bugs = PlantedBugs::default();
+    (bug.plant)(&mut bugs);
+    let mut s = Scenario::random(seed, nodes, steps()).with_bugs_everywhere(bugs);
+    // Only safety is in question; a broken cluster may well never converge.
+    s.liveness_ticks = None;
+    (bug.bias)(&mut s);
+    s.buggy_nodes = (0..s.nodes).collect();
+    s
+}
+
+fn replay_cmd(bug: &Bug, s: &Scenario) -> String {
+    replay_command(
+        "sim_planted_bugs",
+        "replay",
+        s,
+        &format!("EASYRAFT_SIM_BUG={} ", bug.name),
+    )
+}
+
+/// Where a hunt caught its bug.
+struct Catch {
+    /// The scenario number in the hunt (from 0).
+    scenario: u64,
+    /// The step of the violation in that scenario.
+    step: u64,
+    /// Steps simulated in the hunt's earlier scenarios.
+    steps_before: u64,
+    detail: String,
+    replay: String,
+}
+
+/// Runs `bug`'s scenarios from `base` until one reports an expected violation.
+fn hunt(bug: &Bug, base: u64, budget: u64) -> Result<Catch, String> {
+    let mut steps_before = 0;
+    let mut other = Vec::new();
+    for k in 0..budget {
+        let s = scenario(bug, splitmix(base ^ k), [3, 5, 7][(k % 3) as usize]);
+        let outcome = Simulation::new(&s, 0).map_err(|e| e.to_string())?.run();
+        match outcome.violation {
+            Some(v) if bug.expected.contains(&v.property) => {
+                return Ok(Catch {
+                    scenario: k,
+                    step: v.step,
+                    steps_before,
+                    detail: v.to_string(),
+                    replay: replay_cmd(bug, &s),
+                })
+            }
+            Some(v) => other.push(format!("scenario {k}: {v}")),
+            None => {}
+        }
+        steps_before += outcome.stats.steps;
+    }
+    Err(format!(
+        "the simulator missed the planted bug {} in {budget} scenarios (other violations: {other:?})",
+        bug.name
+    ))
+}
+
+fn assert_caught(name: &str) {
+    let bug = bug(name);
+    match hunt(bug, BASE_SEED, bug.budget) {
+        Ok(c) => eprintln!(
+            "planted {name}: caught in scenario #{} at step {} ({} steps simulated before it): {}\n  replay: {}",
+            c.scenario, c.step, c.steps_before, c.detail, c.replay
+        ),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn vote_twice_breaks_election_safety() {
+    assert_caught("vote_twice");
+}
+
+#[test]
+fn commit_previous_term_by_counting_breaks_leader_completeness() {
+    assert_caught("commit_previous_term_by_counting");
+}
+
+#[test]
+fn skip_log_matching_check_breaks_log_matching() {
+    assert_caught("skip_log_matching_check");
+}
+
+#[test]
+fn vote_before_persist_breaks_election_safety_after_a_crash() {
+    assert_caught("vote_before_persist");
+}
+
+/// How reliably each bug is caught: `EASYRAFT_SIM_HUNTS` hunts (default 30) from
+/// other bases, with the scenarios each needed. Run with
+/// `cargo test -p raft-core --release --test sim_planted_bugs catch_rates -- --ignored --nocapture`
+/// (`EASYRAFT_SIM_BUG=<name>` for one bug).
+#[test]
+#[ignore]
+fn catch_rates() {
+    let hunts: u64 = std::env::var("EASYRAFT_SIM_HUNTS").map_or(30, |v| v.parse().expect("EASYRAFT_SIM_HUNTS"));
+    let only = std::env::var("EASYRAFT_SIM_BUG").ok();
+    for bug in BUGS.iter().filter(|b| only.as_deref().is_none_or(|o| o == b.name)) {
+        let mut needed = Vec::new();
+        let mut steps = Vec::new();
+        for h in 0..hunts {
+            if let Ok(c) = hunt(bug, splitmix(h ^ 0xca7c4), bug.budget) {
+                needed.push(c.scenario + 1);
+                steps.push(c.steps_before + c.step);
+            }
+        }
+        needed.sort_unstable();
+        steps.sort_unstable();
+        let median = |v: &[u64]| v.get(v.len() / 2).copied().unwrap_or(0);
+        eprintln!(
+            "{}: caught by {} of {hunts} hunts (budget {} scenarios); scenarios needed: median {}, worst {}; \
+             steps simulated until caught: median {}, worst {}",
+            bug.name,
+            needed.len(),
+            bug.budget,
+            median(&needed),
+            needed.last().copied().unwrap_or(0),
+            median(&steps),
+            steps.last().copied().unwrap_or(0),
+        );
+    }
+}
+
+/// Replays one planted-bug scenario with its trace:
+/// `EASYRAFT_SIM_BUG=.. EASYRAFT_SIM_SEED=.. EASYRAFT_SIM_NODES=..`.
+#[test]
+fn replay() {
+    let (Ok(name), Ok(seed)) = (std::env::var("EASYRAFT_SIM_BUG"), std::env::var("EASYRAFT_SIM_SEED")) else {
+        eprintln!("set EASYRAFT_SIM_BUG and EASYRAFT_SIM_SEED (and EASYRAFT_SIM_NODES, EASYRAFT_SIM_STEPS) to replay");
+        return;
+    };
+    let bug = bug(&name);
+    let seed: u64 = seed.parse().expect("EASYRAFT_SIM_SEED is a u64");
+    let nodes: usize = std::env::var("EASYRAFT_SIM_NODES").map_or(3, |n| n.parse().expect("EASYRAFT_SIM_NODES"));
+    let s = scenario(bug, seed, nodes);
+    match sim_common::run(&s, &replay_cmd(bug, &s)) {
+        RunResult::Clean(stats) => eprintln!("no violation: {stats}"),
+        RunResult::Failed { report, .. } => eprintln!("{report}"),
+    }
+}
