@@ -55,6 +55,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+mod backoff;
 mod cluster;
 mod config;
 mod error;
@@ -66,7 +67,9 @@ mod node;
 mod shared_storage;
 mod state_machine;
 mod transport;
+pub mod wire_json;
 
+pub use backoff::Backoff;
 pub use cluster::Cluster;
 pub use config::RaftConfig;
 pub use error::{BoxError, Error, Result};

@@ -1,0 +1,216 @@
+//! The server side: a jsonrpsee server (HTTP and WebSocket on one port) with one
+//! method per Raft message; each call is checked before anything reaches the core.
+
+use std::net::SocketAddr;
+
+use jsonrpsee::server::{
+    BatchRequestConfig, HttpBody, HttpRequest, HttpResponse, Methods, RpcModule, Server, ServerConfig, ServerHandle,
+};
+use jsonrpsee::types::error::INVALID_PARAMS_CODE;
+use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Params};
+use jsonrpsee::Extensions;
+use raft_cluster::wire_json;
+use raft_cluster::{Inbox, InboxError, TransportError};
+use raft_core::NodeId;
+use serde_json::{json, Map, Value};
+use tower_http::validate_request::{ValidateRequest, ValidateRequestHeaderLayer};
+use tracing::warn;
+
+use crate::Inner;
+
+/// The JSON-RPC method for each Raft message type: `raft_` + the type in lower camel
+/// case.
+pub const METHODS: [(&str, &str); 11] = [
+    ("RequestVote", "raft_requestVote"),
+    ("RequestVoteResponse", "raft_requestVoteResponse"),
+    ("AppendEntries", "raft_appendEntries"),
+    ("AppendEntriesResponse", "raft_appendEntriesResponse"),
+    ("Heartbeat", "raft_heartbeat"),
+    ("HeartbeatResponse", "raft_heartbeatResponse"),
+    ("InstallSnapshot", "raft_installSnapshot"),
+    ("InstallSnapshotResponse", "raft_installSnapshotResponse"),
+    ("TimeoutNow", "raft_timeoutNow"),
+    ("ReadIndex", "raft_readIndex"),
+    ("ReadIndexResponse", "raft_readIndexResponse"),
+];
+
+/// The method that carries messages of type `kind`.
+pub fn method_name(kind: &str) -> Option<&'static str> {
+    METHODS.iter().find(|(k, _)| *k == kind).map(|(_, m)| *m)
+}
+
+/// Application error codes (the standard JSON-RPC codes are used for malformed calls:
+/// -32700 parse error, -32600 invalid request, -32601 method not found, -32602
+/// invalid params).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The message is addressed to another node.
+    WrongTarget = -32010,
+    /// The message claims another sender than the connection's `x-easyraft-node`.
+    WrongSender = -32011,
+    /// The caller belongs to another cluster (`x-easyraft-cluster`).
+    WrongCluster = -32012,
+    /// The node is overloaded and dropped the message.
+    Overloaded = -32013,
+    /// The node has stopped.
+    NodeStopped = -32014,
+}
+
+/// Who is calling, from the HTTP request or WebSocket handshake headers.
+#[derive(Clone, Debug, Default)]
+struct Caller {
+    node: Option<NodeId>,
+    cluster: Option<String>,
+}
+
+fn tag_caller(mut req: HttpRequest) -> HttpRequest {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let caller = Caller {
+        node: header("x-easyraft-node").map(NodeId::from),
+        cluster: header("x-easyraft-cluster"),
+    };
+    req.extensions_mut().insert(caller);
+    req
+}
+
+/// Refuses HTTP requests and WebSocket handshakes without the cluster token (401).
+#[derive(Clone)]
+struct TokenCheck {
+    expected: jsonrpsee::http_client::HeaderValue,
+}
+
+impl<B> ValidateRequest<B> for TokenCheck {
+    type ResponseBody = HttpBody;
+
+    fn validate(&mut self, req: &mut http::Request<B>) -> Result<(), HttpResponse<HttpBody>> {
+        if req.headers().get("authorization") == Some(&self.expected) {
+            return Ok(());
+        }
+        warn!(uri = %req.uri(), "refusing a call without the cluster token");
+        let mut resp = HttpResponse::new(HttpBody::from("missing or wrong cluster token"));
+        *resp.status_mut() = http::StatusCode::UNAUTHORIZED;
+        Err(resp)
+    }
+}
+
+struct Ctx {
+    me: NodeId,
+    cluster: String,
+    inbox: Inbox,
+}
+
+fn error(code: ErrorCode, message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObject::owned(code as i32, message, None::<()>)
+}
+
+fn handle(kind: &'static str, params: Params<'_>, ctx: &Ctx, ext: &Extensions) -> Result<Value, ErrorObjectOwned> {
+    let caller = ext.get::<Caller>().cloned().unwrap_or_default();
+    if caller.cluster.as_deref().is_some_and(|c| c != ctx.cluster) {
+        return Err(error(ErrorCode::WrongCluster, "caller belongs to another cluster"));
+    }
+    let mut payload: Map<String, Value> = params.parse().map_err(|e| {
+        ErrorObject::owned(
+            INVALID_PARAMS_CODE,
+            format!("params must be an object: {e}"),
+            None::<()>,
+        )
+    })?;
+    match payload.remove("to") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(to)) if to == ctx.me.as_str() => {}
+        Some(other) => {
+            warn!(local = %ctx.me, target = %other, "refusing a message for another node");
+            return Err(error(
+                ErrorCode::WrongTarget,
+                format!("this is {}, not {other}", ctx.me),
+            ));
+        }
+    }
+    let m = wire_json::from_payload(kind, ctx.me.clone(), payload)
+        .map_err(|e| ErrorObject::owned(INVALID_PARAMS_CODE, e.to_string(), None::<()>))?;
+    if let Some(node) = &caller.node {
+        if &m.from != node {
+            return Err(error(
+                ErrorCode::WrongSender,
+                format!("connection is from {node}, message from {}", m.from),
+            ));
+        }
+    }
+    match ctx.inbox.deliver(m) {
+        Ok(()) => Ok(json!({ "accepted": true })),
+        Err(InboxError::Closed) => Err(error(ErrorCode::NodeStopped, "node stopped")),
+        Err(e) => Err(error(ErrorCode::Overloaded, e.to_string())),
+    }
+}
+
+pub(crate) async fn start(
+    inner: &Inner,
+    inbox: Inbox,
+    api: Option<Methods>,
+) -> Result<(ServerHandle, SocketAddr), TransportError> {
+    let other = |e: String| TransportError::Other(e.into());
+    let mut module = RpcModule::new(Ctx {
+        me: inner.me.clone(),
+        cluster: inner.cfg.cluster_id.clone(),
+        inbox,
+    });
+    for (kind, method) in METHODS {
+        module
+            .register_method(method, move |params, ctx, ext| handle(kind, params, ctx, ext))
+            .map_err(|e| other(e.to_string()))?;
+    }
+    if let Some(api) = api {
+        module
+            .merge(api)
+            .map_err(|e| other(format!("application methods: {e}")))?;
+    }
+    let auth = match &inner.cfg.token {
+        Some(t) => {
+            let expected = jsonrpsee::http_client::HeaderValue::from_str(&format!("Bearer {t}"))
+                .map_err(|_| other("the cluster token is not a valid header value".into()))?;
+            Some(ValidateRequestHeaderLayer::custom(TokenCheck { expected }))
+        }
+        None => None,
+    };
+    let http = tower::ServiceBuilder::new().option_layer(auth).map_request(tag_caller);
+    let listen = inner.cfg.listen;
+    let config = ServerConfig::builder()
+        .max_request_body_size(inner.cfg.max_message_bytes)
+        .max_response_body_size(inner.cfg.max_message_bytes)
+        .max_connections(inner.cfg.max_connections)
+        .set_batch_request_config(BatchRequestConfig::Limit(inner.cfg.max_batch))
+        .build();
+    let server = bind(listen, |addr| {
+        Server::builder()
+            .set_config(config.clone())
+            .set_http_middleware(http.clone())
+            .build(addr)
+    })
+    .await?;
+    let addr = server.local_addr().map_err(|e| other(e.to_string()))?;
+    Ok((server.start(module), addr))
+}
+
+/// Binds, retrying for a moment while a previous incarnation of this node (killed a
+/// moment ago) still holds the port.
+async fn bind<F, Fut, T>(addr: SocketAddr, build: F) -> Result<T, TransportError>
+where
+    F: Fn(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match build(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(TransportError::Other(format!("cannot listen on {addr}: {e}").into())),
+        }
+    }
+}
