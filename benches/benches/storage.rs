@@ -5,8 +5,11 @@
 //! - sequential and random reads by index (from disk: the cache is small) against a
 //!   plain `pread` of the same bytes from a file in the same directory.
 //!
-//! After each pair it prints `ratio` lines: our throughput / the limit's. Set
-//! `EASYRAFT_BENCH_DIR` to measure another disk (default: the system temp dir).
+//! Each iteration times one operation of ours and one of the limit, alternating which
+//! goes first, so both see the same disk and the same load (the machine may be shared);
+//! criterion reports ours, and a `ratio` line after each bench gives both throughputs
+//! and our fraction of the limit. Set `EASYRAFT_BENCH_DIR` to measure another disk
+//! (default: the system temp dir).
 
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
@@ -65,9 +68,11 @@ impl Means {
         };
         let mbps = |secs: f64| bytes_per_iter as f64 / secs / 1e6;
         println!(
-            "ratio {ours}: {:.2} MB/s vs {limit} {:.2} MB/s = {:.2}",
+            "ratio {ours}: file_storage {:.2} MB/s ({:.1} us/op), {limit} {:.2} MB/s ({:.1} us/op): {:.2} of the limit",
             mbps(o),
+            o * 1e6,
             mbps(l),
+            l * 1e6,
             l / o
         );
     }
@@ -109,40 +114,37 @@ fn append(c: &mut Criterion) {
             let bytes = (size * batch) as u64;
             g.throughput(Throughput::Bytes(bytes));
             let dir = bench_dir();
-            let id = format!("{size}B/batch{batch}");
-
-            let limit = format!("{id}/limit_write_fdatasync");
+            let ours = format!("{size}B/batch{batch}");
+            let limit = format!("{ours}/limit_write_fdatasync");
             let mut plain = PlainLog::new(dir.path());
             let payload = vec![7u8; size * batch];
-            g.bench_function(&limit, |b| {
-                b.iter_custom(|iters| {
-                    let total = (0..iters).map(|_| plain.append_sync(&payload)).sum();
-                    means.borrow_mut().add(&limit, total, iters);
-                    total
-                })
-            });
-
-            let ours = format!("{id}/file_storage");
             let options = Options::default().durability(Durability::Fsync);
             let mut store = FileStorage::open(dir.path().join("log"), options).expect("open");
             let mut next = 1u64;
             let mut since_reset = 0u64;
             g.bench_function(&ours, |b| {
                 b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
+                    let (mut total, mut limit_total) = (Duration::ZERO, Duration::ZERO);
+                    for k in 0..iters {
                         if since_reset > RESET_BYTES {
                             compact(&mut store, next - 1);
                             since_reset = 0;
                         }
                         let entries: Vec<Entry> = (next..next + batch as u64).map(|i| entry(i, size)).collect();
+                        if k % 2 == 1 {
+                            limit_total += plain.append_sync(&payload);
+                        }
                         let t = Instant::now();
                         store.append(&entries).expect("append");
                         total += t.elapsed();
+                        if k % 2 == 0 {
+                            limit_total += plain.append_sync(&payload);
+                        }
                         next += batch as u64;
                         since_reset += bytes;
                     }
                     means.borrow_mut().add(&ours, total, iters);
+                    means.borrow_mut().add(&limit, limit_total, iters);
                     total
                 })
             });
@@ -199,39 +201,28 @@ fn read(c: &mut Criterion) {
         let window = 64u64;
         let bytes = window * size as u64;
         g.throughput(Throughput::Bytes(bytes));
-        let limit = format!("{size}B/sequential/limit_pread");
-        let mut pos = 0u64;
+        let ours = format!("{size}B/sequential");
+        let limit = format!("{ours}/limit_pread");
         let mut buf = vec![0u8; bytes as usize];
-        g.bench_function(&limit, |b| {
-            b.iter_custom(|iters| {
-                let t = Instant::now();
-                for _ in 0..iters {
-                    if pos + bytes > n * size as u64 {
-                        pos = 0;
-                    }
-                    plain.read_exact_at(&mut buf, pos).expect("pread");
-                    pos += bytes;
-                }
-                let total = t.elapsed();
-                means.borrow_mut().add(&limit, total, iters);
-                total
-            })
-        });
-        let ours = format!("{size}B/sequential/file_storage");
         let mut low = 1u64;
         g.bench_function(&ours, |b| {
             b.iter_custom(|iters| {
-                let t = Instant::now();
+                let (mut total, mut limit_total) = (Duration::ZERO, Duration::ZERO);
                 for _ in 0..iters {
                     if low + window > n + 1 {
                         low = 1;
                     }
+                    let t = Instant::now();
                     let got = store.entries(low, low + window, u64::MAX).expect("entries");
+                    total += t.elapsed();
                     assert_eq!(got.len() as u64, window);
+                    let t = Instant::now();
+                    plain.read_exact_at(&mut buf, (low - 1) * size as u64).expect("pread");
+                    limit_total += t.elapsed();
                     low += window;
                 }
-                let total = t.elapsed();
                 means.borrow_mut().add(&ours, total, iters);
+                means.borrow_mut().add(&limit, limit_total, iters);
                 total
             })
         });
@@ -240,37 +231,27 @@ fn read(c: &mut Criterion) {
         // Random: one entry at a random index.
         g.throughput(Throughput::Bytes(size as u64));
         let mut rng = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next_random = move |bound: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % bound
-        };
-        let limit = format!("{size}B/random/limit_pread");
+        let ours = format!("{size}B/random");
+        let limit = format!("{ours}/limit_pread");
         let mut one = vec![0u8; size];
-        g.bench_function(&limit, |b| {
-            b.iter_custom(|iters| {
-                let t = Instant::now();
-                for _ in 0..iters {
-                    let i = next_random(n);
-                    plain.read_exact_at(&mut one, i * size as u64).expect("pread");
-                }
-                let total = t.elapsed();
-                means.borrow_mut().add(&limit, total, iters);
-                total
-            })
-        });
-        let ours = format!("{size}B/random/file_storage");
         g.bench_function(&ours, |b| {
             b.iter_custom(|iters| {
-                let t = Instant::now();
+                let (mut total, mut limit_total) = (Duration::ZERO, Duration::ZERO);
                 for _ in 0..iters {
-                    let i = 1 + next_random(n);
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let i = 1 + rng % n;
+                    let t = Instant::now();
                     let got = store.entries(i, i + 1, u64::MAX).expect("entries");
+                    total += t.elapsed();
                     assert_eq!(got.len(), 1);
+                    let t = Instant::now();
+                    plain.read_exact_at(&mut one, (i - 1) * size as u64).expect("pread");
+                    limit_total += t.elapsed();
                 }
-                let total = t.elapsed();
                 means.borrow_mut().add(&ours, total, iters);
+                means.borrow_mut().add(&limit, limit_total, iters);
                 total
             })
         });
