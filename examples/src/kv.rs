@@ -1,0 +1,211 @@
+//! A replicated key-value store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use easyraft::{BoxError, LogIndex, StateMachine};
+use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
+use jsonrpsee::RpcModule;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::api::{decode, encode, Node, BAD_REQUEST};
+
+/// The store's state.
+#[derive(Default, Serialize, Deserialize)]
+pub struct KvStore {
+    map: BTreeMap<String, String>,
+}
+
+/// A write.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum KvCommand {
+    /// Sets a key.
+    Put {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Removes a key.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// Sets `key` to `new` (or removes it when `None`) only if its value is `expected`
+    /// (`None`: absent).
+    Cas {
+        /// The key.
+        key: String,
+        /// The value it must have now.
+        expected: Option<String>,
+        /// The value to set.
+        new: Option<String>,
+    },
+}
+
+/// A write's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvResult {
+    /// Whether the write happened (always, except a CAS whose expectation failed).
+    pub ok: bool,
+    /// The value before the write.
+    pub previous: Option<String>,
+    /// The log index the write was applied at.
+    pub index: LogIndex,
+}
+
+/// A read.
+#[derive(Debug)]
+pub enum KvQuery {
+    /// One key.
+    Get(String),
+    /// Keys starting with a prefix, in order, at most `limit`.
+    Scan {
+        /// The prefix.
+        prefix: String,
+        /// The most pairs to return.
+        limit: usize,
+    },
+}
+
+/// A read's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvAnswer {
+    /// The value of a key.
+    Value(Option<String>),
+    /// Pairs of a scan.
+    Pairs(Vec<(String, String)>),
+}
+
+impl StateMachine for KvStore {
+    type Command = KvCommand;
+    type Response = KvResult;
+    type Query = KvQuery;
+    type QueryResponse = KvAnswer;
+
+    fn apply(&mut self, index: LogIndex, cmd: KvCommand) -> KvResult {
+        let (ok, previous) = match cmd {
+            KvCommand::Put { key, value } => (true, self.map.insert(key, value)),
+            KvCommand::Delete { key } => (true, self.map.remove(&key)),
+            KvCommand::Cas { key, expected, new } => {
+                let current = self.map.get(&key).cloned();
+                if current != expected {
+                    (false, current)
+                } else {
+                    match new {
+                        Some(v) => self.map.insert(key, v),
+                        None => self.map.remove(&key),
+                    };
+                    (true, current)
+                }
+            }
+        };
+        KvResult { ok, previous, index }
+    }
+
+    fn query(&self, q: KvQuery) -> KvAnswer {
+        match q {
+            KvQuery::Get(k) => KvAnswer::Value(self.map.get(&k).cloned()),
+            KvQuery::Scan { prefix, limit } => KvAnswer::Pairs(
+                self.map
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .take(limit)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+        }
+    }
+
+    fn snapshot(&self) -> Result<bytes::Bytes, BoxError> {
+        encode(self)
+    }
+
+    fn restore(&mut self, data: &[u8]) -> Result<(), BoxError> {
+        *self = decode(data)?;
+        Ok(())
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObject::owned(BAD_REQUEST, msg, None::<()>)
+}
+
+fn str_param(v: &Value, name: &str) -> Result<String, ErrorObjectOwned> {
+    v.get(name)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| bad(format!("`{name}` must be a string")))
+}
+
+fn opt_str_param(v: &Value, name: &str) -> Result<Option<String>, ErrorObjectOwned> {
+    match v.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(bad(format!("`{name}` must be a string or null"))),
+    }
+}
+
+/// The KV API: `kv_put {key, value}`, `kv_get {key}`, `kv_delete {key}`,
+/// `kv_cas {key, expected, new}`, `kv_scan {prefix, limit}` (params by name).
+pub fn rpc(node: Arc<Node<KvStore>>) -> RpcModule<Arc<Node<KvStore>>> {
+    let mut m = RpcModule::new(node);
+    let write = |method: &'static str, make: fn(&Value) -> Result<KvCommand, ErrorObjectOwned>| {
+        move |params: jsonrpsee::types::Params<'static>, node: Arc<Arc<Node<KvStore>>>, _| async move {
+            let p: Value = params.parse()?;
+            let cmd = make(&p)?;
+            let h = node.get()?;
+            let r = h.propose(cmd).await.map_err(|e| node.error(e))?;
+            tracing::debug!(method, index = r.index, "kv write applied");
+            Ok::<_, ErrorObjectOwned>(json!({ "ok": r.ok, "previous": r.previous, "index": r.index }))
+        }
+    };
+    let reg = |m: &mut RpcModule<_>, name: &'static str, f: fn(&Value) -> Result<KvCommand, ErrorObjectOwned>| {
+        m.register_async_method(name, write(name, f)).map(|_| ())
+    };
+    let _ = reg(&mut m, "kv_put", |p| {
+        Ok(KvCommand::Put {
+            key: str_param(p, "key")?,
+            value: str_param(p, "value")?,
+        })
+    });
+    let _ = reg(&mut m, "kv_delete", |p| {
+        Ok(KvCommand::Delete {
+            key: str_param(p, "key")?,
+        })
+    });
+    let _ = reg(&mut m, "kv_cas", |p| {
+        Ok(KvCommand::Cas {
+            key: str_param(p, "key")?,
+            expected: opt_str_param(p, "expected")?,
+            new: opt_str_param(p, "new")?,
+        })
+    });
+    let _ = m.register_async_method("kv_get", |params, node, _| async move {
+        let p: Value = params.parse()?;
+        let key = str_param(&p, "key")?;
+        let h = node.get()?;
+        match h.read(KvQuery::Get(key)).await.map_err(|e| node.error(e))? {
+            KvAnswer::Value(v) => Ok::<_, ErrorObjectOwned>(json!({ "value": v })),
+            KvAnswer::Pairs(_) => Err(bad("unexpected answer")),
+        }
+    });
+    let _ = m.register_async_method("kv_scan", |params, node, _| async move {
+        let p: Value = params.parse()?;
+        let prefix = opt_str_param(&p, "prefix")?.unwrap_or_default();
+        let limit = p.get("limit").and_then(Value::as_u64).unwrap_or(1000).min(10_000) as usize;
+        let h = node.get()?;
+        match h
+            .read(KvQuery::Scan { prefix, limit })
+            .await
+            .map_err(|e| node.error(e))?
+        {
+            KvAnswer::Pairs(pairs) => Ok::<_, ErrorObjectOwned>(json!({
+                "pairs": pairs.into_iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()
+            })),
+            KvAnswer::Value(_) => Err(bad("unexpected answer")),
+        }
+    });
+    m
+}

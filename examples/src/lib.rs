@@ -1,0 +1,18 @@
+//! The seed's three uses of Raft, each a state machine plus a JSON-RPC API served on
+//! the node's own port (so `curl` or any JSON-RPC library can use it):
+//!
+//! - [`kv`]: a key-value store with `kv_put`, `kv_get`, `kv_delete`, `kv_cas`, `kv_scan`;
+//! - [`lock`]: a distributed lock with fencing tokens, `lock_acquire` (optionally
+//!   waiting), `lock_renew`, `lock_release`, `lock_holder`;
+//! - [`config`]: a configuration center with versioned keys, `config_set`,
+//!   `config_get`, `config_list`, `config_delete` and `config_watch` (long poll).
+//!
+//! Writes go to the leader: a follower answers with error [`api::NOT_LEADER`] and the
+//! leader's id and address in `data`. Reads are linearizable on every node.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod api;
+pub mod config;
+pub mod kv;
+pub mod lock;
+pub mod runner;
