@@ -12,7 +12,7 @@ use crate::cache::EntryCache;
 use crate::error::Error;
 use crate::log_store::LogStore;
 use crate::options::Options;
-use crate::recovery::recover;
+use crate::recovery::{recover, refuse_foreign};
 use crate::segment::Gather;
 use crate::state::{read_snapshot, snapshot_name, write_snapshot, write_state, StateRecord};
 use crate::vfs::{DirLock, LockOutcome, StdVfs, Vfs};
@@ -84,6 +84,7 @@ impl FileStorage {
     pub fn open_with_vfs(vfs: Arc<dyn Vfs>, dir: impl AsRef<Path>, options: Options) -> Result<Self, Error> {
         options.validate()?;
         let dir = dir.as_ref().to_owned();
+        refuse_foreign(&*vfs, &dir)?;
         vfs.create_dir_all(&dir).map_err(Error::io("create", &dir))?;
         let lock = match vfs.lock_dir(&dir).map_err(Error::io("lock", &dir))? {
             LockOutcome::Acquired(lock) => lock,

@@ -35,6 +35,36 @@ pub(crate) struct Recovered {
     pub(crate) wal: Wal,
 }
 
+/// Whether `name` is a file this crate writes in a data directory.
+fn is_ours(name: &str) -> bool {
+    name == LOCK_FILE
+        || name == STATE_FILE
+        || parse_segment_name(name).is_some()
+        || parse_snapshot_name(name).is_some()
+        || is_temp_name(name)
+}
+
+/// Refuses a directory that holds anything this crate does not write, before anything
+/// (even the lock file) is written into it: pointing the storage at the wrong
+/// directory must leave that directory alone.
+pub(crate) fn refuse_foreign(vfs: &dyn Vfs, dir: &Path) -> Result<(), Error> {
+    let names = match vfs.list(dir) {
+        Ok(names) => names,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("list", dir)(e)),
+    };
+    for name in names {
+        let path = dir.join(&name);
+        if !is_ours(&name) || vfs.is_dir(&path) {
+            return Err(Error::ForeignFile {
+                dir: dir.to_owned(),
+                path,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Recovers the (already locked) data directory `dir`.
 pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Result<Recovered, Error> {
     let sync = options.sync();
@@ -51,7 +81,7 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
             segments.push(first);
         } else if let Some(snap) = parse_snapshot_name(&name) {
             snapshots.push(snap);
-        } else if is_temp_name(&name) && !vfs.is_dir(&path) {
+        } else if is_temp_name(&name) {
             debug!(path = %path.display(), "removing the temp file of an interrupted write");
             vfs.remove_file(&path).map_err(Error::io("remove", &path))?;
             removed = true;

@@ -71,7 +71,8 @@ pub(crate) fn is_temp_name(name: &str) -> bool {
 /// Writes the state file atomically.
 pub(crate) fn write_state(vfs: &dyn Vfs, dir: &Path, state: &StateRecord, sync: bool) -> Result<(), Error> {
     let mut bytes = encode_file_header(FileKind::State, 0).to_vec();
-    let payload = postcard::to_stdvec(state).map_err(|_| Error::InvalidOptions("state does not encode"))?;
+    let payload =
+        postcard::to_stdvec(state).map_err(|e| Error::io("encode", dir.join(STATE_FILE))(std::io::Error::other(e)))?;
     push_record(&mut bytes, &payload);
     write_atomically(vfs, dir, STATE_FILE, &[&bytes], sync)
 }
@@ -109,7 +110,8 @@ pub(crate) fn read_state(vfs: &dyn Vfs, dir: &Path) -> Result<Option<StateRecord
 pub(crate) fn write_snapshot(vfs: &dyn Vfs, dir: &Path, snap: &Snapshot, sync: bool) -> Result<String, Error> {
     let name = snapshot_name(snap.meta.index, snap.meta.term);
     let mut head = encode_file_header(FileKind::Snapshot, snap.meta.index).to_vec();
-    let meta = postcard::to_stdvec(&snap.meta).map_err(|_| Error::InvalidOptions("snapshot meta does not encode"))?;
+    let meta =
+        postcard::to_stdvec(&snap.meta).map_err(|e| Error::io("encode", dir.join(&name))(std::io::Error::other(e)))?;
     push_record(&mut head, &meta);
     head.extend_from_slice(&(snap.data.len() as u64).to_le_bytes());
     head.extend_from_slice(&crc32fast::hash(&snap.data).to_le_bytes());

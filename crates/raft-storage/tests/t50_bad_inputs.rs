@@ -55,8 +55,8 @@ fn a_directory_of_unrelated_files_is_refused_by_name() {
     };
     assert!(path.ends_with("notes.txt") || path.ends_with("photo.jpg"), "{err}");
     assert!(err.to_string().contains("not an easyraft storage file"), "{err}");
-    // Nothing was written into it.
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3); // + LOCK
+    // Nothing was written into it, not even the lock file.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }
 
 #[test]
