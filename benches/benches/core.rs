@@ -1,6 +1,9 @@
 //! The pure protocol's cost: commits per second of a 3-node cluster of cores with an
 //! in-memory message loop, and the cost of stepping one AppendEntries of 64 entries.
 
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
 use benches::{CoreCluster, SnapshotTransfer};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};

@@ -120,7 +120,14 @@ impl<SM: StateMachine> RaftHandle<SM> {
 
     /// The latest cheap view (role, term, leader, applied) without asking the task.
     pub fn view(&self) -> NodeView {
-        self.view.borrow().clone()
+        let mut view = self.view.borrow().clone();
+        // A task that ended without its orderly stop (killed, or panicked) dropped the
+        // sender with `running` still true, and possibly `role: Leader`: a dead node
+        // must not look alive (`Cluster::leader` would pick it).
+        if self.view.has_changed().is_err() {
+            view.running = false;
+        }
+        view
     }
 
     /// A stream of the node's events. A receiver that falls more than 1,024 events

@@ -133,10 +133,8 @@ impl RaftNode {
 
 /// A different seed per node and per start, without a global RNG in the core.
 fn random_seed(id: &NodeId) -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    id.hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(id)
 }
 
 type Reply<R> = oneshot::Sender<Result<R>>;
