@@ -70,6 +70,8 @@
 //! - [`discovery`] (`raft-discovery`): where nodes live (static map, ...).
 //! - [`transport_ws`] (`raft-transport-ws`): the WebSocket transport, used by
 //!   [`WebSocketRaftCluster`].
+//! - [`transport_jsonrpc`] (`raft-transport-jsonrpc`): the JSON-RPC transport, used by
+//!   [`JsonRpcRaftCluster`].
 #![warn(missing_docs, unreachable_pub)]
 
 mod any_storage;
@@ -81,7 +83,10 @@ pub use raft_core as core;
 pub use raft_discovery as discovery;
 pub use raft_storage as storage;
 pub use raft_transport_ws as transport_ws;
-pub use ws::{storage_for, WebSocketRaftCluster, WebSocketRaftClusterExt, WsClusterOptions};
+pub use raft_transport_jsonrpc as transport_jsonrpc;
+pub use ws::{
+    storage_for, JsonRpcRaftCluster, JsonRpcRaftClusterExt, WebSocketRaftCluster, WebSocketRaftClusterExt, WsClusterOptions,
+};
 
 pub use raft_cluster::{
     BoxError, Cluster, Error, Inbox, MemNetwork, MemTransport, Metrics, NodeView, RaftConfig, RaftEvent, RaftHandle,
@@ -131,7 +136,10 @@ impl<SM: StateMachine> MemClusterExt<SM> for MemCluster<SM> {
 
 /// What most programs need.
 pub mod prelude {
-    pub use crate::{MemCluster, MemClusterExt, WebSocketRaftCluster, WebSocketRaftClusterExt, WsClusterOptions};
+    pub use crate::{
+        JsonRpcRaftCluster, JsonRpcRaftClusterExt, MemCluster, MemClusterExt, WebSocketRaftCluster, WebSocketRaftClusterExt,
+        WsClusterOptions,
+    };
     pub use bytes::Bytes;
     pub use raft_cluster::{BoxError, Cluster, MemNetwork, RaftConfig, RaftEvent, RaftHandle, RaftNode, StateMachine};
     pub use raft_core::{LogIndex, MembershipChange, NodeId, Role};

@@ -1,0 +1,74 @@
+//! The facade's cluster managers over both real transports, built the seed's way:
+//! from `(node_id, port)` pairs on localhost.
+
+use std::time::Duration;
+
+use easyraft::prelude::*;
+use easyraft::{BoxError, WsClusterOptions};
+
+#[derive(Default)]
+struct Counter(u64);
+
+impl StateMachine for Counter {
+    type Command = u64;
+    type Response = u64;
+    type Query = ();
+    type QueryResponse = u64;
+    fn apply(&mut self, _: LogIndex, add: u64) -> u64 {
+        self.0 += add;
+        self.0
+    }
+    fn query(&self, _: ()) -> u64 {
+        self.0
+    }
+    fn snapshot(&self) -> Result<Bytes, BoxError> {
+        Ok(Bytes::copy_from_slice(&self.0.to_be_bytes()))
+    }
+    fn restore(&mut self, data: &[u8]) -> Result<(), BoxError> {
+        self.0 = u64::from_be_bytes(data.try_into()?);
+        Ok(())
+    }
+}
+
+fn ports() -> Vec<(String, u16)> {
+    let ls: Vec<_> = (0..3).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    ls.iter().enumerate().map(|(i, l)| (format!("node{}", i + 1), l.local_addr().unwrap().port())).collect()
+}
+
+fn options(dir: &std::path::Path) -> WsClusterOptions {
+    WsClusterOptions {
+        raft: RaftConfig::fast(),
+        token: Some("t".into()),
+        data_dir: Some(dir.to_path_buf()),
+        ..WsClusterOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_cluster_from_node_port_pairs_commits_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = WebSocketRaftCluster::start_localhost(ports(), options(dir.path()), |_| Counter::default()).await.unwrap();
+    let leader = cluster.wait_for_leader(Duration::from_secs(10)).await.unwrap();
+    for i in 1..=20 {
+        leader.propose(i).await.unwrap();
+    }
+    for n in cluster.nodes() {
+        assert_eq!(n.read(()).await.unwrap(), 210, "{}", n.id());
+    }
+    cluster.stop().await;
+    assert!(dir.path().join("node1").is_dir(), "logs live under data_dir/<node id>");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jsonrpc_cluster_from_node_port_pairs_commits_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = JsonRpcRaftCluster::start_localhost(ports(), options(dir.path()), |_| Counter::default()).await.unwrap();
+    let leader = cluster.wait_for_leader(Duration::from_secs(10)).await.unwrap();
+    for i in 1..=20 {
+        leader.propose(i).await.unwrap();
+    }
+    for n in cluster.nodes() {
+        assert_eq!(n.read(()).await.unwrap(), 210, "{}", n.id());
+    }
+    cluster.stop().await;
+}
