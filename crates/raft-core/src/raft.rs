@@ -49,6 +49,11 @@ pub(crate) struct Raft<S> {
     /// This leader sent TimeoutNow in its term: another node may have been elected
     /// without waiting for an election timeout, so its lease can no longer be trusted.
     pub(crate) timeout_now_sent: bool,
+    /// With lease reads, a node that restarts from persisted state ignores vote
+    /// requests until this tick: before the crash it may have acknowledged a leader
+    /// whose lease counts on it not voting within an election timeout, and it no
+    /// longer remembers that leader.
+    pub(crate) restart_quiet_until: u64,
 }
 
 impl<S: Storage> Raft<S> {
@@ -79,6 +84,11 @@ impl<S: Storage> Raft<S> {
             snapshot_cache: None,
             incoming_snapshot: None,
             timeout_now_sent: false,
+            restart_quiet_until: if cfg.read_lease_ticks.is_some() && init.hard_state.term > 0 {
+                cfg.election_tick
+            } else {
+                0
+            },
             cfg,
         };
         r.refresh_membership();
@@ -273,8 +283,9 @@ impl<S: Storage> Raft<S> {
                 // §6 / dissertation §4.2.3: a node that heard from a leader within the
                 // minimum election timeout ignores vote requests, so a removed or
                 // partitioned server cannot depose a healthy leader.
-                let in_lease =
-                    self.cfg.check_quorum && self.leader.is_some() && self.election_elapsed < self.cfg.election_tick;
+                let in_lease = self.cfg.check_quorum
+                    && ((self.leader.is_some() && self.election_elapsed < self.cfg.election_tick)
+                        || self.ticks < self.restart_quiet_until);
                 if in_lease && !v.leadership_transfer {
                     debug!(id = %self.id, from = %m.from, "ignoring vote request within leader lease");
                     return false;

@@ -204,7 +204,10 @@ fn vote_before_persist_breaks_election_safety_after_a_crash() {
 fn catch_rates() {
     let hunts: u64 = std::env::var("EASYRAFT_SIM_HUNTS").map_or(30, |v| v.parse().expect("EASYRAFT_SIM_HUNTS"));
     let only = std::env::var("EASYRAFT_SIM_BUG").ok();
-    for bug in BUGS.iter().filter(|b| only.as_deref().is_none_or(|o| o == b.name)) {
+    for bug in BUGS
+        .iter()
+        .filter(|b| only.is_none() || only.as_deref() == Some(b.name))
+    {
         let mut needed = Vec::new();
         let mut steps = Vec::new();
         for h in 0..hunts {

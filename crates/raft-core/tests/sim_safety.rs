@@ -61,3 +61,38 @@ fn replay() {
         RunResult::Failed { report, .. } => panic!("{report}"),
     }
 }
+
+/// Opt-in leader lease reads, under the faults they are meant to survive (no pauses:
+/// the lease assumes the nodes' clocks run at one rate) with partitions that keep a
+/// bridge node between two halves and crashes with quick restarts.
+#[test]
+fn lease_reads_stay_linearizable() {
+    campaign("sim_safety lease reads", cases(DEFAULT_CASES, 5), lease_scenario, |s| {
+        replay_command("sim_safety", "replay_lease", s, "")
+    });
+}
+
+fn lease_scenario(seed: u64) -> Scenario {
+    let mut s = scenario(seed, [3, 5][(seed % 2) as usize]);
+    s.raft.check_quorum = true;
+    s.raft.read_lease_ticks = Some(1 + seed % (s.raft.election_tick - 1));
+    s.faults.pause_per_mille = 0;
+    s.faults.partition_per_mille = s.faults.partition_per_mille.max(20);
+    s.faults.crash_per_mille = s.faults.crash_per_mille.max(20);
+    s.faults.max_downtime = s.faults.max_downtime.min(3);
+    s.clients.read_per_mille = 800;
+    s
+}
+
+/// Replays one lease-read scenario: `EASYRAFT_SIM_SEED=..`.
+#[test]
+fn replay_lease() {
+    let Ok(seed) = std::env::var("EASYRAFT_SIM_SEED") else {
+        return;
+    };
+    let s = lease_scenario(seed.parse().expect("EASYRAFT_SIM_SEED is a u64"));
+    match sim_common::run(&s, "") {
+        RunResult::Clean(stats) => eprintln!("clean: {stats}"),
+        RunResult::Failed { report, .. } => panic!("{report}"),
+    }
+}

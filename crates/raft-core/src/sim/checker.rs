@@ -1,9 +1,10 @@
 //! The safety checker. It watches every Ready of every node and keeps, per node, a
 //! shadow of the persisted log, and for the whole history: the leader of each term,
 //! every `(index, term)` ever stored with its payload and predecessor's term, every
-//! committed entry with the term it was committed in, and the commit index when each
-//! read began. Each observation costs O(1) per entry it touches, so the properties of
-//! the paper (Figure 3) are checked after every input without rescanning logs:
+//! committed entry with the term it was committed in and the state-machine digest
+//! after it, and the commit index when each read began. Each observation costs O(1)
+//! per entry it touches, so the properties of the paper (Figure 3) are checked after
+//! every input without rescanning logs:
 //!
 //! - **Election Safety**: at most one leader per term, over the whole history.
 //! - **Leader Append-Only**: a leader only appends to its log during its term.
@@ -15,99 +16,20 @@
 //!   committed while a leader of a later term exists).
 //! - **State Machine Safety**: every node applies exactly the committed entries, in
 //!   index order, each once per incarnation; no two nodes commit different entries at
-//!   one index.
+//!   one index; a snapshot (made or installed) holds exactly the committed prefix.
 //! - **Linearizable reads**: a ReadIndex result is at least the highest commit index
 //!   anyone had reached when the read began, so the served state reflects every write
 //!   committed before it.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use crate::entry::{Entry, EntryPayload};
+use crate::entry::{Entry, Snapshot};
 use crate::mem_storage::MemStorage;
 use crate::raw_node::{RawNode, Ready};
 use crate::read_only::ReadState;
-use crate::storage::Storage;
+use crate::sim::shadow::{decode_snapshot, digest_step, At, Payload, ShadowLog, Slot};
+use crate::sim::violation::{Property, Violation};
 use crate::types::{LogIndex, Role, Term};
-
-/// A property the checker verifies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Property {
-    /// At most one leader per term.
-    ElectionSafety,
-    /// A leader never overwrites or deletes entries in its log during its term.
-    LeaderAppendOnly,
-    /// Same index and term means the same entry and the same log before it.
-    LogMatching,
-    /// Committed entries are in the logs of all later leaders.
-    LeaderCompleteness,
-    /// Nodes apply the same entries at the same indexes, in order, once.
-    StateMachineSafety,
-    /// A read reflects every write committed before it began.
-    LinearizableReads,
-    /// After the faults stop, a leader is elected and proposals commit in bounded time.
-    Liveness,
-    /// The core broke its own API contract (a malformed Ready, a log that differs
-    /// from what it asked the driver to persist, an error on valid input).
-    Contract,
-}
-
-impl fmt::Display for Property {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
-
-/// A broken property, where and when.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// Which property.
-    pub property: Property,
-    /// The simulation step (tick) it was detected at.
-    pub step: u64,
-    /// What exactly went wrong.
-    pub detail: String,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} violated at step {}: {}", self.property, self.step, self.detail)
-    }
-}
-
-impl std::error::Error for Violation {}
-
-/// What an entry carries, reduced to what the checker compares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Payload {
-    /// A leader's no-op.
-    Noop,
-    /// A client command: the simulator's commands are 8-byte ids; other payloads are
-    /// hashed.
-    Command(u64),
-    /// A membership change.
-    Membership,
-}
-
-impl Payload {
-    /// The payload of an entry.
-    pub fn of(e: &Entry) -> Self {
-        match &e.payload {
-            EntryPayload::Noop => Payload::Noop,
-            EntryPayload::Command(b) => Payload::Command(match <[u8; 8]>::try_from(&b[..]) {
-                Ok(id) => u64::from_le_bytes(id),
-                // FNV-1a, so that any other command still compares by content.
-                Err(_) => b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &x| {
-                    (h ^ u64::from(x)).wrapping_mul(0x100_0000_01b3)
-                }),
-            }),
-            EntryPayload::Membership(_) => Payload::Membership,
-        }
-    }
-}
-
-/// One log slot as the checker sees it.
-type Slot = (Term, Payload);
 
 /// An `(index, term)` seen in some log: its payload and its predecessor's term.
 #[derive(Clone, Copy, Debug)]
@@ -123,31 +45,24 @@ struct Committed {
     /// The term of the node that first reached a commit index covering it.
     in_term: Term,
     by: usize,
+    /// The state-machine digest after applying everything up to here.
+    digest: u64,
 }
 
 /// The checker's view of one node.
 #[derive(Clone, Debug)]
 struct NodeView {
-    up: bool,
+    down: bool,
     role: Role,
     term: Term,
-    /// The persisted log (`log[i - 1]` is index `i`), as the node's Readys built it.
-    log: Vec<Slot>,
+    log: ShadowLog,
     commit: LogIndex,
     applied: LogIndex,
 }
 
 impl NodeView {
-    fn slot(&self, index: LogIndex) -> Option<Slot> {
-        index.checked_sub(1).and_then(|i| self.log.get(i as usize)).copied()
-    }
-
-    fn last_index(&self) -> LogIndex {
-        self.log.len() as LogIndex
-    }
-
-    fn is_leader(&self, term: Term) -> bool {
-        self.up && self.role == Role::Leader && self.term == term
+    fn is_leader(&self) -> bool {
+        !self.down && self.role == Role::Leader
     }
 }
 
@@ -162,6 +77,8 @@ pub struct CheckerStats {
     pub applied: u64,
     /// ReadIndex results checked.
     pub reads_checked: u64,
+    /// Snapshots checked (made by the application or installed from a leader).
+    pub snapshots_checked: u64,
 }
 
 /// The safety checker for a cluster of `n` nodes (numbered `0..n`).
@@ -175,30 +92,30 @@ pub struct Checker {
     committed: Vec<Committed>,
     /// The commit index when each read began, by read id.
     reads: BTreeMap<u64, LogIndex>,
-    applied_total: u64,
-    reads_checked: u64,
+    stats: CheckerStats,
 }
 
 impl Checker {
     /// A checker for `n` fresh nodes with empty logs.
     pub fn new(n: usize) -> Self {
-        let view = NodeView {
-            up: true,
-            role: Role::Follower,
-            term: 0,
-            log: Vec::new(),
-            commit: 0,
-            applied: 0,
-        };
         Checker {
             step: 0,
-            nodes: vec![view; n],
+            nodes: vec![
+                NodeView {
+                    down: false,
+                    role: Role::Follower,
+                    term: 0,
+                    log: ShadowLog::default(),
+                    commit: 0,
+                    applied: 0,
+                };
+                n
+            ],
             leaders: BTreeMap::new(),
             seen: vec![Vec::new()],
             committed: Vec::new(),
             reads: BTreeMap::new(),
-            applied_total: 0,
-            reads_checked: 0,
+            stats: CheckerStats::default(),
         }
     }
 
@@ -212,8 +129,7 @@ impl Checker {
         CheckerStats {
             elections: self.leaders.len() as u64,
             committed: self.committed.len() as u64,
-            applied: self.applied_total,
-            reads_checked: self.reads_checked,
+            ..self.stats
         }
     }
 
@@ -229,10 +145,19 @@ impl Checker {
 
     /// The entry committed at `index`: its term and payload.
     pub fn committed_at(&self, index: LogIndex) -> Option<(Term, Payload)> {
-        index
-            .checked_sub(1)
-            .and_then(|i| self.committed.get(i as usize))
-            .map(|c| c.slot)
+        self.committed_rec(index).map(|c| c.slot)
+    }
+
+    fn committed_rec(&self, index: LogIndex) -> Option<&Committed> {
+        index.checked_sub(1).and_then(|i| self.committed.get(i as usize))
+    }
+
+    /// The state-machine digest after applying the committed entries up to `index`.
+    pub fn digest_at(&self, index: LogIndex) -> Option<u64> {
+        if index == 0 {
+            return Some(0);
+        }
+        self.committed_rec(index).map(|c| c.digest)
     }
 
     fn fail(&self, property: Property, detail: String) -> Result<(), Violation> {
@@ -244,9 +169,9 @@ impl Checker {
     }
 
     /// Node `i` handed out `rd`; nothing of it is persisted yet. Checks the role
-    /// change and that a leader's new entries only append.
+    /// change, the snapshot, and that a leader's new entries only append.
     pub fn on_ready(&mut self, i: usize, rd: &Ready) -> Result<(), Violation> {
-        let was_leader = self.nodes[i].role == Role::Leader;
+        let was_leader = self.nodes[i].is_leader();
         let old_term = self.nodes[i].term;
         if let Some(ss) = &rd.soft_state {
             if ss.term < old_term {
@@ -261,8 +186,11 @@ impl Checker {
                 self.on_elected(i, ss.term)?;
             }
         }
-        let view = &self.nodes[i];
+        if let Some(s) = &rd.snapshot {
+            self.check_snapshot(i, s, "received")?;
+        }
         let Some(first) = rd.entries.first() else { return Ok(()) };
+        let view = &self.nodes[i];
         for (k, e) in rd.entries.iter().enumerate() {
             if e.index != first.index + k as u64 || e.term > view.term {
                 return self.fail(
@@ -271,23 +199,34 @@ impl Checker {
                 );
             }
         }
-        if first.index == 0 || first.index > view.last_index() + 1 {
+        let (base, last) = match &rd.snapshot {
+            Some(s) if s.meta.index >= view.log.snapshot.0 => {
+                let keeps = view.log.term(s.meta.index) == Some(s.meta.term);
+                let last = if keeps {
+                    view.log.last_index().max(s.meta.index)
+                } else {
+                    s.meta.index
+                };
+                (s.meta.index, last)
+            }
+            _ => (view.log.snapshot.0, view.log.last_index()),
+        };
+        if first.index <= base || first.index > last + 1 {
             return self.fail(
                 Property::Contract,
                 format!(
-                    "node {i}: Ready entries start at {} after a log ending at {}",
-                    first.index,
-                    view.last_index()
+                    "node {i}: Ready entries start at {} over a log of ({base}, {last}]",
+                    first.index
                 ),
             );
         }
-        if was_leader && view.is_leader(old_term) && first.index <= view.last_index() {
+        if was_leader && view.is_leader() && view.term == old_term && first.index <= view.log.last_index() {
             return self.fail(
                 Property::LeaderAppendOnly,
                 format!(
                     "leader {i} of term {old_term} overwrote its log from index {} (its log ended at {})",
                     first.index,
-                    view.last_index()
+                    view.log.last_index()
                 ),
             );
         }
@@ -309,7 +248,7 @@ impl Checker {
         let view = &self.nodes[i];
         for (k, c) in self.committed.iter().enumerate() {
             let index = k as LogIndex + 1;
-            if c.in_term < term && view.slot(index) != Some(c.slot) {
+            if c.in_term < term && !view.log.holds(index, c.slot) {
                 return self.fail(
                     Property::LeaderCompleteness,
                     format!(
@@ -319,7 +258,7 @@ impl Checker {
                         c.slot.0,
                         c.in_term,
                         c.by,
-                        view.slot(index)
+                        view.log.at(index)
                     ),
                 );
             }
@@ -327,10 +266,31 @@ impl Checker {
         Ok(())
     }
 
-    /// Node `i` persisted `rd`'s entries and hard state.
+    /// A snapshot node `i` made or received must hold exactly the committed prefix.
+    fn check_snapshot(&mut self, i: usize, s: &Snapshot, how: &str) -> Result<(), Violation> {
+        self.stats.snapshots_checked += 1;
+        let (index, term) = (s.meta.index, s.meta.term);
+        let expected = self.committed_rec(index).map(|c| (c.slot.0, c.digest));
+        let claimed = decode_snapshot(&s.data);
+        if index > 0 && (expected.map(|e| e.0) != Some(term) || claimed != expected.map(|e| (index, e.1))) {
+            return self.fail(
+                Property::StateMachineSafety,
+                format!(
+                    "node {i} {how} a snapshot at {index}/{term} claiming {claimed:?} (index, digest), \
+                     but the committed prefix there is {expected:?} (term, digest)"
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Node `i` persisted `rd`'s snapshot, entries and hard state.
     pub fn on_persisted(&mut self, i: usize, rd: &Ready) -> Result<(), Violation> {
+        if let Some(s) = &rd.snapshot {
+            self.nodes[i].log.install(s.meta.index, s.meta.term);
+        }
         if let Some(first) = rd.entries.first() {
-            self.nodes[i].log.truncate((first.index - 1) as usize);
+            self.nodes[i].log.truncate_from(first.index);
             for e in &rd.entries {
                 self.store(i, e)?;
             }
@@ -343,10 +303,10 @@ impl Checker {
 
     /// Appends one entry to node `i`'s shadow log, checking Log Matching.
     fn store(&mut self, i: usize, e: &Entry) -> Result<(), Violation> {
-        let view = &mut self.nodes[i];
-        let prev_term = view.log.last().map_or(0, |s| s.0);
+        let log = &mut self.nodes[i].log;
+        let prev_term = log.last_term();
         let payload = Payload::of(e);
-        view.log.push((e.term, payload));
+        log.push((e.term, payload));
         let index = e.index as usize;
         if self.seen.len() <= index {
             self.seen.resize_with(index + 1, Vec::new);
@@ -376,12 +336,12 @@ impl Checker {
     /// Node `i`'s commit index is now `commit`.
     fn on_commit(&mut self, i: usize, commit: LogIndex) -> Result<(), Violation> {
         let view = &self.nodes[i];
-        if commit > view.last_index() {
+        if commit > view.log.last_index() {
             return self.fail(
                 Property::Contract,
                 format!(
                     "node {i} committed {commit} beyond its persisted log ending at {}",
-                    view.last_index()
+                    view.log.last_index()
                 ),
             );
         }
@@ -393,8 +353,10 @@ impl Checker {
         }
         let (from, term) = (view.commit + 1, view.term);
         for index in from..=commit {
-            let Some(slot) = self.nodes[i].slot(index) else { break };
-            match self.committed.get(index as usize - 1) {
+            let At::Entry(slot) = self.nodes[i].log.at(index) else {
+                continue;
+            };
+            match self.committed_rec(index) {
                 Some(c) if c.slot == slot => {}
                 Some(c) => {
                     let c = *c;
@@ -406,13 +368,21 @@ impl Checker {
                         ),
                     );
                 }
-                None => {
+                None if index == self.commit_index() + 1 => {
+                    let digest = digest_step(self.committed.last().map_or(0, |c| c.digest), index, slot);
                     self.committed.push(Committed {
                         slot,
                         in_term: term,
                         by: i,
+                        digest,
                     });
                     self.check_later_leaders(index, slot, term)?;
+                }
+                None => {
+                    return self.fail(
+                        Property::Contract,
+                        format!("node {i} committed {index}, past a gap in what anyone committed"),
+                    )
                 }
             }
         }
@@ -423,7 +393,7 @@ impl Checker {
     /// An entry committed in `term` must be in the log of every leader of a later term.
     fn check_later_leaders(&self, index: LogIndex, slot: Slot, term: Term) -> Result<(), Violation> {
         for (j, v) in self.nodes.iter().enumerate() {
-            if v.up && v.role == Role::Leader && v.term > term && v.slot(index) != Some(slot) {
+            if v.is_leader() && v.term > term && !v.log.holds(index, slot) {
                 return self.fail(
                     Property::LeaderCompleteness,
                     format!(
@@ -462,7 +432,40 @@ impl Checker {
             }
         }
         self.nodes[i].applied = e.index;
-        self.applied_total += 1;
+        self.stats.applied += 1;
+        Ok(())
+    }
+
+    /// Node `i` installed `s` in its state machine (after persisting it).
+    pub fn on_install(&mut self, i: usize, s: &Snapshot) -> Result<(), Violation> {
+        let applied = self.nodes[i].applied;
+        if s.meta.index < applied {
+            return self.fail(
+                Property::StateMachineSafety,
+                format!(
+                    "node {i}'s state machine went back from {applied} to a snapshot at {}",
+                    s.meta.index
+                ),
+            );
+        }
+        self.nodes[i].applied = s.meta.index;
+        Ok(())
+    }
+
+    /// The application of node `i` snapshotted its state machine and compacted the
+    /// log behind it.
+    pub fn on_compact(&mut self, i: usize, s: &Snapshot) -> Result<(), Violation> {
+        self.check_snapshot(i, s, "made")?;
+        if s.meta.index > self.nodes[i].applied {
+            return self.fail(
+                Property::Contract,
+                format!(
+                    "node {i} snapshotted at {} beyond its applied {}",
+                    s.meta.index, self.nodes[i].applied
+                ),
+            );
+        }
+        self.nodes[i].log.install(s.meta.index, s.meta.term);
         Ok(())
     }
 
@@ -481,7 +484,7 @@ impl Checker {
                 format!("node {i} got a ReadState for an unknown context {:?}", rs.context),
             );
         };
-        self.reads_checked += 1;
+        self.stats.reads_checked += 1;
         if rs.index < started {
             return self.fail(
                 Property::LinearizableReads,
@@ -497,36 +500,33 @@ impl Checker {
 
     /// Node `i` crashed: it is no longer leader, and its state machine is gone.
     pub fn on_crash(&mut self, i: usize) {
-        let v = &mut self.nodes[i];
-        v.up = false;
-        v.role = Role::Follower;
+        self.nodes[i].down = true;
     }
 
-    /// Node `i` restarted from `store`: what it persisted must be exactly what its
-    /// Readys asked for.
+    /// Node `i` restarted: what its disk holds must be exactly what its Readys and
+    /// compactions asked for.
     pub fn on_restart(&mut self, i: usize, node: &RawNode<MemStorage>) -> Result<(), Violation> {
         let store = node.storage();
-        let v = &self.nodes[i];
-        let last = store.last_index().unwrap_or(0);
-        let first = store.first_index().unwrap_or(1);
-        let matches =
-            last == v.last_index() && (first..=last).all(|index| store.term(index).ok() == v.slot(index).map(|s| s.0));
-        if !matches {
+        let disk = ShadowLog::of_storage(store);
+        if disk != self.nodes[i].log {
             return self.fail(
                 Property::Contract,
                 format!(
-                    "node {i} restarted with a log ..={last} that differs from the one it persisted (..={})",
-                    v.last_index()
+                    "node {i} restarted with a log ({}, {}] that differs from the one it persisted ({}, {}]",
+                    disk.snapshot.0,
+                    disk.last_index(),
+                    self.nodes[i].log.snapshot.0,
+                    self.nodes[i].log.last_index()
                 ),
             );
         }
         let hs = store.hard_state();
         let v = &mut self.nodes[i];
-        v.up = true;
+        v.down = false;
         v.role = node.role();
         v.term = hs.term;
-        v.commit = hs.commit.min(last);
-        v.applied = first - 1;
+        v.commit = hs.commit.clamp(disk.snapshot.0, disk.last_index());
+        v.applied = disk.snapshot.0;
         Ok(())
     }
 
@@ -535,13 +535,14 @@ impl Checker {
     pub fn cross_check(&self, i: usize, node: &RawNode<MemStorage>) -> Result<(), Violation> {
         let v = &self.nodes[i];
         let last = node.log_last_index();
-        let term = node.log_entry(last).map_or(0, |e| e.term);
-        if last != v.last_index() || (last > 0 && Some(term) != v.slot(last).map(|s| s.0)) {
+        let term = node.log_entry(last).map(|e| e.term);
+        if last != v.log.last_index() || (last > v.log.snapshot.0 && term != v.log.term(last)) {
             return self.fail(
                 Property::Contract,
                 format!(
-                    "node {i}'s log ends at {last}/{term}, but its Readys persisted a log ending at {:?}",
-                    v.log.last()
+                    "node {i}'s log ends at {last}/{term:?}, but its Readys persisted a log ending at {}/{}",
+                    v.log.last_index(),
+                    v.log.last_term()
                 ),
             );
         }
@@ -562,25 +563,38 @@ impl Checker {
 
     /// Full agreement between the node's log and the shadow (O(log length)).
     pub fn full_check(&self, i: usize, node: &RawNode<MemStorage>) -> Result<(), Violation> {
-        let v = &self.nodes[i];
-        for index in 1..=v.last_index() {
+        for (index, slot) in self.nodes[i].log.iter() {
             let real = node.log_entry(index).map(|e| (e.term, Payload::of(&e)));
-            if real.is_some() && real != v.slot(index) {
+            if real != Some(slot) {
                 return self.fail(
                     Property::Contract,
-                    format!(
-                        "node {i} has {real:?} at {index}, but its Readys persisted {:?}",
-                        v.slot(index)
-                    ),
+                    format!("node {i} has {real:?} at {index}, but its Readys persisted {slot:?}"),
                 );
             }
         }
         Ok(())
     }
 
-    /// The persisted log of node `i` (term and payload per index from 1).
-    pub fn log_of(&self, i: usize) -> &[(Term, Payload)] {
-        &self.nodes[i].log
+    /// Whether nodes `a` and `b` hold the same log up to `upto` (compacted parts
+    /// count as the committed prefix).
+    pub fn logs_agree(&self, a: usize, b: usize, upto: LogIndex) -> bool {
+        let (la, lb) = (&self.nodes[a].log, &self.nodes[b].log);
+        (1..=upto).all(|index| match (la.at(index), lb.at(index)) {
+            (At::Missing, _) | (_, At::Missing) => false,
+            (At::Entry(x), At::Entry(y)) => x == y,
+            (At::Compacted, At::Entry(s)) | (At::Entry(s), At::Compacted) => self.committed_at(index) == Some(s),
+            (At::Compacted, At::Compacted) => true,
+        })
+    }
+
+    /// The last index of node `i`'s persisted log.
+    pub fn last_index_of(&self, i: usize) -> LogIndex {
+        self.nodes[i].log.last_index()
+    }
+
+    /// The snapshot index of node `i`'s persisted log.
+    pub fn snapshot_index_of(&self, i: usize) -> LogIndex {
+        self.nodes[i].log.snapshot.0
     }
 
     /// The applied index of node `i`'s state machine.

@@ -5,8 +5,8 @@
 use std::fmt;
 
 use crate::error::Error;
-use crate::sim::checker::Violation;
 use crate::sim::cluster::SimCluster;
+use crate::sim::violation::Violation;
 use crate::sim::RngExt;
 use crate::types::{LogIndex, Term};
 

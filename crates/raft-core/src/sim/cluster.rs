@@ -8,13 +8,16 @@ use bytes::Bytes;
 use crate::config::Config;
 use crate::error::Error;
 use crate::mem_storage::MemStorage;
-use crate::message::Message;
+use crate::message::{Message, MessageBody};
 use crate::raw_node::{RawNode, Ready};
 use crate::rng::Rng;
-use crate::sim::checker::{Checker, Property, Violation};
+use crate::sim::checker::Checker;
 use crate::sim::network::{NetFaults, NetStats, Network, SendFate};
 use crate::sim::node::{CrashPoint, Life, SimNode};
+use crate::sim::shadow::{decode_snapshot, digest_step, encode_snapshot, Payload};
 use crate::sim::trace::Trace;
+use crate::sim::violation::{Property, Violation};
+use crate::storage::Storage;
 use crate::types::{LogIndex, Membership, NodeId, Role, Term};
 
 /// A runaway exchange of messages within one tick is reported rather than looped on.
@@ -43,6 +46,10 @@ pub struct ClusterStats {
     pub reads_served: u64,
     /// Leadership transfers started.
     pub transfers: u64,
+    /// Snapshots the application made (compacting the log).
+    pub compactions: u64,
+    /// Snapshots installed from a leader.
+    pub snapshots_installed: u64,
 }
 
 /// A simulated cluster. Nodes are numbered `0..n` and named `n1..=nN`.
@@ -55,6 +62,9 @@ pub struct SimCluster {
     now: u64,
     trace: Trace,
     stats: ClusterStats,
+    /// Sends that failed on a cut link, reported back to the sender (as a transport
+    /// that notices a refused connection would): `(from, to, was a snapshot chunk)`.
+    unreachable: Vec<(usize, usize, bool)>,
 }
 
 impl SimCluster {
@@ -86,6 +96,7 @@ impl SimCluster {
             now: 0,
             trace: Trace::new(trace_cap),
             stats: ClusterStats::default(),
+            unreachable: Vec::new(),
         })
     }
 
@@ -254,17 +265,19 @@ impl SimCluster {
             let Some(to) = self.index_of(&m.to) else {
                 return Err(self.violation(Property::Contract, format!("message to an unknown node: {m}")));
             };
-            if self.trace.enabled() {
-                let line = m.to_string();
-                let fate = self.net.send(self.now, from, to, m);
+            let snapshot = matches!(m.body, MessageBody::InstallSnapshot(_));
+            let line = self.trace.enabled().then(|| m.to_string());
+            let fate = self.net.send(self.now, from, to, m);
+            if fate == SendFate::Cut {
+                self.unreachable.push((from, to, snapshot));
+            }
+            if let Some(line) = line {
                 self.trace.record(self.now, || match fate {
                     SendFate::Queued { copies: 1 } => format!("send {line}"),
                     SendFate::Queued { .. } => format!("send (duplicated) {line}"),
                     SendFate::Dropped => format!("drop {line}"),
                     SendFate::Cut => format!("cut {line}"),
                 });
-            } else {
-                self.net.send(self.now, from, to, m);
             }
         }
         Ok(())
@@ -304,8 +317,31 @@ impl SimCluster {
             };
             raw.advance();
             self.checker.cross_check(i, raw)?;
+            self.report_unreachable(i);
         }
         Err(self.violation(Property::Contract, format!("node {i} keeps producing Readys")))
+    }
+
+    /// Tells node `i` which of its sends failed on a cut link.
+    fn report_unreachable(&mut self, i: usize) {
+        if self.unreachable.is_empty() {
+            return;
+        }
+        let mut rest = Vec::new();
+        for (from, to, snapshot) in std::mem::take(&mut self.unreachable) {
+            let target = self.ids[to].clone();
+            match self.nodes[from].raw_mut() {
+                Some(raw) if from == i => {
+                    raw.report_unreachable(&target);
+                    if snapshot {
+                        raw.report_snapshot(&target, false);
+                    }
+                }
+                Some(_) => rest.push((from, to, snapshot)),
+                None => {}
+            }
+        }
+        self.unreachable = rest;
     }
 
     fn persist(&mut self, i: usize, rd: &Ready) -> Result<(), Violation> {
@@ -329,12 +365,17 @@ impl SimCluster {
     }
 
     fn apply(&mut self, i: usize, rd: Ready) -> Result<(), Violation> {
+        let node = &mut self.nodes[i];
         if let Some(s) = &rd.snapshot {
-            self.nodes[i].applied = self.nodes[i].applied.max(s.meta.index);
+            self.checker.on_install(i, s)?;
+            self.stats.snapshots_installed += 1;
+            node.applied = s.meta.index;
+            node.digest = decode_snapshot(&s.data).map_or(0, |(_, d)| d);
         }
         for e in &rd.committed_entries {
             self.checker.on_apply(i, e)?;
-            self.nodes[i].applied = e.index;
+            node.applied = e.index;
+            node.digest = digest_step(node.digest, e.index, (e.term, Payload::of(e)));
         }
         for rs in rd.read_states {
             self.checker.on_read_state(i, &rs)?;
@@ -401,6 +442,32 @@ impl SimCluster {
         Ok(())
     }
 
+    /// The application of node `i` snapshots its state machine at its applied index
+    /// (with `pad` filler bytes, so the snapshot spans chunks) and compacts the log.
+    pub fn compact(&mut self, i: usize, pad: usize) -> Result<(), Violation> {
+        let node = &mut self.nodes[i];
+        let (applied, digest) = (node.applied, node.digest);
+        let Some(raw) = node.raw_mut() else { return Ok(()) };
+        if applied < raw.storage().first_index().unwrap_or(1) {
+            return Ok(());
+        }
+        match raw.create_snapshot(applied, encode_snapshot(applied, digest, pad)) {
+            Ok(snap) => {
+                self.checker.on_compact(i, &snap)?;
+                self.trace.record(self.now, || {
+                    format!("{} COMPACT at {}/{}", self.ids[i], snap.meta.index, snap.meta.term)
+                });
+                raw.storage_mut().apply_snapshot(snap);
+                self.stats.compactions += 1;
+                self.drive(i)
+            }
+            Err(e) => Err(self.violation(
+                Property::Contract,
+                format!("node {i} could not snapshot at applied {applied}: {e}"),
+            )),
+        }
+    }
+
     /// Pauses node `i` for `ticks`: it neither ticks nor receives (messages wait).
     pub fn pause(&mut self, i: usize, ticks: u64) {
         if self.nodes[i].is_running(self.now) {
@@ -449,6 +516,16 @@ impl SimCluster {
         });
         self.drive(i)?;
         Ok(ok)
+    }
+
+    /// Node `i` starts an election now (as a test scripting a scenario would).
+    pub fn campaign(&mut self, i: usize) -> Result<(), Violation> {
+        let Some(raw) = self.nodes[i].raw_mut() else {
+            return Ok(());
+        };
+        raw.campaign();
+        self.trace.record(self.now, || format!("{} CAMPAIGN", self.ids[i]));
+        self.drive(i)
     }
 
     /// Asks node `i` to hand leadership to node `to`.

@@ -14,7 +14,8 @@
 //! The pieces, one idea per file:
 //! - `network.rs`: [`Network`], the seeded message queue and its faults;
 //! - `node.rs`, `cluster.rs`: [`SimCluster`], the nodes and the Ready driver;
-//! - `checker.rs`: [`Checker`], the safety properties;
+//! - `checker.rs`, `shadow.rs`, `violation.rs`: [`Checker`], the safety properties,
+//!   over a shadow of each node's persisted log;
 //! - `faults.rs`, `client.rs`: the fault injector and the clients;
 //! - `scenario.rs`, `run.rs`: [`Scenario`] and [`Simulation`].
 //!
@@ -34,9 +35,11 @@ mod network;
 mod node;
 mod run;
 mod scenario;
+mod shadow;
 mod trace;
+mod violation;
 
-pub use checker::{Checker, CheckerStats, Payload, Property, Violation};
+pub use checker::{Checker, CheckerStats};
 pub use client::{Accepted, ClientRates};
 pub use cluster::{ClusterStats, SimCluster};
 pub use faults::{FaultRates, FaultStats};
@@ -44,7 +47,9 @@ pub use network::{NetFaults, NetStats, Network, SendFate};
 pub use node::CrashPoint;
 pub use run::{Outcome, Simulation, Stats};
 pub use scenario::{RaftKnobs, Scenario};
+pub use shadow::Payload;
 pub use trace::Trace;
+pub use violation::{Property, Violation};
 
 use crate::rng::Rng;
 

@@ -6,6 +6,8 @@ use crate::config::Config;
 use crate::mem_storage::MemStorage;
 use crate::raw_node::{RawNode, Ready};
 use crate::read_only::ReadState;
+use crate::sim::shadow::decode_snapshot;
+use crate::storage::Storage;
 use crate::types::{LogIndex, NodeId};
 
 /// Where a crash interrupts a node.
@@ -34,8 +36,9 @@ pub(crate) struct SimNode {
     pub(crate) paused_until: u64,
     /// An armed crash that waits for its Ready, and the downtime after it.
     pub(crate) crash_at: Option<(CrashPoint, u64)>,
-    /// The state machine: the last applied index.
+    /// The state machine: the last applied index and the digest of everything applied.
     pub(crate) applied: LogIndex,
+    pub(crate) digest: u64,
     /// Read results waiting for the state machine to reach their index.
     pub(crate) reads: Vec<ReadState>,
     pub(crate) incarnation: u32,
@@ -51,6 +54,7 @@ impl SimNode {
             paused_until: 0,
             crash_at: None,
             applied: 0,
+            digest: 0,
             reads: Vec::new(),
             incarnation: 0,
         })
@@ -110,6 +114,7 @@ impl SimNode {
         self.crash_at = None;
         self.reads.clear();
         self.applied = 0;
+        self.digest = 0;
     }
 
     /// Restarts the node from its disk with a fresh timeout seed.
@@ -129,8 +134,14 @@ impl SimNode {
             }
         };
         self.config.seed = seed;
+        // The state machine restarts from the snapshot, then replays the log.
+        let (snap_index, snap_digest) = match disk.snapshot() {
+            Ok(s) if s.meta.index > 0 => (s.meta.index, decode_snapshot(&s.data).map_or(0, |(_, d)| d)),
+            _ => (0, 0),
+        };
         let raw = RawNode::new(self.config.clone(), disk)?;
         self.applied = raw.status().applied;
+        self.digest = if self.applied == snap_index { snap_digest } else { 0 };
         self.life = Life::Up(Box::new(raw));
         self.incarnation += 1;
         Ok(())

@@ -5,12 +5,15 @@
 
 use std::fmt;
 
-use crate::sim::checker::{CheckerStats, Payload, Property, Violation};
+use crate::sim::checker::CheckerStats;
 use crate::sim::client::{Accepted, Clients};
 use crate::sim::cluster::{ClusterStats, SimCluster};
 use crate::sim::faults::{self, FaultStats};
 use crate::sim::network::{NetFaults, NetStats};
 use crate::sim::scenario::Scenario;
+use crate::sim::shadow::Payload;
+use crate::sim::violation::{Property, Violation};
+use crate::sim::RngExt;
 use crate::types::LogIndex;
 
 /// What one or many runs did (sums, and maxima where named so).
@@ -51,6 +54,8 @@ impl Stats {
         c.reads_started += oc.reads_started;
         c.reads_served += oc.reads_served;
         c.transfers += oc.transfers;
+        c.compactions += oc.compactions;
+        c.snapshots_installed += oc.snapshots_installed;
         let (n, on) = (&mut self.net, &o.net);
         n.sent += on.sent;
         n.delivered += on.delivered;
@@ -62,6 +67,7 @@ impl Stats {
         k.committed += ok.committed;
         k.applied += ok.applied;
         k.reads_checked += ok.reads_checked;
+        k.snapshots_checked += ok.snapshots_checked;
         self.faults.partitions += o.faults.partitions;
         self.faults.heals += o.faults.heals;
         self.faults.crashes_ordered += o.faults.crashes_ordered;
@@ -81,7 +87,7 @@ impl fmt::Display for Stats {
             f,
             "{} scenarios, {} steps; {} elections, {} crashes ({} mid-Ready), {} restarts, {} pauses, \
              {} partitions; {} commands accepted, {} entries committed, {} applies; {} reads started, \
-             {} checked, {} served; {} transfers; messages: {} sent, {} delivered, {} dropped, {} cut, \
+             {} checked, {} served; {} transfers; {} compactions, {} snapshots installed; messages: {} sent, {} delivered, {} dropped, {} cut, \
              {} duplicated; after healing: leader within {} ticks, proposals applied within {} more (max); \
              fault-phase commands kept {} / overwritten {}",
             self.scenarios,
@@ -99,6 +105,8 @@ impl fmt::Display for Stats {
             k.reads_checked,
             c.reads_served,
             c.transfers,
+            c.compactions,
+            c.snapshots_installed,
             n.sent,
             n.delivered,
             n.dropped,
@@ -202,9 +210,15 @@ impl Simulation {
     fn run_phases(&mut self) -> Result<(), Violation> {
         let sc = &self.scenario;
         let (faults, clients) = (sc.faults, sc.clients);
+        let compact = sc.compact_per_mille;
         for _ in 0..sc.steps {
             faults::inject(&mut self.cluster, &faults, &mut self.faults);
             self.clients.step(&mut self.cluster, &clients)?;
+            if self.cluster.rng().chance(compact) {
+                let i = self.cluster.random_node();
+                let pad = self.cluster.rng().below(97);
+                self.cluster.compact(i, pad)?;
+            }
             self.cluster.tick()?;
         }
         if let Some(bound) = self.scenario.liveness_ticks {
@@ -245,38 +259,63 @@ impl Simulation {
             self.cluster.tick()?;
         };
         self.election_ticks = self.cluster.now() - healed_at;
+        // Clients retry: a batch the leader accepted but lost with its leadership
+        // (legitimately overwritten) is proposed again at the next stable leader.
         let started = self.cluster.now();
+        let mut deadline = started + bound;
         let mut fresh: Vec<Accepted> = Vec::new();
-        while fresh.is_empty() {
-            let l = self.stable_leader().unwrap_or(leader);
-            self.clients.point_at(l);
-            fresh = self.clients.propose(&mut self.cluster, 3)?;
-            if fresh.is_empty() {
-                if self.cluster.now() - started >= bound {
-                    return Err(self.fail(format!("the leader refused proposals for {bound} ticks after healing")));
-                }
-                self.cluster.tick()?;
+        let mut leader = leader;
+        loop {
+            let checker = self.cluster.checker();
+            let lost = fresh.iter().any(|a| {
+                checker
+                    .committed_at(a.index)
+                    .is_some_and(|c| c != (a.term, Payload::Command(a.id)))
+            });
+            let term_moved = fresh.first().is_some_and(|a| {
+                self.stable_leader()
+                    .and_then(|l| self.cluster.node(l))
+                    .is_some_and(|r| r.term() != a.term)
+            });
+            if lost || (term_moved && !self.leader_holds(&fresh)) {
+                self.cluster
+                    .note(|| format!("liveness: batch {fresh:?} was lost with its leader; retrying"));
+                fresh.clear();
             }
-        }
-        let target = fresh.iter().map(|a| a.index).max().unwrap_or(0);
-        // The backlog a slow configuration (one entry per message, one message in
-        // flight) left behind drains at one entry per round trip at worst.
-        let behind = (0..self.cluster.len())
-            .map(|i| self.cluster.applied(i))
-            .min()
-            .unwrap_or(0);
-        let round_trip = 2 * self.cluster.network().faults().max_delay + 2;
-        let bound = bound + (target - behind) * round_trip;
-        while (0..self.cluster.len()).any(|i| self.cluster.applied(i) < target) {
-            if self.cluster.now() - started >= bound {
+            if fresh.is_empty() {
+                if let Some(l) = self.stable_leader() {
+                    leader = l;
+                    self.clients.point_at(l);
+                    fresh = self.clients.propose(&mut self.cluster, 3)?;
+                    if let Some(target) = fresh.last().map(|a| a.index) {
+                        // A backlog left by a slow configuration (one entry per message,
+                        // one message in flight) drains at one entry per round trip.
+                        let behind = (0..self.cluster.len())
+                            .map(|i| self.cluster.applied(i))
+                            .min()
+                            .unwrap_or(0);
+                        let round_trip = 2 * self.cluster.network().faults().max_delay + 2;
+                        deadline = deadline.max(self.cluster.now() + bound + (target - behind) * round_trip);
+                    }
+                }
+            }
+            let target = fresh.last().map(|a| a.index);
+            if let Some(target) = target {
+                let ours = self.cluster.checker().committed_at(target).map(|c| c.0) == Some(fresh[0].term);
+                if ours && (0..self.cluster.len()).all(|i| self.cluster.applied(i) >= target) {
+                    break;
+                }
+            }
+            if self.cluster.now() >= deadline {
                 let applied: Vec<LogIndex> = (0..self.cluster.len()).map(|i| self.cluster.applied(i)).collect();
                 return Err(self.fail(format!(
-                    "proposals up to index {target} not applied everywhere within {bound} ticks (applied: {applied:?})"
+                    "proposals {fresh:?} not applied everywhere by step {deadline} (applied: {applied:?})"
                 )));
             }
             self.cluster.tick()?;
         }
         self.commit_ticks = self.cluster.now() - started;
+        let target = fresh.last().map_or(0, |a| a.index);
         let checker = self.cluster.checker();
         for a in &fresh {
             if checker.committed_at(a.index) != Some((a.term, Payload::Command(a.id))) {
@@ -290,15 +329,25 @@ impl Simulation {
             .filter(|a| checker.committed_at(a.index) == Some((a.term, Payload::Command(a.id))))
             .count() as u64;
         self.pending = (kept - fresh.len() as u64, self.clients.accepted.len() as u64 - kept);
-        let reference = checker.log_of(leader);
         for i in 0..self.cluster.len() {
-            let log = checker.log_of(i);
-            let n = log.len().min(reference.len()).min(target as usize);
-            if log[..n] != reference[..n] || log.len() < target as usize {
-                return Err(self.fail(format!("node {i}'s log differs from leader {leader}'s after healing")));
+            if !checker.logs_agree(i, leader, target) {
+                return Err(self.fail(format!(
+                    "node {i}'s log differs from leader {leader}'s up to {target} after healing"
+                )));
             }
         }
         Ok(())
+    }
+
+    /// Whether the stable leader's log holds every command of `batch`.
+    fn leader_holds(&self, batch: &[Accepted]) -> bool {
+        let Some(raw) = self.stable_leader().and_then(|l| self.cluster.node(l)) else {
+            return false;
+        };
+        batch.iter().all(|a| {
+            raw.log_entry(a.index)
+                .is_some_and(|e| e.term == a.term && Payload::of(&e) == Payload::Command(a.id))
+        })
     }
 
     /// A running leader that every node is running under, in its term.

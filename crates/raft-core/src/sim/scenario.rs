@@ -28,19 +28,26 @@ pub struct RaftKnobs {
     pub max_entries_per_msg: usize,
     /// [`Config::max_inflight_msgs`].
     pub max_inflight_msgs: usize,
+    /// [`Config::snapshot_chunk_bytes`].
+    pub snapshot_chunk_bytes: u64,
+    /// [`Config::read_lease_ticks`] (only with check-quorum).
+    pub read_lease_ticks: Option<u64>,
 }
 
 impl fmt::Display for RaftKnobs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "election={}t heartbeat={}t pre_vote={} check_quorum={} entries/msg<={} inflight<={}",
+            "election={}t heartbeat={}t pre_vote={} check_quorum={} entries/msg<={} inflight<={} \
+             snapshot_chunk={}B lease={:?}",
             self.election_tick,
             self.heartbeat_tick,
             self.pre_vote,
             self.check_quorum,
             self.max_entries_per_msg,
-            self.max_inflight_msgs
+            self.max_inflight_msgs,
+            self.snapshot_chunk_bytes,
+            self.read_lease_ticks
         )
     }
 }
@@ -62,6 +69,9 @@ pub struct Scenario {
     pub faults: FaultRates,
     /// The clients' load.
     pub clients: ClientRates,
+    /// Chance per step (‰) that a random node's application snapshots its state
+    /// machine and compacts its log.
+    pub compact_per_mille: u32,
     /// Bugs planted in the nodes of `buggy_nodes`.
     pub bugs: PlantedBugs,
     /// Which nodes carry `bugs`.
@@ -79,13 +89,15 @@ impl Scenario {
         let mut r = Rng::new(seed ^ 0x5ce7_a410_0f5e_ed00);
         let election_tick = r.range(6, 15);
         let heartbeat_tick = r.range(1, (election_tick / 3).min(3) + 1);
-        let raft = RaftKnobs {
+        let mut raft = RaftKnobs {
             election_tick,
             heartbeat_tick,
             pre_vote: r.chance(700),
             check_quorum: r.chance(700),
             max_entries_per_msg: [1, 2, 3, 8, 64][r.below(5)],
             max_inflight_msgs: r.range(1, 9) as usize,
+            snapshot_chunk_bytes: [8, 40, 1 << 20][r.below(3)],
+            read_lease_ticks: None,
         };
         let net = NetFaults {
             drop_per_mille: [0, 5, 20, 50, 150][r.below(5)],
@@ -110,6 +122,11 @@ impl Scenario {
             read_per_mille: r.range(50, 500) as u32,
             transfer_per_mille: r.range(0, 8) as u32,
         };
+        // Lease reads assume the nodes' clocks run at the same rate: never with pauses.
+        if raft.check_quorum && faults.pause_per_mille == 0 && r.chance(500) {
+            raft.read_lease_ticks = Some(r.range(1, election_tick));
+        }
+        let compact_per_mille = [0, 5, 30, 100][r.below(4)];
         Scenario {
             seed,
             nodes,
@@ -118,6 +135,7 @@ impl Scenario {
             net,
             faults,
             clients,
+            compact_per_mille,
             bugs: PlantedBugs::default(),
             buggy_nodes: Vec::new(),
             liveness_ticks: Some(40 * election_tick),
@@ -140,6 +158,8 @@ impl Scenario {
         c.check_quorum = self.raft.check_quorum;
         c.max_entries_per_msg = self.raft.max_entries_per_msg;
         c.max_inflight_msgs = self.raft.max_inflight_msgs;
+        c.snapshot_chunk_bytes = self.raft.snapshot_chunk_bytes;
+        c.read_lease_ticks = self.raft.read_lease_ticks;
         if self.buggy_nodes.contains(&i) {
             c.bugs = self.bugs;
         }
@@ -157,7 +177,8 @@ impl fmt::Display for Scenario {
         writeln!(f, "  raft:    {}", self.raft)?;
         writeln!(f, "  net:     {}", self.net)?;
         writeln!(f, "  faults:  {}", self.faults)?;
-        write!(f, "  clients: {}", self.clients)?;
+        writeln!(f, "  clients: {}", self.clients)?;
+        write!(f, "  compaction: {}‰ per step", self.compact_per_mille)?;
         if !self.buggy_nodes.is_empty() {
             write!(f, "\n  bugs:    {:?} in nodes {:?}", self.bugs, self.buggy_nodes)?;
         }

@@ -12,8 +12,12 @@ use raft_core::sim::{Outcome, Scenario, Simulation, Stats};
 
 /// Steps per scenario unless `EASYRAFT_SIM_STEPS` says otherwise.
 pub const DEFAULT_STEPS: u64 = 2_000;
-/// Recent events printed with a failure.
+/// Recent events printed with a failure (`EASYRAFT_SIM_TRACE` overrides).
 pub const TRACE_LINES: usize = 400;
+
+fn trace_lines() -> usize {
+    env_u64("EASYRAFT_SIM_TRACE").map_or(TRACE_LINES, |n| n as usize)
+}
 
 fn env_u64(name: &str) -> Option<u64> {
     let v = std::env::var(name).ok()?;
@@ -60,7 +64,7 @@ pub fn run(scenario: &Scenario, replay: &str) -> RunResult {
             return RunResult::Clean(outcome.stats);
         }
     }
-    let mut sim = match Simulation::new(scenario, TRACE_LINES) {
+    let mut sim = match Simulation::new(scenario, trace_lines()) {
         Ok(sim) => sim,
         Err(e) => {
             return RunResult::Failed {
