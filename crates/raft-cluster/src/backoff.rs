@@ -25,7 +25,7 @@ impl Backoff {
 
     /// Whether an attempt may be made now.
     pub fn ready(&self) -> bool {
-        self.retry_at.map_or(true, |at| Instant::now() >= at)
+        self.retry_at.is_none_or(|at| Instant::now() >= at)
     }
 
     /// Failed attempts since the last success.

@@ -114,6 +114,7 @@ impl RaftNode {
             last_snapshot: snap.meta.index,
             config: config.clone(),
             leader: None,
+            durable_vote: (init.hard_state.term, init.hard_state.vote.clone()),
         };
         let task = tokio::spawn(driver.run());
         Ok(RaftHandle {
@@ -171,6 +172,8 @@ struct Driver<SM: StateMachine, S, T> {
     last_snapshot: LogIndex,
     config: RaftConfig,
     leader: Option<NodeId>,
+    /// The term and vote last written to storage.
+    durable_vote: (Term, Option<NodeId>),
 }
 
 impl<SM, S, T> Driver<SM, S, T>
@@ -324,6 +327,13 @@ where
                 ..
             } = rd;
             self.send(messages);
+            // Only term and vote must be durable before messages leave; the commit
+            // index is re-learned from the leader after a restart. Skipping commit-only
+            // changes saves a synchronous hard-state write on almost every Ready.
+            let hard_state = hard_state.filter(|hs| (hs.term, &hs.vote) != (self.durable_vote.0, &self.durable_vote.1));
+            if let Some(hs) = &hard_state {
+                self.durable_vote = (hs.term, hs.vote.clone());
+            }
             if snapshot.is_some() || !entries.is_empty() || hard_state.is_some() {
                 let n = entries.len() as u64;
                 let storage = self.storage.clone();
@@ -533,6 +543,26 @@ where
 
     async fn stop(mut self) {
         info!(id = %self.id, "node stopping");
+        // Commit-only changes are not written as they happen; write the final commit
+        // index now, so a node stopped cleanly recovers its whole state on its own.
+        let st = self.raw.status();
+        let mut hs = raft_core::HardState {
+            term: st.term,
+            vote: st.vote,
+            commit: st.commit,
+        };
+        let storage = self.storage.clone();
+        let persisted = tokio::task::spawn_blocking(move || {
+            let mut store = storage.lock();
+            // Never claim a commit beyond what is on disk (a failed persist may have
+            // left unstored entries behind).
+            hs.commit = hs.commit.min(store.last_index()?);
+            store.set_hard_state(&hs)
+        })
+        .await;
+        if !matches!(persisted, Ok(Ok(()))) {
+            warn!(id = %self.id, "could not write the final hard state; the commit index will be re-learned");
+        }
         for (_, (_, reply)) in std::mem::take(&mut self.proposals) {
             let _ = reply.send(Err(Error::Stopped));
         }
