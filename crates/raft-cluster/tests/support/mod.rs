@@ -12,21 +12,27 @@
 // the tests", not a crate API.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod check;
+pub mod client;
 pub mod kv;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use raft_cluster::{Cluster, Error, MemNetwork, MemTransport, RaftConfig, RaftHandle};
-use raft_core::{LogIndex, Membership, MembershipChange, NodeId, Role, Status};
+use raft_core::{Membership, MembershipChange, NodeId, Role, Status};
 use raft_storage::{FileStorage, Options};
 use tempfile::TempDir;
-use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant};
 
+// Not every test binary uses every re-export.
+#[allow(unused_imports)]
+pub use check::check_history;
+#[allow(unused_imports)]
+pub use client::{expect_refused, Ack, Client, Writers};
 pub use kv::{Kv, KvState, Put};
 
 /// A node of the test cluster.
@@ -61,19 +67,10 @@ pub fn config(snapshot_interval: u64) -> RaftConfig {
     }
 }
 
-/// A write a client saw acknowledged.
-#[derive(Clone, Debug)]
-pub struct Ack {
-    pub id: u64,
-    pub key: String,
-    pub value: u64,
-    pub index: LogIndex,
-}
-
-type Nodes = Arc<RwLock<BTreeMap<NodeId, Node>>>;
+pub(crate) type Nodes = Arc<RwLock<BTreeMap<NodeId, Node>>>;
 type States = Arc<Mutex<BTreeMap<NodeId, Arc<Mutex<KvState>>>>>;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -245,12 +242,7 @@ impl TestCluster {
 
     /// A client over every running node (the set follows kills and restarts).
     pub fn client(&self) -> Client {
-        Client {
-            nodes: self.nodes.clone(),
-            only: None,
-            acked: self.acked.clone(),
-            turn: Arc::default(),
-        }
+        Client::new(self.nodes.clone(), self.acked.clone())
     }
 
     /// A fresh writer number: writer `w` writes key `w{w}` with ids `w * 1e6 + seq`.
@@ -266,26 +258,8 @@ impl TestCluster {
 
     /// As [`TestCluster::spawn_writers`], through `client`.
     pub fn spawn_writers_with(&self, client: Client, clients: usize, per_client: u64) -> Writers {
-        let stop = Arc::new(AtomicBool::new(false));
-        let tasks = (0..clients)
-            .map(|_| {
-                let writer = self.new_writer();
-                let client = client.clone();
-                let stop = stop.clone();
-                tokio::spawn(async move {
-                    let mut done = 0;
-                    for seq in 1..=per_client {
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        client.put(Put::new(writer, seq)).await;
-                        done += 1;
-                    }
-                    done
-                })
-            })
-            .collect();
-        Writers { tasks, stop }
+        let writers: Vec<u64> = (0..clients).map(|_| self.new_writer()).collect();
+        Writers::spawn(client, writers, per_client)
     }
 
     /// Waits until at least `n` writes have been acknowledged in total.
@@ -400,159 +374,5 @@ fn open_storage(dir: &std::path::Path, options: Options, retries: &AtomicUsize) 
             }
             r => return r.map_err(|e| Error::Storage(Box::new(e))),
         }
-    }
-}
-
-/// The invariants of one agreed history against what the clients saw.
-pub fn check_history(state: &KvState, acked: &[Ack]) {
-    for w in state.applied.windows(2) {
-        assert!(
-            w[0].0 < w[1].0,
-            "index applied twice or out of order: {:?} then {:?}",
-            w[0],
-            w[1]
-        );
-    }
-    let mut first = BTreeMap::new();
-    for (index, id) in &state.applied {
-        first.entry(*id).or_insert(*index);
-    }
-    assert_eq!(
-        first, state.first_applied,
-        "the dedup table disagrees with the apply log"
-    );
-    let mut highest: BTreeMap<&str, u64> = BTreeMap::new();
-    for a in acked {
-        assert_eq!(
-            state.first_applied.get(&a.id),
-            Some(&a.index),
-            "acknowledged write {a:?} is not applied at the index its client was told"
-        );
-        let h = highest.entry(&a.key).or_default();
-        *h = (*h).max(a.value);
-    }
-    for (key, value) in highest {
-        let now = state.data.get(key).copied().unwrap_or(0);
-        assert!(now >= value, "acknowledged {key} = {value} lost: the state has {now}");
-    }
-}
-
-/// Sequential writers running in the background.
-pub struct Writers {
-    tasks: Vec<JoinHandle<u64>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Writers {
-    /// Asks the writers to stop after their current write.
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-
-    /// Waits for every writer; returns how many writes were acknowledged.
-    pub async fn join(self) -> u64 {
-        let mut total = 0;
-        for t in self.tasks {
-            total += t.await.expect("writer task");
-        }
-        total
-    }
-}
-
-/// A client that finds the leader (hints, then views, then round robin) and retries
-/// until its write is acknowledged, keeping the write's id.
-#[derive(Clone)]
-pub struct Client {
-    nodes: Nodes,
-    only: Option<BTreeSet<NodeId>>,
-    acked: Arc<Mutex<Vec<Ack>>>,
-    turn: Arc<AtomicUsize>,
-}
-
-impl Client {
-    /// The same client restricted to `ids`.
-    pub fn only(mut self, ids: &[NodeId]) -> Client {
-        self.only = Some(ids.iter().cloned().collect());
-        self
-    }
-
-    fn candidates(&self) -> Vec<Node> {
-        let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner());
-        nodes
-            .values()
-            .filter(|n| self.only.as_ref().map_or(true, |o| o.contains(n.id())))
-            .cloned()
-            .collect()
-    }
-
-    fn pick(&self, hint: Option<NodeId>) -> Option<Node> {
-        let nodes = self.candidates();
-        if let Some(n) = hint.and_then(|h| nodes.iter().find(|n| *n.id() == h)) {
-            return Some(n.clone());
-        }
-        let leader = nodes
-            .iter()
-            .filter(|n| n.view().role == Role::Leader)
-            .max_by_key(|n| n.view().term);
-        if let Some(l) = leader {
-            if self.turn.fetch_add(1, Ordering::Relaxed) % 4 != 0 {
-                return Some(l.clone());
-            }
-        }
-        // Sometimes (or when no node believes it leads) ask anyone: a stale leader
-        // must not trap the client.
-        let i = self.turn.fetch_add(1, Ordering::Relaxed);
-        nodes.get(i % nodes.len().max(1)).cloned()
-    }
-
-    /// Proposes `put` until it is acknowledged; returns the index it was applied at.
-    pub async fn put(&self, put: Put) -> LogIndex {
-        let deadline = Instant::now() + PATIENCE;
-        let mut hint = None;
-        let mut hops = 0;
-        loop {
-            let Some(node) = self.pick(hint.take()) else {
-                sleep(Duration::from_millis(20)).await;
-                continue;
-            };
-            let err = match node.propose(put.clone()).await {
-                Ok(index) => {
-                    lock(&self.acked).push(Ack {
-                        id: put.id,
-                        key: put.key.clone(),
-                        value: put.value,
-                        index,
-                    });
-                    return index;
-                }
-                Err(e) => e,
-            };
-            assert!(
-                Instant::now() < deadline,
-                "write {put:?} not acknowledged after {PATIENCE:?}: {err}"
-            );
-            // A fresh hint is worth following at once, but not forever.
-            if let Some(h) = err.leader_hint().filter(|h| *h != node.id()) {
-                if hops < 3 {
-                    hops += 1;
-                    hint = Some(h.clone());
-                    continue;
-                }
-            }
-            hops = 0;
-            sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-/// How a write that must not succeed failed (for partition tests).
-pub fn expect_refused(r: Result<LogIndex, Error>) -> &'static str {
-    match r {
-        Ok(index) => panic!("a write was acknowledged (index {index}) where no quorum could commit it"),
-        Err(Error::NotLeader { .. }) => "not-leader",
-        Err(Error::Timeout(_)) => "timeout",
-        Err(Error::ProposalDropped) => "dropped",
-        Err(Error::TransferInProgress(_)) => "transfer",
-        Err(e) => panic!("unexpected error {e}"),
     }
 }
