@@ -31,8 +31,13 @@ impl StateMachine for Counter {
 }
 
 fn ports() -> Vec<(String, u16)> {
-    let ls: Vec<_> = (0..3).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
-    ls.iter().enumerate().map(|(i, l)| (format!("node{}", i + 1), l.local_addr().unwrap().port())).collect()
+    let ls: Vec<_> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    ls.iter()
+        .enumerate()
+        .map(|(i, l)| (format!("node{}", i + 1), l.local_addr().unwrap().port()))
+        .collect()
 }
 
 fn options(dir: &std::path::Path) -> WsClusterOptions {
@@ -47,7 +52,9 @@ fn options(dir: &std::path::Path) -> WsClusterOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_cluster_from_node_port_pairs_commits_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = WebSocketRaftCluster::start_localhost(ports(), options(dir.path()), |_| Counter::default()).await.unwrap();
+    let mut cluster = WebSocketRaftCluster::start_localhost(ports(), options(dir.path()), |_| Counter::default())
+        .await
+        .unwrap();
     let leader = cluster.wait_for_leader(Duration::from_secs(10)).await.unwrap();
     for i in 1..=20 {
         leader.propose(i).await.unwrap();
@@ -62,7 +69,9 @@ async fn websocket_cluster_from_node_port_pairs_commits_on_disk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jsonrpc_cluster_from_node_port_pairs_commits_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cluster = JsonRpcRaftCluster::start_localhost(ports(), options(dir.path()), |_| Counter::default()).await.unwrap();
+    let mut cluster = JsonRpcRaftCluster::start_localhost(ports(), options(dir.path()), |_| Counter::default())
+        .await
+        .unwrap();
     let leader = cluster.wait_for_leader(Duration::from_secs(10)).await.unwrap();
     for i in 1..=20 {
         leader.propose(i).await.unwrap();

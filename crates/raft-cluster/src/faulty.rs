@@ -1,0 +1,103 @@
+//! Partitions for any transport: a wrapper that refuses to send across cut links, so
+//! tests can partition a cluster that talks over real sockets.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use raft_core::{Message, NodeId};
+use tokio::sync::watch;
+
+use crate::events::NodeView;
+use crate::transport::{Inbox, Transport, TransportError};
+
+/// The cut links shared by every [`FaultyTransport`] of a test.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    cut: Arc<Mutex<BTreeSet<(NodeId, NodeId)>>>,
+}
+
+impl Faults {
+    /// No faults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut BTreeSet<(NodeId, NodeId)>) -> R) -> R {
+        f(&mut self.cut.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Cuts the link from `from` to `to` (one way).
+    pub fn cut(&self, from: &NodeId, to: &NodeId) {
+        self.with(|c| c.insert((from.clone(), to.clone())));
+    }
+
+    /// Splits `groups` from each other, both ways.
+    pub fn partition(&self, groups: &[&[NodeId]]) {
+        self.with(|c| {
+            for (i, a) in groups.iter().enumerate() {
+                for b in groups.iter().skip(i + 1) {
+                    for x in a.iter() {
+                        for y in b.iter() {
+                            c.insert((x.clone(), y.clone()));
+                            c.insert((y.clone(), x.clone()));
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Removes every cut.
+    pub fn heal(&self) {
+        self.with(|c| c.clear());
+    }
+
+    /// Whether `from` cannot send to `to`.
+    pub fn is_cut(&self, from: &NodeId, to: &NodeId) -> bool {
+        self.with(|c| c.contains(&(from.clone(), to.clone())))
+    }
+}
+
+/// Wraps a transport; sends across a cut link fail as if the peer were unreachable.
+pub struct FaultyTransport<T> {
+    inner: T,
+    me: NodeId,
+    faults: Faults,
+}
+
+impl<T> FaultyTransport<T> {
+    /// Wraps `inner`, the transport of node `me`.
+    pub fn new(me: impl Into<NodeId>, inner: T, faults: Faults) -> Self {
+        FaultyTransport {
+            inner,
+            me: me.into(),
+            faults,
+        }
+    }
+}
+
+#[async_trait]
+impl<T: Transport> Transport for FaultyTransport<T> {
+    async fn start(&self, inbox: Inbox) -> Result<(), TransportError> {
+        self.inner.start(inbox).await
+    }
+
+    async fn send(&self, to: &NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
+        if self.faults.is_cut(&self.me, to) {
+            return Err(TransportError::Unreachable {
+                peer: to.clone(),
+                reason: "link cut by the test".into(),
+            });
+        }
+        self.inner.send(to, messages).await
+    }
+
+    async fn stop(&self) {
+        self.inner.stop().await;
+    }
+
+    fn observe(&self, view: watch::Receiver<NodeView>) {
+        self.inner.observe(view);
+    }
+}
