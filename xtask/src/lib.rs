@@ -1,0 +1,15 @@
+//! easyraft's developer tasks, run as `cargo xtask <task>` from the repository root
+//! (the alias lives in `.cargo/config.toml`):
+//!
+//! - `cargo xtask demo`: a real WebSocket cluster on loopback, put through an election,
+//!   a leader crash, a restart from disk and a partition, then checked.
+//! - `cargo xtask node`: one key-value node per process.
+//! - `cargo xtask bench`: the criterion benches.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod demo;
+pub mod http;
+pub mod kv;
+pub mod node;
+pub mod relay;
+pub mod ui;
