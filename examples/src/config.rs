@@ -34,7 +34,18 @@ pub struct Change {
 pub struct ConfigStore {
     keys: BTreeMap<String, (String, LogIndex)>,
     history: VecDeque<Change>,
+    /// The version of the newest change dropped from `history` (0: none dropped).
+    dropped_through: LogIndex,
     version: LogIndex,
+}
+
+impl ConfigStore {
+    /// Drops the oldest change, remembering that watchers older than it must resync.
+    fn drop_oldest(&mut self) {
+        if let Some(c) = self.history.pop_front() {
+            self.dropped_through = c.version;
+        }
+    }
 }
 
 /// A write.
@@ -107,7 +118,7 @@ impl StateMachine for ConfigStore {
             value,
         });
         if self.history.len() > HISTORY {
-            self.history.pop_front();
+            self.drop_oldest();
         }
         index
     }
@@ -124,8 +135,8 @@ impl StateMachine for ConfigStore {
                 self.version,
             ),
             ConfigQuery::Since { prefix, version } => {
-                let oldest = self.history.front().map_or(self.version + 1, |c| c.version);
-                if version + 1 < oldest && version < self.version {
+                if version < self.dropped_through {
+                    // Changes after `version` were dropped: the watcher must re-list.
                     return ConfigAnswer::Resync(self.version);
                 }
                 let changes = self
@@ -289,13 +300,14 @@ mod tests {
             panic!()
         };
         assert_eq!((c.len(), c[0].version, c[0].value.clone(), v), (1, 5, None, 5));
-        s.history.pop_front();
-        assert_eq!(
-            s.query(ConfigQuery::Since {
-                prefix: "".into(),
-                version: 2
-            }),
-            ConfigAnswer::Resync(5)
-        );
+        // Nothing dropped yet: even version 0 gets the whole history.
+        let since = |version| ConfigQuery::Since {
+            prefix: "".into(),
+            version,
+        };
+        assert!(matches!(s.query(since(0)), ConfigAnswer::Changes(c, 5) if c.len() == 3));
+        s.drop_oldest();
+        assert_eq!(s.query(since(2)), ConfigAnswer::Resync(5));
+        assert!(matches!(s.query(since(3)), ConfigAnswer::Changes(c, 5) if c.len() == 2));
     }
 }
