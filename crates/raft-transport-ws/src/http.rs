@@ -84,13 +84,72 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(
             json!({ "error": "not found", "paths": ["/raft/", "/health", "/status"] }),
         ),
     };
+    write_json(stream, status, "", &body).await
+}
+
+async fn write_json<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: &str,
+    extra_headers: &str,
+    body: &serde_json::Value,
+) -> io::Result<()> {
     let body = body.to_string();
     let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra_headers}Connection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
+}
+
+/// The values of header `name` in a request head (case-insensitive name).
+fn header_values<'a>(head: &'a [u8], name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    let end = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(head.len());
+    std::str::from_utf8(&head[..end])
+        .unwrap_or("")
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .filter(move |(k, _)| k.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+// Fix (tests): the WebSocket handshake closes the connection without any answer when
+// the request is not a well-formed upgrade (a plain GET of /raft/, a wrong
+// Sec-WebSocket-Version...). These checks run first so such clients get a status.
+/// Why a request for the Raft endpoint cannot become a WebSocket, if it cannot:
+/// `(status line, reason)`.
+pub(crate) fn upgrade_problem(method: &str, head: &[u8]) -> Option<(&'static str, &'static str)> {
+    let has = |name: &'static str, want: &'static str| {
+        header_values(head, name).any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(want)))
+    };
+    if method != "GET" {
+        Some((
+            "405 Method Not Allowed",
+            "the Raft endpoint takes a GET with Upgrade: websocket",
+        ))
+    } else if !has("upgrade", "websocket") || !has("connection", "upgrade") {
+        Some((
+            "426 Upgrade Required",
+            "the Raft endpoint is a WebSocket: send Upgrade: websocket and Connection: Upgrade",
+        ))
+    } else if !has("sec-websocket-version", "13") {
+        Some(("426 Upgrade Required", "unsupported WebSocket version: use 13"))
+    } else if header_values(head, "sec-websocket-key").next().is_none() {
+        Some(("400 Bad Request", "missing Sec-WebSocket-Key"))
+    } else {
+        None
+    }
+}
+
+/// Answers a request for the Raft endpoint that is not a WebSocket upgrade.
+pub(crate) async fn refuse_upgrade<S: AsyncWrite + Unpin>(stream: &mut S, status: &str, why: &str) -> io::Result<()> {
+    let extra = if status.starts_with("426") {
+        "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+    } else {
+        ""
+    };
+    write_json(stream, status, extra, &json!({ "error": why })).await
 }
 
 /// A stream that first yields bytes already read, then the inner stream.

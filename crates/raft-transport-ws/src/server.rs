@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tracing::{debug, warn};
 
-use crate::http::{read_head, request_line, respond, Prefixed};
+use crate::http::{read_head, refuse_upgrade, request_line, respond, upgrade_problem, Prefixed};
 use crate::wire::{self, WireError, HEADER_CLUSTER, HEADER_NODE, HEADER_PROTOCOL, PROTOCOL_VERSION};
 use crate::Inner;
 
@@ -61,11 +61,18 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let head = read_head(&mut stream).await?;
-    let Some((_method, path)) = request_line(&head) else {
+    let Some((method, path)) = request_line(&head) else {
         return respond(&mut stream, "", &inner.me, inner.view()).await;
     };
-    if !path.starts_with("/raft") {
+    // Fix (tests): only `/raft` and `/raft/` are the Raft endpoint; `/rafts` and the
+    // like went to the WebSocket handshake, which closed without an answer (now 404).
+    let endpoint = path.split('?').next().unwrap_or("");
+    if endpoint != "/raft/" && endpoint != "/raft" {
         return respond(&mut stream, &path, &inner.me, inner.view()).await;
+    }
+    if let Some((status, why)) = upgrade_problem(&method, &head) {
+        debug!(local = %inner.me, status, why, "refusing a request for the Raft endpoint");
+        return refuse_upgrade(&mut stream, status, why).await;
     }
     let peer: Arc<Mutex<Option<NodeId>>> = Arc::default();
     let check = handshake_check(inner.clone(), peer.clone());
@@ -89,6 +96,9 @@ where
 }
 
 /// Checks path, token, protocol version and cluster id; records the peer's node id.
+// Fix (clippy 1.95 flags closures too): tungstenite's callback signature returns its
+// `ErrorResponse` by value; we cannot box it.
+#[allow(clippy::result_large_err)]
 fn handshake_check(
     inner: Arc<Inner>,
     peer: Arc<Mutex<Option<NodeId>>>,
@@ -151,6 +161,9 @@ async fn connection<S>(
                 warn!(local = %inner.me, peer = ?peer, error = %e, "closing a connection after a bad frame");
                 let code = match e {
                     tokio_tungstenite::tungstenite::Error::Capacity(_) => CloseCode::Size,
+                    // Fix (tests): a text frame that is not UTF-8 is 1007 (RFC 6455
+                    // §7.4.1, "inconsistent data"), not a protocol error (1002).
+                    tokio_tungstenite::tungstenite::Error::Utf8(_) => CloseCode::Invalid,
                     _ => CloseCode::Protocol,
                 };
                 let _ = ws.close(Some(close(code, &e.to_string()))).await;

@@ -1,0 +1,555 @@
+//! The WebSocket transport on loopback, each figure beside its baseline in the same run:
+//!
+//! - **One connection.** Round trips of an AppendEntries with 1 and with 64 entries
+//!   (100-byte commands) over one WebSocket connection, binary (postcard batch) and
+//!   JSON (envelope): the client encodes with `raft_transport_ws::wire`, the server
+//!   decodes every frame as a node does and echoes it, the client decodes the echo.
+//!   `rtt` has one message in flight (latency); `pipelined` keeps 64 in flight
+//!   (messages/s). The baseline is a plain TCP echo of the same encoded bytes with a
+//!   4-byte length prefix and no encoding work (a window is written in one call, as
+//!   the WebSocket client's feed-then-flush does; both servers write each echo). After each pair a `ratio` line gives
+//!   both and WebSocket's time over TCP's.
+//! - **A cluster.** Commits/s of a 3-node cluster over WebSocket on loopback (binary
+//!   frames; JSON for one case), with `MemStorage` and with `FileStorage` (fsync on),
+//!   driven by 1 and 64 concurrent proposers on the leader; beside the same cluster on
+//!   the in-memory transport, whose ratio shows what the network costs.
+//!
+//! One element is one message echoed, or one proposal committed and applied on the
+//! leader, so criterion's elements/s are messages/s or commits/s.
+
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use futures_util::{SinkExt, StreamExt};
+use raft_cluster::{BoxError, MemNetwork, RaftConfig, RaftHandle, RaftNode, StateMachine, Transport};
+use raft_core::{AppendRequest, Entry, EntryPayload, LogIndex, MemStorage, Membership, Message, MessageBody, NodeId};
+use raft_discovery::{NodeAddress, StaticServiceDiscovery};
+use raft_storage::{FileStorage, LogStore, Options};
+use raft_transport_ws::{wire, Encoding, WsConfig, WsTransport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::WebSocketStream;
+
+/// Messages in flight in the pipelined benches.
+const WINDOW: usize = 64;
+/// Bytes per command in an AppendEntries.
+const COMMAND_BYTES: usize = 100;
+/// The transport's default frame limit.
+const MAX_BYTES: usize = 64 << 20;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn append_entries(n: u64) -> Message {
+    Message {
+        group: 0,
+        from: NodeId::new("node1"),
+        to: NodeId::new("node2"),
+        term: 7,
+        body: MessageBody::AppendEntries(AppendRequest {
+            prev_log_index: 1000,
+            prev_log_term: 7,
+            entries: (1..=n)
+                .map(|i| Entry {
+                    term: 7,
+                    index: 1000 + i,
+                    payload: EntryPayload::Command(Bytes::from(vec![(i % 251) as u8; COMMAND_BYTES])),
+                })
+                .collect(),
+            commit: 1000,
+        }),
+    }
+}
+
+// ---------------------------------------------------------------- one connection
+
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_BYTES))
+        .max_frame_size(Some(MAX_BYTES))
+}
+
+/// A WebSocket server that decodes every frame as a node does, then echoes it.
+async fn ws_echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let _ = tcp.set_nodelay(true);
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(ws_config())).await else {
+                    return;
+                };
+                while let Some(Ok(frame)) = ws.next().await {
+                    let ok = match &frame {
+                        WsMessage::Binary(b) => wire::decode_binary(b).is_ok(),
+                        WsMessage::Text(t) => wire::decode_envelope(t.as_str()).is_ok(),
+                        WsMessage::Close(_) => return,
+                        _ => continue,
+                    };
+                    assert!(ok, "the bench sends only valid frames");
+                    if ws.send(frame).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A TCP server that echoes length-prefixed byte strings.
+async fn tcp_echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let _ = tcp.set_nodelay(true);
+            tokio::spawn(async move {
+                let (mut r, mut w) = tcp.into_split();
+                let mut buf = Vec::new();
+                loop {
+                    let Ok(len) = r.read_u32().await else { return };
+                    buf.resize(len as usize, 0);
+                    if r.read_exact(&mut buf).await.is_err() {
+                        return;
+                    }
+                    let mut out = Vec::with_capacity(4 + buf.len());
+                    out.extend_from_slice(&len.to_be_bytes());
+                    out.extend_from_slice(&buf);
+                    if w.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Enc {
+    Binary,
+    Json,
+}
+
+impl Enc {
+    fn name(self) -> &'static str {
+        match self {
+            Enc::Binary => "binary",
+            Enc::Json => "json",
+        }
+    }
+
+    /// Encodes `m` as the transport would.
+    fn frame(self, m: &Message, id: u64) -> WsMessage {
+        match self {
+            Enc::Binary => WsMessage::Binary(wire::encode_binary(std::slice::from_ref(m)).expect("encode").into()),
+            Enc::Json => WsMessage::text(wire::encode_envelope(m, &format!("node1-{id}"))),
+        }
+    }
+
+    /// Decodes an echoed frame as the transport would.
+    fn check(self, frame: &WsMessage) {
+        let ok = match (self, frame) {
+            (Enc::Binary, WsMessage::Binary(b)) => wire::decode_binary(b).is_ok(),
+            (Enc::Json, WsMessage::Text(t)) => wire::decode_envelope(t.as_str()).is_ok(),
+            _ => false,
+        };
+        assert!(ok, "a valid echo");
+    }
+}
+
+type Ws = WebSocketStream<TcpStream>;
+
+async fn ws_client(addr: SocketAddr) -> Ws {
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    tokio_tungstenite::client_async_with_config(format!("ws://{addr}/raft/"), tcp, Some(ws_config()))
+        .await
+        .expect("handshake")
+        .0
+}
+
+async fn next_frame(
+    ws: &mut (impl StreamExt<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin),
+) -> WsMessage {
+    loop {
+        match ws.next().await.expect("open").expect("frame") {
+            WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
+            f => return f,
+        }
+    }
+}
+
+/// `rounds` rounds of `window` messages each (encode, echo, decode); returns the time.
+async fn ws_rounds(ws: &mut Ws, enc: Enc, m: &Message, window: usize, rounds: u64) -> Duration {
+    let start = Instant::now();
+    let (mut sink, mut stream) = ws.split();
+    for r in 0..rounds {
+        let send = async {
+            for i in 0..window {
+                sink.feed(enc.frame(m, r * window as u64 + i as u64))
+                    .await
+                    .expect("send");
+            }
+            sink.flush().await.expect("flush");
+        };
+        let recv = async {
+            for _ in 0..window {
+                enc.check(&next_frame(&mut stream).await);
+            }
+        };
+        tokio::join!(send, recv);
+    }
+    start.elapsed()
+}
+
+/// The same, as a plain TCP echo of the already-encoded bytes.
+async fn tcp_rounds(tcp: &mut TcpStream, bytes: &[u8], window: usize, rounds: u64) -> Duration {
+    // The window goes out in one write, as the WebSocket sink's feed-then-flush does.
+    let mut framed = Vec::with_capacity(window * (4 + bytes.len()));
+    for _ in 0..window {
+        framed.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        framed.extend_from_slice(bytes);
+    }
+    let mut buf = vec![0u8; bytes.len()];
+    let start = Instant::now();
+    let (mut r, mut w) = tcp.split();
+    for _ in 0..rounds {
+        let send = async {
+            w.write_all(&framed).await.expect("write");
+        };
+        let recv = async {
+            for _ in 0..window {
+                let len = r.read_u32().await.expect("len") as usize;
+                assert_eq!(len, buf.len());
+                r.read_exact(&mut buf).await.expect("read");
+            }
+        };
+        tokio::join!(send, recv);
+    }
+    start.elapsed()
+}
+
+/// (messages, seconds) per bench, for the ratio lines.
+type Totals = BTreeMap<String, (u64, f64)>;
+
+fn rate(totals: &Totals, id: &str) -> Option<f64> {
+    totals.get(id).map(|(n, s)| *n as f64 / s.max(1e-9))
+}
+
+fn one_connection(c: &mut Criterion) {
+    let rt = runtime();
+    let (ws_addr, tcp_addr) = rt.block_on(async { (ws_echo_server().await, tcp_echo_server().await) });
+    let mut ws = rt.block_on(ws_client(ws_addr));
+    let mut tcp = rt.block_on(async {
+        let t = TcpStream::connect(tcp_addr).await.expect("connect");
+        t.set_nodelay(true).expect("nodelay");
+        t
+    });
+    let mut totals = Totals::new();
+    for entries in [1u64, 64] {
+        let m = append_entries(entries);
+        for enc in [Enc::Binary, Enc::Json] {
+            let bytes: Vec<u8> = match enc.frame(&m, 0) {
+                WsMessage::Binary(b) => b.to_vec(),
+                WsMessage::Text(t) => t.as_bytes().to_vec(),
+                _ => unreachable!(),
+            };
+            let mut g = c.benchmark_group(format!("ws/append-{entries}/{}", enc.name()));
+            g.sampling_mode(SamplingMode::Flat);
+            for (mode, window) in [("rtt", 1usize), ("pipelined", WINDOW)] {
+                g.throughput(Throughput::Elements(window as u64));
+                let ws_id = format!("append-{entries}/{}/{mode}/websocket", enc.name());
+                let tcp_id = format!("append-{entries}/{}/{mode}/tcp-echo", enc.name());
+                let mut ws_total = (0u64, 0f64);
+                g.bench_function(format!("{mode}/websocket"), |b| {
+                    b.iter_custom(|iters| {
+                        let t = rt.block_on(ws_rounds(&mut ws, enc, &m, window, iters));
+                        ws_total.0 += iters * window as u64;
+                        ws_total.1 += t.as_secs_f64();
+                        t
+                    })
+                });
+                let mut tcp_total = (0u64, 0f64);
+                g.bench_function(format!("{mode}/tcp-echo"), |b| {
+                    b.iter_custom(|iters| {
+                        let t = rt.block_on(tcp_rounds(&mut tcp, &bytes, window, iters));
+                        tcp_total.0 += iters * window as u64;
+                        tcp_total.1 += t.as_secs_f64();
+                        t
+                    })
+                });
+                totals.insert(ws_id.clone(), ws_total);
+                totals.insert(tcp_id.clone(), tcp_total);
+                if let (Some(w), Some(t)) = (rate(&totals, &ws_id), rate(&totals, &tcp_id)) {
+                    println!(
+                        "ratio ws/append-{entries}/{}/{mode} ({} B per message): websocket {w:.0} msg/s ({:.1} us each) \
+                         vs tcp-echo {t:.0} msg/s ({:.1} us each): websocket takes {:.2}x the TCP time",
+                        enc.name(),
+                        bytes.len(),
+                        1e6 / w,
+                        1e6 / t,
+                        t / w
+                    );
+                }
+            }
+            g.finish();
+        }
+    }
+    rt.block_on(async {
+        let _ = ws.close(None).await;
+    });
+}
+
+// ---------------------------------------------------------------- a cluster
+
+/// A counter: the bench measures Raft and the transport, not the application.
+#[derive(Default)]
+struct Counter(u64);
+
+impl StateMachine for Counter {
+    type Command = u64;
+    type Response = u64;
+    type Query = ();
+    type QueryResponse = u64;
+    fn apply(&mut self, _: LogIndex, add: u64) -> u64 {
+        self.0 += add;
+        self.0
+    }
+    fn query(&self, _: ()) -> u64 {
+        self.0
+    }
+    fn snapshot(&self) -> Result<Bytes, BoxError> {
+        Ok(Bytes::copy_from_slice(&self.0.to_be_bytes()))
+    }
+    fn restore(&mut self, data: &[u8]) -> Result<(), BoxError> {
+        self.0 = u64::from_be_bytes(data.try_into()?);
+        Ok(())
+    }
+}
+
+type Node = RaftHandle<Counter>;
+
+/// Timeouts roomy enough that a busy machine does not trigger elections mid-bench.
+fn raft_config() -> RaftConfig {
+    RaftConfig {
+        election_timeout: Duration::from_millis(500),
+        heartbeat_interval: Duration::from_millis(50),
+        request_timeout: Duration::from_secs(10),
+        ..RaftConfig::default()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Net {
+    WsBinary,
+    WsJson,
+    InMemory,
+}
+
+impl Net {
+    fn name(self) -> &'static str {
+        match self {
+            Net::WsBinary => "ws-binary",
+            Net::WsJson => "ws-json",
+            Net::InMemory => "in-memory",
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Store {
+    Mem,
+    File,
+}
+
+impl Store {
+    fn name(self) -> &'static str {
+        match self {
+            Store::Mem => "mem",
+            Store::File => "file-fsync",
+        }
+    }
+}
+
+async fn start_one<S: LogStore + Send + 'static, T: Transport>(id: &NodeId, storage: S, transport: T) -> Node {
+    let voters = Membership::with_voters(["node1", "node2", "node3"]);
+    RaftNode::start(
+        id.clone(),
+        raft_config(),
+        storage,
+        Counter::default(),
+        transport,
+        Some(voters),
+    )
+    .await
+    .expect("node starts")
+}
+
+async fn start_cluster(net: Net, store: Store, dir: &std::path::Path) -> Vec<Node> {
+    let ids: Vec<NodeId> = ["node1", "node2", "node3"].map(NodeId::new).into();
+    let discovery = Arc::new(StaticServiceDiscovery::default());
+    let mem = MemNetwork::new();
+    let mut nodes = Vec::new();
+    for id in &ids {
+        let node = match net {
+            Net::InMemory => {
+                let t = mem.transport(id.clone());
+                match store {
+                    Store::Mem => start_one(id, MemStorage::default(), t).await,
+                    Store::File => start_one(id, file_storage(dir, id), t).await,
+                }
+            }
+            Net::WsBinary | Net::WsJson => {
+                let mut cfg = WsConfig::new("127.0.0.1:0".parse().expect("addr"), "bench");
+                cfg.encoding = if net == Net::WsJson {
+                    Encoding::Json
+                } else {
+                    Encoding::Binary
+                };
+                let t = WsTransport::new(id.clone(), cfg, discovery.clone());
+                let node = match store {
+                    Store::Mem => start_one(id, MemStorage::default(), t.clone()).await,
+                    Store::File => start_one(id, file_storage(dir, id), t.clone()).await,
+                };
+                let port = t.local_addr().expect("bound").port();
+                raft_discovery::ServiceDiscovery::register_node(&*discovery, id, NodeAddress::new("127.0.0.1", port))
+                    .await
+                    .expect("register");
+                node
+            }
+        };
+        nodes.push(node);
+    }
+    nodes
+}
+
+fn file_storage(dir: &std::path::Path, id: &NodeId) -> FileStorage {
+    FileStorage::open(dir.join(id.as_str()), Options::default()).expect("file storage")
+}
+
+async fn wait_for_leader(nodes: &[Node]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(i) = nodes.iter().position(|n| n.view().role == raft_core::Role::Leader) {
+            if nodes[i].propose(0).await.is_ok() {
+                return i;
+            }
+        }
+        assert!(Instant::now() < deadline, "no leader");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Proposes on the node believed to lead, following leader hints if that changed.
+async fn propose(nodes: &[Node], leader: &mut usize) {
+    loop {
+        match nodes[*leader].propose(1).await {
+            Ok(_) => return,
+            Err(e) => {
+                let hint = e.leader_hint().and_then(|h| nodes.iter().position(|n| n.id() == h));
+                *leader = hint.unwrap_or((*leader + 1) % nodes.len());
+                if hint.is_none() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+}
+
+/// `total` proposals spread over `proposers` concurrent tasks; returns the wall time.
+async fn round(nodes: &[Node], leader: usize, proposers: usize, total: u64) -> Duration {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..proposers as u64)
+        .map(|p| {
+            let n = total / proposers as u64 + u64::from(p < total % proposers as u64);
+            let nodes = nodes.to_vec();
+            tokio::spawn(async move {
+                let mut leader = leader;
+                for _ in 0..n {
+                    propose(&nodes, &mut leader).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("proposer task");
+    }
+    start.elapsed()
+}
+
+fn cluster(c: &mut Criterion) {
+    let rt = runtime();
+    let mut totals = Totals::new();
+    let cases = [
+        (Net::WsBinary, Store::Mem, &[1usize, 64][..]),
+        (Net::InMemory, Store::Mem, &[64][..]),
+        (Net::WsJson, Store::Mem, &[64][..]),
+        (Net::WsBinary, Store::File, &[1, 64][..]),
+        (Net::InMemory, Store::File, &[64][..]),
+    ];
+    for (net, store, proposers) in cases {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let nodes = rt.block_on(start_cluster(net, store, dir.path()));
+        let leader = rt.block_on(wait_for_leader(&nodes));
+        let mut g = c.benchmark_group(format!("ws-cluster/{}/{}", store.name(), net.name()));
+        g.sample_size(10).sampling_mode(SamplingMode::Flat);
+        g.throughput(Throughput::Elements(1));
+        for &p in proposers {
+            let mut total = (0u64, 0f64);
+            g.bench_function(format!("proposers/{p}"), |b| {
+                b.iter_custom(|iters| {
+                    let t = rt.block_on(round(&nodes, leader, p, iters));
+                    total.0 += iters;
+                    total.1 += t.as_secs_f64();
+                    t
+                })
+            });
+            totals.insert(format!("{}/{}/{p}", store.name(), net.name()), total);
+        }
+        g.finish();
+        rt.block_on(async {
+            for n in &nodes {
+                n.shutdown().await;
+            }
+        });
+    }
+    for store in [Store::Mem, Store::File] {
+        for p in [1usize, 64] {
+            let ws = rate(&totals, &format!("{}/ws-binary/{p}", store.name()));
+            if let Some(ws) = ws {
+                print!(
+                    "commits ws-cluster/{}/ws-binary/proposers/{p}: {ws:.0} commits/s",
+                    store.name()
+                );
+                if let Some(mem) = rate(&totals, &format!("{}/in-memory/{p}", store.name())) {
+                    print!(" vs in-memory transport {mem:.0} commits/s = {:.2} of it", ws / mem);
+                }
+                if let Some(json) = rate(&totals, &format!("{}/ws-json/{p}", store.name())) {
+                    print!("; ws-json {json:.0} commits/s = {:.2} of binary", json / ws);
+                }
+                println!();
+            }
+        }
+    }
+}
+
+criterion_group!(benches, one_connection, cluster);
+criterion_main!(benches);
