@@ -16,20 +16,29 @@ pub const UNAVAILABLE: i32 = -32022;
 /// The request is valid JSON-RPC but makes no sense for the service.
 pub const BAD_REQUEST: i32 = -32602;
 
-/// The node's handle, set once the node has started.
+/// The node's handle, set once the node has started. Clones share the slot.
 pub struct Node<SM: StateMachine> {
-    handle: OnceLock<RaftHandle<SM>>,
+    handle: Arc<OnceLock<RaftHandle<SM>>>,
     /// Where each node's API listens, for redirect hints.
-    addresses: std::collections::BTreeMap<String, String>,
+    addresses: Arc<std::collections::BTreeMap<String, String>>,
+}
+
+impl<SM: StateMachine> Clone for Node<SM> {
+    fn clone(&self) -> Self {
+        Node {
+            handle: self.handle.clone(),
+            addresses: self.addresses.clone(),
+        }
+    }
 }
 
 impl<SM: StateMachine> Node<SM> {
     /// A slot for the handle, with the API addresses of all nodes.
-    pub fn new(addresses: std::collections::BTreeMap<String, String>) -> Arc<Self> {
-        Arc::new(Node {
-            handle: OnceLock::new(),
-            addresses,
-        })
+    pub fn new(addresses: std::collections::BTreeMap<String, String>) -> Self {
+        Node {
+            handle: Arc::new(OnceLock::new()),
+            addresses: Arc::new(addresses),
+        }
     }
 
     /// Sets the handle (once the node started).

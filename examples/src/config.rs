@@ -178,7 +178,7 @@ fn changes_json(changes: Vec<Change>) -> Vec<Value> {
         .collect()
 }
 
-async fn watch(params: Params<'static>, node: Arc<Arc<Node<ConfigStore>>>) -> Result<Value, ErrorObjectOwned> {
+async fn watch(params: Params<'static>, node: Arc<Node<ConfigStore>>) -> Result<Value, ErrorObjectOwned> {
     let p: Value = params.parse()?;
     let prefix = p.get("prefix").and_then(Value::as_str).unwrap_or("").to_string();
     let version = p.get("version").and_then(Value::as_u64).unwrap_or(0);
@@ -226,7 +226,7 @@ async fn watch(params: Params<'static>, node: Arc<Arc<Node<ConfigStore>>>) -> Re
 /// timeout_ms}` (returns the changes after `version`, waiting up to `timeout_ms` for
 /// one; `resync: true` with the full listing when `version` is older than the kept
 /// history).
-pub fn rpc(node: Arc<Node<ConfigStore>>) -> RpcModule<Arc<Node<ConfigStore>>> {
+pub fn rpc(node: Node<ConfigStore>) -> RpcModule<Node<ConfigStore>> {
     let mut m = RpcModule::new(node);
     let _ = m.register_async_method("config_set", |params, node, _| async move {
         let p: Value = params.parse()?;

@@ -149,10 +149,10 @@ fn opt_str_param(v: &Value, name: &str) -> Result<Option<String>, ErrorObjectOwn
 
 /// The KV API: `kv_put {key, value}`, `kv_get {key}`, `kv_delete {key}`,
 /// `kv_cas {key, expected, new}`, `kv_scan {prefix, limit}` (params by name).
-pub fn rpc(node: Arc<Node<KvStore>>) -> RpcModule<Arc<Node<KvStore>>> {
+pub fn rpc(node: Node<KvStore>) -> RpcModule<Node<KvStore>> {
     let mut m = RpcModule::new(node);
     let write = |method: &'static str, make: fn(&Value) -> Result<KvCommand, ErrorObjectOwned>| {
-        move |params: jsonrpsee::types::Params<'static>, node: Arc<Arc<Node<KvStore>>>, _| async move {
+        move |params: jsonrpsee::types::Params<'static>, node: Arc<Node<KvStore>>, _| async move {
             let p: Value = params.parse()?;
             let cmd = make(&p)?;
             let h = node.get()?;

@@ -187,7 +187,7 @@ fn answer(r: LockResult) -> Value {
     }
 }
 
-async fn acquire(params: Params<'static>, node: Arc<Arc<Node<LockTable>>>) -> Result<Value, ErrorObjectOwned> {
+async fn acquire(params: Params<'static>, node: Arc<Node<LockTable>>) -> Result<Value, ErrorObjectOwned> {
     let p: Value = params.parse()?;
     let name: String = field(&p, "name")?;
     let owner: String = field(&p, "owner")?;
@@ -218,7 +218,7 @@ async fn acquire(params: Params<'static>, node: Arc<Arc<Node<LockTable>>>) -> Re
 /// The lock API: `lock_acquire {name, owner, ttl_ms, wait_ms?}`,
 /// `lock_renew {name, owner, token, ttl_ms}`, `lock_release {name, owner, token}`,
 /// `lock_holder {name}`.
-pub fn rpc(node: Arc<Node<LockTable>>) -> RpcModule<Arc<Node<LockTable>>> {
+pub fn rpc(node: Node<LockTable>) -> RpcModule<Node<LockTable>> {
     let mut m = RpcModule::new(node);
     let _ = m.register_async_method("lock_acquire", |params, node, _| acquire(params, node));
     let _ = m.register_async_method("lock_renew", |params, node, _| async move {

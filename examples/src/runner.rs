@@ -15,7 +15,7 @@ use raft_transport_jsonrpc::{JsonRpcConfig, JsonRpcTransport};
 use crate::api::Node;
 
 /// Builds a service's API for a node.
-pub type ApiBuilder<SM> = fn(Arc<Node<SM>>) -> RpcModule<Arc<Node<SM>>>;
+pub type ApiBuilder<SM> = fn(Node<SM>) -> RpcModule<Node<SM>>;
 
 /// One node of a service.
 #[derive(Clone, Debug)]
@@ -35,7 +35,7 @@ pub struct NodeSpec {
 fn transport<SM: StateMachine>(
     spec: &NodeSpec,
     listen: SocketAddr,
-    slot: Arc<Node<SM>>,
+    slot: Node<SM>,
     api: ApiBuilder<SM>,
 ) -> JsonRpcTransport {
     let discovery = Arc::new(StaticServiceDiscovery::new(spec.peers.clone()));
@@ -78,7 +78,7 @@ pub struct LocalCluster<SM: StateMachine> {
     pub cluster: Cluster<SM, AnyStorage, JsonRpcTransport>,
     /// Each node's JSON-RPC port.
     pub ports: BTreeMap<String, u16>,
-    slots: Arc<Mutex<BTreeMap<NodeId, Arc<Node<SM>>>>>,
+    slots: Arc<Mutex<BTreeMap<NodeId, Node<SM>>>>,
 }
 
 impl<SM: StateMachine + Default> LocalCluster<SM> {
@@ -103,7 +103,7 @@ impl<SM: StateMachine + Default> LocalCluster<SM> {
             .iter()
             .map(|(id, p)| (id.clone(), NodeAddress::new("127.0.0.1", *p)))
             .collect();
-        let slots: Arc<Mutex<BTreeMap<NodeId, Arc<Node<SM>>>>> = Arc::default();
+        let slots: Arc<Mutex<BTreeMap<NodeId, Node<SM>>>> = Arc::default();
         let (s, dir) = (slots.clone(), data_dir.clone());
         let spec = NodeSpec {
             id: String::new(),

@@ -19,7 +19,7 @@ impl TermRuns {
     /// Records entry `index` of `term`; `index` must be the next one.
     pub(crate) fn push(&mut self, index: LogIndex, term: Term) {
         debug_assert_eq!(index, self.next);
-        if self.runs.last().map_or(true, |&(_, t)| t != term) {
+        if self.runs.last().is_none_or(|&(_, t)| t != term) {
             self.runs.push((index, term));
         }
         self.next = index + 1;

@@ -135,7 +135,7 @@ impl Wal {
             let full = self
                 .segments
                 .last()
-                .map_or(true, |s| s.count() > 0 && s.end + record_len > self.segment_size);
+                .is_none_or(|s| s.count() > 0 && s.end + record_len > self.segment_size);
             if full {
                 // The segment we leave was synced with its last batch (below), so only
                 // the newest segment can ever end in a torn write.
