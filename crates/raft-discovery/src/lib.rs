@@ -3,6 +3,13 @@
 //! Where each node lives. Discovery resolves a node id to a network address; it never
 //! decides who is a member (that is a Raft decision, made through the log).
 //!
+//! Backends (see `docs/discovery.md`):
+//! - [`StaticServiceDiscovery`]: a map given in code;
+//! - [`FileServiceDiscovery`]: the seed's JSON file, reloaded when it changes;
+//! - `DnsServiceDiscovery` (feature `dns`): `{id}{suffix}` A/AAAA names or SRV records;
+//! - `EtcdServiceDiscovery` (feature `etcd`): leased keys under a prefix, kept current by a watch;
+//! - [`discovery_from_url`]: any of them from one string.
+//!
 //! ```
 //! use raft_discovery::{NodeAddress, ServiceDiscovery, StaticServiceDiscovery};
 //!
@@ -14,24 +21,44 @@
 //! ]);
 //! assert_eq!(discovery.get_node_address(&"node2".into()).await?.port, 5002);
 //! assert!(discovery.get_node_address(&"node9".into()).await.is_err());
+//!
+//! let same = raft_discovery::discovery_from_url("static:node1=127.0.0.1:5001,node2=127.0.0.1:5002")?;
+//! assert_eq!(same.get_all_node_addresses().await?, discovery.get_all_node_addresses().await?);
 //! # Ok(())
 //! # }
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
 mod address;
+#[cfg(feature = "dns")]
+mod dns;
+#[cfg(feature = "etcd")]
+mod etcd;
+mod file;
 mod static_map;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod url;
 
 pub use address::{NodeAddress, ParseAddressError};
+#[cfg(feature = "dns")]
+pub use dns::{DnsConfig, DnsLookup, DnsServiceDiscovery};
+#[cfg(feature = "etcd")]
+pub use etcd::{EtcdConfig, EtcdServiceDiscovery};
+pub use file::FileServiceDiscovery;
 pub use static_map::StaticServiceDiscovery;
+pub use url::{discovery_from_url, URL_FORMATS};
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use raft_core::NodeId;
 use thiserror::Error;
 
-/// Errors of a discovery backend.
+/// Errors of a discovery backend. Each names what it was about (a node, a DNS
+/// name, a file and line, a server) so that a log line is enough to act on.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum DiscoveryError {
@@ -46,12 +73,81 @@ pub enum DiscoveryError {
         /// The refused operation.
         operation: &'static str,
     },
-    /// The backend could not be reached or answered garbage.
+    /// The backend answered with an error or with something it should not have.
     #[error("{backend} discovery failed: {reason}")]
     Backend {
         /// The backend.
         backend: &'static str,
         /// What went wrong.
+        reason: String,
+    },
+    /// A DNS name does not exist (NXDOMAIN) or has no records of the wanted type.
+    #[error("DNS name {name} has no {record} records (asked {server})")]
+    NameNotFound {
+        /// The name that was looked up.
+        name: String,
+        /// The record type(s) asked for: "A/AAAA" or "SRV".
+        record: &'static str,
+        /// The name server asked.
+        server: String,
+    },
+    /// A server did not answer within the configured time.
+    #[error("{backend} server {server} did not answer within {after:?}")]
+    Timeout {
+        /// The backend.
+        backend: &'static str,
+        /// The server (or servers) asked.
+        server: String,
+        /// The configured timeout.
+        after: Duration,
+    },
+    /// A server could not be reached (connection refused, reset, ...).
+    #[error("{backend} server {server} is unreachable: {reason}")]
+    Unreachable {
+        /// The backend.
+        backend: &'static str,
+        /// The server (or servers) tried.
+        server: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A discovery file does not parse.
+    #[error("{}:{line}:{column}: {reason}", path.display())]
+    InvalidFile {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the error.
+        line: usize,
+        /// 1-based column of the error.
+        column: usize,
+        /// What is wrong there.
+        reason: String,
+    },
+    /// A discovery file names the same node twice.
+    #[error("{}:{line}: node {id} is named twice", path.display())]
+    DuplicateNode {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the second occurrence.
+        line: usize,
+        /// The node named twice.
+        id: NodeId,
+    },
+    /// Reading or writing a discovery file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A discovery URL (see [`discovery_from_url`]) that does not parse.
+    #[error("invalid discovery URL {url:?}: {reason}; expected one of: {}", URL_FORMATS.join(" | "))]
+    InvalidUrl {
+        /// The string given.
+        url: String,
+        /// What is wrong with it.
         reason: String,
     },
 }
