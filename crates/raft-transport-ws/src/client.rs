@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use raft_cluster::TransportError;
+use raft_cluster::{Backoff, TransportError};
 use raft_core::{Message, NodeId};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -47,8 +47,7 @@ impl Drop for Conn {
 #[derive(Default)]
 pub(crate) struct Peer {
     conn: Option<Conn>,
-    failures: u32,
-    retry_at: Option<Instant>,
+    backoff: Option<Backoff>,
 }
 
 impl Peer {
@@ -70,25 +69,23 @@ impl Peer {
             }
         }
         if self.conn.is_none() {
-            if let Some(at) = self.retry_at {
-                if Instant::now() < at {
-                    return Err(TransportError::Unreachable {
-                        peer: to.clone(),
-                        reason: format!("backing off after {} failed attempts", self.failures),
-                    });
-                }
+            let backoff = self.backoff(inner);
+            if !backoff.ready() {
+                return Err(TransportError::Unreachable {
+                    peer: to.clone(),
+                    reason: format!("backing off after {} failed attempts", backoff.failures()),
+                });
             }
             match connect(inner, to).await {
                 Ok(c) => {
-                    if self.failures > 0 {
+                    if self.backoff(inner).failures() > 0 {
                         info!(local = %inner.me, peer = %to, "reconnected");
                     }
                     self.conn = Some(c);
-                    self.failures = 0;
-                    self.retry_at = None;
+                    self.backoff(inner).succeeded();
                 }
                 Err(e) => {
-                    self.fail(inner);
+                    self.backoff(inner).failed();
                     return Err(e);
                 }
             }
@@ -115,7 +112,7 @@ impl Peer {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 self.conn = None;
-                self.fail(inner);
+                self.backoff(inner).failed();
                 Err(TransportError::Unreachable {
                     peer: to.clone(),
                     reason: e.to_string(),
@@ -123,32 +120,17 @@ impl Peer {
             }
             Err(_) => {
                 self.conn = None;
-                self.fail(inner);
+                self.backoff(inner).failed();
                 Err(TransportError::Timeout(to.clone()))
             }
         }
     }
 
-    /// Schedules the next attempt: `initial * 2^failures`, capped, times a random
-    /// factor in [0.5, 1) so peers do not retry in lockstep.
-    fn fail(&mut self, inner: &Inner) {
-        self.failures = self.failures.saturating_add(1);
-        let exp = inner
-            .cfg
-            .backoff_initial
-            .saturating_mul(1u32 << self.failures.min(16).saturating_sub(1));
-        let delay = exp.min(inner.cfg.backoff_max).mul_f64(0.5 + jitter() / 2.0);
-        self.retry_at = Some(Instant::now() + delay);
+    /// The reconnect pacing shared with the other transports.
+    fn backoff(&mut self, inner: &Inner) -> &mut Backoff {
+        self.backoff
+            .get_or_insert_with(|| Backoff::new(inner.cfg.backoff_initial, inner.cfg.backoff_max))
     }
-}
-
-/// A number in [0, 1) that differs between calls and processes.
-fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The frames for a batch, in the configured encoding, split to fit the size limit.

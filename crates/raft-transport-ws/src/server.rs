@@ -158,6 +158,18 @@ async fn connection<S>(
         let frame = match frame {
             Ok(f) => f,
             Err(e) => {
+                use tokio_tungstenite::tungstenite::error::ProtocolError;
+                use tokio_tungstenite::tungstenite::Error as WsError;
+                // A peer that died or a link that dropped is routine, not bad input.
+                if matches!(
+                    e,
+                    WsError::Io(_)
+                        | WsError::ConnectionClosed
+                        | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)
+                ) {
+                    debug!(local = %inner.me, peer = ?peer, error = %e, "connection dropped");
+                    return;
+                }
                 warn!(local = %inner.me, peer = ?peer, error = %e, "closing a connection after a bad frame");
                 let code = match e {
                     tokio_tungstenite::tungstenite::Error::Capacity(_) => CloseCode::Size,

@@ -2,7 +2,8 @@
 //! messages (between easyraft nodes); text frames carry the seed's JSON envelope, one
 //! message each, so any WebSocket client can speak to a node. See docs/protocol.md.
 
-use raft_core::{Message, MessageBody, NodeId};
+use raft_cluster::wire_json::{self, PayloadError};
+use raft_core::{Message, NodeId};
 use serde_json::{json, Map, Value};
 use thiserror::Error;
 
@@ -81,39 +82,15 @@ pub fn decode_binary(bytes: &[u8]) -> Result<Vec<Message>, WireError> {
     postcard::from_bytes(bytes).map_err(|e| WireError::BadBinary(e.to_string()))
 }
 
-const MESSAGE_TYPES: [&str; 11] = [
-    "RequestVote",
-    "RequestVoteResponse",
-    "AppendEntries",
-    "AppendEntriesResponse",
-    "Heartbeat",
-    "HeartbeatResponse",
-    "InstallSnapshot",
-    "InstallSnapshotResponse",
-    "TimeoutNow",
-    "ReadIndex",
-    "ReadIndexResponse",
-];
-
 /// Encodes one message as the seed's envelope:
 /// `{"messageType", "targetNodeId", "payload": {"from", "term", "group", ...}, "messageId"}`.
+/// The payload is the JSON shape shared with the JSON-RPC transport
+/// ([`raft_cluster::wire_json`]).
 pub fn encode_envelope(m: &Message, message_id: &str) -> String {
-    let mut payload = match serde_json::to_value(&m.body) {
-        // Externally tagged: {"RequestVote": {...}}; a unit variant is a bare string.
-        Ok(Value::Object(mut tagged)) => match tagged.remove(m.body.kind()) {
-            Some(Value::Object(fields)) => fields,
-            Some(other) => Map::from_iter([("result".to_string(), other)]),
-            None => Map::new(),
-        },
-        _ => Map::new(),
-    };
-    payload.insert("from".into(), json!(m.from.as_str()));
-    payload.insert("term".into(), json!(m.term));
-    payload.insert("group".into(), json!(m.group));
     json!({
         "messageType": m.body.kind(),
         "targetNodeId": m.to.as_str(),
-        "payload": payload,
+        "payload": wire_json::to_payload(m),
         "messageId": message_id,
     })
     .to_string()
@@ -142,7 +119,7 @@ pub fn decode_envelope(text: &str) -> Result<Envelope, (WireError, Option<String
     };
     let fail = |e: WireError| (e, message_id.clone());
     let kind = match obj.remove("messageType") {
-        Some(Value::String(s)) if MESSAGE_TYPES.contains(&s.as_str()) => s,
+        Some(Value::String(s)) if wire_json::MESSAGE_KINDS.contains(&s.as_str()) => s,
         Some(Value::String(s)) => return Err(fail(WireError::UnknownMessageType(s))),
         _ => return Err(fail(WireError::UnknownMessageType("<missing>".into()))),
     };
@@ -154,58 +131,16 @@ pub fn decode_envelope(text: &str) -> Result<Envelope, (WireError, Option<String
             )))
         }
     };
-    let mut payload = match obj.remove("payload") {
+    let payload = match obj.remove("payload") {
         Some(Value::Object(p)) => p,
         None | Some(Value::Null) => Map::new(),
         Some(_) => return Err(fail(WireError::BadPayload("payload must be an object".into()))),
     };
-    let from = match payload.remove("from") {
-        Some(Value::String(s)) if !s.is_empty() => NodeId::from(s),
-        _ => {
-            return Err(fail(WireError::BadPayload(
-                "payload.from must be a non-empty string".into(),
-            )))
-        }
-    };
-    let term = match payload.remove("term") {
-        Some(v) => v
-            .as_u64()
-            .ok_or_else(|| fail(WireError::BadPayload("payload.term must be an unsigned integer".into())))?,
-        None => return Err(fail(WireError::BadPayload("payload.term is missing".into()))),
-    };
-    let group = match payload.remove("group") {
-        None | Some(Value::Null) => 0,
-        Some(v) => v.as_u64().ok_or_else(|| {
-            fail(WireError::BadPayload(
-                "payload.group must be an unsigned integer".into(),
-            ))
-        })?,
-    };
-    let tagged = if kind == "TimeoutNow" {
-        Value::String(kind.clone())
-    } else {
-        let inner = match payload.remove("result") {
-            Some(r) if payload.is_empty() => r,
-            Some(r) => {
-                payload.insert("result".into(), r);
-                Value::Object(payload)
-            }
-            None => Value::Object(payload),
-        };
-        json!({ kind.clone(): inner })
-    };
-    let body: MessageBody =
-        serde_json::from_value(tagged).map_err(|e| fail(WireError::BadPayload(format!("{kind}: {e}"))))?;
-    Ok(Envelope {
-        message: Message {
-            group,
-            from,
-            to,
-            term,
-            body,
-        },
-        message_id,
-    })
+    let message = wire_json::from_payload(&kind, to, payload).map_err(|e| match e {
+        PayloadError::UnknownKind(k) => fail(WireError::UnknownMessageType(k)),
+        other => fail(WireError::BadPayload(format!("payload: {other}"))),
+    })?;
+    Ok(Envelope { message, message_id })
 }
 
 /// The reply to a text frame that was accepted.
