@@ -20,7 +20,7 @@ fn config() -> Config {
 
 #[test]
 fn restarted_follower_cannot_elect_a_new_leader_inside_the_old_leaders_lease() {
-    let mut c = SimCluster::new(3, 7, |_| config(), NetFaults::none(), 500).unwrap();
+    let mut c = SimCluster::new(3, 3, 7, |_| config(), NetFaults::none(), 500).unwrap();
     let leader = loop {
         c.tick().unwrap();
         if let Some(l) = c.leader() {

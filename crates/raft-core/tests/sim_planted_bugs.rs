@@ -85,6 +85,7 @@ const BUGS: &[Bug] = &[
         bias: |s| {
             s.raft.pre_vote = false;
             s.raft.check_quorum = false;
+            s.raft.read_lease_ticks = None;
             s.net.delay_per_mille = 900;
             s.net.max_delay = 6;
             s.faults.crash_per_mille = 100;
@@ -95,7 +96,49 @@ const BUGS: &[Bug] = &[
         },
         budget: 100,
     },
+    // A follower that installs a snapshot older than its commit index moves its log
+    // and state machine back: it needs lagging followers and frequent compaction,
+    // so that snapshots are sent, and duplicated or delayed so that old ones arrive
+    // late.
+    Bug {
+        name: "install_stale_snapshot",
+        expected: &[Property::StateMachineSafety],
+        plant: |b| b.install_stale_snapshot = true,
+        bias: |s| {
+            s.compact_per_mille = 200;
+            s.net.dup_per_mille = s.net.dup_per_mille.max(50);
+            s.net.delay_per_mille = s.net.delay_per_mille.max(500);
+        },
+        budget: 100,
+    },
+    // Membership changes that switch voters straight to the new configuration (and
+    // allow another change while one is in flight).
+    Bug {
+        name: "skip_joint_consensus",
+        expected: SAFETY,
+        plant: |b| b.skip_joint_consensus = true,
+        bias: membership_churn,
+        budget: 100,
+    },
 ];
+
+/// The safety properties (a membership bug may show as any of them first).
+const SAFETY: &[Property] = &[
+    Property::ElectionSafety,
+    Property::LogMatching,
+    Property::LeaderCompleteness,
+    Property::StateMachineSafety,
+    Property::LinearizableReads,
+];
+
+/// Frequent membership changes (15% of steps) with two nodes to add, under frequent
+/// partitions: without the joint phase, the old and the new majority can then each
+/// elect a leader.
+fn membership_churn(s: &mut Scenario) {
+    s.spares = 2;
+    s.clients.membership_per_mille = 150;
+    s.faults.partition_per_mille = s.faults.partition_per_mille.max(40);
+}
 
 fn bug(name: &str) -> &'static Bug {
     BUGS.iter()
@@ -193,6 +236,16 @@ fn skip_log_matching_check_breaks_log_matching() {
 #[test]
 fn vote_before_persist_breaks_election_safety_after_a_crash() {
     assert_caught("vote_before_persist");
+}
+
+#[test]
+fn install_stale_snapshot_breaks_state_machine_safety() {
+    assert_caught("install_stale_snapshot");
+}
+
+#[test]
+fn skip_joint_consensus_breaks_safety_under_membership_churn() {
+    assert_caught("skip_joint_consensus");
 }
 
 /// How reliably each bug is caught: `EASYRAFT_SIM_HUNTS` hunts (default 30) from

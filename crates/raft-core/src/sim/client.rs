@@ -5,10 +5,11 @@
 use std::fmt;
 
 use crate::error::Error;
+use crate::membership::MembershipChange;
 use crate::sim::cluster::SimCluster;
 use crate::sim::violation::Violation;
 use crate::sim::RngExt;
-use crate::types::{LogIndex, Term};
+use crate::types::{LogIndex, NodeId, Term};
 
 /// How busy the clients are, per step, in parts per thousand.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,14 +22,21 @@ pub struct ClientRates {
     pub read_per_mille: u32,
     /// Chance to ask the leader to transfer leadership.
     pub transfer_per_mille: u32,
+    /// Chance to ask the leader for a membership change (add or promote a learner,
+    /// add or remove a voter; never below three voters).
+    pub membership_per_mille: u32,
 }
 
 impl fmt::Display for ClientRates {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "propose={}‰ x<={} read={}‰ transfer={}‰",
-            self.propose_per_mille, self.max_batch, self.read_per_mille, self.transfer_per_mille
+            "propose={}‰ x<={} read={}‰ transfer={}‰ membership={}‰",
+            self.propose_per_mille,
+            self.max_batch,
+            self.read_per_mille,
+            self.transfer_per_mille,
+            self.membership_per_mille
         )
     }
 }
@@ -128,6 +136,49 @@ impl Clients {
         Ok(())
     }
 
+    /// Asks the leader (if any) to change the membership of a random node.
+    /// A third of the requests change two nodes at once (say, replace a voter), so
+    /// that the old and new majorities need not overlap without the joint phase.
+    pub(crate) fn change_membership(&mut self, c: &mut SimCluster) -> Result<(), Violation> {
+        let Some(leader) = c.leader() else { return Ok(()) };
+        let Some(m) = c.membership_of(leader) else {
+            return Ok(());
+        };
+        let count = if c.rng().chance(333) { 2 } else { 1 };
+        let mut changes = Vec::new();
+        let mut voters = m.voters.len();
+        for _ in 0..count {
+            let i = c.random_node();
+            let id = c.id(i).clone();
+            if changes.iter().any(|ch| target(ch) == &id) {
+                continue;
+            }
+            let coin = c.rng().chance(500);
+            let change = if m.voters.contains(&id) {
+                if voters <= 3 {
+                    continue;
+                }
+                voters -= 1;
+                MembershipChange::Remove(id)
+            } else if m.learners.contains(&id) {
+                if coin {
+                    MembershipChange::PromoteLearner(id)
+                } else {
+                    MembershipChange::Remove(id)
+                }
+            } else if coin {
+                MembershipChange::AddLearner(id)
+            } else {
+                MembershipChange::AddVoter(id)
+            };
+            changes.push(change);
+        }
+        if !changes.is_empty() {
+            c.change_membership(leader, &changes)?;
+        }
+        Ok(())
+    }
+
     /// One step of client activity.
     pub(crate) fn step(&mut self, c: &mut SimCluster, rates: &ClientRates) -> Result<(), Violation> {
         if c.rng().chance(rates.propose_per_mille) {
@@ -140,6 +191,19 @@ impl Clients {
         if c.rng().chance(rates.transfer_per_mille) {
             self.transfer(c)?;
         }
+        if c.rng().chance(rates.membership_per_mille) {
+            self.change_membership(c)?;
+        }
         Ok(())
+    }
+}
+
+/// The node a membership change is about.
+fn target(change: &MembershipChange) -> &NodeId {
+    match change {
+        MembershipChange::AddVoter(id)
+        | MembershipChange::AddLearner(id)
+        | MembershipChange::PromoteLearner(id)
+        | MembershipChange::Remove(id) => id,
     }
 }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use crate::config::Config;
 use crate::error::Error;
 use crate::mem_storage::MemStorage;
+use crate::membership::MembershipChange;
 use crate::message::{Message, MessageBody};
 use crate::raw_node::{RawNode, Ready};
 use crate::rng::Rng;
@@ -50,6 +51,8 @@ pub struct ClusterStats {
     pub compactions: u64,
     /// Snapshots installed from a leader.
     pub snapshots_installed: u64,
+    /// Membership changes the leader accepted.
+    pub membership_changes: u64,
 }
 
 /// A simulated cluster. Nodes are numbered `0..n` and named `n1..=nN`.
@@ -68,10 +71,13 @@ pub struct SimCluster {
 }
 
 impl SimCluster {
-    /// A fresh cluster of `n` voters. `config(i)` gives node `i`'s configuration (its
-    /// id is set here); `seed` drives every random choice of the simulation.
+    /// A fresh cluster of `n` nodes, of which the first `voters` form the initial
+    /// configuration and the others wait outside it (empty, until a leader adds them).
+    /// `config(i)` gives node `i`'s configuration (its id is set here); `seed` drives
+    /// every random choice of the simulation.
     pub fn new(
         n: usize,
+        voters: usize,
         seed: u64,
         mut config: impl FnMut(usize) -> Config,
         faults: NetFaults,
@@ -79,13 +85,18 @@ impl SimCluster {
     ) -> crate::Result<Self> {
         let mut rng = Rng::new(seed);
         let ids: Vec<NodeId> = (1..=n).map(|i| NodeId::new(format!("n{i}"))).collect();
-        let membership = Membership::with_voters(ids.iter().cloned());
+        let membership = Membership::with_voters(ids.iter().take(voters).cloned());
         let mut nodes = Vec::with_capacity(n);
         for (i, id) in ids.iter().enumerate() {
             let mut c = config(i);
             c.id = id.clone();
             c.seed = rng.next_u64();
-            nodes.push(SimNode::new(c, MemStorage::new(membership.clone()))?);
+            let initial = if i < voters {
+                membership.clone()
+            } else {
+                Membership::default()
+            };
+            nodes.push(SimNode::new(c, MemStorage::new(initial))?);
         }
         Ok(SimCluster {
             ids,
@@ -164,6 +175,16 @@ impl SimCluster {
     /// The live node `i`, if it is up.
     pub fn node(&self, i: usize) -> Option<&RawNode<MemStorage>> {
         self.nodes.get(i).and_then(SimNode::raw)
+    }
+
+    /// The id of node `i`.
+    pub fn id(&self, i: usize) -> &NodeId {
+        &self.ids[i]
+    }
+
+    /// The configuration node `i` (if up) has in effect.
+    pub fn membership_of(&self, i: usize) -> Option<Membership> {
+        self.node(i).map(|r| r.status().membership)
     }
 
     /// The index of the node named `id`.
@@ -466,6 +487,33 @@ impl SimCluster {
                 format!("node {i} could not snapshot at applied {applied}: {e}"),
             )),
         }
+    }
+
+    /// Takes node `i` out of service for good (it was removed from the cluster).
+    pub fn decommission(&mut self, i: usize) {
+        if self.nodes[i].is_up() {
+            self.trace
+                .record(self.now, || format!("{} DECOMMISSIONED", self.ids[i]));
+            self.nodes[i].crash(u64::MAX);
+            self.checker.on_crash(i);
+        }
+    }
+
+    /// Proposes a membership change at node `i`; returns whether it was accepted.
+    pub fn change_membership(&mut self, i: usize, changes: &[MembershipChange]) -> Result<bool, Violation> {
+        if !self.nodes[i].is_running(self.now) {
+            return Ok(false);
+        }
+        let Some(raw) = self.nodes[i].raw_mut() else {
+            return Ok(false);
+        };
+        let r = raw.propose_membership_change(changes);
+        self.stats.membership_changes += u64::from(r.is_ok());
+        self.trace.record(self.now, || {
+            format!("client membership {changes:?} at {}: {r:?}", self.ids[i])
+        });
+        self.drive(i)?;
+        Ok(r.is_ok())
     }
 
     /// Pauses node `i` for `ticks`: it neither ticks nor receives (messages wait).

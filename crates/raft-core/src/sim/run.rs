@@ -56,6 +56,7 @@ impl Stats {
         c.transfers += oc.transfers;
         c.compactions += oc.compactions;
         c.snapshots_installed += oc.snapshots_installed;
+        c.membership_changes += oc.membership_changes;
         let (n, on) = (&mut self.net, &o.net);
         n.sent += on.sent;
         n.delivered += on.delivered;
@@ -87,7 +88,7 @@ impl fmt::Display for Stats {
             f,
             "{} scenarios, {} steps; {} elections, {} crashes ({} mid-Ready), {} restarts, {} pauses, \
              {} partitions; {} commands accepted, {} entries committed, {} applies; {} reads started, \
-             {} checked, {} served; {} transfers; {} compactions, {} snapshots installed; messages: {} sent, {} delivered, {} dropped, {} cut, \
+             {} checked, {} served; {} transfers; {} compactions, {} snapshots installed; {} membership changes; messages: {} sent, {} delivered, {} dropped, {} cut, \
              {} duplicated; after healing: leader within {} ticks, proposals applied within {} more (max); \
              fault-phase commands kept {} / overwritten {}",
             self.scenarios,
@@ -107,6 +108,7 @@ impl fmt::Display for Stats {
             c.transfers,
             c.compactions,
             c.snapshots_installed,
+            c.membership_changes,
             n.sent,
             n.delivered,
             n.dropped,
@@ -144,6 +146,7 @@ impl Simulation {
     /// Sets up `scenario`; `trace_cap` recent events are kept for the report (0: none).
     pub fn new(scenario: &Scenario, trace_cap: usize) -> crate::Result<Self> {
         let cluster = SimCluster::new(
+            scenario.nodes + scenario.spares,
             scenario.nodes,
             scenario.seed,
             |i| scenario.config(i),
@@ -250,7 +253,7 @@ impl Simulation {
         c.restart_all()?;
         let healed_at = c.now();
         let leader = loop {
-            if let Some(l) = self.stable_leader() {
+            if let Some((l, _)) = self.stable_leader() {
                 break l;
             }
             if self.cluster.now() - healed_at >= bound {
@@ -265,7 +268,16 @@ impl Simulation {
         let mut deadline = started + bound;
         let mut fresh: Vec<Accepted> = Vec::new();
         let mut leader = leader;
+        let mut members: Vec<usize> = (0..self.cluster.len()).collect();
         loop {
+            // Nodes removed from the cluster are taken out of service, as an operator
+            // would (one that never learned of its removal could disrupt elections).
+            if let Some((l, m)) = self.stable_leader() {
+                for i in (0..self.cluster.len()).filter(|i| !m.contains(i)) {
+                    self.cluster.decommission(i);
+                }
+                (leader, members) = (l, m);
+            }
             let checker = self.cluster.checker();
             let lost = fresh.iter().any(|a| {
                 checker
@@ -274,7 +286,7 @@ impl Simulation {
             });
             let term_moved = fresh.first().is_some_and(|a| {
                 self.stable_leader()
-                    .and_then(|l| self.cluster.node(l))
+                    .and_then(|(l, _)| self.cluster.node(l))
                     .is_some_and(|r| r.term() != a.term)
             });
             if lost || (term_moved && !self.leader_holds(&fresh)) {
@@ -283,17 +295,13 @@ impl Simulation {
                 fresh.clear();
             }
             if fresh.is_empty() {
-                if let Some(l) = self.stable_leader() {
-                    leader = l;
+                if let Some((l, _)) = self.stable_leader() {
                     self.clients.point_at(l);
                     fresh = self.clients.propose(&mut self.cluster, 3)?;
                     if let Some(target) = fresh.last().map(|a| a.index) {
                         // A backlog left by a slow configuration (one entry per message,
                         // one message in flight) drains at one entry per round trip.
-                        let behind = (0..self.cluster.len())
-                            .map(|i| self.cluster.applied(i))
-                            .min()
-                            .unwrap_or(0);
+                        let behind = members.iter().map(|&i| self.cluster.applied(i)).min().unwrap_or(0);
                         let round_trip = 2 * self.cluster.network().faults().max_delay + 2;
                         deadline = deadline.max(self.cluster.now() + bound + (target - behind) * round_trip);
                     }
@@ -302,14 +310,14 @@ impl Simulation {
             let target = fresh.last().map(|a| a.index);
             if let Some(target) = target {
                 let ours = self.cluster.checker().committed_at(target).map(|c| c.0) == Some(fresh[0].term);
-                if ours && (0..self.cluster.len()).all(|i| self.cluster.applied(i) >= target) {
+                if ours && members.iter().all(|&i| self.cluster.applied(i) >= target) {
                     break;
                 }
             }
             if self.cluster.now() >= deadline {
-                let applied: Vec<LogIndex> = (0..self.cluster.len()).map(|i| self.cluster.applied(i)).collect();
+                let applied: Vec<(usize, LogIndex)> = members.iter().map(|&i| (i, self.cluster.applied(i))).collect();
                 return Err(self.fail(format!(
-                    "proposals {fresh:?} not applied everywhere by step {deadline} (applied: {applied:?})"
+                    "proposals {fresh:?} not applied on every member by step {deadline} (applied: {applied:?})"
                 )));
             }
             self.cluster.tick()?;
@@ -329,7 +337,7 @@ impl Simulation {
             .filter(|a| checker.committed_at(a.index) == Some((a.term, Payload::Command(a.id))))
             .count() as u64;
         self.pending = (kept - fresh.len() as u64, self.clients.accepted.len() as u64 - kept);
-        for i in 0..self.cluster.len() {
+        for &i in &members {
             if !checker.logs_agree(i, leader, target) {
                 return Err(self.fail(format!(
                     "node {i}'s log differs from leader {leader}'s up to {target} after healing"
@@ -341,7 +349,7 @@ impl Simulation {
 
     /// Whether the stable leader's log holds every command of `batch`.
     fn leader_holds(&self, batch: &[Accepted]) -> bool {
-        let Some(raw) = self.stable_leader().and_then(|l| self.cluster.node(l)) else {
+        let Some(raw) = self.stable_leader().and_then(|(l, _)| self.cluster.node(l)) else {
             return false;
         };
         batch.iter().all(|a| {
@@ -350,13 +358,23 @@ impl Simulation {
         })
     }
 
-    /// A running leader that every node is running under, in its term.
-    fn stable_leader(&self) -> Option<usize> {
+    /// A running leader that every member of its configuration is running under, in
+    /// its term; with those members.
+    fn stable_leader(&self) -> Option<(usize, Vec<usize>)> {
         let c = &self.cluster;
         let l = c.leader()?;
-        let (term, id) = c.node(l).map(|r| (r.term(), r.id().clone()))?;
-        (0..c.len())
-            .all(|i| c.is_running(i) && c.node(i).is_some_and(|r| r.term() == term && r.leader() == Some(&id)))
-            .then_some(l)
+        let raw = c.node(l)?;
+        let (term, id) = (raw.term(), raw.id().clone());
+        let members: Vec<usize> = raw
+            .status()
+            .membership
+            .members()
+            .iter()
+            .filter_map(|m| c.index_of(m))
+            .collect();
+        members
+            .iter()
+            .all(|&i| c.is_running(i) && c.node(i).is_some_and(|r| r.term() == term && r.leader() == Some(&id)))
+            .then_some((l, members))
     }
 }

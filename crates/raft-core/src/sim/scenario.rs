@@ -57,8 +57,10 @@ impl fmt::Display for RaftKnobs {
 pub struct Scenario {
     /// Drives every random choice of the run.
     pub seed: u64,
-    /// The cluster size (3, 5 or 7).
+    /// The cluster size (3, 5 or 7): the voters of the initial configuration.
     pub nodes: usize,
+    /// Nodes that start outside the cluster, for membership changes to add.
+    pub spares: usize,
     /// Steps (ticks) of the fault phase.
     pub steps: u64,
     /// The nodes' protocol settings.
@@ -121,6 +123,12 @@ impl Scenario {
             max_batch: r.range(1, 4),
             read_per_mille: r.range(50, 500) as u32,
             transfer_per_mille: r.range(0, 8) as u32,
+            membership_per_mille: [0, 0, 5, 20][r.below(4)],
+        };
+        let spares = if clients.membership_per_mille > 0 {
+            r.below(3)
+        } else {
+            0
         };
         // Lease reads assume the nodes' clocks run at the same rate: never with pauses.
         if raft.check_quorum && faults.pause_per_mille == 0 && r.chance(500) {
@@ -130,6 +138,7 @@ impl Scenario {
         Scenario {
             seed,
             nodes,
+            spares,
             steps,
             raft,
             net,
@@ -171,8 +180,8 @@ impl fmt::Display for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "seed={} nodes={} steps={} liveness={:?}",
-            self.seed, self.nodes, self.steps, self.liveness_ticks
+            "seed={} nodes={}+{} spare steps={} liveness={:?}",
+            self.seed, self.nodes, self.spares, self.steps, self.liveness_ticks
         )?;
         writeln!(f, "  raft:    {}", self.raft)?;
         writeln!(f, "  net:     {}", self.net)?;
