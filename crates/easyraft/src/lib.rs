@@ -82,10 +82,10 @@ pub use raft_cluster as cluster;
 pub use raft_core as core;
 pub use raft_discovery as discovery;
 pub use raft_storage as storage;
-pub use raft_transport_ws as transport_ws;
 pub use raft_transport_jsonrpc as transport_jsonrpc;
+pub use raft_transport_ws as transport_ws;
 pub use ws::{
-    storage_for, JsonRpcRaftCluster, JsonRpcRaftClusterExt, WebSocketRaftCluster, WebSocketRaftClusterExt, WsClusterOptions,
+    storage_for, JsonRpcRaftCluster, NetTransport, NetworkClusterExt, WebSocketRaftCluster, WsClusterOptions,
 };
 
 pub use raft_cluster::{
@@ -137,8 +137,7 @@ impl<SM: StateMachine> MemClusterExt<SM> for MemCluster<SM> {
 /// What most programs need.
 pub mod prelude {
     pub use crate::{
-        JsonRpcRaftCluster, JsonRpcRaftClusterExt, MemCluster, MemClusterExt, WebSocketRaftCluster, WebSocketRaftClusterExt,
-        WsClusterOptions,
+        JsonRpcRaftCluster, MemCluster, MemClusterExt, NetworkClusterExt, WebSocketRaftCluster, WsClusterOptions,
     };
     pub use bytes::Bytes;
     pub use raft_cluster::{BoxError, Cluster, MemNetwork, RaftConfig, RaftEvent, RaftHandle, RaftNode, StateMachine};

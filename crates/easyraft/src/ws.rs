@@ -2,6 +2,7 @@
 //! the two network transports.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -48,11 +49,43 @@ impl Default for WsClusterOptions {
     }
 }
 
-/// Constructors for [`WebSocketRaftCluster`].
-pub trait WebSocketRaftClusterExt<SM: StateMachine>: Sized {
+/// A transport a networked cluster can be built with.
+pub trait NetTransport: raft_cluster::Transport + Sized {
+    /// The transport of node `id`, listening on `listen`, finding peers through
+    /// `discovery`.
+    fn build(id: &NodeId, listen: SocketAddr, options: &WsClusterOptions, discovery: Arc<dyn ServiceDiscovery>)
+        -> Self;
+}
+
+impl NetTransport for WsTransport {
+    fn build(id: &NodeId, listen: SocketAddr, o: &WsClusterOptions, discovery: Arc<dyn ServiceDiscovery>) -> Self {
+        let mut cfg = WsConfig::new(listen, o.cluster_id.clone());
+        cfg.token = o.token.clone();
+        cfg.encoding = o.encoding;
+        WsTransport::new(id.clone(), cfg, discovery)
+    }
+}
+
+impl NetTransport for JsonRpcTransport {
+    fn build(id: &NodeId, listen: SocketAddr, o: &WsClusterOptions, discovery: Arc<dyn ServiceDiscovery>) -> Self {
+        let mut cfg = JsonRpcConfig::new(listen, o.cluster_id.clone());
+        cfg.token = o.token.clone();
+        JsonRpcTransport::new(id.clone(), cfg, discovery)
+    }
+}
+
+/// A cluster of nodes in this process talking JSON-RPC 2.0 (the seed's
+/// StreamJsonRpcRaftCluster): each node serves Raft's methods over HTTP and WebSocket
+/// on one port.
+pub type JsonRpcRaftCluster<SM> = Cluster<SM, AnyStorage, JsonRpcTransport>;
+
+/// Constructors for the networked clusters ([`WebSocketRaftCluster`],
+/// [`JsonRpcRaftCluster`]), as in the seed: from node ids and a discovery, or from
+/// `(node_id, port)` pairs on localhost.
+pub trait NetworkClusterExt<SM: StateMachine>: Sized {
     /// Starts `ids` as a new cluster; each node listens at the address `discovery`
     /// gives for it and finds its peers the same way.
-    fn start_ws<I, N>(
+    fn start_with_discovery<I, N>(
         ids: I,
         discovery: Arc<dyn ServiceDiscovery>,
         options: WsClusterOptions,
@@ -70,11 +103,17 @@ pub trait WebSocketRaftClusterExt<SM: StateMachine>: Sized {
     ) -> impl std::future::Future<Output = Result<Self>>
     where
         I: IntoIterator<Item = (N, u16)>,
-        N: Into<NodeId>;
+        N: Into<NodeId>,
+    {
+        let nodes: Vec<(NodeId, u16)> = nodes.into_iter().map(|(n, p)| (n.into(), p)).collect();
+        let ids: Vec<NodeId> = nodes.iter().map(|(n, _)| n.clone()).collect();
+        let discovery: Arc<dyn ServiceDiscovery> = Arc::new(StaticServiceDiscovery::localhost(nodes));
+        Self::start_with_discovery(ids, discovery, options, make)
+    }
 }
 
-impl<SM: StateMachine> WebSocketRaftClusterExt<SM> for WebSocketRaftCluster<SM> {
-    async fn start_ws<I, N>(
+impl<SM: StateMachine, T: NetTransport> NetworkClusterExt<SM> for Cluster<SM, AnyStorage, T> {
+    async fn start_with_discovery<I, N>(
         ids: I,
         discovery: Arc<dyn ServiceDiscovery>,
         options: WsClusterOptions,
@@ -84,139 +123,28 @@ impl<SM: StateMachine> WebSocketRaftClusterExt<SM> for WebSocketRaftCluster<SM> 
         I: IntoIterator<Item = N>,
         N: Into<NodeId>,
     {
-        start_networked(ids, discovery, options, make, |id, addr, o, d| {
-            let mut cfg = WsConfig::new(addr, o.cluster_id.clone());
-            cfg.token = o.token.clone();
-            cfg.encoding = o.encoding;
-            WsTransport::new(id.clone(), cfg, d)
-        })
+        let ids: Vec<NodeId> = ids.into_iter().map(Into::into).collect();
+        let mut listen = BTreeMap::new();
+        for id in &ids {
+            let addr = discovery
+                .get_node_address(id)
+                .await
+                .map_err(|e| Error::Transport(raft_cluster::TransportError::Other(Box::new(e))))?;
+            listen.insert(id.clone(), listen_addr(&addr, options.listen_any)?);
+        }
+        let data_dir = options.data_dir.clone();
+        Cluster::start(
+            ids,
+            options.raft.clone(),
+            move |id| storage_for(data_dir.as_ref(), id),
+            make,
+            move |id| {
+                let addr = listen.get(id).copied().unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+                T::build(id, addr, &options, discovery.clone())
+            },
+        )
         .await
     }
-
-    async fn start_localhost<I, N>(
-        nodes: I,
-        options: WsClusterOptions,
-        make: impl Fn(&NodeId) -> SM + Send + Sync + 'static,
-    ) -> Result<Self>
-    where
-        I: IntoIterator<Item = (N, u16)>,
-        N: Into<NodeId>,
-    {
-        let (ids, discovery) = localhost(nodes);
-        Self::start_ws(ids, discovery, options, make).await
-    }
-}
-
-/// A cluster of nodes in this process talking JSON-RPC 2.0 (the seed's
-/// StreamJsonRpcRaftCluster): each node serves Raft's methods over HTTP and WebSocket
-/// on one port.
-pub type JsonRpcRaftCluster<SM> = Cluster<SM, AnyStorage, JsonRpcTransport>;
-
-/// Constructors for [`JsonRpcRaftCluster`] (the same options as WebSocket; `encoding`
-/// does not apply).
-pub trait JsonRpcRaftClusterExt<SM: StateMachine>: Sized {
-    /// Starts `ids` as a new cluster; each node listens at the address `discovery`
-    /// gives for it and finds its peers the same way.
-    fn start_jsonrpc<I, N>(
-        ids: I,
-        discovery: Arc<dyn ServiceDiscovery>,
-        options: WsClusterOptions,
-        make: impl Fn(&NodeId) -> SM + Send + Sync + 'static,
-    ) -> impl std::future::Future<Output = Result<Self>>
-    where
-        I: IntoIterator<Item = N>,
-        N: Into<NodeId>;
-
-    /// `(node_id, port)` pairs on 127.0.0.1.
-    fn start_localhost<I, N>(
-        nodes: I,
-        options: WsClusterOptions,
-        make: impl Fn(&NodeId) -> SM + Send + Sync + 'static,
-    ) -> impl std::future::Future<Output = Result<Self>>
-    where
-        I: IntoIterator<Item = (N, u16)>,
-        N: Into<NodeId>;
-}
-
-impl<SM: StateMachine> JsonRpcRaftClusterExt<SM> for JsonRpcRaftCluster<SM> {
-    async fn start_jsonrpc<I, N>(
-        ids: I,
-        discovery: Arc<dyn ServiceDiscovery>,
-        options: WsClusterOptions,
-        make: impl Fn(&NodeId) -> SM + Send + Sync + 'static,
-    ) -> Result<Self>
-    where
-        I: IntoIterator<Item = N>,
-        N: Into<NodeId>,
-    {
-        start_networked(ids, discovery, options, make, |id, addr, o, d| {
-            let mut cfg = JsonRpcConfig::new(addr, o.cluster_id.clone());
-            cfg.token = o.token.clone();
-            JsonRpcTransport::new(id.clone(), cfg, d)
-        })
-        .await
-    }
-
-    async fn start_localhost<I, N>(
-        nodes: I,
-        options: WsClusterOptions,
-        make: impl Fn(&NodeId) -> SM + Send + Sync + 'static,
-    ) -> Result<Self>
-    where
-        I: IntoIterator<Item = (N, u16)>,
-        N: Into<NodeId>,
-    {
-        let (ids, discovery) = localhost(nodes);
-        Self::start_jsonrpc(ids, discovery, options, make).await
-    }
-}
-
-fn localhost<I, N>(nodes: I) -> (Vec<NodeId>, Arc<dyn ServiceDiscovery>)
-where
-    I: IntoIterator<Item = (N, u16)>,
-    N: Into<NodeId>,
-{
-    let nodes: Vec<(NodeId, u16)> = nodes.into_iter().map(|(n, p)| (n.into(), p)).collect();
-    let ids = nodes.iter().map(|(n, _)| n.clone()).collect();
-    (ids, Arc::new(StaticServiceDiscovery::localhost(nodes)))
-}
-
-/// Starts a networked cluster: resolves each node's listen address through
-/// `discovery`, then builds each node's transport with `transport`.
-async fn start_networked<SM, T, I, N>(
-    ids: I,
-    discovery: Arc<dyn ServiceDiscovery>,
-    options: WsClusterOptions,
-    make: impl Fn(&NodeId) -> SM + Send + Sync + 'static,
-    transport: impl Fn(&NodeId, std::net::SocketAddr, &WsClusterOptions, Arc<dyn ServiceDiscovery>) -> T + Send + Sync + 'static,
-) -> Result<Cluster<SM, AnyStorage, T>>
-where
-    SM: StateMachine,
-    T: raft_cluster::Transport,
-    I: IntoIterator<Item = N>,
-    N: Into<NodeId>,
-{
-    let ids: Vec<NodeId> = ids.into_iter().map(Into::into).collect();
-    let mut listen = BTreeMap::new();
-    for id in &ids {
-        let addr = discovery
-            .get_node_address(id)
-            .await
-            .map_err(|e| Error::Transport(raft_cluster::TransportError::Other(Box::new(e))))?;
-        listen.insert(id.clone(), listen_addr(&addr, options.listen_any)?);
-    }
-    let data_dir = options.data_dir.clone();
-    Cluster::start(
-        ids,
-        options.raft.clone(),
-        move |id| storage_for(data_dir.as_ref(), id),
-        make,
-        move |id| {
-            let addr = listen.get(id).copied().unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
-            transport(id, addr, &options, discovery.clone())
-        },
-    )
-    .await
 }
 
 /// The storage for one node: a directory under `data_dir`, or memory.
