@@ -7,17 +7,23 @@
 //! delays, duplicates, reordering, symmetric and one-way partitions, an isolated
 //! leader), how often nodes crash (losing what they had not persisted, also in the
 //! middle of a Ready) or pause, and how busy the clients are (proposals, ReadIndex
-//! reads, leadership transfers). A [`Simulation`] runs it step by step (one step is
+//! reads, leadership transfers, membership changes) and its application (snapshots
+//! that compact the log). A [`Simulation`] runs it step by step (one step is
 //! one tick) with the [`Checker`] watching every Ready of every node for the safety
 //! properties of the Raft paper, then heals everything and checks liveness.
 //!
 //! The pieces, one idea per file:
 //! - `network.rs`: [`Network`], the seeded message queue and its faults;
-//! - `node.rs`, `cluster.rs`: [`SimCluster`], the nodes and the Ready driver;
-//! - `checker.rs`, `shadow.rs`, `violation.rs`: [`Checker`], the safety properties,
-//!   over a shadow of each node's persisted log;
-//! - `faults.rs`, `client.rs`: the fault injector and the clients;
-//! - `scenario.rs`, `run.rs`: [`Scenario`] and [`Simulation`].
+//! - `node.rs`, `cluster/`: [`SimCluster`] — the nodes and their disks, time and
+//!   delivery (`mod.rs`), the Ready driver (`driver.rs`), and what the outside world
+//!   does to the nodes (`inputs.rs`);
+//! - `checker/`, `shadow.rs`, `violation.rs`: [`Checker`], the safety properties over
+//!   a shadow of each node's persisted log;
+//! - `faults.rs`, `client.rs`: the fault injector and the clients (commands, reads,
+//!   leadership transfers, membership changes);
+//! - `scenario.rs`, `run.rs`: [`Scenario`] and [`Simulation`], the step loop and the
+//!   liveness phase;
+//! - `trace.rs`: the recent events printed with a failure.
 //!
 //! ```
 //! use raft_core::sim::{Scenario, Simulation};
