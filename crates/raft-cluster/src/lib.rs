@@ -75,7 +75,7 @@ pub use cluster::Cluster;
 pub use config::RaftConfig;
 pub use error::{BoxError, Error, Result};
 pub use events::{NodeView, RaftEvent};
-pub use faulty::{FaultyTransport, Faults};
+pub use faulty::{Faults, FaultyTransport};
 pub use handle::RaftHandle;
 pub use mem_transport::{MemNetwork, MemTransport};
 pub use metrics::Metrics;
