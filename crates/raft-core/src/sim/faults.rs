@@ -19,7 +19,8 @@ pub struct FaultRates {
     pub heal_per_mille: u32,
     /// Chance to crash a node.
     pub crash_per_mille: u32,
-    /// Of the crashes, the share (‰) armed at the node's next write instead of now.
+    /// Of the crashes, the share (‰) armed at the node's next write instead of now
+    /// (half of them lose the whole write, half tear it: some entries persist).
     pub crash_mid_write_per_mille: u32,
     /// Of the crashes, the share (‰) armed at the node's next term or vote change.
     pub crash_at_vote_per_mille: u32,
@@ -86,7 +87,11 @@ pub(crate) fn inject(c: &mut SimCluster, rates: &FaultRates, stats: &mut FaultSt
             stats.crashes_ordered += 1;
             let kind = c.rng().below(1000) as u32;
             let point = if kind < rates.crash_mid_write_per_mille {
-                CrashPoint::NextWrite
+                if c.rng().chance(500) {
+                    CrashPoint::NextWrite
+                } else {
+                    CrashPoint::TornWrite
+                }
             } else if kind < rates.crash_mid_write_per_mille + rates.crash_at_vote_per_mille {
                 CrashPoint::NextVote
             } else {

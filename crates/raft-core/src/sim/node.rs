@@ -20,6 +20,10 @@ pub enum CrashPoint {
     NextWrite,
     /// Like `NextWrite`, at the next Ready that changes the persisted term or vote.
     NextVote,
+    /// A torn write: during the next Ready with entries, after its `messages` left
+    /// and its snapshot and only some of its entries were persisted (never its hard
+    /// state, nor `persisted_messages`).
+    TornWrite,
 }
 
 /// Up with a live node, or down with only its disk.
@@ -90,6 +94,7 @@ impl SimNode {
         match point {
             CrashPoint::Now => false,
             CrashPoint::NextWrite => rd.hard_state.is_some() || !rd.entries.is_empty() || rd.snapshot.is_some(),
+            CrashPoint::TornWrite => !rd.entries.is_empty(),
             CrashPoint::NextVote => rd.hard_state.as_ref().is_some_and(|hs| {
                 let old = raw.storage().hard_state();
                 hs.term != old.term || hs.vote != old.vote

@@ -1,9 +1,11 @@
 //! The driver: carries out each Ready exactly as the contract on [`Ready`] says,
 //! with the checker watching each step; a node armed to crash dies after sending its
-//! Ready's messages and before persisting anything.
+//! Ready's messages and before persisting anything (or, for a torn write, after
+//! persisting its snapshot and some of its entries).
 
 use super::{SimCluster, MAX_READY_ROUNDS};
 use crate::raw_node::Ready;
+use crate::sim::node::CrashPoint;
 use crate::sim::shadow::{decode_snapshot, digest_step, Payload};
 use crate::sim::violation::{Property, Violation};
 
@@ -24,9 +26,25 @@ impl SimCluster {
             let crash = self.nodes[i].crashes_during(&rd);
             self.send_all(i, std::mem::take(&mut rd.messages))?;
             if crash {
-                let downtime = self.nodes[i].crash_at.map_or(0, |(_, d)| d);
+                let (point, downtime) = self.nodes[i].crash_at.unwrap_or((CrashPoint::NextWrite, 0));
                 self.stats.mid_ready_crashes += 1;
-                self.crash_now(i, downtime, "in the middle of a Ready: its writes are lost");
+                if point == CrashPoint::TornWrite {
+                    let kept = crate::sim::RngExt::below(&mut self.rng, rd.entries.len());
+                    let torn = Ready {
+                        snapshot: rd.snapshot.take(),
+                        entries: rd.entries[..kept].to_vec(),
+                        ..Ready::default()
+                    };
+                    self.persist(i, &torn)?;
+                    self.checker.on_persisted(i, &torn)?;
+                    self.crash_now(
+                        i,
+                        downtime,
+                        &format!("in a torn write: {kept} of its entries persisted"),
+                    );
+                } else {
+                    self.crash_now(i, downtime, "in the middle of a Ready: its writes are lost");
+                }
                 return Ok(());
             }
             // 2. Persist snapshot, entries, hard state.
