@@ -1,5 +1,7 @@
 //! Shared helpers for easyraft's criterion benchmarks.
 
+pub mod net;
+
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;

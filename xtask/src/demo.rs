@@ -1,6 +1,7 @@
-//! `cargo xtask demo`: a real N-node WebSocket cluster on loopback, put through an
-//! election, replication, a leader crash, a restart from disk and a partition, then
-//! checked: every acknowledged write on every node, every node in the same state.
+//! `cargo xtask demo`: a real N-node cluster on loopback, over WebSocket (default) or
+//! JSON-RPC (`--transport jsonrpc`), put through an election, replication, a leader
+//! crash, a restart from disk and a partition, then checked: every acknowledged write
+//! on every node, every node in the same state.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,8 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use easyraft::prelude::*;
-use easyraft::storage_for;
+use easyraft::transport_jsonrpc::{JsonRpcConfig, JsonRpcTransport};
 use easyraft::transport_ws::{WsConfig, WsTransport};
+use easyraft::{storage_for, AnyStorage, Status, Transport};
+use serde_json::{json, Value};
 
 use crate::http::{self, NodeStatus};
 use crate::kv::{Kv, KvAnswer, KvCommand, KvQuery};
@@ -20,11 +23,35 @@ use crate::ui::{secs, Ui};
 /// Any error that ends the demo early.
 pub type DemoError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The network between the demo's nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DemoTransport {
+    /// WebSocket: `ws://host:port/raft/`, binary frames; each node also serves
+    /// `GET /status`, which the status tables are read from.
+    #[default]
+    Ws,
+    /// JSON-RPC 2.0 (HTTP and WebSocket on one port, `raft_appendEntries`, ...; peers
+    /// keep one WebSocket JSON-RPC connection each). These nodes serve no `/status`:
+    /// the status tables come from `RaftHandle::status()` in the demo's process.
+    JsonRpc,
+}
+
+impl DemoTransport {
+    fn title(self) -> &'static str {
+        match self {
+            DemoTransport::Ws => "WebSocket",
+            DemoTransport::JsonRpc => "JSON-RPC 2.0",
+        }
+    }
+}
+
 /// What `cargo xtask demo` runs.
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
     /// Cluster size: 3, 5 or 7.
     pub nodes: usize,
+    /// The transport between the nodes.
+    pub transport: DemoTransport,
     /// The first node's port (the others follow); `None` picks free ports.
     pub base_port: Option<u16>,
     /// Writes per phase (three phases).
@@ -37,6 +64,7 @@ impl Default for DemoOptions {
     fn default() -> Self {
         DemoOptions {
             nodes: 3,
+            transport: DemoTransport::Ws,
             base_port: None,
             writes: 40,
             ui: Ui::plain(),
@@ -80,10 +108,20 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
+/// Everything a run shares, whatever the transport.
+struct Setup {
+    opts: DemoOptions,
+    started: Instant,
+    ids: Vec<NodeId>,
+    ports: BTreeMap<NodeId, u16>,
+    data: tempfile::TempDir,
+    relays: Arc<Relays>,
+    token: String,
+}
+
 /// Runs the demo, printing as it goes.
 pub async fn run(opts: DemoOptions) -> Result<Report, DemoError> {
     let started = Instant::now();
-    let ui = opts.ui;
     let n = opts.nodes;
     if n < 3 || n % 2 == 0 {
         return Err(format!("--nodes must be odd and at least 3 (got {n})").into());
@@ -93,44 +131,101 @@ pub async fn run(opts: DemoOptions) -> Result<Report, DemoError> {
     let data = tempfile::Builder::new().prefix("easyraft-demo-").tempdir()?;
     let relays = Arc::new(Relays::start(&ports).await?);
     let token = format!("demo-{:016x}", random());
+    let (r, p, t) = (relays.clone(), ports.clone(), token.clone());
+    let setup = Setup {
+        opts,
+        started,
+        ids,
+        ports,
+        data,
+        relays,
+        token,
+    };
+    match setup.opts.transport {
+        DemoTransport::Ws => {
+            run_on(setup, move |id: &NodeId| {
+                let cfg = WsConfig::new(loopback(p[id]), "easyraft-demo").with_token(t.clone());
+                WsTransport::new(id.clone(), cfg, Arc::new(r.discovery_for(id)))
+            })
+            .await
+        }
+        DemoTransport::JsonRpc => {
+            run_on(setup, move |id: &NodeId| {
+                let cfg = JsonRpcConfig::new(loopback(p[id]), "easyraft-demo").with_token(t.clone());
+                JsonRpcTransport::new(id.clone(), cfg, Arc::new(r.discovery_for(id)))
+            })
+            .await
+        }
+    }
+}
+
+/// The demo's cluster over transport `T`.
+type DemoCluster<T> = Cluster<Kv, AnyStorage, T>;
+
+/// The whole scenario over the transport `transport` builds for each node.
+async fn run_on<T: Transport>(
+    setup: Setup,
+    transport: impl Fn(&NodeId) -> T + Send + Sync + 'static,
+) -> Result<Report, DemoError> {
+    let Setup {
+        opts,
+        started,
+        ids,
+        ports,
+        data,
+        relays,
+        token,
+    } = setup;
+    let ui = opts.ui;
+    let n = opts.nodes;
+    let via = match opts.transport {
+        DemoTransport::Ws => StatusVia::Http,
+        DemoTransport::JsonRpc => StatusVia::Handle,
+    };
 
     println!(
         "{}",
         ui.bold(&format!(
-            "easyraft demo: a {n}-node Raft cluster over WebSocket on 127.0.0.1"
+            "easyraft demo: a {n}-node Raft cluster over {} on 127.0.0.1",
+            opts.transport.title()
         ))
     );
 
     // 1. Start.
     ui.step(1, STEPS, "Start the nodes");
-    let mut cluster: WebSocketRaftCluster<Kv> = {
+    let mut cluster: DemoCluster<T> = {
         let dir = data.path().to_path_buf();
-        let relays = relays.clone();
-        let ports = ports.clone();
-        let token = token.clone();
         Cluster::start(
             ids.clone(),
             demo_config(),
             move |id| storage_for(Some(&dir), id),
             |_| Kv::default(),
-            move |id| {
-                let cfg = WsConfig::new(loopback(ports[id]), "easyraft-demo").with_token(token.clone());
-                WsTransport::new(id.clone(), cfg, Arc::new(relays.discovery_for(id)))
-            },
+            transport,
         )
         .await?
     };
     for id in &ids {
-        ui.line(format!(
-            "{id}  ws://127.0.0.1:{port}/raft/   status: http://127.0.0.1:{port}/status",
-            port = ports[id]
-        ));
+        let port = ports[id];
+        ui.line(match via {
+            StatusVia::Http => format!("{id}  ws://127.0.0.1:{port}/raft/   status: http://127.0.0.1:{port}/status"),
+            StatusVia::Handle => format!(
+                "{id}  http://127.0.0.1:{port}/   JSON-RPC 2.0 over HTTP and WebSocket (raft_appendEntries, raft_requestVote, ...)"
+            ),
+        });
     }
     ui.note(format!(
         "storage: FileStorage (segmented WAL, fsync on every append) under {}",
         data.path().display()
     ));
-    ui.note("each handshake carries the cluster id and a token; a small replicated key-value map runs on top");
+    match via {
+        StatusVia::Http => {
+            ui.note("each handshake carries the cluster id and a token; a small replicated key-value map runs on top")
+        }
+        StatusVia::Handle => {
+            ui.note("every call and every peer connection carries the cluster token (Authorization: Bearer ...) and the cluster id; a small replicated key-value map runs on top");
+            ui.note("JSON-RPC nodes have no /status endpoint: the status tables below come from RaftHandle::status() on each node's handle in this process");
+        }
+    }
     ui.note("peer traffic goes through one loopback TCP relay per link, so step 6 can cut a real network");
 
     // 2. Election.
@@ -146,10 +241,23 @@ pub async fn run(opts: DemoOptions) -> Result<Report, DemoError> {
         secs(took)
     ));
     let addr = loopback(ports[leader.id()]);
-    if let Ok((_, body)) = http::status(addr).await {
-        ui.note(format!("GET http://{addr}/status -> {body}"));
+    match via {
+        StatusVia::Http => {
+            if let Ok((_, body)) = http::status(addr).await {
+                ui.note(format!("GET http://{addr}/status -> {body}"));
+            }
+        }
+        StatusVia::Handle => {
+            if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(1), leader.status()).await {
+                ui.note(format!("RaftHandle::status() on {} -> {}", leader.id(), describe(&s)));
+            }
+            let (code, body) = rpc_probe(addr, &token).await;
+            ui.note(format!(
+                "POST http://{addr}/ raft_appendEntries with params of the wrong shape -> HTTP {code} {body}"
+            ));
+        }
     }
-    status_table(&ui, &ids, &ports).await;
+    status_table(&ui, via, &cluster, &ids, &ports).await;
 
     // 3. Replicate.
     ui.step(3, STEPS, "Replicate writes");
@@ -157,7 +265,7 @@ pub async fn run(opts: DemoOptions) -> Result<Report, DemoError> {
     let client = Client::new(cluster.nodes(), leader.id());
     acked.extend(write_phase(&ui, &client, "boot", opts.writes).await?);
     check_nodes(&ui, cluster.nodes().cloned().collect(), &acked).await;
-    status_table(&ui, &ids, &ports).await;
+    status_table(&ui, via, &cluster, &ids, &ports).await;
 
     // 4. Leader crash.
     ui.step(4, STEPS, "Kill the leader");
@@ -169,15 +277,25 @@ pub async fn run(opts: DemoOptions) -> Result<Report, DemoError> {
     ));
     let gone = Instant::now();
     let probe = loop {
-        let probe = http::get(loopback(ports[&old]), "/status").await;
+        let probe = match via {
+            StatusVia::Http => http::get(loopback(ports[&old]), "/status").await,
+            StatusVia::Handle => {
+                let call = json!({"jsonrpc": "2.0", "id": 1, "method": "raft_heartbeat", "params": {}}).to_string();
+                http::post_json(loopback(ports[&old]), &call, Some(&token), Duration::from_secs(1)).await
+            }
+        };
         if probe.is_err() || gone.elapsed() > Duration::from_secs(1) {
             break probe;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
+    let what = match via {
+        StatusVia::Http => "GET /status",
+        StatusVia::Handle => "a JSON-RPC call",
+    };
     match probe {
-        Ok((code, body)) => ui.note(format!("GET /status on {old} -> HTTP {code} {body}")),
-        Err(e) => ui.note(format!("GET /status on {old} -> {e}")),
+        Ok((code, body)) => ui.note(format!("{what} on {old} -> HTTP {code} {body}")),
+        Err(e) => ui.note(format!("{what} on {old} -> {e}")),
     }
     let (leader, took) = ui
         .spin(
@@ -195,7 +313,7 @@ pub async fn run(opts: DemoOptions) -> Result<Report, DemoError> {
     let client = Client::new(cluster.nodes(), leader.id());
     acked.extend(write_phase(&ui, &client, "failover", opts.writes).await?);
     check_nodes(&ui, cluster.nodes().cloned().collect(), &acked).await;
-    status_table(&ui, &ids, &ports).await;
+    status_table(&ui, via, &cluster, &ids, &ports).await;
 
     // 5. Restart from disk.
     ui.step(5, STEPS, &format!("Restart {old} from its data directory"));
@@ -217,7 +335,7 @@ pub async fn run(opts: DemoOptions) -> Result<Report, DemoError> {
         secs(took)
     ));
     check_nodes(&ui, vec![back.clone()], &acked).await;
-    status_table(&ui, &ids, &ports).await;
+    status_table(&ui, via, &cluster, &ids, &ports).await;
 
     // 6. Partition.
     let leader = cluster.wait_for_leader(WAIT).await?;
@@ -242,7 +360,10 @@ pub async fn run(opts: DemoOptions) -> Result<Report, DemoError> {
         },
         list(&majority)
     ));
-    ui.note("all nodes keep running; /status is still read straight from each node's own port");
+    ui.note(match via {
+        StatusVia::Http => "all nodes keep running; /status is still read straight from each node's own port",
+        StatusVia::Handle => "all nodes keep running; the status table still comes from each node's handle",
+    });
     let handles: Vec<RaftHandle<Kv>> = cluster.nodes().cloned().collect();
     let side =
         |ids: &[NodeId]| -> Vec<RaftHandle<Kv>> { handles.iter().filter(|h| ids.contains(h.id())).cloned().collect() };
@@ -338,7 +459,7 @@ pub async fn run(opts: DemoOptions) -> Result<Report, DemoError> {
             cut_off.id()
         ));
     }
-    status_table(&ui, &ids, &ports).await;
+    status_table(&ui, via, &cluster, &ids, &ports).await;
 
     // 7. Heal.
     ui.step(7, STEPS, "Heal the network");
@@ -366,12 +487,12 @@ pub async fn run(opts: DemoOptions) -> Result<Report, DemoError> {
 
     // 8. Verify.
     ui.step(8, STEPS, "Verify");
-    let mut report = verify(&ui, &ids, &ports, &handles, &acked).await;
+    let mut report = verify(&ui, via, &cluster, &ids, &ports, &token, &handles, &acked).await;
     if stale_read {
         report.checks.push(("no stale read on the cut-off side".into(), false));
         report.passed = false;
     }
-    status_table(&ui, &ids, &ports).await;
+    status_table(&ui, via, &cluster, &ids, &ports).await;
     cluster.stop().await;
     drop(cluster);
     report.elapsed = started.elapsed();
@@ -400,11 +521,15 @@ pub async fn run(opts: DemoOptions) -> Result<Report, DemoError> {
     Ok(report)
 }
 
-/// The final checks, from real reads on every node and each node's `/status`.
-async fn verify(
+/// The final checks, from real reads on every node and each node's status.
+#[allow(clippy::too_many_arguments)]
+async fn verify<T: Transport>(
     ui: &Ui,
+    via: StatusVia,
+    cluster: &DemoCluster<T>,
     ids: &[NodeId],
     ports: &BTreeMap<NodeId, u16>,
+    token: &str,
     handles: &[RaftHandle<Kv>],
     acked: &[(String, String)],
 ) -> Report {
@@ -434,14 +559,35 @@ async fn verify(
     ));
     let mut statuses: Vec<NodeStatus> = Vec::new();
     for id in ids {
-        if let Ok((s, _)) = http::status(loopback(ports[id])).await {
+        if let Some(s) = node_status(via, cluster, id, ports).await {
             statuses.push(s);
         }
     }
+    let asked = match via {
+        StatusVia::Http => "GET /status",
+        StatusVia::Handle => "RaftHandle::status()",
+    };
     checks.push((
-        format!("every node answers GET /status ({} of {})", statuses.len(), ids.len()),
+        format!("every node answers {asked} ({} of {})", statuses.len(), ids.len()),
         statuses.len() == ids.len() && statuses.iter().all(|s| s.running),
     ));
+    if via == StatusVia::Handle {
+        let mut serving = 0;
+        for id in ids {
+            let (_, body) = rpc_probe(loopback(ports[id]), token).await;
+            let code = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| v["error"]["code"].as_i64());
+            serving += usize::from(code == Some(-32602));
+        }
+        checks.push((
+            format!(
+                "every node's JSON-RPC port still serves: a raft_appendEntries with bad params gets error -32602 ({serving} of {})",
+                ids.len()
+            ),
+            serving == ids.len(),
+        ));
+    }
     let leaders = statuses.iter().filter(|s| s.role == "leader").count();
     let agree = statuses
         .windows(2)
@@ -474,7 +620,7 @@ async fn verify(
 
 /// Restarts `id` (retrying briefly while the killed incarnation releases its data
 /// directory lock or its port).
-async fn restart(cluster: &mut WebSocketRaftCluster<Kv>, id: &NodeId) -> Result<RaftHandle<Kv>, DemoError> {
+async fn restart<T: Transport>(cluster: &mut DemoCluster<T>, id: &NodeId) -> Result<RaftHandle<Kv>, DemoError> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match cluster.restart(id.clone()).await {
@@ -487,13 +633,93 @@ async fn restart(cluster: &mut WebSocketRaftCluster<Kv>, id: &NodeId) -> Result<
     }
 }
 
-/// Prints the status table, read from each node's `GET /status`.
-async fn status_table(ui: &Ui, ids: &[NodeId], ports: &BTreeMap<NodeId, u16>) {
+/// Where the status tables come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StatusVia {
+    /// Each node's own `GET /status` (WebSocket nodes serve it).
+    Http,
+    /// `RaftHandle::status()` on each running node's handle in this process (JSON-RPC
+    /// nodes have no `/status` endpoint).
+    Handle,
+}
+
+/// One node's status, or `None` when it is down (or does not answer within a second).
+async fn node_status<T: Transport>(
+    via: StatusVia,
+    cluster: &DemoCluster<T>,
+    id: &NodeId,
+    ports: &BTreeMap<NodeId, u16>,
+) -> Option<NodeStatus> {
+    match via {
+        StatusVia::Http => http::status(loopback(ports[id])).await.ok().map(|(s, _)| s),
+        StatusVia::Handle => {
+            let h = cluster.node(id)?;
+            let running = h.view().running;
+            let s = tokio::time::timeout(Duration::from_secs(1), h.status())
+                .await
+                .ok()?
+                .ok()?;
+            Some(NodeStatus {
+                id: s.id.to_string(),
+                role: s.role.to_string(),
+                term: s.term,
+                leader: s.leader.map(|l| l.to_string()),
+                commit: s.commit,
+                applied: s.applied,
+                running,
+            })
+        }
+    }
+}
+
+/// A one-line summary of `RaftHandle::status()`.
+fn describe(s: &Status) -> String {
+    let voters: Vec<&str> = s.membership.voters.iter().map(|v| v.as_str()).collect();
+    let mut line = format!(
+        "{} of term {}, commit {}, applied {}, log {}..{}, voters {}",
+        s.role,
+        s.term,
+        s.commit,
+        s.applied,
+        s.first_index,
+        s.last_index,
+        voters.join(" ")
+    );
+    let peers: Vec<String> = s
+        .progress
+        .iter()
+        .filter(|(id, _)| **id != s.id)
+        .map(|(id, p)| format!("{id} matches {}", p.match_index))
+        .collect();
+    if !peers.is_empty() {
+        line.push_str(&format!("; {}", peers.join(", ")));
+    }
+    line
+}
+
+/// A Raft method called with params of the wrong shape, with the cluster token, as
+/// any JSON-RPC client could: the node must answer -32602 and pass nothing on.
+async fn rpc_probe(addr: SocketAddr, token: &str) -> (String, String) {
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "raft_appendEntries", "params": {"term": "not a number"}});
+    match http::post_json(addr, &call.to_string(), Some(token), Duration::from_secs(1)).await {
+        Ok((code, body)) => (code.to_string(), body.trim().to_string()),
+        Err(e) => ("-".into(), e.to_string()),
+    }
+}
+
+/// Prints the status table, from each node's `GET /status` or its handle.
+async fn status_table<T: Transport>(
+    ui: &Ui,
+    via: StatusVia,
+    cluster: &DemoCluster<T>,
+    ids: &[NodeId],
+    ports: &BTreeMap<NodeId, u16>,
+) {
     let mut rows = Vec::new();
     for id in ids {
         let port = ports[id];
-        let row = match http::status(loopback(port)).await {
-            Ok((s, _)) if s.running => vec![
+        let row = match node_status(via, cluster, id, ports).await {
+            Some(s) if s.running => vec![
                 id.to_string(),
                 port.to_string(),
                 s.role,

@@ -1,8 +1,11 @@
 //! easyraft's developer tasks, run as `cargo xtask <task>` from the repository root
 //! (the alias lives in `.cargo/config.toml`):
 //!
-//! - `cargo xtask demo`: a real WebSocket cluster on loopback, put through an election,
-//!   a leader crash, a restart from disk and a partition, then checked.
+//! - `cargo xtask demo`: a real WebSocket (or `--transport jsonrpc`) cluster on
+//!   loopback, put through an election, a leader crash, a restart from disk and a
+//!   partition, then checked.
+//! - `cargo xtask demo kv|lock|config`: one of the `examples` services on a 3-node
+//!   cluster, used over HTTP JSON-RPC through a leader crash, then checked.
 //! - `cargo xtask node`: one key-value node per process.
 //! - `cargo xtask bench`: the criterion benches.
 #![warn(missing_docs, unreachable_pub)]
@@ -12,4 +15,5 @@ pub mod http;
 pub mod kv;
 pub mod node;
 pub mod relay;
+pub mod services;
 pub mod ui;

@@ -9,8 +9,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use easyraft::discovery::NodeAddress;
 use easyraft::NodeId;
 use tracing_subscriber::EnvFilter;
-use xtask::demo::{self, DemoOptions};
+use xtask::demo::{self, DemoOptions, DemoTransport};
 use xtask::node::{self, NodeOptions};
+use xtask::services::{self, Service, ServiceOptions};
 use xtask::ui::Ui;
 
 /// easyraft's developer tasks.
@@ -23,9 +24,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Start a real Raft cluster over WebSocket on 127.0.0.1 and put it through an
-    /// election, replication, a leader crash, a restart from disk and a network
-    /// partition; finish with a verdict checked on every node.
+    /// Start a real Raft cluster over WebSocket (or --transport jsonrpc) on 127.0.0.1
+    /// and put it through an election, replication, a leader crash, a restart from disk
+    /// and a network partition; finish with a verdict checked on every node.
+    ///
+    /// `cargo xtask demo kv|lock|config` runs one of the example services instead: a
+    /// 3-node cluster serving its JSON-RPC API, used over HTTP like `curl` would,
+    /// through a leader crash.
     ///
     /// Logs go to stderr at level `warn`; set RUST_LOG (e.g. RUST_LOG=info) for more.
     Demo(DemoArgs),
@@ -49,24 +54,43 @@ enum Task {
 
 #[derive(clap::Args)]
 struct DemoArgs {
+    /// Run this example service (over JSON-RPC) instead of the Raft demo.
+    #[arg(value_enum)]
+    service: Option<ServiceArg>,
     /// How many nodes.
     #[arg(long, default_value_t = 3, value_parser = clap::builder::PossibleValuesParser::new(["3", "5", "7"]).map(|s| s.parse::<usize>().unwrap_or(3)))]
     nodes: usize,
-    /// The transport between nodes.
-    #[arg(long, value_enum, default_value_t = Transport::Ws)]
-    transport: Transport,
+    /// The transport between nodes [default: ws; the services always use jsonrpc].
+    #[arg(long, value_enum)]
+    transport: Option<Transport>,
     /// The first node's port; the others follow (default: free ports the OS picks).
     #[arg(long, value_name = "PORT")]
     base_port: Option<u16>,
-    /// Writes in each of the three write phases.
+    /// Writes in each of the three write phases (kv: twice as many during the leader kill).
     #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u16).range(1..=5000))]
     writes: u16,
+    /// Services only: keep the cluster running after the verdict, until Ctrl-C, to try
+    /// the printed `curl` commands.
+    #[arg(long)]
+    hold: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ServiceArg {
+    /// The replicated key-value store: kv_put, kv_get, kv_cas, kv_scan, kv_delete.
+    Kv,
+    /// The distributed lock with fencing tokens: lock_acquire, lock_renew, lock_release.
+    Lock,
+    /// The configuration center: config_set, config_get, config_list, config_watch.
+    Config,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Transport {
     /// WebSocket (`ws://host:port/raft/`, binary postcard frames).
     Ws,
+    /// JSON-RPC 2.0 (`raft_appendEntries`, ... over HTTP and WebSocket on one port).
+    Jsonrpc,
 }
 
 #[derive(clap::Args)]
@@ -115,9 +139,19 @@ fn main() -> ExitCode {
             // The demo kills a node and cuts links on purpose: the WebSocket server's
             // warnings about connections reset by that are expected, so they stay out.
             logging("warn,raft_transport_ws::server=error");
-            let Transport::Ws = a.transport;
+            if let Some(service) = a.service {
+                return finish(run_service(service, a));
+            }
+            if a.hold {
+                eprintln!("error: --hold applies to `cargo xtask demo kv|lock|config`");
+                return ExitCode::from(2);
+            }
             let opts = DemoOptions {
                 nodes: a.nodes,
+                transport: match a.transport {
+                    None | Some(Transport::Ws) => DemoTransport::Ws,
+                    Some(Transport::Jsonrpc) => DemoTransport::JsonRpc,
+                },
                 base_port: a.base_port,
                 writes: a.writes.into(),
                 ui: Ui::detect(),
@@ -155,6 +189,10 @@ fn main() -> ExitCode {
                 .map_err(Into::into)
         }
     };
+    finish(result)
+}
+
+fn finish(result: Result<bool, demo::DemoError>) -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
@@ -163,6 +201,29 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask demo kv|lock|config`.
+fn run_service(service: ServiceArg, a: DemoArgs) -> Result<bool, demo::DemoError> {
+    if let Some(Transport::Ws) = a.transport {
+        return Err("the services serve their API over JSON-RPC: drop --transport ws".into());
+    }
+    if a.base_port.is_some() {
+        return Err("--base-port applies to the Raft demo only; the services pick free ports".into());
+    }
+    let opts = ServiceOptions {
+        service: match service {
+            ServiceArg::Kv => Service::Kv,
+            ServiceArg::Lock => Service::Lock,
+            ServiceArg::Config => Service::Config,
+        },
+        nodes: a.nodes,
+        writes: usize::from(a.writes) * 2,
+        ui: Ui::detect(),
+        hold: a.hold,
+    };
+    let rt = runtime()?;
+    rt.block_on(services::run(opts)).map(|r| r.passed)
 }
 
 /// `target/xtask-node` in the workspace.
