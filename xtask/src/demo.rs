@@ -15,6 +15,7 @@ use easyraft::transport_ws::{WsConfig, WsTransport};
 use easyraft::{storage_for, AnyStorage, Status, Transport};
 use serde_json::{json, Value};
 
+use crate::discovery::{DemoDiscoveries, DemoDiscovery};
 use crate::http::{self, NodeStatus};
 use crate::kv::{Kv, KvAnswer, KvCommand, KvQuery};
 use crate::relay::Relays;
@@ -52,6 +53,8 @@ pub struct DemoOptions {
     pub nodes: usize,
     /// The transport between the nodes.
     pub transport: DemoTransport,
+    /// How the nodes find each other (static maps, files, DNS or etcd).
+    pub discovery: DemoDiscovery,
     /// The first node's port (the others follow); `None` picks free ports.
     pub base_port: Option<u16>,
     /// Writes per phase (three phases).
@@ -65,6 +68,7 @@ impl Default for DemoOptions {
         DemoOptions {
             nodes: 3,
             transport: DemoTransport::Ws,
+            discovery: DemoDiscovery::Static,
             base_port: None,
             writes: 40,
             ui: Ui::plain(),
@@ -116,6 +120,7 @@ struct Setup {
     ports: BTreeMap<NodeId, u16>,
     data: tempfile::TempDir,
     relays: Arc<Relays>,
+    discoveries: Arc<DemoDiscoveries>,
     token: String,
 }
 
@@ -130,8 +135,15 @@ pub async fn run(opts: DemoOptions) -> Result<Report, DemoError> {
     let ports: BTreeMap<NodeId, u16> = ids.iter().cloned().zip(pick_ports(n, opts.base_port)?).collect();
     let data = tempfile::Builder::new().prefix("easyraft-demo-").tempdir()?;
     let relays = Arc::new(Relays::start(&ports).await?);
+    // Each node's view (peers at the relays of its links), published through the
+    // chosen discovery backend.
+    let mut views = BTreeMap::new();
+    for id in &ids {
+        views.insert(id.clone(), relays.discovery_for(id).get_all_node_addresses().await?);
+    }
+    let discoveries = Arc::new(DemoDiscoveries::start(opts.discovery, views, data.path()).await?);
     let token = format!("demo-{:016x}", random());
-    let (r, p, t) = (relays.clone(), ports.clone(), token.clone());
+    let (d, p, t) = (discoveries.clone(), ports.clone(), token.clone());
     let setup = Setup {
         opts,
         started,
@@ -139,20 +151,21 @@ pub async fn run(opts: DemoOptions) -> Result<Report, DemoError> {
         ports,
         data,
         relays,
+        discoveries,
         token,
     };
     match setup.opts.transport {
         DemoTransport::Ws => {
             run_on(setup, move |id: &NodeId| {
                 let cfg = WsConfig::new(loopback(p[id]), "easyraft-demo").with_token(t.clone());
-                WsTransport::new(id.clone(), cfg, Arc::new(r.discovery_for(id)))
+                WsTransport::new(id.clone(), cfg, d.for_node(id))
             })
             .await
         }
         DemoTransport::JsonRpc => {
             run_on(setup, move |id: &NodeId| {
                 let cfg = JsonRpcConfig::new(loopback(p[id]), "easyraft-demo").with_token(t.clone());
-                JsonRpcTransport::new(id.clone(), cfg, Arc::new(r.discovery_for(id)))
+                JsonRpcTransport::new(id.clone(), cfg, d.for_node(id))
             })
             .await
         }
@@ -174,6 +187,7 @@ async fn run_on<T: Transport>(
         ports,
         data,
         relays,
+        discoveries,
         token,
     } = setup;
     let ui = opts.ui;
@@ -227,6 +241,7 @@ async fn run_on<T: Transport>(
         }
     }
     ui.note("peer traffic goes through one loopback TCP relay per link, so step 6 can cut a real network");
+    ui.note(format!("nodes find their peers through {}", discoveries.description()));
 
     // 2. Election.
     ui.step(2, STEPS, "Elect a leader");

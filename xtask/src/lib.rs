@@ -11,6 +11,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod demo;
+pub mod discovery;
 pub mod http;
 pub mod kv;
 pub mod node;

@@ -10,6 +10,7 @@ use easyraft::discovery::NodeAddress;
 use easyraft::NodeId;
 use tracing_subscriber::EnvFilter;
 use xtask::demo::{self, DemoOptions, DemoTransport};
+use xtask::discovery::DemoDiscovery;
 use xtask::node::{self, NodeOptions};
 use xtask::services::{self, Service, ServiceOptions};
 use xtask::ui::Ui;
@@ -63,6 +64,11 @@ struct DemoArgs {
     /// The transport between nodes [default: ws; the services always use jsonrpc].
     #[arg(long, value_enum)]
     transport: Option<Transport>,
+    /// How nodes find each other: static maps, JSON files, SRV records from a DNS
+    /// server started on loopback, or a real etcd started on loopback (install
+    /// Debian's etcd-server).
+    #[arg(long, value_enum, default_value_t = Discovery::Static)]
+    discovery: Discovery,
     /// The first node's port; the others follow (default: free ports the OS picks).
     #[arg(long, value_name = "PORT")]
     base_port: Option<u16>,
@@ -83,6 +89,18 @@ enum ServiceArg {
     Lock,
     /// The configuration center: config_set, config_get, config_list, config_watch.
     Config,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Discovery {
+    /// A map in memory per node.
+    Static,
+    /// One JSON file per node (the seed's shape), read with file://.
+    File,
+    /// SRV records from a DNS server started in this process, read with dns+srv://.
+    Dns,
+    /// A real etcd started on free loopback ports (needs the `etcd` binary).
+    Etcd,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -138,7 +156,9 @@ fn main() -> ExitCode {
         Task::Demo(a) => {
             // The demo kills a node and cuts links on purpose: the WebSocket server's
             // warnings about connections reset by that are expected, so they stay out.
-            logging("warn,raft_transport_ws::server=error");
+            // With --discovery etcd, the demo's etcd stops while the last nodes shut
+            // down: their discoveries' "lost the connection" warnings are expected too.
+            logging("warn,raft_transport_ws::server=error,raft_discovery::etcd=error");
             if let Some(service) = a.service {
                 return finish(run_service(service, a));
             }
@@ -151,6 +171,12 @@ fn main() -> ExitCode {
                 transport: match a.transport {
                     None | Some(Transport::Ws) => DemoTransport::Ws,
                     Some(Transport::Jsonrpc) => DemoTransport::JsonRpc,
+                },
+                discovery: match a.discovery {
+                    Discovery::Static => DemoDiscovery::Static,
+                    Discovery::File => DemoDiscovery::File,
+                    Discovery::Dns => DemoDiscovery::Dns,
+                    Discovery::Etcd => DemoDiscovery::Etcd,
                 },
                 base_port: a.base_port,
                 writes: a.writes.into(),
@@ -210,6 +236,9 @@ fn run_service(service: ServiceArg, a: DemoArgs) -> Result<bool, demo::DemoError
     }
     if a.base_port.is_some() {
         return Err("--base-port applies to the Raft demo only; the services pick free ports".into());
+    }
+    if a.discovery != Discovery::Static {
+        return Err("--discovery applies to the Raft demo only".into());
     }
     let opts = ServiceOptions {
         service: match service {

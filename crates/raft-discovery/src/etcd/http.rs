@@ -194,6 +194,7 @@ impl Http {
             let mut watch = Watch {
                 body: resp.into_body(),
                 buf: BytesMut::new(),
+                server: self.servers(),
                 _conn: guard,
             };
             if status != StatusCode::OK {
@@ -256,6 +257,7 @@ fn check(status: StatusCode, path: &str, value: Value) -> Result<Value, Discover
 pub(super) struct Watch {
     body: Incoming,
     buf: BytesMut,
+    server: String,
     _conn: AbortOnDrop,
 }
 
@@ -292,7 +294,7 @@ impl Watch {
                 Some(Err(e)) => {
                     return Err(DiscoveryError::Unreachable {
                         backend: BACKEND,
-                        server: String::new(),
+                        server: self.server.clone(),
                         reason: format!("watch stream broke: {e}"),
                     })
                 }
