@@ -311,10 +311,11 @@ impl<S: Storage> Raft<S> {
     fn step_lower_term(&mut self, m: Message) {
         match m.body {
             MessageBody::AppendEntries(_) | MessageBody::Heartbeat(_) | MessageBody::InstallSnapshot(_)
-                if self.cfg.check_quorum || self.cfg.pre_vote =>
+                if self.cfg.check_quorum || self.cfg.pre_vote || !self.promotable() =>
             {
                 // A stale leader that cannot hear the new leader would otherwise never
-                // learn the new term (pre-vote stops us from bumping it ourselves).
+                // learn the new term (pre-vote stops us from bumping it ourselves, and
+                // a node that cannot campaign never would).
                 self.send(
                     m.from,
                     self.term,

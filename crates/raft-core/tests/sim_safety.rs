@@ -1,7 +1,7 @@
 //! The simulator's main campaign: random scenarios on 3, 5 and 7 nodes under drops,
 //! delays, duplicates, partitions, crashes and pauses, with the five safety
 //! properties and linearizable reads checked after every step and liveness after
-//! healing. `EASYRAFT_SIM_CASES` sets the total number of scenarios (default 500),
+//! healing. `EASYRAFT_SIM_CASES` sets the total number of scenarios (default 1,500),
 //! `EASYRAFT_SIM_STEPS` the steps of each (default 2,000). A failure prints the seed,
 //! the scenario, a command that replays it and the recent events.
 
@@ -11,7 +11,7 @@ use raft_core::sim::Scenario;
 use sim_common::{campaign, cases, replay_command, steps, RunResult};
 
 /// The default total of scenarios over the three tests below.
-const DEFAULT_CASES: u64 = 500;
+const DEFAULT_CASES: u64 = 1_500;
 
 fn scenario(seed: u64, nodes: usize) -> Scenario {
     Scenario::random(seed, nodes, steps())

@@ -253,6 +253,7 @@ impl Simulation {
         c.restart_all()?;
         let healed_at = c.now();
         let leader = loop {
+            self.retire_removed()?;
             if let Some((l, _)) = self.stable_leader() {
                 break l;
             }
@@ -270,12 +271,8 @@ impl Simulation {
         let mut leader = leader;
         let mut members: Vec<usize> = (0..self.cluster.len()).collect();
         loop {
-            // Nodes removed from the cluster are taken out of service, as an operator
-            // would (one that never learned of its removal could disrupt elections).
+            self.retire_removed()?;
             if let Some((l, m)) = self.stable_leader() {
-                for i in (0..self.cluster.len()).filter(|i| !m.contains(i)) {
-                    self.cluster.decommission(i);
-                }
                 (leader, members) = (l, m);
             }
             let checker = self.cluster.checker();
@@ -342,6 +339,37 @@ impl Simulation {
                 return Err(self.fail(format!(
                     "node {i}'s log differs from leader {leader}'s up to {target} after healing"
                 )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes out of service the nodes outside the latest configuration (that of the
+    /// most up-to-date log), as an operator would once they are removed: one that
+    /// never learned of its removal keeps campaigning with its old configuration, and
+    /// without check-quorum nothing stops it from deposing leader after leader.
+    /// Brings back a node that is in it again.
+    fn retire_removed(&mut self) -> Result<(), Violation> {
+        let c = &self.cluster;
+        let newest = (0..c.len())
+            .filter_map(|i| {
+                c.node(i).map(|r| {
+                    (
+                        r.log_entry(r.log_last_index()).map_or(0, |e| e.term),
+                        r.log_last_index(),
+                        i,
+                    )
+                })
+            })
+            .max();
+        let Some(members) = newest.and_then(|(_, _, i)| c.membership_of(i)).map(|m| m.members()) else {
+            return Ok(());
+        };
+        for i in 0..self.cluster.len() {
+            if members.contains(self.cluster.id(i)) {
+                self.cluster.restart_now(i)?;
+            } else {
+                self.cluster.decommission(i);
             }
         }
         Ok(())

@@ -60,10 +60,16 @@ impl SimCluster {
         for i in 0..self.len() {
             self.nodes[i].crash_at = None;
             self.nodes[i].paused_until = self.nodes[i].paused_until.min(self.now);
-            if let Life::Down { restart_at, .. } = &mut self.nodes[i].life {
-                *restart_at = self.now;
-                self.restart(i)?;
-            }
+            self.restart_now(i)?;
+        }
+        Ok(())
+    }
+
+    /// Brings node `i` back now if it is down (also if it was decommissioned).
+    pub fn restart_now(&mut self, i: usize) -> Result<(), Violation> {
+        if let Life::Down { restart_at, .. } = &mut self.nodes[i].life {
+            *restart_at = self.now;
+            self.restart(i)?;
         }
         Ok(())
     }
