@@ -45,11 +45,24 @@ fn seven_nodes_stay_safe_and_live_under_faults() {
     safety_campaign(7);
 }
 
+/// Runs `s` twice: both runs must be clean and identical, event for event as far as
+/// the statistics show (one seed, one run).
+fn assert_replays_exactly(s: &Scenario) {
+    let runs: Vec<String> = (0..2)
+        .map(|_| match sim_common::run(s, "") {
+            RunResult::Clean(stats) => stats.to_string(),
+            RunResult::Failed { report, .. } => panic!("{report}"),
+        })
+        .collect();
+    assert_eq!(runs[0], runs[1], "two runs of one seed differ");
+}
+
 /// Replays one scenario with its trace: `EASYRAFT_SIM_SEED=.. EASYRAFT_SIM_NODES=..`.
+/// Without them, checks that a fixed seed replays exactly.
 #[test]
 fn replay() {
     let Ok(seed) = std::env::var("EASYRAFT_SIM_SEED") else {
-        eprintln!("set EASYRAFT_SIM_SEED (and EASYRAFT_SIM_NODES, EASYRAFT_SIM_STEPS) to replay a scenario");
+        assert_replays_exactly(&scenario(0x5eed, 5));
         return;
     };
     let seed: u64 = seed.parse().expect("EASYRAFT_SIM_SEED is a u64");
@@ -84,10 +97,12 @@ fn lease_scenario(seed: u64) -> Scenario {
     s
 }
 
-/// Replays one lease-read scenario: `EASYRAFT_SIM_SEED=..`.
+/// Replays one lease-read scenario: `EASYRAFT_SIM_SEED=..`. Without it, checks that
+/// a fixed lease seed replays exactly.
 #[test]
 fn replay_lease() {
     let Ok(seed) = std::env::var("EASYRAFT_SIM_SEED") else {
+        assert_replays_exactly(&lease_scenario(0x5eed));
         return;
     };
     let s = lease_scenario(seed.parse().expect("EASYRAFT_SIM_SEED is a u64"));
