@@ -161,12 +161,7 @@ impl SimNode {
         match &self.life {
             Life::Up(raw) => {
                 let paused = if self.paused_until > now { " (paused)" } else { "" };
-                format!(
-                    "{} applied={} inc={}{paused}",
-                    raw.describe(),
-                    self.applied,
-                    self.incarnation
-                )
+                format!("{} inc={}{paused}", raw.describe(), self.incarnation)
             }
             Life::Down { disk, restart_at } => {
                 let hs = disk.hard_state();
