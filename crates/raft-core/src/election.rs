@@ -70,7 +70,16 @@ impl<S: Storage> Raft<S> {
         }
         let last_log_index = self.log.last_index();
         let last_log_term = self.log.last_term();
-        for to in self.tracker.membership.all_voters() {
+        #[cfg(feature = "sim")]
+        let electorate = if self.cfg.bugs.count_learner_votes {
+            // The planted bug: ask learners too (and `tally` counts them).
+            self.tracker.membership.members()
+        } else {
+            self.tracker.membership.all_voters()
+        };
+        #[cfg(not(feature = "sim"))]
+        let electorate = self.tracker.membership.all_voters();
+        for to in electorate {
             if to == me {
                 continue;
             }

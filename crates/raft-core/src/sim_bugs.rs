@@ -21,7 +21,7 @@ pub struct PlantedBugs {
     pub skip_joint_consensus: bool,
     /// Let a configuration take effect when committed instead of when appended.
     pub apply_config_on_commit: bool,
-    /// Count learners' votes in elections.
+    /// Ask learners for votes and count them in elections.
     pub count_learner_votes: bool,
     /// Install a snapshot even when it is older than the follower's commit index.
     pub install_stale_snapshot: bool,

@@ -123,6 +123,15 @@ const BUGS: &[Bug] = &[
         bias: membership_churn,
         budget: 1000,
     },
+    // Candidates that ask learners for votes and count them: a candidate can win with
+    // a minority of voters, so two leaders can share a term.
+    Bug {
+        name: "count_learner_votes",
+        expected: SAFETY,
+        plant: |b| b.count_learner_votes = true,
+        bias: membership_churn,
+        budget: 400,
+    },
     Bug {
         name: "skip_joint_consensus",
         expected: SAFETY,
@@ -256,6 +265,11 @@ fn install_stale_snapshot_breaks_state_machine_safety() {
 #[test]
 fn apply_config_on_commit_breaks_safety_under_membership_churn() {
     assert_caught("apply_config_on_commit");
+}
+
+#[test]
+fn count_learner_votes_breaks_safety_under_membership_churn() {
+    assert_caught("count_learner_votes");
 }
 
 #[test]
