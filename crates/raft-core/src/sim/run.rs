@@ -39,6 +39,10 @@ pub struct Stats {
     pub pending_kept: u64,
     /// Commands accepted during the fault phase that a later leader overwrote.
     pub pending_lost: u64,
+    /// Scenarios in which at least one membership change was made.
+    pub scenarios_with_membership_changes: u64,
+    /// Scenarios in which at least one snapshot was installed on a follower.
+    pub scenarios_with_snapshot_installs: u64,
 }
 
 impl Stats {
@@ -78,6 +82,8 @@ impl Stats {
         self.max_commit_ticks = self.max_commit_ticks.max(o.max_commit_ticks);
         self.pending_kept += o.pending_kept;
         self.pending_lost += o.pending_lost;
+        self.scenarios_with_membership_changes += o.scenarios_with_membership_changes;
+        self.scenarios_with_snapshot_installs += o.scenarios_with_snapshot_installs;
     }
 }
 
@@ -90,7 +96,8 @@ impl fmt::Display for Stats {
              {} partitions; {} commands accepted, {} entries committed, {} applies; {} reads started, \
              {} checked, {} served; {} transfers; {} compactions, {} snapshots installed; {} membership changes; messages: {} sent, {} delivered, {} dropped, {} cut, \
              {} duplicated; after healing: leader within {} ticks, proposals applied within {} more (max); \
-             fault-phase commands kept {} / overwritten {}",
+             fault-phase commands kept {} / overwritten {}; scenarios with membership changes {} of {}, \
+             with snapshots installed {} of {}",
             self.scenarios,
             self.steps,
             k.elections,
@@ -117,7 +124,11 @@ impl fmt::Display for Stats {
             self.max_election_ticks,
             self.max_commit_ticks,
             self.pending_kept,
-            self.pending_lost
+            self.pending_lost,
+            self.scenarios_with_membership_changes,
+            self.scenarios,
+            self.scenarios_with_snapshot_installs,
+            self.scenarios
         )
     }
 }
@@ -191,6 +202,8 @@ impl Simulation {
             max_commit_ticks: self.commit_ticks,
             pending_kept: self.pending.0,
             pending_lost: self.pending.1,
+            scenarios_with_membership_changes: u64::from(self.cluster.stats().membership_changes > 0),
+            scenarios_with_snapshot_installs: u64::from(self.cluster.stats().snapshots_installed > 0),
         }
     }
 
