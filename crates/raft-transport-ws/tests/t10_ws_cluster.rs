@@ -5,40 +5,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use raft_cluster::{BoxError, Cluster, RaftConfig, StateMachine};
-use raft_core::{LogIndex, NodeId};
+use raft_cluster::{Cluster, RaftConfig};
+use raft_core::NodeId;
 use raft_discovery::{NodeAddress, StaticServiceDiscovery};
 use raft_storage::{FileStorage, Options};
 use raft_transport_ws::{WsConfig, WsTransport};
 
-/// Records every applied command, to check exactly-once and equal state.
-#[derive(Default)]
-struct Log(Vec<u64>);
+mod support;
 
-impl StateMachine for Log {
-    type Command = u64;
-    type Response = LogIndex;
-    type Query = ();
-    type QueryResponse = Vec<u64>;
-    fn apply(&mut self, index: LogIndex, cmd: u64) -> LogIndex {
-        self.0.push(cmd);
-        index
-    }
-    fn query(&self, _: ()) -> Vec<u64> {
-        self.0.clone()
-    }
-    fn snapshot(&self) -> Result<Bytes, BoxError> {
-        Ok(self.0.iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>().into())
-    }
-    fn restore(&mut self, data: &[u8]) -> Result<(), BoxError> {
-        self.0 = data
-            .chunks(8)
-            .map(|c| <[u8; 8]>::try_from(c).map(u64::from_be_bytes))
-            .collect::<Result<_, _>>()?;
-        Ok(())
-    }
-}
+use support::Log;
 
 fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<std::net::TcpListener> = (0..n)
