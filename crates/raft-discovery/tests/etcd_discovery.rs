@@ -133,6 +133,42 @@ async fn a_dead_nodes_registration_expires_with_its_lease() {
     assert!(died.elapsed() >= ttl / 2, "gone too early: {:?}", died.elapsed());
 }
 
+/// Regression: `register_node` and the background renewal used to race on a
+/// registration that had no lease yet: both granted one, the later put owned the
+/// key, and if that lease was the one forgotten nobody renewed it and the key
+/// expired under a live node (seen in CI). Registrations made while the first
+/// session is opening must all outlive several TTLs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_racing_the_first_renewal_all_stay_alive() {
+    let server = etcd().await;
+    let ttl = Duration::from_secs(2);
+    // Many fresh discoveries, each registering at once (which also starts its
+    // background session), so the two paths overlap in many different orders.
+    let mut nodes = Vec::new();
+    let mut registering = Vec::new();
+    for n in 0..40u16 {
+        let node =
+            std::sync::Arc::new(EtcdServiceDiscovery::new(server.config("/easyraft").with_lease_ttl(ttl)).unwrap());
+        nodes.push(node.clone());
+        registering.push(tokio::spawn(async move {
+            node.register_node(&id(&format!("node{n}")), NodeAddress::new("127.0.0.1", 7000 + n))
+                .await
+        }));
+    }
+    for r in registering {
+        r.await.unwrap().unwrap();
+    }
+    tokio::time::sleep(ttl * 3).await;
+    let watcher = EtcdServiceDiscovery::new(server.config("/easyraft")).unwrap();
+    let all = watcher.get_all_node_addresses().await.unwrap();
+    let missing: Vec<String> = (0..40)
+        .map(|n| format!("node{n}"))
+        .filter(|name| !all.contains_key(&id(name)))
+        .collect();
+    assert!(missing.is_empty(), "expired while registered and alive: {missing:?}");
+    drop(nodes);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_etcd_restarted_under_a_running_registration_gets_it_back() {
     let mut server = etcd().await;

@@ -135,6 +135,10 @@ struct Shared {
     state: Mutex<State>,
     /// Wakes the background task (a registration changed).
     wake: Notify,
+    /// Held while registrations are published, renewed or revoked, so the
+    /// background renewal and a caller's `register_node` never both grant a
+    /// lease for one node (the loser's lease would own the key and expire).
+    publishing: tokio::sync::Mutex<()>,
 }
 
 /// Discovery through etcd (v3 API, via its JSON gateway). See the module docs.
@@ -172,6 +176,7 @@ impl EtcdServiceDiscovery {
                 http,
                 state: Mutex::new(State::default()),
                 wake: Notify::new(),
+                publishing: tokio::sync::Mutex::new(()),
             }),
             task: Mutex::new(None),
         })
@@ -315,6 +320,7 @@ impl Shared {
     /// Renews every registration, re-publishing those whose lease is gone (or
     /// that never got one).
     async fn renew_all(&self) -> Result<(), DiscoveryError> {
+        let _publishing = self.publishing.lock().await;
         let regs: Vec<(NodeId, Registration)> = self
             .lock()
             .registrations
@@ -529,6 +535,7 @@ impl ServiceDiscovery for EtcdServiceDiscovery {
     /// and retried by the background task until `unregister_node`.
     async fn register_node(&self, id: &NodeId, address: NodeAddress) -> Result<(), DiscoveryError> {
         self.ensure_started();
+        let _publishing = self.shared.publishing.lock().await;
         let old = self.shared.lock().registrations.insert(
             id.clone(),
             Registration {
@@ -570,6 +577,7 @@ impl ServiceDiscovery for EtcdServiceDiscovery {
     /// deletes the key of a node registered elsewhere.
     async fn unregister_node(&self, id: &NodeId) -> Result<(), DiscoveryError> {
         self.ensure_started();
+        let _publishing = self.shared.publishing.lock().await;
         let reg = self.shared.lock().registrations.remove(id);
         if let Some(lease) = reg.as_ref().and_then(|r| r.lease) {
             self.shared.revoke(lease).await?;
