@@ -14,7 +14,7 @@ pub enum EntryPayload {
     /// commit (and learn the commit index of) everything before it (§8).
     Noop,
     /// An application command, opaque to Raft.
-    Command(Bytes),
+    Command(#[serde(with = "crate::wire_bytes")] Bytes),
     /// A new membership configuration. It takes effect as soon as it is appended
     /// (dissertation §4.1), not when committed.
     Membership(Membership),
@@ -74,5 +74,6 @@ pub struct Snapshot {
     /// What the snapshot covers.
     pub meta: SnapshotMeta,
     /// The application's serialized state, opaque to Raft.
+    #[serde(with = "crate::wire_bytes")]
     pub data: Bytes,
 }

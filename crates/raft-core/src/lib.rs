@@ -57,6 +57,7 @@ mod sim_bugs;
 mod snapshot;
 mod storage;
 mod types;
+mod wire_bytes;
 
 pub use config::Config;
 pub use entry::{Entry, EntryPayload, Snapshot, SnapshotMeta};

@@ -141,6 +141,7 @@ pub struct SnapshotChunk {
     /// The byte offset of `data` in the snapshot.
     pub offset: u64,
     /// The bytes of this chunk.
+    #[serde(with = "crate::wire_bytes")]
     pub data: Bytes,
     /// Whether this is the last chunk.
     pub done: bool,
@@ -163,6 +164,7 @@ pub struct SnapshotResponse {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadIndexRequest {
     /// The caller's context, returned with the result.
+    #[serde(with = "crate::wire_bytes")]
     pub context: Bytes,
 }
 
@@ -170,6 +172,7 @@ pub struct ReadIndexRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadIndexResponse {
     /// The caller's context.
+    #[serde(with = "crate::wire_bytes")]
     pub context: Bytes,
     /// The index the follower must have applied before it serves the read.
     pub index: LogIndex,
