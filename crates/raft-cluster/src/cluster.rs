@@ -1,10 +1,10 @@
 //! `Cluster`: starts and stops a set of nodes in one process (the seed's cluster
 //! managers), generic over the storage and the transport.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use raft_core::{Membership, NodeId, Role};
+use raft_core::{Membership, NodeId, Role, Term};
 use raft_storage::LogStore;
 use tracing::info;
 
@@ -92,22 +92,17 @@ where
             .max_by_key(|h| h.view().term)
     }
 
-    /// Waits until some node is leader and a majority of the running nodes agree on it.
+    /// Waits until some node is leader and a majority of the voters in its
+    /// configuration (of each half, during a joint change) are running and agree
+    /// on it. Learners and nodes outside the configuration do not count.
     pub async fn wait_for_leader(&self, timeout: Duration) -> Result<RaftHandle<SM>> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if let Some(l) = self.leader() {
-                let term = l.view().term;
-                let agree = self
-                    .nodes
-                    .values()
-                    .filter(|h| {
-                        let v = h.view();
-                        v.term == term && v.leader.as_ref() == Some(l.id())
-                    })
-                    .count();
-                if agree * 2 > self.nodes.len() {
-                    return Ok(l.clone());
+                if let Ok(status) = l.status().await {
+                    if status.role == Role::Leader && self.majority_follows(l.id(), status.term, &status.membership) {
+                        return Ok(l.clone());
+                    }
                 }
             }
             if tokio::time::Instant::now() >= deadline {
@@ -115,6 +110,20 @@ where
             }
             tokio::time::sleep(self.config.heartbeat_interval).await;
         }
+    }
+
+    /// Whether a majority of each non-empty voter set of `membership` runs here
+    /// and names `leader` in `term`.
+    fn majority_follows(&self, leader: &NodeId, term: Term, membership: &Membership) -> bool {
+        let agrees = |id: &NodeId| {
+            self.nodes.get(id).is_some_and(|h| {
+                let v = h.view();
+                v.running && v.term == term && v.leader.as_ref() == Some(leader)
+            })
+        };
+        let majority =
+            |set: &BTreeSet<NodeId>| set.is_empty() || set.iter().filter(|id| agrees(id)).count() * 2 > set.len();
+        !membership.voters.is_empty() && majority(&membership.voters) && majority(&membership.voters_outgoing)
     }
 
     /// Starts a brand-new node that is not a member yet; add it through the leader

@@ -109,3 +109,30 @@ async fn t52_replace_a_dead_node() {
     let state = tc.check().await;
     assert_eq!(tc.state(&fresh), state);
 }
+
+/// `Cluster::wait_for_leader` asks a majority of the leader's *voters*: two
+/// caught-up learners that follow the leader do not make up for two dead voters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t54_wait_for_leader_counts_voters_not_learners() {
+    let mut tc = TestCluster::start(3, config(0)).await;
+    let (n4, n5) = (node("node4"), node("node5"));
+    add_learner(&mut tc, &n4).await;
+    add_learner(&mut tc, &n5).await;
+    let leader = tc.leader().await.id().clone();
+    let dead: Vec<NodeId> = ids(3).into_iter().filter(|id| *id != leader).collect();
+    for id in &dead {
+        tc.kill(id).await;
+    }
+    // Five running nodes would include three that follow the leader, but only one
+    // of the three voters is alive: no leader can be confirmed.
+    let waited = tc.cluster.wait_for_leader(tc.config.election_timeout * 3).await;
+    assert!(
+        waited.is_err(),
+        "a leader was confirmed by learners: {:?}",
+        waited.map(|h| h.id().clone())
+    );
+    // One voter back is a majority of the voters again.
+    tc.restart(&dead[0]).await;
+    let l = tc.leader().await;
+    assert!(ids(3).contains(l.id()), "{} leads but is not a voter", l.id());
+}
