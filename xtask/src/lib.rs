@@ -10,6 +10,7 @@
 //! - `cargo xtask bench`: the criterion benches.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod chaos;
 pub mod demo;
 pub mod discovery;
 pub mod http;
