@@ -23,45 +23,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use raft_cluster::{BoxError, Cluster, MemNetwork, MemTransport, Metrics, RaftConfig, RaftHandle, StateMachine};
-use raft_core::{LogIndex, MemStorage, NodeId};
+use raft_cluster::testing::Counter;
+use raft_cluster::{Cluster, MemNetwork, MemTransport, Metrics, RaftConfig, RaftHandle};
+use raft_core::{MemStorage, NodeId};
 use raft_storage::vfs::{LockOutcome, OpenMode, StdVfs, Vfs, VfsFile};
 use raft_storage::{FileStorage, LogStore, Options};
 use tokio::runtime::Runtime;
 
 const PROPOSERS: [usize; 3] = [1, 16, 256];
-
-/// The smallest useful state machine: a counter, so the bench measures Raft and the
-/// storage, not the application.
-#[derive(Default)]
-struct Counter(u64);
-
-impl StateMachine for Counter {
-    type Command = u64;
-    type Response = u64;
-    type Query = ();
-    type QueryResponse = u64;
-
-    fn apply(&mut self, _: LogIndex, add: u64) -> u64 {
-        self.0 += add;
-        self.0
-    }
-
-    fn query(&self, _: ()) -> u64 {
-        self.0
-    }
-
-    fn snapshot(&self) -> Result<Bytes, BoxError> {
-        Ok(Bytes::copy_from_slice(&self.0.to_be_bytes()))
-    }
-
-    fn restore(&mut self, data: &[u8]) -> Result<(), BoxError> {
-        self.0 = u64::from_be_bytes(data.try_into()?);
-        Ok(())
-    }
-}
 
 type Node = RaftHandle<Counter>;
 

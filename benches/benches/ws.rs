@@ -28,10 +28,10 @@ use benches::net::{
     append_entries, rate, runtime, tcp_echo_server, tcp_rounds, ws_client, ws_echo_server, ws_rounds, Enc, Totals,
     WINDOW,
 };
-use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use raft_cluster::{BoxError, MemNetwork, RaftConfig, RaftHandle, RaftNode, StateMachine, Transport};
-use raft_core::{LogIndex, MemStorage, Membership, NodeId};
+use raft_cluster::testing::Counter;
+use raft_cluster::{MemNetwork, RaftConfig, RaftHandle, RaftNode, Transport};
+use raft_core::{MemStorage, Membership, NodeId};
 use raft_discovery::{NodeAddress, StaticServiceDiscovery};
 use raft_storage::{FileStorage, LogStore, Options};
 use raft_transport_ws::{Encoding, WsConfig, WsTransport};
@@ -103,31 +103,6 @@ fn one_connection(c: &mut Criterion) {
 }
 
 // ---------------------------------------------------------------- a cluster
-
-/// A counter: the bench measures Raft and the transport, not the application.
-#[derive(Default)]
-struct Counter(u64);
-
-impl StateMachine for Counter {
-    type Command = u64;
-    type Response = u64;
-    type Query = ();
-    type QueryResponse = u64;
-    fn apply(&mut self, _: LogIndex, add: u64) -> u64 {
-        self.0 += add;
-        self.0
-    }
-    fn query(&self, _: ()) -> u64 {
-        self.0
-    }
-    fn snapshot(&self) -> Result<Bytes, BoxError> {
-        Ok(Bytes::copy_from_slice(&self.0.to_be_bytes()))
-    }
-    fn restore(&mut self, data: &[u8]) -> Result<(), BoxError> {
-        self.0 = u64::from_be_bytes(data.try_into()?);
-        Ok(())
-    }
-}
 
 type Node = RaftHandle<Counter>;
 

@@ -3,32 +3,9 @@
 
 use std::time::Duration;
 
+use easyraft::cluster::testing::Counter;
 use easyraft::prelude::*;
-use easyraft::{BoxError, WsClusterOptions};
-
-#[derive(Default)]
-struct Counter(u64);
-
-impl StateMachine for Counter {
-    type Command = u64;
-    type Response = u64;
-    type Query = ();
-    type QueryResponse = u64;
-    fn apply(&mut self, _: LogIndex, add: u64) -> u64 {
-        self.0 += add;
-        self.0
-    }
-    fn query(&self, _: ()) -> u64 {
-        self.0
-    }
-    fn snapshot(&self) -> Result<Bytes, BoxError> {
-        Ok(Bytes::copy_from_slice(&self.0.to_be_bytes()))
-    }
-    fn restore(&mut self, data: &[u8]) -> Result<(), BoxError> {
-        self.0 = u64::from_be_bytes(data.try_into()?);
-        Ok(())
-    }
-}
+use easyraft::WsClusterOptions;
 
 fn ports() -> Vec<(String, u16)> {
     let ls: Vec<_> = (0..3)

@@ -67,6 +67,7 @@ mod metrics;
 mod node;
 mod shared_storage;
 mod state_machine;
+pub mod testing;
 mod transport;
 pub mod wire_json;
 
