@@ -44,7 +44,12 @@ async fn exchange(addr: SocketAddr, request: Vec<u8>, timeout: Duration) -> std:
             format!("no answer within {:.1} s", timeout.as_secs_f64()),
         )
     })??;
-    let text = String::from_utf8_lossy(&raw);
+    parse_response(&raw)
+}
+
+/// Splits a whole HTTP/1.1 response into its status code and its (de-chunked) body.
+pub(crate) fn parse_response(raw: &[u8]) -> std::io::Result<(u16, String)> {
+    let text = String::from_utf8_lossy(raw);
     let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP response");
     let (head, body) = text.split_once("\r\n\r\n").ok_or_else(bad)?;
     let code = head

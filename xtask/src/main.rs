@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use easyraft::discovery::NodeAddress;
 use easyraft::NodeId;
 use tracing_subscriber::EnvFilter;
+use xtask::chaos::node::ChaosNodeOptions;
+use xtask::chaos::{self, ChaosOptions};
 use xtask::demo::{self, DemoOptions, DemoTransport};
 use xtask::discovery::DemoDiscovery;
 use xtask::node::{self, NodeOptions};
@@ -45,6 +47,13 @@ enum Task {
     /// `curl http://127.0.0.1:5001/status` shows its role, term, leader and indexes.
     #[command(verbatim_doc_comment)]
     Node(NodeArgs),
+    /// Whole-system chaos: node processes, concurrent clients recording a history,
+    /// SIGKILL / SIGSTOP / partitions chosen by a seeded RNG, then the history checked
+    /// for linearizability and lost acknowledged writes. Exits non-zero on a violation.
+    Chaos(ChaosArgs),
+    /// One node of `cargo xtask chaos` (started by it).
+    #[command(hide = true)]
+    ChaosNode(ChaosNodeArgs),
     /// Run the criterion benches: `cargo bench -p benches [ARGS...]`.
     Bench {
         /// Passed to `cargo bench -p benches` (e.g. `--bench core`, `-- --test`).
@@ -79,6 +88,47 @@ struct DemoArgs {
     /// the printed `curl` commands.
     #[arg(long)]
     hold: bool,
+}
+
+#[derive(clap::Args)]
+struct ChaosArgs {
+    /// How many node processes.
+    #[arg(long, default_value_t = 3, value_parser = clap::builder::PossibleValuesParser::new(["3", "5"]).map(|s| s.parse::<usize>().unwrap_or(3)))]
+    nodes: usize,
+    /// Seconds of faults (the run lasts a little longer: start, final reads, check).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    duration: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    clients: u16,
+    /// How many keys the clients share.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=100))]
+    keys: u16,
+    /// The seed of the faults and ops [default: from the clock, printed].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The faults to inject, comma-separated (an empty list injects none).
+    #[arg(long, value_delimiter = ',', default_value = "kill,pause,partition")]
+    faults: Vec<xtask::chaos::faults::Fault>,
+}
+
+#[derive(clap::Args)]
+struct ChaosNodeArgs {
+    /// This node's id.
+    #[arg(long)]
+    id: String,
+    /// Its port (must match --peers).
+    #[arg(long)]
+    port: u16,
+    /// Every node as id=host:port: this one's own address, the others' relays.
+    #[arg(long, required = true, value_delimiter = ',', value_parser = node::parse_peer)]
+    peers: Vec<(NodeId, NodeAddress)>,
+    /// The data directory.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// The cluster token.
+    #[arg(long)]
+    token: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -205,6 +255,32 @@ fn main() -> ExitCode {
                 done.map(|()| true)
             })
         }
+        Task::Chaos(a) => {
+            // Clients and faults make the relays and the transport complain on purpose.
+            logging("error");
+            run_chaos(a)
+        }
+        Task::ChaosNode(a) => {
+            logging("warn");
+            if a.peers
+                .iter()
+                .all(|(id, addr)| id.as_str() != a.id || addr.port != a.port)
+            {
+                eprintln!("error: --peers must give {} at port {}", a.id, a.port);
+                return ExitCode::from(2);
+            }
+            let opts = ChaosNodeOptions {
+                id: NodeId::new(&a.id),
+                peers: a.peers,
+                data_dir: a.data_dir,
+                token: a.token,
+            };
+            runtime().map_err(Into::into).and_then(|rt| {
+                let done = rt.block_on(chaos::node::run(opts));
+                rt.shutdown_background();
+                done.map(|()| true)
+            })
+        }
         Task::Bench { args } => {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             std::process::Command::new(cargo)
@@ -253,6 +329,24 @@ fn run_service(service: ServiceArg, a: DemoArgs) -> Result<bool, demo::DemoError
     };
     let rt = runtime()?;
     rt.block_on(services::run(opts)).map(|r| r.passed)
+}
+
+/// `cargo xtask chaos`.
+fn run_chaos(a: ChaosArgs) -> Result<bool, demo::DemoError> {
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64 % 1_000_000)
+    });
+    let mut opts = ChaosOptions::new(seed)?;
+    opts.nodes = a.nodes;
+    opts.duration = std::time::Duration::from_secs(a.duration);
+    opts.clients = a.clients.into();
+    opts.keys = a.keys.into();
+    opts.faults = a.faults;
+    opts.faults.dedup();
+    let rt = runtime()?;
+    rt.block_on(chaos::run(opts)).map(|r| r.passed)
 }
 
 /// `target/xtask-node` in the workspace.

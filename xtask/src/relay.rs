@@ -64,14 +64,23 @@ impl Relays {
     /// What node `me` is told about the cluster: its own real address, and each peer
     /// at the relay of the link `me -> peer`.
     pub fn discovery_for(&self, me: &NodeId) -> StaticServiceDiscovery {
-        StaticServiceDiscovery::new(self.ports.iter().map(|(id, port)| {
-            let port = if id == me {
-                *port
-            } else {
-                self.links.get(&(me.clone(), id.clone())).copied().unwrap_or(*port)
-            };
-            (id.clone(), NodeAddress::new("127.0.0.1", port))
-        }))
+        StaticServiceDiscovery::new(self.addresses_for(me))
+    }
+
+    /// The addresses [`Relays::discovery_for`] gives `me`: its own real one, and each
+    /// peer's relay of the link `me -> peer`.
+    pub fn addresses_for(&self, me: &NodeId) -> BTreeMap<NodeId, NodeAddress> {
+        self.ports
+            .iter()
+            .map(|(id, port)| {
+                let port = if id == me {
+                    *port
+                } else {
+                    self.links.get(&(me.clone(), id.clone())).copied().unwrap_or(*port)
+                };
+                (id.clone(), NodeAddress::new("127.0.0.1", port))
+            })
+            .collect()
     }
 
     /// Cuts `nodes` off from the rest (they still talk among themselves).

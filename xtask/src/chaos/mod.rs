@@ -1,4 +1,341 @@
-//! `cargo xtask chaos`: the whole-system chaos test.
+//! `cargo xtask chaos`: the whole-system chaos test (DESIGN.md, "Testing, from the
+//! inside out", level 4).
+//!
+//! Every Raft node is an OS process of its own (`cargo xtask chaos-node`, see
+//! [`node`]) serving the replicated KV over JSON-RPC with fsynced file storage; the
+//! nodes reach each other through loopback relays ([`crate::relay`]) so partitions can
+//! be cut between processes. Concurrent clients ([`client`]) put, get and cas a few
+//! keys and record every request with its invocation and completion times and its
+//! outcome (ok, failed, unknown). Meanwhile faults chosen by a seeded RNG ([`faults`])
+//! SIGKILL and restart nodes, SIGSTOP and SIGCONT them, and cut partitions. At the end
+//! everything is healed, every key is read once more, and the whole history goes
+//! through the linearizability checker ([`check`]); a read after healing that
+//! contradicts an acknowledged write is reported as a lost write.
 
 pub mod check;
+mod client;
+pub mod faults;
 pub mod history;
+pub mod node;
+mod procs;
+pub mod rng;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use easyraft::NodeId;
+
+use self::check::Verdict;
+use self::client::Shared;
+use self::faults::{Fault, FaultEvent};
+use self::history::{Call, Op, Outcome, Ret};
+use self::procs::Procs;
+use self::rng::Rng;
+use crate::demo::DemoError;
+use crate::relay::Relays;
+
+/// The token every request presents.
+const TOKEN: &str = "chaos-token";
+/// How long the cluster may take to elect a leader (a loaded 2-core machine).
+const ELECTION: Duration = Duration::from_secs(30);
+
+/// What `cargo xtask chaos` runs.
+#[derive(Clone, Debug)]
+pub struct ChaosOptions {
+    /// Cluster size (3 or 5).
+    pub nodes: usize,
+    /// How long faults are injected.
+    pub duration: Duration,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// How many keys the clients share (few, so ops conflict).
+    pub keys: usize,
+    /// The seed of every random choice.
+    pub seed: u64,
+    /// The faults to inject.
+    pub faults: Vec<Fault>,
+    /// The program to run as `PROGRAM chaos-node ...` (the xtask binary).
+    pub exe: PathBuf,
+}
+
+impl ChaosOptions {
+    /// 3 nodes, 30 s, 8 clients on 5 keys, every fault, this very program as the nodes.
+    pub fn new(seed: u64) -> std::io::Result<Self> {
+        Ok(ChaosOptions {
+            nodes: 3,
+            duration: Duration::from_secs(30),
+            clients: 8,
+            keys: 5,
+            seed,
+            faults: Fault::ALL.to_vec(),
+            exe: std::env::current_exe()?,
+        })
+    }
+}
+
+/// What a chaos run found.
+#[derive(Debug)]
+pub struct ChaosReport {
+    /// Whether the history is linearizable and no acknowledged write was lost.
+    pub passed: bool,
+    /// Every op the clients made, and the final reads.
+    pub history: Vec<Op>,
+    /// The faults injected.
+    pub faults: Vec<FaultEvent>,
+    /// The checker's verdict.
+    pub verdict: Verdict,
+    /// How long the checker took.
+    pub check_time: Duration,
+}
+
+impl ChaosReport {
+    /// How many faults of `kind` happened.
+    pub fn count(&self, kind: Fault) -> usize {
+        self.faults.iter().filter(|f| f.fault == kind).count()
+    }
+
+    /// How many ops were answered.
+    pub fn ok_ops(&self) -> usize {
+        self.history
+            .iter()
+            .filter(|o| matches!(o.outcome, Outcome::Ok { .. }))
+            .count()
+    }
+}
+
+/// Free loopback ports, one per node.
+fn free_ports(n: usize) -> std::io::Result<BTreeMap<String, u16>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| Ok((format!("n{}", i + 1), l.local_addr()?.port())))
+        .collect()
+}
+
+fn elapsed(start: Instant) -> String {
+    format!("{:>6.1}s", start.elapsed().as_secs_f64())
+}
+
+/// Runs a chaos test, printing as it goes.
+pub async fn run(opts: ChaosOptions) -> Result<ChaosReport, DemoError> {
+    let n = opts.nodes;
+    if !(3..=7).contains(&n) || n % 2 == 0 {
+        return Err(format!("--nodes must be 3, 5 or 7 (got {n})").into());
+    }
+    let kinds: Vec<&str> = opts.faults.iter().map(|f| f.name()).collect();
+    println!(
+        "easyraft chaos: {n} node processes, {} clients on {} keys, {} s of faults ({}), seed {}",
+        opts.clients,
+        opts.keys,
+        opts.duration.as_secs(),
+        if kinds.is_empty() {
+            "none".into()
+        } else {
+            kinds.join(", ")
+        },
+        opts.seed
+    );
+    println!(
+        "  repeat the same faults with: cargo xtask chaos --nodes {n} --duration {} --clients {} --seed {}{}",
+        opts.duration.as_secs(),
+        opts.clients,
+        opts.seed,
+        if opts.faults.len() == Fault::ALL.len() {
+            String::new()
+        } else {
+            format!(" --faults {}", kinds.join(","))
+        }
+    );
+    let data = tempfile::Builder::new().prefix("easyraft-chaos-").tempdir()?;
+    let ports = free_ports(n)?;
+    let relays = Relays::start(&ports.iter().map(|(id, p)| (NodeId::new(id), *p)).collect()).await?;
+    let peers: BTreeMap<String, String> = ports
+        .keys()
+        .map(|id| {
+            let list: Vec<String> = relays
+                .addresses_for(&NodeId::new(id))
+                .into_iter()
+                .map(|(peer, addr)| format!("{peer}={addr}"))
+                .collect();
+            (id.clone(), list.join(","))
+        })
+        .collect();
+    let mut procs = Procs::new(opts.exe.clone(), data.path().to_path_buf(), TOKEN, ports.clone(), peers);
+    for id in ports.keys() {
+        procs.spawn(id)?;
+    }
+    println!(
+        "  nodes {} on 127.0.0.1 (FileStorage, fsync on), data and logs in {}",
+        ports
+            .iter()
+            .map(|(id, p)| format!("{id}:{p}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        data.path().display()
+    );
+    let start = Instant::now();
+    let leader = wait_for_leader(&procs, ELECTION).await.ok_or_else(|| {
+        format!(
+            "no leader within {ELECTION:?}; see the logs in {}",
+            data.path().display()
+        )
+    })?;
+    println!("{}  {leader} elected; starting the clients", elapsed(start));
+
+    let shared = Arc::new(Shared {
+        ports: ports.clone(),
+        token: TOKEN.into(),
+        start,
+        leader: Mutex::new(leader),
+        stop: Default::default(),
+        ok: Default::default(),
+    });
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..opts.clients {
+        clients.spawn(client::run(c, shared.clone(), opts.seed, opts.keys.max(1)));
+    }
+    let mut rng = Rng::new(opts.seed);
+    let until = Instant::now() + opts.duration;
+    let mut log = |line: &str| {
+        println!("{line}   [{} ops answered]", shared.ok.load(Ordering::Relaxed));
+    };
+    let faults = faults::inject(&mut procs, &relays, &mut rng, &opts.faults, start, until, &mut log).await;
+    shared.stop.store(true, Ordering::Relaxed);
+    let mut history = Vec::new();
+    while let Some(ops) = clients.join_next().await {
+        history.extend(ops.map_err(|e| format!("a client panicked: {e}"))?);
+    }
+    let faults = faults?;
+    println!(
+        "{}  clients stopped; every fault healed; reading every key back",
+        elapsed(start)
+    );
+
+    // Final reads: every key, once the cluster is whole again.
+    relays.heal();
+    let keys: Vec<String> = (0..opts.keys.max(1)).map(|k| format!("k{k}")).collect();
+    let finals = final_reads(&procs, &shared, &keys).await;
+    match finals {
+        Ok(reads) => history.extend(reads),
+        Err(key) => {
+            println!("{}  could not read {key} back within {ELECTION:?}", elapsed(start));
+            return Err(format!("the cluster did not recover: no linearizable read of {key}").into());
+        }
+    }
+    procs.stop_all();
+
+    let checked = Instant::now();
+    let h = history.clone();
+    let verdict = tokio::task::spawn_blocking(move || check::check(&h))
+        .await
+        .map_err(|e| format!("the checker panicked: {e}"))?;
+    let check_time = checked.elapsed();
+    let report = ChaosReport {
+        passed: verdict.passed(),
+        history,
+        faults,
+        verdict,
+        check_time,
+    };
+    print_summary(&report, opts.seed);
+    if !report.passed {
+        for id in ports.keys() {
+            println!("  logs of {id}: {}", procs.log_path(id).display());
+        }
+        // Keep the logs of a failed run.
+        let kept = data.keep();
+        println!("  (data and logs kept in {})", kept.display());
+    }
+    Ok(report)
+}
+
+/// Waits until some node up reports being the leader.
+async fn wait_for_leader(procs: &Procs, within: Duration) -> Option<String> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(l) = procs.leader() {
+            return Some(l);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// Reads every key once more (on the leader, retried until answered); the reads join
+/// the history, so a lost acknowledged write makes it non-linearizable. `Err(key)`
+/// when a key cannot be read.
+async fn final_reads(procs: &Procs, shared: &Shared, keys: &[String]) -> Result<Vec<Op>, String> {
+    let deadline = Instant::now() + ELECTION;
+    let mut reads = Vec::new();
+    for key in keys {
+        loop {
+            let leader = procs.leader().unwrap_or_default();
+            let invoke = shared.now();
+            if let Some(value) = client::get(shared, &leader, key).await {
+                reads.push(Op {
+                    client: usize::MAX,
+                    key: key.clone(),
+                    call: Call::Get,
+                    invoke,
+                    outcome: Outcome::Ok {
+                        complete: shared.now(),
+                        ret: Ret::Get { value },
+                    },
+                    final_read: true,
+                });
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(key.clone());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(reads)
+}
+
+fn print_summary(report: &ChaosReport, seed: u64) {
+    println!();
+    println!("faults:");
+    for f in &report.faults {
+        println!("  {:>6.1}s  {:<9} {}", f.at.as_secs_f64(), f.fault.name(), f.what);
+    }
+    println!("ops (ok / failed / unknown):");
+    for (kind, [ok, fail, unknown]) in check::counts(&report.history) {
+        println!("  {kind:<4} {ok:>6} / {fail:>5} / {unknown:>5}");
+    }
+    let v = &report.verdict;
+    println!(
+        "checker: {} keys, {} ops in the search, {:.2?}",
+        v.keys, v.ops_checked, report.check_time
+    );
+    for f in &v.failures {
+        print!("{}", f.describe(&report.history));
+    }
+    for k in &v.gave_up {
+        println!(
+            "key {k}: the search exceeded its budget ({} configurations): no verdict",
+            check::BUDGET
+        );
+    }
+    println!();
+    let ok = report.ok_ops();
+    if report.passed {
+        println!(
+            "PASS: the history of {ok} answered ops through {} faults is linearizable; no acknowledged write lost (seed {seed})",
+            report.faults.len()
+        );
+    } else if v.failures.iter().any(|f| f.lost_write) {
+        println!("FAIL: an acknowledged write was lost (seed {seed})");
+    } else if !v.failures.is_empty() {
+        println!("FAIL: the history is not linearizable (seed {seed})");
+    } else {
+        println!("FAIL: the checker gave up (seed {seed})");
+    }
+}
