@@ -100,4 +100,8 @@ impl<T: Transport> Transport for FaultyTransport<T> {
     fn observe(&self, view: watch::Receiver<NodeView>) {
         self.inner.observe(view);
     }
+
+    fn observe_metrics(&self, metrics: crate::metrics::MetricsSource) {
+        self.inner.observe_metrics(metrics);
+    }
 }

@@ -78,7 +78,10 @@ impl<SM: StateMachine> RaftHandle<SM> {
     /// idempotent or carry a request id if you retry).
     pub async fn propose(&self, command: SM::Command) -> Result<SM::Response> {
         let bytes = postcard::to_allocvec(&command).map_err(|e| Error::Encoding(e.to_string()))?;
-        self.call(|tx| Request::Propose(Bytes::from(bytes), tx)).await
+        let started = std::time::Instant::now();
+        let response = self.call(|tx| Request::Propose(Bytes::from(bytes), tx)).await?;
+        self.counters.propose_latency.record(started.elapsed());
+        Ok(response)
     }
 
     /// A linearizable read: confirms leadership with a quorum (ReadIndex), waits until
@@ -86,7 +89,10 @@ impl<SM: StateMachine> RaftHandle<SM> {
     /// `query` on its state machine. Works on followers too (the leader only confirms
     /// the index).
     pub async fn read(&self, query: SM::Query) -> Result<SM::QueryResponse> {
-        self.call(|tx| Request::Read(query, tx)).await
+        let started = std::time::Instant::now();
+        let answer = self.call(|tx| Request::Read(query, tx)).await?;
+        self.counters.read_latency.record(started.elapsed());
+        Ok(answer)
     }
 
     /// Adds a learner (it receives the log but does not vote).
@@ -141,7 +147,9 @@ impl<SM: StateMachine> RaftHandle<SM> {
         self.view.clone()
     }
 
-    /// The node's counters (proposals, applied entries, fsyncs, elections...).
+    /// The node's counters (proposals, applied entries, fsyncs, elections...) and
+    /// latency histograms (propose, read, persist); [`Metrics::to_prometheus`](crate::Metrics::to_prometheus)
+    /// renders them for a Prometheus scrape.
     pub fn metrics(&self) -> crate::metrics::Metrics {
         self.counters.snapshot()
     }

@@ -79,7 +79,7 @@ pub use events::{NodeView, RaftEvent};
 pub use faulty::{Faults, FaultyTransport};
 pub use handle::RaftHandle;
 pub use mem_transport::{MemNetwork, MemTransport};
-pub use metrics::Metrics;
+pub use metrics::{Histogram, Metrics, MetricsSource};
 pub use node::RaftNode;
 pub use state_machine::StateMachine;
 pub use transport::{Inbox, InboxError, Transport, TransportError};

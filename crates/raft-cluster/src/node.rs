@@ -18,7 +18,7 @@ use crate::config::RaftConfig;
 use crate::error::{BoxError, Error, Result};
 use crate::events::{NodeView, RaftEvent};
 use crate::handle::{RaftHandle, Request, Shared as HandleShared};
-use crate::metrics::Counters;
+use crate::metrics::{Counters, MetricsSource};
 use crate::shared_storage::Shared;
 use crate::state_machine::StateMachine;
 use crate::transport::{Inbox, Outbound, SendReport, Transport};
@@ -90,8 +90,9 @@ impl RaftNode {
         let (view_tx, view_rx) = watch::channel(view);
         let transport = Arc::new(transport);
         transport.observe(view_rx.clone());
-        transport.start(inbox.clone()).await.map_err(Error::Transport)?;
         let counters = Arc::new(Counters::default());
+        transport.observe_metrics(MetricsSource(counters.clone()));
+        transport.start(inbox.clone()).await.map_err(Error::Transport)?;
         let driver = Driver {
             id: id.clone(),
             raw,
@@ -338,6 +339,7 @@ where
                 let n = entries.len() as u64;
                 let storage = self.storage.clone();
                 let snap = snapshot.clone();
+                let started = std::time::Instant::now();
                 tokio::task::spawn_blocking(move || -> Result<(), BoxError> {
                     let mut st = storage.lock();
                     if let Some(s) = &snap {
@@ -354,6 +356,7 @@ where
                 .await
                 .map_err(|e| Error::Storage(Box::new(e)))?
                 .map_err(Error::Storage)?;
+                self.counters.persist_latency.record(started.elapsed());
                 Counters::add(&self.counters.persists, 1);
                 Counters::add(&self.counters.entries_persisted, n);
             }

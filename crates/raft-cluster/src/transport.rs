@@ -62,6 +62,12 @@ pub trait Transport: Send + Sync + 'static {
     fn observe(&self, view: tokio::sync::watch::Receiver<crate::events::NodeView>) {
         let _ = view;
     }
+
+    /// Called once before `start` with the node's live metrics, for transports
+    /// that serve them (e.g. `GET /metrics`).
+    fn observe_metrics(&self, metrics: crate::metrics::MetricsSource) {
+        let _ = metrics;
+    }
 }
 
 /// Where a transport delivers inbound messages for the local node.

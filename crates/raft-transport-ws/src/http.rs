@@ -1,11 +1,11 @@
-//! The plain-HTTP side of the port: read a request head, answer `GET /health` and
-//! `GET /status`, and replay the head to the WebSocket handshake otherwise.
+//! The plain-HTTP side of the port: read a request head, answer `GET /health`,
+//! `GET /status` and `GET /metrics`, and replay the head to the WebSocket handshake otherwise.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use raft_cluster::NodeView;
+use raft_cluster::{Metrics, NodeView};
 use raft_core::NodeId;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -81,10 +81,29 @@ pub(crate) async fn respond<S: AsyncWrite + Unpin>(
         },
         _ => (
             "404 Not Found",
-            json!({ "error": "not found", "paths": ["/raft/", "/health", "/status"] }),
+            json!({ "error": "not found", "paths": ["/raft/", "/health", "/status", "/metrics"] }),
         ),
     };
     write_json(stream, status, "", &body).await
+}
+
+/// Answers `/metrics`: the node's counters and latency histograms in the
+/// Prometheus text format, or 503 before the node started.
+pub(crate) async fn respond_metrics<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    id: &NodeId,
+    metrics: Option<Metrics>,
+) -> io::Result<()> {
+    match metrics {
+        Some(m) => {
+            let body = m.to_prometheus(id.as_str());
+            write_response(stream, "200 OK", "text/plain; version=0.0.4", "", &body).await
+        }
+        None => {
+            let body = json!({ "id": id.as_str(), "running": false });
+            write_json(stream, "503 Service Unavailable", "", &body).await
+        }
+    }
 }
 
 async fn write_json<S: AsyncWrite + Unpin>(
@@ -93,9 +112,18 @@ async fn write_json<S: AsyncWrite + Unpin>(
     extra_headers: &str,
     body: &serde_json::Value,
 ) -> io::Result<()> {
-    let body = body.to_string();
+    write_response(stream, status, "application/json", extra_headers, &body.to_string()).await
+}
+
+async fn write_response<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    status: &str,
+    content_type: &str,
+    extra_headers: &str,
+    body: &str,
+) -> io::Result<()> {
     let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra_headers}Connection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra_headers}Connection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(response.as_bytes()).await?;

@@ -4,7 +4,8 @@
 //! `wss://` with TLS) and keeps one outbound connection per peer, found through a
 //! [`ServiceDiscovery`]. Between nodes, binary frames carry postcard-encoded batches;
 //! any WebSocket client can also speak the seed's JSON envelope in text frames. The
-//! same port answers `GET /health` and `GET /status` for load balancers and operators.
+//! same port answers `GET /health` and `GET /status` for load balancers and operators,
+//! and `GET /metrics` (Prometheus text format) for monitoring.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -32,7 +33,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use raft_cluster::{Inbox, NodeView, Transport, TransportError};
+use raft_cluster::{Inbox, Metrics, MetricsSource, NodeView, Transport, TransportError};
 use raft_core::{Message, NodeId};
 use raft_discovery::ServiceDiscovery;
 use tokio::sync::watch;
@@ -49,11 +50,16 @@ pub(crate) struct Inner {
     peers: Mutex<BTreeMap<NodeId, Arc<tokio::sync::Mutex<client::Peer>>>>,
     local_addr: Mutex<Option<SocketAddr>>,
     view: Mutex<Option<watch::Receiver<NodeView>>>,
+    metrics: Mutex<Option<MetricsSource>>,
 }
 
 impl Inner {
     pub(crate) fn view(&self) -> Option<NodeView> {
         self.view.lock().ok()?.as_ref().map(|v| v.borrow().clone())
+    }
+
+    pub(crate) fn metrics(&self) -> Option<Metrics> {
+        self.metrics.lock().ok()?.as_ref().map(MetricsSource::get)
     }
 }
 
@@ -95,6 +101,7 @@ impl WsTransport {
                 peers: Mutex::default(),
                 local_addr: Mutex::default(),
                 view: Mutex::default(),
+                metrics: Mutex::default(),
             }),
             server: Arc::default(),
         }
@@ -148,6 +155,12 @@ impl Transport for WsTransport {
     fn observe(&self, view: watch::Receiver<NodeView>) {
         if let Ok(mut v) = self.inner.view.lock() {
             *v = Some(view);
+        }
+    }
+
+    fn observe_metrics(&self, metrics: MetricsSource) {
+        if let Ok(mut m) = self.inner.metrics.lock() {
+            *m = Some(metrics);
         }
     }
 }

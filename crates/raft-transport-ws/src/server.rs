@@ -1,5 +1,5 @@
 //! The server side: one port for `ws://host:port/raft/`, `GET /health` and
-//! `GET /status`. Every frame is checked before anything reaches the core.
+//! `GET /status` and `GET /metrics`. Every frame is checked before anything reaches the core.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tracing::{debug, warn};
 
-use crate::http::{read_head, refuse_upgrade, request_line, respond, upgrade_problem, Prefixed};
+use crate::http::{read_head, refuse_upgrade, request_line, respond, respond_metrics, upgrade_problem, Prefixed};
 use crate::wire::{self, WireError, HEADER_CLUSTER, HEADER_NODE, HEADER_PROTOCOL, PROTOCOL_VERSION};
 use crate::Inner;
 
@@ -67,6 +67,9 @@ where
     // Fix (tests): only `/raft` and `/raft/` are the Raft endpoint; `/rafts` and the
     // like went to the WebSocket handshake, which closed without an answer (now 404).
     let endpoint = path.split('?').next().unwrap_or("");
+    if endpoint == "/metrics" {
+        return respond_metrics(&mut stream, &inner.me, inner.metrics()).await;
+    }
     if endpoint != "/raft/" && endpoint != "/raft" {
         return respond(&mut stream, &path, &inner.me, inner.view()).await;
     }

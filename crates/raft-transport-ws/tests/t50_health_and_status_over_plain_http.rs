@@ -1,6 +1,7 @@
 //! The plain-HTTP side of a node's port, for load balancers and operators:
 //! `GET /health` is 200 with JSON while the node runs, `GET /status` reports role,
-//! term, leader, commit and applied as JSON, an unknown path or a garbled request is
+//! term, leader, commit and applied as JSON, `GET /metrics` is the node's metrics
+//! in the Prometheus text format, an unknown path or a garbled request is
 //! 404, an oversized request head is dropped, and the Raft endpoint keeps working
 //! beside all of it. After shutdown the port is released.
 
@@ -63,6 +64,32 @@ async fn health_and_status_answer_json_on_the_raft_port_and_unknown_paths_are_40
     assert!(
         status["applied"].as_u64() <= status["commit"].as_u64(),
         "applied never passes commit: {status}"
+    );
+
+    // Prometheus metrics: the counters and histograms of this very node.
+    let (code, metrics) = http_get(addr, "/metrics").await.expect("an HTTP answer");
+    assert_eq!(code, 200, "{metrics}");
+    let sample = |name: &str| -> f64 {
+        let prefix = format!("{name}{{node=\"node1\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(sample("easyraft_proposals_total") >= 5.0, "{metrics}");
+    assert!(sample("easyraft_applied_total") >= 6.0, "{metrics}");
+    assert_eq!(sample("easyraft_propose_latency_seconds_count"), 5.0, "{metrics}");
+    assert!(sample("easyraft_propose_latency_seconds_sum") > 0.0, "{metrics}");
+    assert!(sample("easyraft_persist_latency_seconds_count") >= 1.0, "{metrics}");
+    assert!(
+        metrics.contains("easyraft_propose_latency_seconds_bucket{node=\"node1\",le=\"+Inf\"} 5"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE easyraft_read_latency_seconds histogram"),
+        "{metrics}"
     );
 
     for path in ["/", "/nope", "/healthz", "/status/extra", "/rafts"] {
