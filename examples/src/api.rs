@@ -9,10 +9,15 @@ use serde_json::json;
 
 /// The request reached a follower: `data` is `{"leader": id, "address": "host:port"}`.
 pub const NOT_LEADER: i32 = -32020;
-/// The outcome is unknown (timeout): the write may or may not have happened.
+/// The outcome is unknown (a timeout, the node stopping with the request pending, a
+/// storage failure): the write may or may not have happened. Retry only what is
+/// idempotent, or read first.
 pub const UNKNOWN_OUTCOME: i32 = -32021;
-/// The node is not ready or has stopped.
+/// The node is not ready yet (starting): nothing was done; retry, here or elsewhere.
 pub const UNAVAILABLE: i32 = -32022;
+/// The write was not applied and never will be: a leader change replaced it, or a
+/// leadership transfer is in progress. Retrying is safe.
+pub const NOT_APPLIED: i32 = -32023;
 /// The request is valid JSON-RPC but makes no sense for the service.
 pub const BAD_REQUEST: i32 = -32602;
 
@@ -65,8 +70,13 @@ impl<SM: StateMachine> Node<SM> {
                     Some(json!({ "leader": leader, "address": address })),
                 )
             }
-            Error::Timeout(_) => ErrorObject::owned(UNKNOWN_OUTCOME, e.to_string(), None::<()>),
-            _ => ErrorObject::owned(UNAVAILABLE, e.to_string(), None::<()>),
+            Error::ProposalDropped | Error::TransferInProgress(_) => {
+                ErrorObject::owned(NOT_APPLIED, e.to_string(), None::<()>)
+            }
+            Error::Encoding(_) | Error::Membership(_) => ErrorObject::owned(BAD_REQUEST, e.to_string(), None::<()>),
+            // Timeout, Stopped, storage, transport...: a write may have been proposed
+            // (and may yet commit), so nothing more definite can be said.
+            _ => ErrorObject::owned(UNKNOWN_OUTCOME, e.to_string(), None::<()>),
         }
     }
 }
@@ -88,4 +98,34 @@ pub fn encode<T: serde::Serialize>(state: &T) -> Result<bytes::Bytes, easyraft::
 /// Decodes a snapshot.
 pub fn decode<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<T, easyraft::BoxError> {
     Ok(postcard::from_bytes(data)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::KvStore;
+
+    #[test]
+    fn errors_say_whether_a_write_may_have_happened() {
+        let node: Node<KvStore> = Node::new([("node2".to_string(), "127.0.0.1:5002".to_string())].into());
+        let code = |e: Error| node.error(e).code();
+        let hint = node.error(Error::NotLeader {
+            leader_hint: Some("node2".into()),
+        });
+        assert_eq!(hint.code(), NOT_LEADER);
+        assert_eq!(
+            hint.data().map(|d| d.get()),
+            Some(r#"{"address":"127.0.0.1:5002","leader":"node2"}"#)
+        );
+        // Definitely not applied: safe to retry.
+        assert_eq!(code(Error::ProposalDropped), NOT_APPLIED);
+        assert_eq!(code(Error::TransferInProgress("node2".into())), NOT_APPLIED);
+        // May have been proposed, and may still commit.
+        assert_eq!(code(Error::Timeout(std::time::Duration::from_secs(1))), UNKNOWN_OUTCOME);
+        assert_eq!(code(Error::Stopped), UNKNOWN_OUTCOME);
+        assert_eq!(code(Error::Internal("x".into())), UNKNOWN_OUTCOME);
+        // Never proposed.
+        assert_eq!(code(Error::Encoding("x".into())), BAD_REQUEST);
+        assert_eq!(node.get().err().map(|e| e.code()), Some(UNAVAILABLE));
+    }
 }

@@ -56,7 +56,9 @@ pub(crate) async fn call(
                     .unwrap_or(port);
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Err(RpcError::Call(e)) if e.code() == examples::api::UNAVAILABLE => {
+            Err(RpcError::Call(e))
+                if e.code() == examples::api::UNAVAILABLE || e.code() == examples::api::NOT_APPLIED =>
+            {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             other => return other,

@@ -4,9 +4,10 @@
 //! The outcome of a write is classified with care, since the checker trusts it:
 //! - answered: [`Outcome::Ok`];
 //! - refused before anything was proposed (the connection was refused, error -32020
-//!   "not the leader", "node starting", a malformed request): not applied, so the
-//!   client may retry on another node within the same op; [`Outcome::Fail`] if no node
-//!   took it before the op's deadline;
+//!   "not the leader", -32022 "node starting", a malformed request), or -32023 "not
+//!   applied" (a leader change replaced the entry, a leadership transfer refused it):
+//!   not applied, so the client may retry on another node within the same op;
+//!   [`Outcome::Fail`] if no node took it before the op's deadline;
 //! - anything else (a timeout, error -32021 "unknown outcome", a connection lost after
 //!   the request was sent, the node stopping, an answer that is not JSON-RPC):
 //!   [`Outcome::Unknown`], and never retried (a retry could apply it twice).
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use examples::api::{BAD_REQUEST, NOT_LEADER, UNAVAILABLE};
+use examples::api::{BAD_REQUEST, NOT_APPLIED, NOT_LEADER, UNAVAILABLE};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -79,8 +80,6 @@ pub(crate) enum Reply {
     Error {
         /// Its code.
         code: i64,
-        /// Its message.
-        message: String,
         /// Its data.
         data: Value,
     },
@@ -120,7 +119,6 @@ pub(crate) async fn call(port: u16, token: &str, method: &str, params: &Value) -
     if let Some(e) = v.get("error") {
         return Reply::Error {
             code: e["code"].as_i64().unwrap_or(0),
-            message: e["message"].as_str().unwrap_or("").to_string(),
             data: e.get("data").cloned().unwrap_or(Value::Null),
         };
     }
@@ -154,7 +152,7 @@ async fn write(shared: &Shared, method: &str, params: &Value, ids: &[String]) ->
                     .filter(|l| shared.ports.contains_key(*l))
                     .map(str::to_string);
             }
-            Reply::Error { code, message, .. } if code == i64::from(UNAVAILABLE) && message == "node starting" => {}
+            Reply::Error { code, .. } if code == i64::from(UNAVAILABLE) || code == i64::from(NOT_APPLIED) => {}
             Reply::Error { code, .. } if code == i64::from(BAD_REQUEST) => return Err(Outcome::Fail),
             Reply::Error { .. } | Reply::Lost => return Err(Outcome::Unknown),
         }

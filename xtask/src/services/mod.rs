@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use easyraft::{RaftConfig, RaftHandle, StateMachine};
-use examples::api::{NOT_LEADER, UNAVAILABLE, UNKNOWN_OUTCOME};
+use examples::api::{NOT_APPLIED, NOT_LEADER, UNAVAILABLE, UNKNOWN_OUTCOME};
 use examples::runner::{ApiBuilder, LocalCluster};
 use serde_json::{json, Value};
 
@@ -520,7 +520,11 @@ impl Rpc {
                         .filter(|l| self.ports.contains_key(*l) && *l != id)
                         .map(str::to_string),
                 ),
-                Err(CallError::Rpc { code, .. }) if *code == i64::from(UNAVAILABLE) => Some(None),
+                Err(CallError::Rpc { code, .. })
+                    if *code == i64::from(UNAVAILABLE) || *code == i64::from(NOT_APPLIED) =>
+                {
+                    Some(None)
+                }
                 Err(CallError::Rpc { code, .. }) if *code == i64::from(UNKNOWN_OUTCOME) && idempotent => Some(None),
                 Err(CallError::Net(_)) => Some(None),
                 Err(CallError::Rpc { .. }) => None,
