@@ -420,6 +420,9 @@ fn kv_put(c: &mut Criterion) {
     let rtt = rate(&totals, "tcp-echo/rtt").map_or(0.0, |r| 1e6 / r);
     let piped = rate(&totals, "tcp-echo/pipelined").unwrap_or(0.0);
     for (clients, (n, s), p50, p99, count) in figures {
+        if n == 0 {
+            continue; // filtered out on the command line: nothing measured
+        }
         let puts = n as f64 / s.max(1e-9);
         println!(
             "ratio kv-put/clients/{clients} ({} B request): {puts:.0} puts/s = {:.4} of tcp-echo pipelined ({piped:.0} msg/s); \
