@@ -65,6 +65,7 @@ mod handle;
 mod mem_transport;
 mod metrics;
 mod node;
+pub mod ops;
 mod shared_storage;
 mod state_machine;
 pub mod testing;

@@ -5,7 +5,9 @@
 //! method per Raft message (`raft_appendEntries`, `raft_requestVote`, ...; see
 //! docs/protocol.md), callable by any JSON-RPC client, and the application's own
 //! methods (`kv_put`, `lock_acquire`, ...) beside them. Peers keep one WebSocket
-//! JSON-RPC connection each, found through a [`ServiceDiscovery`].
+//! JSON-RPC connection each, found through a [`ServiceDiscovery`]. The same port
+//! answers `GET /health`, `GET /status` and `GET /metrics` like the WebSocket
+//! transport does.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -21,6 +23,7 @@
 
 mod client;
 mod config;
+mod ops;
 mod server;
 
 use std::collections::BTreeMap;
@@ -29,9 +32,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use jsonrpsee::server::{Methods, ServerHandle};
-use raft_cluster::{Inbox, Transport, TransportError};
+use raft_cluster::{Inbox, MetricsSource, NodeView, Transport, TransportError};
 use raft_core::{Message, NodeId};
 use raft_discovery::ServiceDiscovery;
+use tokio::sync::watch;
 use tracing::info;
 
 pub use config::JsonRpcConfig;
@@ -44,6 +48,7 @@ pub(crate) struct Inner {
     peers: Mutex<BTreeMap<NodeId, Arc<tokio::sync::Mutex<client::Peer>>>>,
     api: Mutex<Option<Methods>>,
     local_addr: Mutex<Option<SocketAddr>>,
+    pub(crate) ops: Arc<raft_cluster::ops::Observed>,
 }
 
 /// Stops the server when the last handle of the transport goes.
@@ -83,6 +88,7 @@ impl JsonRpcTransport {
                 peers: Mutex::default(),
                 api: Mutex::default(),
                 local_addr: Mutex::default(),
+                ops: Arc::default(),
             }),
             server: Arc::default(),
         }
@@ -132,6 +138,14 @@ impl Transport for JsonRpcTransport {
         let peer = self.peer(to);
         let mut peer = peer.lock().await;
         peer.send(&self.inner, to, messages).await
+    }
+
+    fn observe(&self, view: watch::Receiver<NodeView>) {
+        self.inner.ops.set_view(view);
+    }
+
+    fn observe_metrics(&self, metrics: MetricsSource) {
+        self.inner.ops.set_metrics(metrics);
     }
 
     async fn stop(&self) {

@@ -177,7 +177,14 @@ pub(crate) async fn start(
         }
         None => None,
     };
-    let http = tower::ServiceBuilder::new().option_layer(auth).map_request(tag_caller);
+    let operator = crate::ops::OpsLayer {
+        me: inner.me.clone(),
+        state: inner.ops.clone(),
+    };
+    let http = tower::ServiceBuilder::new()
+        .layer(operator)
+        .option_layer(auth)
+        .map_request(tag_caller);
     let listen = inner.cfg.listen;
     let config = ServerConfig::builder()
         .max_request_body_size(inner.cfg.max_message_bytes)

@@ -216,3 +216,72 @@ async fn bad_calls_get_json_rpc_errors_and_the_node_keeps_serving() {
     }
     cluster.stop().await;
 }
+
+/// A plain `GET`, as a load balancer or Prometheus sends it (no token).
+async fn get(port: u16, path: &str) -> (u16, String, String) {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let head = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type:")
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    (status, content_type, body.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_status_and_metrics_answer_on_the_json_rpc_port_without_the_token() {
+    let (mut cluster, addrs) = start("tok").await;
+    let leader = cluster.wait_for_leader(Duration::from_secs(10)).await.unwrap();
+    for v in 1..=3 {
+        leader.propose(v).await.unwrap();
+    }
+    let port = addrs[leader.id()];
+
+    let (status, ct, body) = get(port, "/health").await;
+    assert_eq!((status, ct.as_str()), (200, "application/json"), "{body}");
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health, json!({"status": "ok", "id": leader.id().as_str()}));
+
+    let (status, _, body) = get(port, "/status?verbose=1").await;
+    assert_eq!(status, 200, "{body}");
+    let st: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(st["role"], "leader", "{st}");
+    assert_eq!(st["leader"], leader.id().as_str(), "{st}");
+    assert_eq!(st["term"], leader.view().term, "{st}");
+    assert!(
+        st["applied"].as_u64().unwrap() >= 4,
+        "the no-op and three commands: {st}"
+    );
+
+    let (status, ct, body) = get(port, "/metrics").await;
+    assert_eq!((status, ct.as_str()), (200, "text/plain; version=0.0.4"), "{body}");
+    let count = format!("easyraft_propose_latency_seconds_count{{node=\"{}\"}} 3", leader.id());
+    assert!(body.contains(&count), "{body}");
+
+    // The token still guards everything else on the port.
+    let (status, _) = post(
+        port,
+        None,
+        br#"{"jsonrpc":"2.0","id":1,"method":"raft_heartbeat","params":{}}"#,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, _, _) = get(port, "/raft").await;
+    assert_eq!(status, 401, "other GETs go to jsonrpsee behind the token check");
+
+    // A stopped node's port is closed: a load balancer sees it as down.
+    let id = leader.id().clone();
+    cluster.stop_node(id.as_str()).await;
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err());
+    cluster.stop().await;
+}

@@ -5,7 +5,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use raft_cluster::{Metrics, NodeView};
+use raft_cluster::ops;
 use raft_core::NodeId;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -46,62 +46,29 @@ pub(crate) fn request_line(head: &[u8]) -> Option<(String, String)> {
     Some((method, path))
 }
 
-/// Answers `/health` and `/status`; anything else that is not a WebSocket upgrade of
-/// `/raft/` gets 404.
+/// Answers `/health`, `/status` and `/metrics` (see [`raft_cluster::ops`]); anything
+/// else that is not a WebSocket upgrade of `/raft/` gets 404.
 pub(crate) async fn respond<S: AsyncWrite + Unpin>(
     stream: &mut S,
     path: &str,
     id: &NodeId,
-    view: Option<NodeView>,
+    observed: &ops::Observed,
 ) -> io::Result<()> {
-    let running = view.as_ref().is_some_and(|v| v.running);
-    let (status, body) = match path.split('?').next().unwrap_or("") {
-        "/health" if running => ("200 OK", json!({ "status": "ok", "id": id.as_str() })),
-        "/health" => (
-            "503 Service Unavailable",
-            json!({ "status": "stopped", "id": id.as_str() }),
-        ),
-        "/status" => match view {
-            Some(v) => (
-                "200 OK",
-                json!({
-                    "id": id.as_str(),
-                    "role": v.role.to_string(),
-                    "term": v.term,
-                    "leader": v.leader.as_ref().map(|l| l.as_str()),
-                    "commit": v.commit,
-                    "applied": v.applied,
-                    "running": v.running,
-                }),
-            ),
-            None => (
-                "503 Service Unavailable",
-                json!({ "id": id.as_str(), "running": false }),
-            ),
-        },
-        _ => (
-            "404 Not Found",
-            json!({ "error": "not found", "paths": ["/raft/", "/health", "/status", "/metrics"] }),
-        ),
-    };
-    write_json(stream, status, "", &body).await
-}
-
-/// Answers `/metrics`: the node's counters and latency histograms in the
-/// Prometheus text format, or 503 before the node started.
-pub(crate) async fn respond_metrics<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    id: &NodeId,
-    metrics: Option<Metrics>,
-) -> io::Result<()> {
-    match metrics {
-        Some(m) => {
-            let body = m.to_prometheus(id.as_str());
-            write_response(stream, "200 OK", "text/plain; version=0.0.4", "", &body).await
+    match observed.respond(path, id) {
+        Some(r) => {
+            let status = format!("{} {}", r.status, r.reason());
+            write_response(stream, &status, r.content_type, "", &r.body).await
         }
         None => {
-            let body = json!({ "id": id.as_str(), "running": false });
-            write_json(stream, "503 Service Unavailable", "", &body).await
+            let mut paths = vec!["/raft/"];
+            paths.extend(ops::PATHS);
+            write_json(
+                stream,
+                "404 Not Found",
+                "",
+                &json!({ "error": "not found", "paths": paths }),
+            )
+            .await
         }
     }
 }

@@ -33,7 +33,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use raft_cluster::{Inbox, Metrics, MetricsSource, NodeView, Transport, TransportError};
+use raft_cluster::{Inbox, MetricsSource, NodeView, Transport, TransportError};
 use raft_core::{Message, NodeId};
 use raft_discovery::ServiceDiscovery;
 use tokio::sync::watch;
@@ -49,18 +49,7 @@ pub(crate) struct Inner {
     pub(crate) discovery: Arc<dyn ServiceDiscovery>,
     peers: Mutex<BTreeMap<NodeId, Arc<tokio::sync::Mutex<client::Peer>>>>,
     local_addr: Mutex<Option<SocketAddr>>,
-    view: Mutex<Option<watch::Receiver<NodeView>>>,
-    metrics: Mutex<Option<MetricsSource>>,
-}
-
-impl Inner {
-    pub(crate) fn view(&self) -> Option<NodeView> {
-        self.view.lock().ok()?.as_ref().map(|v| v.borrow().clone())
-    }
-
-    pub(crate) fn metrics(&self) -> Option<Metrics> {
-        self.metrics.lock().ok()?.as_ref().map(MetricsSource::get)
-    }
+    pub(crate) observed: raft_cluster::ops::Observed,
 }
 
 /// Owns the server task: when the last handle of a transport goes (the node stopped
@@ -100,8 +89,7 @@ impl WsTransport {
                 discovery,
                 peers: Mutex::default(),
                 local_addr: Mutex::default(),
-                view: Mutex::default(),
-                metrics: Mutex::default(),
+                observed: Default::default(),
             }),
             server: Arc::default(),
         }
@@ -153,15 +141,11 @@ impl Transport for WsTransport {
     }
 
     fn observe(&self, view: watch::Receiver<NodeView>) {
-        if let Ok(mut v) = self.inner.view.lock() {
-            *v = Some(view);
-        }
+        self.inner.observed.set_view(view);
     }
 
     fn observe_metrics(&self, metrics: MetricsSource) {
-        if let Ok(mut m) = self.inner.metrics.lock() {
-            *m = Some(metrics);
-        }
+        self.inner.observed.set_metrics(metrics);
     }
 }
 

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tracing::{debug, warn};
 
-use crate::http::{read_head, refuse_upgrade, request_line, respond, respond_metrics, upgrade_problem, Prefixed};
+use crate::http::{read_head, refuse_upgrade, request_line, respond, upgrade_problem, Prefixed};
 use crate::wire::{self, WireError, HEADER_CLUSTER, HEADER_NODE, HEADER_PROTOCOL, PROTOCOL_VERSION};
 use crate::Inner;
 
@@ -62,16 +62,13 @@ where
 {
     let head = read_head(&mut stream).await?;
     let Some((method, path)) = request_line(&head) else {
-        return respond(&mut stream, "", &inner.me, inner.view()).await;
+        return respond(&mut stream, "", &inner.me, &inner.observed).await;
     };
     // Fix (tests): only `/raft` and `/raft/` are the Raft endpoint; `/rafts` and the
     // like went to the WebSocket handshake, which closed without an answer (now 404).
     let endpoint = path.split('?').next().unwrap_or("");
-    if endpoint == "/metrics" {
-        return respond_metrics(&mut stream, &inner.me, inner.metrics()).await;
-    }
     if endpoint != "/raft/" && endpoint != "/raft" {
-        return respond(&mut stream, &path, &inner.me, inner.view()).await;
+        return respond(&mut stream, &path, &inner.me, &inner.observed).await;
     }
     if let Some((status, why)) = upgrade_problem(&method, &head) {
         debug!(local = %inner.me, status, why, "refusing a request for the Raft endpoint");
