@@ -147,8 +147,12 @@ fn opt_str_param(v: &Value, name: &str) -> Result<Option<String>, ErrorObjectOwn
     }
 }
 
-/// The KV API: `kv_put {key, value}`, `kv_get {key}`, `kv_delete {key}`,
+/// The KV API: `kv_put {key, value}`, `kv_get {key, stale}`, `kv_delete {key}`,
 /// `kv_cas {key, expected, new}`, `kv_scan {prefix, limit}` (params by name).
+///
+/// Reads are linearizable (ReadIndex) unless `kv_get` is given `"stale": true`: then
+/// the node answers from its own state at once ([`RaftHandle::read_local`](easyraft::RaftHandle::read_local)),
+/// which works on any node, even one cut off, but may miss acknowledged writes.
 pub fn rpc(node: Node<KvStore>) -> RpcModule<Node<KvStore>> {
     let mut m = RpcModule::new(node);
     let write = |method: &'static str, make: fn(&Value) -> Result<KvCommand, ErrorObjectOwned>| {
@@ -185,8 +189,18 @@ pub fn rpc(node: Node<KvStore>) -> RpcModule<Node<KvStore>> {
     let _ = m.register_async_method("kv_get", |params, node, _| async move {
         let p: Value = params.parse()?;
         let key = str_param(&p, "key")?;
+        let stale = match p.get("stale") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(bad("`stale` must be a boolean")),
+        };
         let h = node.get()?;
-        match h.read(KvQuery::Get(key)).await.map_err(|e| node.error(e))? {
+        let answer = if stale {
+            h.read_local(KvQuery::Get(key)).await
+        } else {
+            h.read(KvQuery::Get(key)).await
+        };
+        match answer.map_err(|e| node.error(e))? {
             KvAnswer::Value(v) => Ok::<_, ErrorObjectOwned>(json!({ "value": v })),
             KvAnswer::Pairs(_) => Err(bad("unexpected answer")),
         }

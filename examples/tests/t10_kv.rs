@@ -83,6 +83,17 @@ async fn kv_put_get_cas_scan_delete_and_follower_redirects() {
         .await
         .unwrap_err();
     assert!(matches!(err, RpcError::Call(ref e) if e.code() == -32602), "{err:?}");
+    let err = client(any)
+        .request::<Value, _>("kv_get", params(&[("key", json!("app/a")), ("stale", json!("yes"))]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RpcError::Call(ref e) if e.code() == -32602), "{err:?}");
+    // A stale read answers from the node's own state: the leader's is current.
+    let r = client(ports[leader.id().as_str()])
+        .request::<Value, _>("kv_get", params(&[("key", json!("app/a")), ("stale", json!(true))]))
+        .await
+        .unwrap();
+    assert_eq!(r["value"], "9");
     // Kill the leader: the service keeps working and nothing acknowledged is lost.
     local.cluster.kill(leader.id().as_str()).await;
     let alive: Vec<u16> = ports

@@ -110,6 +110,10 @@ struct ChaosArgs {
     /// The faults to inject, comma-separated (an empty list injects none).
     #[arg(long, value_delimiter = ',', default_value = "kill,pause,partition")]
     faults: Vec<xtask::chaos::faults::Fault>,
+    /// Deliberately unsafe: the clients read with `kv_get {"stale": true}` (the
+    /// node's local state, no ReadIndex), so the run must FAIL: a check of the checker.
+    #[arg(long)]
+    stale_reads: bool,
 }
 
 #[derive(clap::Args)]
@@ -345,6 +349,7 @@ fn run_chaos(a: ChaosArgs) -> Result<bool, demo::DemoError> {
     opts.keys = a.keys.into();
     opts.faults = a.faults;
     opts.faults.dedup();
+    opts.stale_reads = a.stale_reads;
     let rt = runtime()?;
     rt.block_on(chaos::run(opts)).map(|r| r.passed)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use xtask::chaos::check;
 use xtask::chaos::faults::Fault;
-use xtask::chaos::history::{Op, Outcome, Ret};
+use xtask::chaos::history::{Call, Op, Outcome, Ret};
 use xtask::chaos::{run, ChaosOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +67,7 @@ fn overwritten_value(history: &[Op]) -> Option<(usize, String)> {
                 .filter(|p| p.key == read.key && !p.final_read && p.is_acknowledged_write())
                 .find_map(|p| {
                     let value = match &p.call {
-                        xtask::chaos::history::Call::Put { value } => value.clone(),
+                        Call::Put { value } => value.clone(),
                         _ => return None,
                     };
                     let replaced = history.iter().any(|w| {
@@ -79,6 +79,33 @@ fn overwritten_value(history: &[Op]) -> Option<(usize, String)> {
                     replaced.then_some((f, value))
                 })
         })
+}
+
+/// A check of the checker against real processes: the same run with stale local
+/// reads (`kv_get {"stale": true}`: no ReadIndex) must be rejected. A follower that
+/// has not applied the latest commit, or a leader cut off by a partition, answers
+/// with a value an acknowledged write already replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t20_stale_local_reads_are_caught_as_not_linearizable() {
+    let seed = 4_242;
+    let opts = ChaosOptions {
+        duration: Duration::from_secs(8),
+        clients: 6,
+        faults: vec![Fault::Partition],
+        stale_reads: true,
+        exe: env!("CARGO_BIN_EXE_xtask").into(),
+        ..ChaosOptions::new(seed).expect("current_exe")
+    };
+    let report = run(opts).await.expect("the chaos run went to the end");
+    assert!(report.ok_ops() >= 100, "only {} ops answered", report.ok_ops());
+    assert!(!report.passed, "seed {seed}: stale reads went unnoticed");
+    let failure = &report.verdict.failures[0];
+    let culprit = &report.history[failure.culprit];
+    assert!(
+        matches!(culprit.call, Call::Get) && !culprit.final_read && !failure.lost_write,
+        "the culprit should be a client's stale get: {}",
+        failure.describe(&report.history)
+    );
 }
 
 #[test]

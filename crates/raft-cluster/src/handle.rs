@@ -16,6 +16,7 @@ use crate::transport::Inbox;
 pub(crate) enum Request<SM: StateMachine> {
     Propose(Bytes, oneshot::Sender<Result<SM::Response>>),
     Read(SM::Query, oneshot::Sender<Result<SM::QueryResponse>>),
+    ReadLocal(SM::Query, oneshot::Sender<Result<SM::QueryResponse>>),
     ChangeMembership(Vec<MembershipChange>, oneshot::Sender<Result<()>>),
     TransferLeadership(NodeId, oneshot::Sender<Result<()>>),
     Status(oneshot::Sender<Status>),
@@ -93,6 +94,15 @@ impl<SM: StateMachine> RaftHandle<SM> {
         let answer = self.call(|tx| Request::Read(query, tx)).await?;
         self.counters.read_latency.record(started.elapsed());
         Ok(answer)
+    }
+
+    /// A *serializable*, possibly stale read: runs `query` on this node's state
+    /// machine as it is now, without asking anyone. Cheap and available on any node
+    /// (even cut off from the others), but not linearizable: a follower may be behind,
+    /// and a deposed leader may not know it yet. Like etcd's serializable reads; use
+    /// [`read`](Self::read) whenever the answer must reflect every acknowledged write.
+    pub async fn read_local(&self, query: SM::Query) -> Result<SM::QueryResponse> {
+        self.call(|tx| Request::ReadLocal(query, tx)).await
     }
 
     /// Adds a learner (it receives the log but does not vote).

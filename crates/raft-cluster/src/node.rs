@@ -274,6 +274,9 @@ where
 
     fn handle_request(&mut self, r: Request<SM>) {
         match r {
+            Request::ReadLocal(query, reply) => {
+                let _ = reply.send(Ok(self.sm.query(query)));
+            }
             Request::Read(query, reply) => {
                 let id = self.next_read;
                 self.next_read += 1;

@@ -67,3 +67,46 @@ async fn t26_propose_that_cannot_commit_times_out() {
     assert_ne!(new.id(), leader.id());
     tc.check().await;
 }
+
+/// `read_local` answers from the node's own state machine without asking anyone:
+/// an isolated old leader still answers it (stale), while its linearizable `read`
+/// refuses. This is exactly the anomaly `read` exists to prevent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t27_read_local_is_available_but_may_be_stale() {
+    let tc = TestCluster::start(3, config(0)).await;
+    let client = tc.client();
+    let writer = tc.new_writer();
+    let key = format!("w{writer}");
+    client.put(Put::new(writer, 1)).await;
+    let old = tc.leader().await;
+    wait_until("the old leader applied the first write", || {
+        tc.state(old.id()).data.get(&key).copied() == Some(1)
+    })
+    .await;
+    tc.net.isolate(old.id());
+    let new = tc.leader_among(&tc.others(old.id()), old.view().term).await;
+    new.propose(Put::new(writer, 2))
+        .await
+        .expect("the majority side commits");
+
+    let stale = old.read_local(()).await.expect("a local read needs nobody");
+    assert_eq!(
+        stale.data.get(&key).copied(),
+        Some(1),
+        "the cut-off node cannot know the new write"
+    );
+    assert!(
+        old.read(()).await.is_err(),
+        "a linearizable read on the cut-off node must not answer"
+    );
+    let fresh = new.read_local(()).await.unwrap();
+    assert_eq!(fresh.data.get(&key).copied(), Some(2));
+
+    tc.net.heal();
+    wait_until("the old leader catches up", || {
+        tc.state(old.id()).data.get(&key).copied() == Some(2)
+    })
+    .await;
+    assert_eq!(old.read_local(()).await.unwrap().data.get(&key).copied(), Some(2));
+    tc.check().await;
+}

@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) stop: AtomicBool,
     /// Answered ops so far.
     pub(crate) ok: AtomicUsize,
+    /// The clients' gets are stale local reads (see `ChaosOptions::stale_reads`).
+    pub(crate) stale_reads: bool,
 }
 
 impl Shared {
@@ -173,8 +175,13 @@ async fn write(shared: &Shared, method: &str, params: &Value, ids: &[String]) ->
 
 /// Reads `key` once on node `id`.
 pub(crate) async fn get(shared: &Shared, id: &str, key: &str) -> Option<Option<String>> {
+    read(shared, id, key, false).await
+}
+
+/// `kv_get` on node `id`: linearizable, or a stale local read if `stale`.
+async fn read(shared: &Shared, id: &str, key: &str, stale: bool) -> Option<Option<String>> {
     let port = shared.ports.get(id).copied().unwrap_or(0);
-    match call(port, &shared.token, "kv_get", &json!({ "key": key })).await {
+    match call(port, &shared.token, "kv_get", &json!({ "key": key, "stale": stale })).await {
         Reply::Result(v) => Some(opt_str(&v["value"])),
         _ => None,
     }
@@ -203,7 +210,7 @@ pub(crate) async fn run(me: usize, shared: Arc<Shared>, seed: u64, keys: usize) 
         let outcome = match &call {
             Call::Get => {
                 let id = rng.pick(&ids).cloned().unwrap_or_default();
-                match get(&shared, &id, &key).await {
+                match read(&shared, &id, &key, shared.stale_reads).await {
                     Some(value) => {
                         seen.insert(key.clone(), value.clone());
                         Outcome::Ok {

@@ -59,6 +59,11 @@ pub struct ChaosOptions {
     pub faults: Vec<Fault>,
     /// The program to run as `PROGRAM chaos-node ...` (the xtask binary).
     pub exe: PathBuf,
+    /// Deliberately unsafe: the clients' gets ask for stale local reads
+    /// (`kv_get` with `"stale": true`), so the checker must reject the history. A
+    /// check of the checker against real processes. The final reads stay
+    /// linearizable.
+    pub stale_reads: bool,
 }
 
 impl ChaosOptions {
@@ -72,6 +77,7 @@ impl ChaosOptions {
             seed,
             faults: Fault::ALL.to_vec(),
             exe: std::env::current_exe()?,
+            stale_reads: false,
         })
     }
 }
@@ -152,6 +158,9 @@ pub async fn run(opts: ChaosOptions) -> Result<ChaosReport, DemoError> {
             format!(" --faults {}", kinds.join(","))
         }
     );
+    if opts.stale_reads {
+        println!("  --stale-reads: clients read each node's local state; this run is expected to FAIL the check");
+    }
     let data = tempfile::Builder::new().prefix("easyraft-chaos-").tempdir()?;
     let ports = free_ports(n)?;
     let relays = Relays::start(&ports.iter().map(|(id, p)| (NodeId::new(id), *p)).collect()).await?;
@@ -195,6 +204,7 @@ pub async fn run(opts: ChaosOptions) -> Result<ChaosReport, DemoError> {
         leader: Mutex::new(leader),
         stop: Default::default(),
         ok: Default::default(),
+        stale_reads: opts.stale_reads,
     });
     let mut clients = tokio::task::JoinSet::new();
     for c in 0..opts.clients {
