@@ -254,11 +254,11 @@ pub async fn run(opts: ChaosOptions) -> Result<ChaosReport, DemoError> {
         check_time,
     };
     print_summary(&report, opts.seed);
-    if !report.passed {
+    // Keep the logs of a failed run, unless the failure was asked for (stale reads).
+    if !report.passed && !opts.stale_reads {
         for id in ports.keys() {
             println!("  logs of {id}: {}", procs.log_path(id).display());
         }
-        // Keep the logs of a failed run.
         let kept = data.keep();
         println!("  (data and logs kept in {})", kept.display());
     }
