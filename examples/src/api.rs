@@ -81,6 +81,37 @@ impl<SM: StateMachine> Node<SM> {
     }
 }
 
+/// A `-32602` error: the params make no sense for the method.
+pub fn bad(msg: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObject::owned(BAD_REQUEST, msg, None::<()>)
+}
+
+/// The string param `name`, or a `-32602` error naming it.
+pub fn str_param(p: &serde_json::Value, name: &str) -> Result<String, ErrorObjectOwned> {
+    p.get(name)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| bad(format!("`{name}` must be a string")))
+}
+
+/// The optional string param `name` (absent or `null` is `None`), or a `-32602` error.
+pub fn opt_str_param(p: &serde_json::Value, name: &str) -> Result<Option<String>, ErrorObjectOwned> {
+    match p.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(bad(format!("`{name}` must be a string or null"))),
+    }
+}
+
+/// The optional boolean param `name` (absent or `null` is `false`), or a `-32602` error.
+pub fn flag_param(p: &serde_json::Value, name: &str) -> Result<bool, ErrorObjectOwned> {
+    match p.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(false),
+        Some(serde_json::Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(bad(format!("`{name}` must be a boolean"))),
+    }
+}
+
 /// Milliseconds since the Unix epoch on this node's clock. Only the leader reads it,
 /// to stamp commands; replicas use the stamped value.
 pub fn now_ms() -> u64 {
@@ -127,5 +158,24 @@ mod tests {
         // Never proposed.
         assert_eq!(code(Error::Encoding("x".into())), BAD_REQUEST);
         assert_eq!(node.get().err().map(|e| e.code()), Some(UNAVAILABLE));
+    }
+
+    #[test]
+    fn params_are_typed_or_refused_with_their_name() {
+        let p = json!({"k": "v", "n": null, "t": true, "five": 5});
+        assert_eq!(str_param(&p, "k").unwrap(), "v");
+        assert_eq!(opt_str_param(&p, "n").unwrap(), None);
+        assert_eq!(opt_str_param(&p, "absent").unwrap(), None);
+        assert!(flag_param(&p, "t").unwrap());
+        assert!(!flag_param(&p, "absent").unwrap());
+        for err in [
+            str_param(&p, "five").unwrap_err(),
+            str_param(&p, "absent").unwrap_err(),
+            opt_str_param(&p, "five").unwrap_err(),
+            flag_param(&p, "k").unwrap_err(),
+        ] {
+            assert_eq!(err.code(), BAD_REQUEST);
+            assert!(err.message().contains('`'), "{}", err.message());
+        }
     }
 }

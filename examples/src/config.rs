@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use easyraft::{BoxError, LogIndex, StateMachine};
-use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Params};
+use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::RpcModule;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::{decode, encode, Node, BAD_REQUEST};
+use crate::api::{bad, decode, encode, str_param, Node};
 
 /// How many past changes are kept for watches; a watcher further behind gets a full
 /// resync instead.
@@ -160,17 +160,6 @@ impl StateMachine for ConfigStore {
     }
 }
 
-fn bad(msg: impl Into<String>) -> ErrorObjectOwned {
-    ErrorObject::owned(BAD_REQUEST, msg, None::<()>)
-}
-
-fn string(p: &Value, name: &str) -> Result<String, ErrorObjectOwned> {
-    p.get(name)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| bad(format!("`{name}` must be a string")))
-}
-
 fn changes_json(changes: Vec<Change>) -> Vec<Value> {
     changes
         .into_iter()
@@ -231,8 +220,8 @@ pub fn rpc(node: Node<ConfigStore>) -> RpcModule<Node<ConfigStore>> {
     let _ = m.register_async_method("config_set", |params, node, _| async move {
         let p: Value = params.parse()?;
         let cmd = ConfigCommand::Set {
-            key: string(&p, "key")?,
-            value: string(&p, "value")?,
+            key: str_param(&p, "key")?,
+            value: str_param(&p, "value")?,
         };
         let v = node.get()?.propose(cmd).await.map_err(|e| node.error(e))?;
         Ok::<_, ErrorObjectOwned>(json!({ "version": v }))
@@ -240,14 +229,14 @@ pub fn rpc(node: Node<ConfigStore>) -> RpcModule<Node<ConfigStore>> {
     let _ = m.register_async_method("config_delete", |params, node, _| async move {
         let p: Value = params.parse()?;
         let cmd = ConfigCommand::Delete {
-            key: string(&p, "key")?,
+            key: str_param(&p, "key")?,
         };
         let v = node.get()?.propose(cmd).await.map_err(|e| node.error(e))?;
         Ok::<_, ErrorObjectOwned>(json!({ "version": v }))
     });
     let _ = m.register_async_method("config_get", |params, node, _| async move {
         let p: Value = params.parse()?;
-        let q = ConfigQuery::Get(string(&p, "key")?);
+        let q = ConfigQuery::Get(str_param(&p, "key")?);
         match node.get()?.read(q).await.map_err(|e| node.error(e))? {
             ConfigAnswer::Entry(e) => Ok::<_, ErrorObjectOwned>(match e {
                 Some((value, version)) => json!({"value": value, "version": version}),

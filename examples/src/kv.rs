@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use easyraft::{BoxError, LogIndex, StateMachine};
-use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
+use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::RpcModule;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::{decode, encode, Node, BAD_REQUEST};
+use crate::api::{bad, decode, encode, flag_param, opt_str_param, str_param, Node};
 
 /// The store's state.
 #[derive(Default, Serialize, Deserialize)]
@@ -128,25 +128,6 @@ impl StateMachine for KvStore {
     }
 }
 
-fn bad(msg: impl Into<String>) -> ErrorObjectOwned {
-    ErrorObject::owned(BAD_REQUEST, msg, None::<()>)
-}
-
-fn str_param(v: &Value, name: &str) -> Result<String, ErrorObjectOwned> {
-    v.get(name)
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| bad(format!("`{name}` must be a string")))
-}
-
-fn opt_str_param(v: &Value, name: &str) -> Result<Option<String>, ErrorObjectOwned> {
-    match v.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(bad(format!("`{name}` must be a string or null"))),
-    }
-}
-
 /// The KV API: `kv_put {key, value}`, `kv_get {key, stale}`, `kv_delete {key}`,
 /// `kv_cas {key, expected, new}`, `kv_scan {prefix, limit}` (params by name).
 ///
@@ -189,11 +170,7 @@ pub fn rpc(node: Node<KvStore>) -> RpcModule<Node<KvStore>> {
     let _ = m.register_async_method("kv_get", |params, node, _| async move {
         let p: Value = params.parse()?;
         let key = str_param(&p, "key")?;
-        let stale = match p.get("stale") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => return Err(bad("`stale` must be a boolean")),
-        };
+        let stale = flag_param(&p, "stale")?;
         let h = node.get()?;
         let answer = if stale {
             h.read_local(KvQuery::Get(key)).await

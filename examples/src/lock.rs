@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use easyraft::{BoxError, LogIndex, StateMachine};
-use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Params};
+use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::RpcModule;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::{decode, encode, now_ms, Node, BAD_REQUEST};
+use crate::api::{bad, decode, encode, now_ms, Node};
 
 /// Who holds a lock.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,10 +163,6 @@ impl StateMachine for LockTable {
         *self = decode(data)?;
         Ok(())
     }
-}
-
-fn bad(msg: impl Into<String>) -> ErrorObjectOwned {
-    ErrorObject::owned(BAD_REQUEST, msg, None::<()>)
 }
 
 fn field<T: serde::de::DeserializeOwned>(p: &Value, name: &str) -> Result<T, ErrorObjectOwned> {
