@@ -118,22 +118,6 @@ fn bench_dir() -> tempfile::TempDir {
     }
 }
 
-/// Proposes on the node believed to lead, following leader hints if that changed.
-async fn propose(nodes: &[Node], leader: &mut usize) {
-    loop {
-        match nodes[*leader].propose(1).await {
-            Ok(_) => return,
-            Err(e) => {
-                let hint = e.leader_hint().and_then(|h| nodes.iter().position(|n| n.id() == h));
-                *leader = hint.unwrap_or((*leader + 1) % nodes.len());
-                if hint.is_none() {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
-    }
-}
-
 /// `total` proposals spread over `proposers` concurrent tasks; returns the wall time
 /// and each proposal's latency.
 async fn round(nodes: &[Node], leader: usize, proposers: usize, total: u64) -> (Duration, Vec<Duration>) {
@@ -147,7 +131,7 @@ async fn round(nodes: &[Node], leader: usize, proposers: usize, total: u64) -> (
                 let mut latencies = Vec::with_capacity(n as usize);
                 for _ in 0..n {
                     let t = Instant::now();
-                    propose(&nodes, &mut leader).await;
+                    benches::propose_on_leader(&nodes, &mut leader, 1).await;
                     latencies.push(t.elapsed());
                 }
                 latencies

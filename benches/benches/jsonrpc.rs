@@ -33,8 +33,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use benches::net::{
-    append_entries, rate, runtime, tcp_echo_server, tcp_rounds, ws_client, ws_echo_server, ws_rounds, Enc, Totals,
-    WINDOW,
+    append_entries, rate, runtime, tcp_client, tcp_echo_server, tcp_rounds, ws_client, ws_echo_server, ws_rounds, Enc,
+    Totals, WINDOW,
 };
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
@@ -48,7 +48,6 @@ use raft_core::{LogIndex, MemStorage, Message, NodeId};
 use raft_discovery::{NodeAddress, ServiceDiscovery, StaticServiceDiscovery};
 use raft_transport_jsonrpc::{method_name, JsonRpcConfig, JsonRpcTransport};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// Timeouts roomy enough that a busy machine does not trigger elections mid-bench.
@@ -172,11 +171,7 @@ fn one_connection(c: &mut Criterion) {
     let rt = runtime();
     let (ws_addr, tcp_addr) = rt.block_on(async { (ws_echo_server().await, tcp_echo_server().await) });
     let mut ws = rt.block_on(ws_client(ws_addr));
-    let mut tcp = rt.block_on(async {
-        let t = TcpStream::connect(tcp_addr).await.expect("connect");
-        t.set_nodelay(true).expect("nodelay");
-        t
-    });
+    let mut tcp = rt.block_on(tcp_client(tcp_addr));
     let link = rt.block_on(jsonrpc_link());
     let mut totals = Totals::new();
     let mut sent_to_node2 = 0u64;
@@ -364,11 +359,7 @@ fn kv_put(c: &mut Criterion) {
         .expect("a leader");
     let port = local.ports[leader.id().as_str()];
     let tcp_addr = rt.block_on(tcp_echo_server());
-    let mut tcp = rt.block_on(async {
-        let t = TcpStream::connect(tcp_addr).await.expect("connect");
-        t.set_nodelay(true).expect("nodelay");
-        t
-    });
+    let mut tcp = rt.block_on(tcp_client(tcp_addr));
     let value = Arc::new("v".repeat(VALUE_BYTES));
     let request = serde_json::to_vec(&json!({
         "jsonrpc": "2.0", "id": 0, "method": "kv_put",

@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use benches::net::{
-    append_entries, rate, runtime, tcp_echo_server, tcp_rounds, ws_client, ws_echo_server, ws_rounds, Enc, Totals,
-    WINDOW,
+    append_entries, rate, runtime, tcp_client, tcp_echo_server, tcp_rounds, ws_client, ws_echo_server, ws_rounds, Enc,
+    Totals, WINDOW,
 };
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use raft_cluster::testing::Counter;
@@ -35,18 +35,13 @@ use raft_core::{MemStorage, Membership, NodeId};
 use raft_discovery::{NodeAddress, StaticServiceDiscovery};
 use raft_storage::{FileStorage, LogStore, Options};
 use raft_transport_ws::{Encoding, WsConfig, WsTransport};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 fn one_connection(c: &mut Criterion) {
     let rt = runtime();
     let (ws_addr, tcp_addr) = rt.block_on(async { (ws_echo_server().await, tcp_echo_server().await) });
     let mut ws = rt.block_on(ws_client(ws_addr));
-    let mut tcp = rt.block_on(async {
-        let t = TcpStream::connect(tcp_addr).await.expect("connect");
-        t.set_nodelay(true).expect("nodelay");
-        t
-    });
+    let mut tcp = rt.block_on(tcp_client(tcp_addr));
     let mut totals = Totals::new();
     for entries in [1u64, 64] {
         let m = append_entries(entries);
@@ -217,22 +212,6 @@ async fn wait_for_leader(nodes: &[Node]) -> usize {
     }
 }
 
-/// Proposes on the node believed to lead, following leader hints if that changed.
-async fn propose(nodes: &[Node], leader: &mut usize) {
-    loop {
-        match nodes[*leader].propose(1).await {
-            Ok(_) => return,
-            Err(e) => {
-                let hint = e.leader_hint().and_then(|h| nodes.iter().position(|n| n.id() == h));
-                *leader = hint.unwrap_or((*leader + 1) % nodes.len());
-                if hint.is_none() {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
-    }
-}
-
 /// `total` proposals spread over `proposers` concurrent tasks; returns the wall time.
 async fn round(nodes: &[Node], leader: usize, proposers: usize, total: u64) -> Duration {
     let start = Instant::now();
@@ -243,7 +222,7 @@ async fn round(nodes: &[Node], leader: usize, proposers: usize, total: u64) -> D
             tokio::spawn(async move {
                 let mut leader = leader;
                 for _ in 0..n {
-                    propose(&nodes, &mut leader).await;
+                    benches::propose_on_leader(&nodes, &mut leader, 1).await;
                 }
             })
         })

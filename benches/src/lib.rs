@@ -2,6 +2,10 @@
 
 pub mod net;
 
+use std::time::Duration as StdDuration;
+
+use raft_cluster::{RaftHandle, StateMachine};
+
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
@@ -179,6 +183,26 @@ impl SnapshotTransfer {
             }
             for m in to_leader {
                 let _ = self.leader.step(m);
+            }
+        }
+    }
+}
+
+/// Proposes `command` on the node believed to lead (`nodes[*leader]`), following
+/// leader hints (or trying the next node) until one accepts it; `leader` is updated.
+pub async fn propose_on_leader<SM: StateMachine>(nodes: &[RaftHandle<SM>], leader: &mut usize, command: SM::Command)
+where
+    SM::Command: Clone,
+{
+    loop {
+        match nodes[*leader].propose(command.clone()).await {
+            Ok(_) => return,
+            Err(e) => {
+                let hint = e.leader_hint().and_then(|h| nodes.iter().position(|n| n.id() == h));
+                *leader = hint.unwrap_or((*leader + 1) % nodes.len());
+                if hint.is_none() {
+                    tokio::time::sleep(StdDuration::from_millis(10)).await;
+                }
             }
         }
     }

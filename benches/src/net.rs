@@ -93,6 +93,13 @@ pub async fn ws_echo_server() -> SocketAddr {
     addr
 }
 
+/// A connection to [`tcp_echo_server`], with Nagle off as the transports set it.
+pub async fn tcp_client(addr: SocketAddr) -> TcpStream {
+    let t = TcpStream::connect(addr).await.expect("connect");
+    t.set_nodelay(true).expect("nodelay");
+    t
+}
+
 /// A TCP server that echoes length-prefixed byte strings.
 pub async fn tcp_echo_server() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

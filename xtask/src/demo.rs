@@ -99,7 +99,8 @@ const STEPS: usize = 8;
 const WAIT: Duration = Duration::from_secs(15);
 
 /// Timing for a demo on one (possibly busy) machine: elections within about a second.
-fn demo_config() -> RaftConfig {
+/// The services demo uses it too.
+pub(crate) fn demo_config() -> RaftConfig {
     RaftConfig {
         election_timeout: Duration::from_millis(400),
         heartbeat_interval: Duration::from_millis(50),

@@ -21,19 +21,7 @@ use raft_storage::{FileStorage, Options};
 use raft_transport_ws::{wire, Encoding, WsTransport};
 use support::*;
 
-const KINDS: [&str; 11] = [
-    "RequestVote",
-    "RequestVoteResponse",
-    "AppendEntries",
-    "AppendEntriesResponse",
-    "Heartbeat",
-    "HeartbeatResponse",
-    "InstallSnapshot",
-    "InstallSnapshotResponse",
-    "TimeoutNow",
-    "ReadIndex",
-    "ReadIndexResponse",
-];
+use raft_cluster::wire_json::MESSAGE_KINDS as KINDS;
 
 type Seen = Arc<Mutex<BTreeMap<&'static str, u64>>>;
 

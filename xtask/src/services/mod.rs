@@ -17,12 +17,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use easyraft::{RaftConfig, RaftHandle, StateMachine};
+use easyraft::{RaftHandle, StateMachine};
 use examples::api::{NOT_APPLIED, NOT_LEADER, UNAVAILABLE, UNKNOWN_OUTCOME};
 use examples::runner::{ApiBuilder, LocalCluster};
 use serde_json::{json, Value};
 
-use crate::demo::DemoError;
+use crate::demo::{demo_config, DemoError};
 use crate::http;
 use crate::ui::{secs, Ui};
 
@@ -109,16 +109,6 @@ pub(crate) const STEPS: usize = 6;
 const WAIT: Duration = Duration::from_secs(15);
 /// How long one call may take, unless it long-polls.
 const CALL: Duration = Duration::from_secs(6);
-
-/// Timing for a demo on one (possibly busy) machine: elections within about a second.
-fn demo_config() -> RaftConfig {
-    RaftConfig {
-        election_timeout: Duration::from_millis(400),
-        heartbeat_interval: Duration::from_millis(50),
-        request_timeout: Duration::from_secs(3),
-        ..RaftConfig::default()
-    }
-}
 
 /// Runs the service demo, printing as it goes.
 pub async fn run(opts: ServiceOptions) -> Result<ServiceReport, DemoError> {
