@@ -246,6 +246,16 @@ async fn health_status_and_metrics_answer_on_the_json_rpc_port_without_the_token
         leader.propose(v).await.unwrap();
     }
     let port = addrs[leader.id()];
+    // A proposal resolves when applied; the view that `/status` reports is
+    // published right after, at the end of that round.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while leader.view().applied < 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the view never showed the writes applied"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     let (status, ct, body) = get(port, "/health").await;
     assert_eq!((status, ct.as_str()), (200, "application/json"), "{body}");
