@@ -9,6 +9,8 @@
 //! - `cargo xtask chaos`: node processes put through SIGKILL, SIGSTOP and partitions
 //!   while clients record a history, then checked for linearizability ([`chaos`]).
 //! - `cargo xtask node`: one key-value node per process.
+//! - `cargo xtask test`: the whole suite on a fresh machine, prerequisites included
+//!   ([`suite`]).
 //! - `cargo xtask bench`: the criterion benches.
 #![warn(missing_docs, unreachable_pub)]
 
@@ -20,4 +22,5 @@ pub mod kv;
 pub mod node;
 pub mod relay;
 pub mod services;
+pub mod suite;
 pub mod ui;

@@ -54,6 +54,11 @@ enum Task {
     /// One node of `cargo xtask chaos` (started by it).
     #[command(hide = true)]
     ChaosNode(ChaosNodeArgs),
+    /// Run the whole test suite on a fresh machine: install what it needs (etcd, a
+    /// Python virtual environment with `websockets`), run every test (cargo-nextest
+    /// when installed, else cargo test), the doctests, the benches in test mode and
+    /// curl against a real `kv` cluster; end with one summary line.
+    Test(TestArgs),
     /// Run the criterion benches: `cargo bench -p benches [ARGS...]`.
     Bench {
         /// Passed to `cargo bench -p benches` (e.g. `--bench core`, `-- --test`).
@@ -88,6 +93,23 @@ struct DemoArgs {
     /// the printed `curl` commands.
     #[arg(long)]
     hold: bool,
+}
+
+#[derive(clap::Args)]
+struct TestArgs {
+    /// Test only these packages (repeatable); the extra steps (benches, curl) run only
+    /// for the whole workspace or when their package is named.
+    #[arg(short = 'p', long = "package", value_name = "PACKAGE")]
+    packages: Vec<String>,
+    /// Install nothing; tests that need a missing prerequisite fail and say so.
+    #[arg(long)]
+    no_install: bool,
+    /// Use `cargo test` even when cargo-nextest is installed.
+    #[arg(long)]
+    cargo_test: bool,
+    /// Passed to `cargo nextest run` (or `cargo test`) as they are, e.g. a test filter.
+    #[arg(last = true, allow_hyphen_values = true)]
+    args: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -284,6 +306,26 @@ fn main() -> ExitCode {
                 rt.shutdown_background();
                 done.map(|()| true)
             })
+        }
+        Task::Test(a) => {
+            let opts = xtask::suite::SuiteOptions {
+                packages: a.packages,
+                no_install: a.no_install,
+                cargo_test: a.cargo_test,
+                args: a.args,
+            };
+            return match xtask::suite::run(opts) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
+                Err(xtask::suite::SuiteError::Missing(m)) => {
+                    eprintln!("{m}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("xtask test: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         Task::Bench { args } => {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -5,8 +5,9 @@
 //! the core: every bad message carried a term of 1000 or more, and the node's term is
 //! exactly the good messages' term.
 //!
-//! Needs `python3` with `websockets` (`python3 -m pip install websockets`; `.ci/run`
-//! installs it). Without it the test fails and says so: it is never skipped.
+//! Needs a Python with `websockets`: `$EASYRAFT_PYTHON` (the virtual environment that
+//! `cargo xtask test` makes under target/), else `python3` on the PATH. Without it the
+//! test fails and says so: it is never skipped.
 
 mod support;
 
@@ -23,19 +24,26 @@ fn script() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/ws_client.py")
 }
 
+/// `$EASYRAFT_PYTHON`, else `python3`.
+fn python() -> std::ffi::OsString {
+    std::env::var_os("EASYRAFT_PYTHON").unwrap_or_else(|| "python3".into())
+}
+
 fn require_websockets() {
-    let probe = Command::new("python3").args(["-c", "import websockets"]).output();
+    let python = python();
+    let probe = Command::new(&python).args(["-c", "import websockets"]).output();
+    let shown = python.to_string_lossy();
     match probe {
         Ok(out) if out.status.success() => {}
         Ok(out) => panic!(
             "this test runs a Python WebSocket client and needs the `websockets` package, which \
-             python3 cannot import ({}). Install it with `python3 -m pip install websockets` \
-             (or `pip install websockets`); .ci/run does this before the tests.",
+             {shown} cannot import ({}). Run the suite with `cargo xtask test` (README.md), which \
+             makes a virtual environment with it and sets EASYRAFT_PYTHON, or install it yourself.",
             String::from_utf8_lossy(&out.stderr).trim()
         ),
         Err(e) => panic!(
-            "this test runs a Python WebSocket client and needs `python3` ({e}). Install Python 3, \
-             then `python3 -m pip install websockets`."
+            "this test runs a Python WebSocket client and needs Python ({shown}: {e}). Install \
+             Python 3, then run `cargo xtask test` (README.md)."
         ),
     }
 }
@@ -49,7 +57,7 @@ async fn python_websockets_client_gets_acks_errors_and_clean_closes_and_garbage_
     assert_eq!(node.view().term, 0, "a lone follower with pre-vote keeps term 0");
 
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
+        Command::new(python())
             .arg(script())
             .args(["--addr", &addr.to_string()])
             .args(["--token", "py-secret", "--node", "node1", "--peer", "node2"])

@@ -10,7 +10,7 @@ use crate::{EtcdConfig, EtcdServiceDiscovery, ServiceDiscovery};
 
 /// How to get `etcd` on this machine, for error messages.
 pub const INSTALL_HINT: &str =
-    "etcd is not installed: install it with `apt-get install -y etcd-server` (Debian/Ubuntu), or point ETCD_BIN at an etcd binary";
+    "etcd is not installed: run the suite with `cargo xtask test` (README.md), which installs it, or install it with `apt-get install -y etcd-server` (Debian/Ubuntu), or point ETCD_BIN at an etcd binary";
 
 /// A running single-member etcd.
 #[derive(Debug)]
