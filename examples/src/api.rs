@@ -74,6 +74,8 @@ impl<SM: StateMachine> Node<SM> {
                 ErrorObject::owned(NOT_APPLIED, e.to_string(), None::<()>)
             }
             Error::Encoding(_) | Error::Membership(_) => ErrorObject::owned(BAD_REQUEST, e.to_string(), None::<()>),
+            // A read changes nothing: always safe to retry.
+            Error::ReadTimeout(_) => ErrorObject::owned(UNAVAILABLE, e.to_string(), None::<()>),
             // Timeout, Stopped, storage, transport...: a write may have been proposed
             // (and may yet commit), so nothing more definite can be said.
             _ => ErrorObject::owned(UNKNOWN_OUTCOME, e.to_string(), None::<()>),

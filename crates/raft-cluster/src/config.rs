@@ -14,8 +14,22 @@ pub struct RaftConfig {
     pub election_timeout: Duration,
     /// How often the leader sends heartbeats (also the tick interval).
     pub heartbeat_interval: Duration,
-    /// At most this many proposals in one batch (one log append, one fsync).
+    /// At most this many proposals taken into one batch by the node task (one log
+    /// append; the log writer may merge several batches into one fsync).
     pub max_batch_size: usize,
+    /// At most this many entries per AppendEntries message (bytes are capped by
+    /// `max_bytes_per_msg`).
+    pub max_entries_per_msg: usize,
+    /// At most this many committed entries handed to the apply worker and not yet
+    /// applied: a slow state machine makes the node hold back, not queue without
+    /// bound.
+    pub max_unapplied_entries: u64,
+    /// Leader lease reads (off by default): a leader that heard from a quorum within
+    /// the last `election_timeout - 2 * heartbeat_interval` serves `read` without a
+    /// heartbeat round. Needs check-quorum, and assumes the nodes' clocks run at
+    /// nearly the same rate (a paused process or a clock jump longer than that margin
+    /// can break linearizability); ReadIndex makes no clock assumption.
+    pub lease_reads: bool,
     /// Take a snapshot and compact the log every this many applied entries (0: never).
     pub snapshot_interval: u64,
     /// How long `propose`, `read` and membership calls wait before giving up with a
@@ -31,6 +45,9 @@ pub struct RaftConfig {
     pub max_bytes_per_msg: u64,
     /// At most this many AppendEntries in flight per follower.
     pub max_inflight_msgs: usize,
+    /// A log write (fsync included) in flight for longer than this makes the node
+    /// unhealthy (`/health` answers 503 `disk-stalled`).
+    pub disk_stall_timeout: Duration,
     /// Capacity of each peer's outbound queue; when full, messages to that peer are
     /// dropped (Raft retries) instead of blocking the node.
     pub outbound_queue: usize,
@@ -42,6 +59,9 @@ impl Default for RaftConfig {
             election_timeout: Duration::from_millis(1000),
             heartbeat_interval: Duration::from_millis(100),
             max_batch_size: 1024,
+            max_entries_per_msg: 1024,
+            max_unapplied_entries: 8192,
+            lease_reads: false,
             snapshot_interval: 10_000,
             request_timeout: Duration::from_secs(5),
             pre_vote: true,
@@ -50,6 +70,7 @@ impl Default for RaftConfig {
             max_bytes_per_msg: 1 << 20,
             max_inflight_msgs: 64,
             outbound_queue: 4096,
+            disk_stall_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -74,7 +95,11 @@ impl RaftConfig {
         c.heartbeat_tick = 1;
         c.pre_vote = self.pre_vote;
         c.check_quorum = self.check_quorum;
-        c.max_entries_per_msg = self.max_batch_size.max(1);
+        c.max_entries_per_msg = self.max_entries_per_msg.max(1);
+        if self.lease_reads {
+            // Two ticks of margin for drift and scheduling below the election timeout.
+            c.read_lease_ticks = Some(election_tick.saturating_sub(2).max(1));
+        }
         c.max_bytes_per_msg = self.max_bytes_per_msg;
         c.max_inflight_msgs = self.max_inflight_msgs;
         c.snapshot_chunk_bytes = self.snapshot_chunk_bytes;

@@ -21,6 +21,10 @@ pub enum Error {
     /// it may still be committed.
     #[error("timed out after {0:?}; the outcome is unknown")]
     Timeout(std::time::Duration),
+    /// A linearizable read could not be served in time (no leader was reachable);
+    /// a read changes nothing, so it is always safe to retry.
+    #[error("the read could not be served within {0:?} (no reachable leader); retry")]
+    ReadTimeout(std::time::Duration),
     /// The proposal was appended but replaced by another leader's entry: it was not
     /// applied and never will be.
     #[error("the proposal was dropped by a leader change")]
@@ -71,9 +75,10 @@ impl Error {
         }
     }
 
-    /// Whether the request timed out (its outcome is unknown).
+    /// Whether the request timed out (for a write its outcome is unknown; a read
+    /// changed nothing).
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout(_))
+        matches!(self, Error::Timeout(_) | Error::ReadTimeout(_))
     }
 }
 

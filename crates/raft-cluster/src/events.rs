@@ -49,4 +49,7 @@ pub struct NodeView {
     pub applied: LogIndex,
     /// Whether the node is running.
     pub running: bool,
+    /// A log write has been in flight longer than `RaftConfig::disk_stall_timeout`
+    /// (`/health` reports it).
+    pub disk_stalled: bool,
 }

@@ -91,7 +91,11 @@ impl<SM: StateMachine> RaftHandle<SM> {
     /// the index).
     pub async fn read(&self, query: SM::Query) -> Result<SM::QueryResponse> {
         let started = std::time::Instant::now();
-        let answer = self.call(|tx| Request::Read(query, tx)).await?;
+        let answer = self.call(|tx| Request::Read(query, tx)).await.map_err(|e| match e {
+            // A read has no outcome to be unsure of.
+            Error::Timeout(d) => Error::ReadTimeout(d),
+            e => e,
+        })?;
         self.counters.read_latency.record(started.elapsed());
         Ok(answer)
     }

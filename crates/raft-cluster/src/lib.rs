@@ -55,6 +55,7 @@
 //! ```
 #![warn(missing_docs, unreachable_pub)]
 
+mod apply;
 mod backoff;
 mod cluster;
 mod config;
@@ -62,6 +63,7 @@ mod error;
 mod events;
 mod faulty;
 mod handle;
+mod log_writer;
 mod mem_transport;
 mod metrics;
 mod node;

@@ -19,6 +19,50 @@ pub(crate) struct Counters {
     pub(crate) propose_latency: AtomicHistogram,
     pub(crate) read_latency: AtomicHistogram,
     pub(crate) persist_latency: AtomicHistogram,
+    /// The log write in progress, if any (a stalled disk shows as an old one).
+    pub(crate) write_in_flight: InFlight,
+}
+
+/// When the log write in progress started, or none.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    epoch: std::time::Instant,
+    /// Milliseconds since `epoch` plus one, or 0 when no write is in progress.
+    started_ms: AtomicU64,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        InFlight {
+            epoch: std::time::Instant::now(),
+            started_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl InFlight {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    pub(crate) fn begin(&self) {
+        self.started_ms
+            .store(self.now_ms().saturating_add(1), Ordering::Relaxed);
+    }
+
+    pub(crate) fn end(&self) {
+        self.started_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// How long the write in progress has taken so far.
+    pub(crate) fn age(&self) -> Option<Duration> {
+        match self.started_ms.load(Ordering::Relaxed) {
+            0 => None,
+            started => Some(Duration::from_millis(
+                self.now_ms().saturating_add(1).saturating_sub(started),
+            )),
+        }
+    }
 }
 
 impl Counters {
@@ -39,6 +83,10 @@ impl Counters {
             propose_latency: self.propose_latency.snapshot(),
             read_latency: self.read_latency.snapshot(),
             persist_latency: self.persist_latency.snapshot(),
+            persist_in_flight_ms: self
+                .write_in_flight
+                .age()
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         }
     }
 }
@@ -66,8 +114,12 @@ pub struct Metrics {
     pub propose_latency: Histogram,
     /// From `read` to its answer, for reads that succeeded.
     pub read_latency: Histogram,
-    /// One persist of a `Ready` (snapshot, entries, hard state, and the fsync).
+    /// One log write (the snapshot, entries and hard state of one or more Readys,
+    /// and the fsync).
     pub persist_latency: Histogram,
+    /// How long the log write in progress has taken so far (0: none in progress); a
+    /// stalled disk shows here first.
+    pub persist_in_flight_ms: u64,
 }
 
 impl Metrics {
@@ -105,6 +157,16 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE easyraft_{name}_total counter");
             let _ = writeln!(out, "easyraft_{name}_total{{node=\"{label}\"}} {value}");
         }
+        let _ = writeln!(
+            out,
+            "# HELP easyraft_persist_in_flight_seconds How long the log write in progress has taken (0: none)."
+        );
+        let _ = writeln!(out, "# TYPE easyraft_persist_in_flight_seconds gauge");
+        let _ = writeln!(
+            out,
+            "easyraft_persist_in_flight_seconds{{node=\"{label}\"}} {}",
+            self.persist_in_flight_ms as f64 / 1000.0
+        );
         let histograms = [
             (
                 "propose_latency",

@@ -1,10 +1,16 @@
 //! `RaftNode`: one tokio task owns one core node and is the only code that touches
-//! it. It ticks, steps inbound messages, batches proposals, carries out each Ready
-//! (persisting off the executor), applies committed entries and answers requests.
+//! it. It ticks, steps inbound messages, batches proposals and hands the work of each
+//! Ready to the lanes beside it, never waiting for them: the log writer thread
+//! ([`crate::log_writer`]) persists, the apply worker thread ([`crate::apply`])
+//! applies, answers proposals and reads and takes snapshots, and the transport sends.
+//! Their completions come back as messages to the node task.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
+use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
+use crate::apply::{self, ApplyJob, ApplyReport};
+use crate::log_writer::{LogWriter, Persisted, WriteJob};
 use bytes::Bytes;
 use raft_core::{
     Entry, EntryPayload, LogIndex, Membership, Message, NodeId, RawNode, ReadState, Ready, Role, Snapshot,
@@ -15,7 +21,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
 use crate::config::RaftConfig;
-use crate::error::{BoxError, Error, Result};
+use crate::error::{Error, Result};
 use crate::events::{NodeView, RaftEvent};
 use crate::handle::{RaftHandle, Request, Shared as HandleShared};
 use crate::metrics::{Counters, MetricsSource};
@@ -72,8 +78,9 @@ impl RaftNode {
             state_machine.restore(&snap.data).map_err(Error::StateMachine)?;
         }
         core.applied = snap.meta.index;
-        let storage = Shared::new(storage);
-        let raw = RawNode::new(core, storage.clone())?;
+        let storage = Shared::new(storage).map_err(|e| Error::Storage(e.into()))?;
+        let mut raw = RawNode::new(core, storage.clone())?;
+        raw.set_max_unapplied(config.max_unapplied_entries);
 
         let (inbox, inbox_rx) = Inbox::new(id.clone(), 8192);
         let (req_tx, req_rx) = mpsc::channel(4096);
@@ -86,6 +93,7 @@ impl RaftNode {
             commit: raw.commit_index(),
             applied: snap.meta.index,
             running: true,
+            disk_stalled: false,
         };
         let (view_tx, view_rx) = watch::channel(view);
         let transport = Arc::new(transport);
@@ -93,11 +101,30 @@ impl RaftNode {
         let counters = Arc::new(Counters::default());
         transport.observe_metrics(MetricsSource(counters.clone()));
         transport.start(inbox.clone()).await.map_err(Error::Transport)?;
+        let writer = LogWriter::start(id.as_str(), counters.clone()).map_err(|e| Error::Storage(e.into()))?;
+        let (persisted_tx, persisted_rx) = mpsc::unbounded_channel();
+        let (applied_tx, applied_rx) = mpsc::unbounded_channel();
+        let applier = apply::start(
+            id.as_str(),
+            state_machine,
+            snap.meta.index,
+            events.clone(),
+            counters.clone(),
+            applied_tx,
+        )
+        .map_err(|e| Error::Internal(format!("cannot start the apply worker: {e}")))?;
         let driver = Driver {
             id: id.clone(),
             raw,
             storage,
-            sm: state_machine,
+            writer,
+            disk_stalled: false,
+            persisted_tx,
+            persisted_rx,
+            writes_in_flight: 0,
+            applier,
+            applied_rx,
+            snapshotting: false,
             outbound: Outbound::new(transport.clone(), config.outbound_queue, report_tx),
             transport,
             inbox_rx,
@@ -109,8 +136,9 @@ impl RaftNode {
             proposals: BTreeMap::new(),
             conf_changes: Vec::new(),
             reads: BTreeMap::new(),
-            waiting_reads: VecDeque::new(),
             next_read: 0,
+            ticks: 0,
+            reads_stale: false,
             applied: snap.meta.index,
             last_snapshot: snap.meta.index,
             config: config.clone(),
@@ -148,11 +176,29 @@ struct PendingConf {
     appended: bool,
 }
 
+/// A read waiting for its ReadIndex: the query, the caller, and the tick it was last
+/// asked at (`None`: not asked yet, no leader was known).
+type PendingRead<SM> = (
+    <SM as StateMachine>::Query,
+    Reply<<SM as StateMachine>::QueryResponse>,
+    Option<u64>,
+);
+
 struct Driver<SM: StateMachine, S, T> {
     id: NodeId,
     raw: RawNode<Shared<S>>,
     storage: Shared<S>,
-    sm: SM,
+    writer: LogWriter<S>,
+    /// A log write has been in flight longer than `disk_stall_timeout`.
+    disk_stalled: bool,
+    persisted_tx: mpsc::UnboundedSender<Persisted>,
+    persisted_rx: mpsc::UnboundedReceiver<Persisted>,
+    /// Write jobs submitted and not yet reported.
+    writes_in_flight: usize,
+    applier: std_mpsc::Sender<ApplyJob<SM>>,
+    applied_rx: mpsc::UnboundedReceiver<ApplyReport>,
+    /// A snapshot was asked of the apply worker and is not yet persisted.
+    snapshotting: bool,
     outbound: Outbound<T>,
     transport: Arc<T>,
     inbox_rx: mpsc::Receiver<Message>,
@@ -164,11 +210,14 @@ struct Driver<SM: StateMachine, S, T> {
     /// Proposals by log index, with the term they were appended in.
     proposals: BTreeMap<LogIndex, (Term, Reply<SM::Response>)>,
     conf_changes: Vec<PendingConf>,
-    /// Reads waiting for their ReadIndex, by context id.
-    reads: BTreeMap<u64, (SM::Query, Reply<SM::QueryResponse>)>,
-    /// Reads whose index is known, waiting to be applied.
-    waiting_reads: VecDeque<(LogIndex, SM::Query, Reply<SM::QueryResponse>)>,
+    /// Reads waiting for their ReadIndex, by context id, with the tick they were
+    /// last asked at (`None`: not asked yet, no leader was known).
+    reads: BTreeMap<u64, PendingRead<SM>>,
     next_read: u64,
+    /// Ticks since the start.
+    ticks: u64,
+    /// The leader or term changed: ask the pending reads again.
+    reads_stale: bool,
     applied: LogIndex,
     last_snapshot: LogIndex,
     config: RaftConfig,
@@ -190,7 +239,10 @@ where
             tokio::select! {
                 _ = ticker.tick() => {
                     self.raw.tick();
+                    self.ticks += 1;
                     self.forget_abandoned();
+                    self.check_disk();
+                    self.retry_reads();
                 }
                 m = self.inbox_rx.recv() => match m {
                     Some(m) => {
@@ -213,8 +265,41 @@ where
                     SendReport::Unreachable(to) => self.raw.report_unreachable(&to),
                     SendReport::SnapshotFailed(to) => self.raw.report_snapshot(&to, false),
                 },
+                Some(p) = self.persisted_rx.recv() => {
+                    let mut next = Some(p);
+                    let mut failed = None;
+                    while let Some(p) = next.take() {
+                        if let Err(e) = self.on_persisted(p) {
+                            failed = Some(e);
+                            break;
+                        }
+                        next = self.persisted_rx.try_recv().ok();
+                    }
+                    if let Some(e) = failed {
+                        error!(id = %self.id, error = %e, "stopping the node: cannot continue safely");
+                        break;
+                    }
+                }
+                Some(r) = self.applied_rx.recv() => {
+                    let mut next = Some(r);
+                    let mut failed = None;
+                    while let Some(r) = next.take() {
+                        if let Err(e) = self.on_applied(r) {
+                            failed = Some(e);
+                            break;
+                        }
+                        next = self.applied_rx.try_recv().ok();
+                    }
+                    if let Some(e) = failed {
+                        error!(id = %self.id, error = %e, "stopping the node: cannot continue safely");
+                        break;
+                    }
+                }
             }
-            if let Err(e) = self.process_ready().await {
+            if self.reads_stale {
+                self.retry_reads();
+            }
+            if let Err(e) = self.process_ready() {
                 error!(id = %self.id, error = %e, "stopping the node: cannot continue safely");
                 break;
             }
@@ -275,14 +360,22 @@ where
     fn handle_request(&mut self, r: Request<SM>) {
         match r {
             Request::ReadLocal(query, reply) => {
-                let _ = reply.send(Ok(self.sm.query(query)));
+                if let Err(std_mpsc::SendError(ApplyJob::ReadLocal(_, reply))) =
+                    self.applier.send(ApplyJob::ReadLocal(query, reply))
+                {
+                    let _ = reply.send(Err(Error::Stopped));
+                }
             }
             Request::Read(query, reply) => {
                 let id = self.next_read;
                 self.next_read += 1;
                 match self.raw.read_index(Bytes::copy_from_slice(&id.to_be_bytes())) {
                     Ok(()) => {
-                        self.reads.insert(id, (query, reply));
+                        self.reads.insert(id, (query, reply, Some(self.ticks)));
+                    }
+                    // No leader known: asked again once one is elected.
+                    Err(raft_core::Error::NotLeader { leader_hint: None }) => {
+                        self.reads.insert(id, (query, reply, None));
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e.into()));
@@ -310,13 +403,68 @@ where
         }
     }
 
-    /// Requests whose callers gave up (timed out) are forgotten.
-    fn forget_abandoned(&mut self) {
-        self.reads.retain(|_, (_, r)| !r.is_closed());
-        self.waiting_reads.retain(|(_, _, r)| !r.is_closed());
+    /// A log write stuck for longer than `disk_stall_timeout` makes the node report
+    /// itself unhealthy (a leader that cannot persist commits only through the others
+    /// and acknowledges nothing meanwhile: it applies only what it persisted).
+    fn check_disk(&mut self) {
+        let age = self.counters.write_in_flight.age().unwrap_or_default();
+        let stalled = age > self.config.disk_stall_timeout;
+        if stalled != self.disk_stalled {
+            self.disk_stalled = stalled;
+            if stalled {
+                warn!(id = %self.id, seconds = age.as_secs_f64(), "a log write is stalled");
+            } else {
+                info!(id = %self.id, "the log writes again");
+            }
+        }
     }
 
-    async fn process_ready(&mut self) -> Result<()> {
+    /// Requests whose callers gave up (timed out) are forgotten.
+    fn forget_abandoned(&mut self) {
+        self.reads.retain(|_, (_, r, _)| !r.is_closed());
+    }
+
+    /// Pending reads are asked again after a leader or term change (the old leader
+    /// will never answer them) and when an answer is overdue (a lost message).
+    fn retry_reads(&mut self) {
+        let overdue_after = self.election_ticks();
+        let now = self.ticks;
+        let stale = std::mem::take(&mut self.reads_stale);
+        let due: Vec<u64> = self
+            .reads
+            .iter()
+            .filter(|(_, (_, _, asked))| match asked {
+                None => true,
+                Some(t) => stale || now.saturating_sub(*t) >= overdue_after,
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let asked = match self.raw.read_index(Bytes::copy_from_slice(&id.to_be_bytes())) {
+                Ok(()) => Some(now),
+                Err(raft_core::Error::NotLeader { leader_hint: None }) => None,
+                Err(e) => {
+                    if let Some((_, reply, _)) = self.reads.remove(&id) {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                    continue;
+                }
+            };
+            if let Some(r) = self.reads.get_mut(&id) {
+                r.2 = asked;
+            }
+        }
+    }
+
+    fn election_ticks(&self) -> u64 {
+        let hb = self.config.heartbeat_interval.as_millis().max(1);
+        u64::try_from(self.config.election_timeout.as_millis() / hb)
+            .unwrap_or(u64::MAX)
+            .max(2)
+    }
+
+    /// Hands out every Ready the core has, without waiting for any lane.
+    fn process_ready(&mut self) -> Result<()> {
         while self.raw.has_ready() {
             let rd = self.raw.ready();
             self.observe(&rd);
@@ -333,51 +481,105 @@ where
             self.send(messages);
             // Only term and vote must be durable before messages leave; the commit
             // index is re-learned from the leader after a restart. Skipping commit-only
-            // changes saves a synchronous hard-state write on almost every Ready.
+            // changes saves a hard-state write on almost every Ready.
             let hard_state = hard_state.filter(|hs| (hs.term, &hs.vote) != (self.durable_vote.0, &self.durable_vote.1));
             if let Some(hs) = &hard_state {
                 self.durable_vote = (hs.term, hs.vote.clone());
             }
-            if snapshot.is_some() || !entries.is_empty() || hard_state.is_some() {
-                let n = entries.len() as u64;
-                let storage = self.storage.clone();
-                let snap = snapshot.clone();
-                let started = std::time::Instant::now();
-                tokio::task::spawn_blocking(move || -> Result<(), BoxError> {
-                    let mut st = storage.lock();
-                    if let Some(s) = &snap {
-                        st.save_snapshot(s)?;
-                    }
-                    if !entries.is_empty() {
-                        st.append(&entries)?;
-                    }
-                    if let Some(hs) = &hard_state {
-                        st.set_hard_state(hs)?;
-                    }
-                    Ok(())
-                })
-                .await
-                .map_err(|e| Error::Storage(Box::new(e)))?
-                .map_err(Error::Storage)?;
-                self.counters.persist_latency.record(started.elapsed());
-                Counters::add(&self.counters.persists, 1);
-                Counters::add(&self.counters.entries_persisted, n);
+            if let Some(s) = &snapshot {
+                // The state machine takes the snapshot's state now (it holds only
+                // committed entries); entries after it apply once it is persisted.
+                self.send_to_applier(ApplyJob::Restore(s.clone()));
             }
-            self.send(persisted_messages);
-            if let Some(s) = snapshot {
-                self.install(s)?;
+            let must_write = snapshot.is_some() || !entries.is_empty() || hard_state.is_some();
+            if must_write || (self.writes_in_flight > 0 && !persisted_messages.is_empty()) {
+                // Messages that promise durable state wait for this job, and for every
+                // job before it (the writer reports in order).
+                self.write(WriteJob {
+                    storage: self.storage.clone(),
+                    snapshot,
+                    entries,
+                    hard_state,
+                    messages: persisted_messages,
+                    done: self.persisted_tx.clone(),
+                    counters: self.counters.clone(),
+                })?;
+            } else {
+                self.send(persisted_messages);
             }
-            for e in committed_entries {
-                self.apply(e);
+            if !committed_entries.is_empty() {
+                self.hand_to_applier(committed_entries);
             }
             for rs in read_states {
                 self.on_read_state(rs);
             }
-            self.raw.advance();
-            self.serve_reads();
-            self.maybe_snapshot().await?;
+            self.raw.advance_async();
         }
         self.publish_view();
+        Ok(())
+    }
+
+    fn write(&mut self, job: WriteJob<S>) -> Result<()> {
+        self.writes_in_flight += 1;
+        if self.writer.submit(job) {
+            Ok(())
+        } else {
+            Err(Error::Internal("the log writer is gone".into()))
+        }
+    }
+
+    fn send_to_applier(&mut self, job: ApplyJob<SM>) {
+        if self.applier.send(job).is_err() {
+            error!(id = %self.id, "the apply worker is gone");
+        }
+    }
+
+    /// A write job is durable: the core may count it, its messages may leave.
+    fn on_persisted(&mut self, p: Persisted) -> Result<()> {
+        self.writes_in_flight = self.writes_in_flight.saturating_sub(1);
+        if let Some(e) = p.error {
+            return Err(Error::Storage(e.into()));
+        }
+        if let Some(index) = p.snapshot {
+            self.raw.on_snapshot_persisted(index);
+            if index > self.last_snapshot {
+                self.last_snapshot = index;
+            }
+            if self.snapshotting {
+                self.snapshotting = false;
+                Counters::add(&self.counters.snapshots_taken, 1);
+                info!(id = %self.id, index, "snapshot taken; log compacted");
+            }
+        }
+        if let Some((index, term)) = p.last {
+            self.raw.on_persisted(index, term);
+        }
+        self.send(p.messages);
+        Ok(())
+    }
+
+    fn on_applied(&mut self, r: ApplyReport) -> Result<()> {
+        match r {
+            ApplyReport::Applied(index) => {
+                self.applied = self.applied.max(index);
+                self.raw.applied_to(index);
+                self.maybe_snapshot();
+            }
+            ApplyReport::Snapshot(index, data) => {
+                let data = data?;
+                let snap = self.raw.create_snapshot(index, data)?;
+                self.write(WriteJob {
+                    storage: self.storage.clone(),
+                    snapshot: Some(snap),
+                    entries: Vec::new(),
+                    hard_state: None,
+                    messages: Vec::new(),
+                    done: self.persisted_tx.clone(),
+                    counters: self.counters.clone(),
+                })?;
+            }
+            ApplyReport::Failed(e) => return Err(Error::Internal(e)),
+        }
         Ok(())
     }
 
@@ -407,56 +609,34 @@ where
             }
             self.leader = ss.leader.clone();
         }
+        self.reads_stale = true;
     }
 
-    fn install(&mut self, s: Snapshot) -> Result<()> {
-        info!(id = %self.id, index = s.meta.index, "restoring the state machine from a snapshot");
-        self.sm.restore(&s.data).map_err(Error::StateMachine)?;
-        self.applied = s.meta.index;
-        self.last_snapshot = s.meta.index;
-        // Proposals covered by the snapshot may or may not be in it: unknown outcome.
-        let covered: Vec<LogIndex> = self.proposals.range(..=s.meta.index).map(|(i, _)| *i).collect();
+    /// Committed entries go to the apply worker with the proposals waiting for them;
+    /// membership requests resolve here, once their final configuration commits.
+    fn hand_to_applier(&mut self, entries: Vec<Entry>) {
+        let (Some(first), Some(last)) = (entries.first().map(|e| e.index), entries.last().map(|e| e.index)) else {
+            return;
+        };
+        // Proposals at or before the snapshot the worker holds now were covered by it:
+        // they may or may not be in it, so their outcome is unknown.
+        let covered: Vec<LogIndex> = self.proposals.range(..first).map(|(i, _)| *i).collect();
         for i in covered {
             if let Some((_, reply)) = self.proposals.remove(&i) {
                 let _ = reply.send(Err(Error::Timeout(self.config.request_timeout)));
             }
         }
-        let _ = self.events.send(RaftEvent::SnapshotInstalled { index: s.meta.index });
-        Ok(())
-    }
-
-    fn apply(&mut self, e: Entry) {
-        self.applied = e.index;
-        Counters::add(&self.counters.applied, 1);
-        let pending = self.proposals.remove(&e.index);
-        match e.payload {
-            EntryPayload::Command(bytes) => {
-                let outcome = match postcard::from_bytes::<SM::Command>(&bytes) {
-                    Ok(cmd) => Ok(self.sm.apply(e.index, cmd)),
-                    Err(err) => {
-                        error!(id = %self.id, index = e.index, error = %err, "undecodable command skipped");
-                        Err(Error::Encoding(err.to_string()))
-                    }
-                };
-                if let Some((term, reply)) = pending {
-                    let _ = reply.send(if term == e.term {
-                        outcome
-                    } else {
-                        Err(Error::ProposalDropped)
-                    });
-                }
-            }
-            other => {
-                if let Some((_, reply)) = pending {
-                    let _ = reply.send(Err(Error::ProposalDropped));
-                }
-                self.on_conf_applied(e.index, e.term, &other);
+        let mut waiting = Vec::new();
+        let later = self.proposals.split_off(&(last + 1));
+        for (index, (term, reply)) in std::mem::replace(&mut self.proposals, later) {
+            waiting.push((index, term, reply));
+        }
+        for e in &entries {
+            if !matches!(e.payload, EntryPayload::Command(_)) {
+                self.on_conf_applied(e.index, e.term, &e.payload);
             }
         }
-        let _ = self.events.send(RaftEvent::EntryApplied {
-            index: e.index,
-            term: e.term,
-        });
+        self.send_to_applier(ApplyJob::Entries(entries, waiting));
     }
 
     /// Membership requests resolve once their final (non-joint) configuration applies.
@@ -487,48 +667,20 @@ where
             debug!(id = %self.id, "read state with a foreign context ignored");
             return;
         };
-        if let Some((query, reply)) = self.reads.remove(&u64::from_be_bytes(bytes)) {
-            self.waiting_reads.push_back((rs.index, query, reply));
+        if let Some((query, reply, _)) = self.reads.remove(&u64::from_be_bytes(bytes)) {
+            self.send_to_applier(ApplyJob::Read(rs.index, query, reply));
         }
     }
 
-    fn serve_reads(&mut self) {
-        let applied = self.applied;
-        let mut still = VecDeque::new();
-        while let Some((index, query, reply)) = self.waiting_reads.pop_front() {
-            if index <= applied {
-                let _ = reply.send(Ok(self.sm.query(query)));
-            } else {
-                still.push_back((index, query, reply));
-            }
-        }
-        self.waiting_reads = still;
-    }
-
-    /// Every `snapshot_interval` applied entries: snapshot the state machine and
-    /// compact the log behind it.
-    async fn maybe_snapshot(&mut self) -> Result<()> {
+    /// Every `snapshot_interval` applied entries: the apply worker snapshots the
+    /// state machine, and the log writer saves it and compacts the log behind it.
+    fn maybe_snapshot(&mut self) {
         let every = self.config.snapshot_interval;
-        if every == 0 || self.applied < self.last_snapshot + every {
-            return Ok(());
+        if every == 0 || self.snapshotting || self.applied < self.last_snapshot.saturating_add(every) {
+            return;
         }
-        let data = self.sm.snapshot().map_err(Error::StateMachine)?;
-        let snap = self.raw.create_snapshot(self.applied, data)?;
-        let index = snap.meta.index;
-        let storage = self.storage.clone();
-        tokio::task::spawn_blocking(move || {
-            storage
-                .lock()
-                .save_snapshot(&snap)
-                .map_err(|e| -> BoxError { e.into() })
-        })
-        .await
-        .map_err(|e| Error::Storage(Box::new(e)))?
-        .map_err(Error::Storage)?;
-        self.last_snapshot = index;
-        Counters::add(&self.counters.snapshots_taken, 1);
-        info!(id = %self.id, index, "snapshot taken; log compacted");
-        Ok(())
+        self.snapshotting = true;
+        self.send_to_applier(ApplyJob::Snapshot);
     }
 
     fn publish_view(&mut self) {
@@ -539,6 +691,7 @@ where
             commit: self.raw.commit_index(),
             applied: self.applied,
             running: true,
+            disk_stalled: self.disk_stalled,
         };
         self.view.send_if_modified(|old| {
             let changed = *old != v;
@@ -549,6 +702,17 @@ where
 
     async fn stop(mut self) {
         info!(id = %self.id, "node stopping");
+        // Let the writes already queued finish (their acknowledgements may still go out).
+        while self.writes_in_flight > 0 {
+            match tokio::time::timeout(self.config.request_timeout, self.persisted_rx.recv()).await {
+                Ok(Some(p)) => {
+                    if self.on_persisted(p).is_err() {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+        }
         // Commit-only changes are not written as they happen; write the final commit
         // index now, so a node stopped cleanly recovers its whole state on its own.
         let st = self.raw.status();
@@ -558,11 +722,12 @@ where
             commit: st.commit,
         };
         let storage = self.storage.clone();
+        let persisted = self.raw.persisted_index();
         let persisted = tokio::task::spawn_blocking(move || {
             let mut store = storage.lock();
             // Never claim a commit beyond what is on disk (a failed persist may have
             // left unstored entries behind).
-            hs.commit = hs.commit.min(store.last_index()?);
+            hs.commit = hs.commit.min(persisted).min(store.last_index()?);
             store.set_hard_state(&hs)
         })
         .await;
@@ -572,10 +737,7 @@ where
         for (_, (_, reply)) in std::mem::take(&mut self.proposals) {
             let _ = reply.send(Err(Error::Stopped));
         }
-        for (_, (_, reply)) in std::mem::take(&mut self.reads) {
-            let _ = reply.send(Err(Error::Stopped));
-        }
-        for (_, _, reply) in std::mem::take(&mut self.waiting_reads) {
+        for (_, (_, reply, _)) in std::mem::take(&mut self.reads) {
             let _ = reply.send(Err(Error::Stopped));
         }
         for c in std::mem::take(&mut self.conf_changes) {

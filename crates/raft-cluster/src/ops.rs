@@ -85,7 +85,8 @@ impl OpsResponse {
 /// live view and metrics (`None` before the node started); `None` if `path` is not
 /// one of [`PATHS`].
 ///
-/// - `/health`: 200 `{"status":"ok","id":..}` while the node runs, else 503.
+/// - `/health`: 200 `{"status":"ok","id":..}` while the node runs, else 503
+///   (`"stopped"`, or `"disk-stalled"` while a log write is stuck).
 /// - `/status`: 200 with role, term, leader, commit, applied and running, else 503.
 /// - `/metrics`: 200 with [`Metrics::to_prometheus`], else 503.
 ///
@@ -97,7 +98,11 @@ impl OpsResponse {
 /// ```
 pub fn respond(path: &str, id: &NodeId, view: Option<&NodeView>, metrics: Option<Metrics>) -> Option<OpsResponse> {
     let running = view.is_some_and(|v| v.running);
+    let stalled = view.is_some_and(|v| v.disk_stalled);
     let response = match path.split('?').next().unwrap_or("") {
+        "/health" if running && stalled => {
+            OpsResponse::json(503, json!({ "status": "disk-stalled", "id": id.as_str() }))
+        }
         "/health" if running => OpsResponse::json(200, json!({ "status": "ok", "id": id.as_str() })),
         "/health" => OpsResponse::json(503, json!({ "status": "stopped", "id": id.as_str() })),
         "/status" => match view {
@@ -111,6 +116,7 @@ pub fn respond(path: &str, id: &NodeId, view: Option<&NodeView>, metrics: Option
                     "commit": v.commit,
                     "applied": v.applied,
                     "running": v.running,
+                    "disk_stalled": v.disk_stalled,
                 }),
             ),
             None => OpsResponse::json(503, json!({ "id": id.as_str(), "running": false })),

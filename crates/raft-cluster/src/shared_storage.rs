@@ -1,29 +1,140 @@
-//! The storage shared between the core (which reads it) and the blocking thread that
-//! persists a Ready (which writes it), so disk IO never runs on the async executor.
+//! The storage shared between the core (which reads it on the node task) and the log
+//! writer thread (which writes it), so disk IO never runs on the node task.
+//!
+//! The writer holds the storage's lock while it writes and fsyncs. So that the core
+//! does not wait for an fsync to read what it needs on every step (the log's bounds,
+//! terms for the log-matching check, the entries just committed), the writer also
+//! keeps a [`Tail`]: the bounds of the stored log, the snapshot's term, and the most
+//! recently written entries, bounded in bytes and count. Reads outside it (a follower
+//! far behind, a snapshot to send) take the storage's lock.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use raft_core::{Entry, InitialState, LogIndex, Snapshot, Storage, StorageError, Term};
 
-/// A cloneable handle to one storage. The node task only reads through it while no
-/// persist is running, so the lock is never contended.
-pub(crate) struct Shared<S>(Arc<Mutex<S>>);
+/// What the tail cache keeps at most.
+const TAIL_MAX_BYTES: u64 = 64 << 20;
+const TAIL_MAX_ENTRIES: usize = 65_536;
 
-impl<S> Clone for Shared<S> {
-    fn clone(&self) -> Self {
-        Shared(self.0.clone())
+/// The stored log's bounds and its newest entries, as the writer last left them.
+#[derive(Debug, Default)]
+pub(crate) struct Tail {
+    first: LogIndex,
+    last: LogIndex,
+    /// The term at `first - 1` (the snapshot's).
+    snap_term: Term,
+    /// Contiguous entries ending at `last` (when not empty).
+    entries: VecDeque<Entry>,
+    bytes: u64,
+}
+
+impl Tail {
+    fn front_index(&self) -> Option<LogIndex> {
+        self.entries.front().map(|e| e.index)
+    }
+
+    fn get(&self, index: LogIndex) -> Option<&Entry> {
+        let front = self.front_index()?;
+        let pos = usize::try_from(index.checked_sub(front)?).ok()?;
+        self.entries.get(pos)
+    }
+
+    /// Entries `first..` were just written (replacing anything from `first` on).
+    fn appended(&mut self, entries: &[Entry]) {
+        let Some(first) = entries.first().map(|e| e.index) else {
+            return;
+        };
+        while self.entries.back().is_some_and(|e| e.index >= first) {
+            if let Some(e) = self.entries.pop_back() {
+                self.bytes = self.bytes.saturating_sub(e.size());
+            }
+        }
+        if self
+            .entries
+            .back()
+            .is_some_and(|e| e.index.checked_add(1) != Some(first))
+        {
+            self.entries.clear();
+            self.bytes = 0;
+        }
+        for e in entries {
+            self.bytes = self.bytes.saturating_add(e.size());
+            self.entries.push_back(e.clone());
+        }
+        while self.entries.len() > TAIL_MAX_ENTRIES || (self.bytes > TAIL_MAX_BYTES && self.entries.len() > 1) {
+            if let Some(e) = self.entries.pop_front() {
+                self.bytes = self.bytes.saturating_sub(e.size());
+            }
+        }
+    }
+
+    /// Reads the bounds again from the storage, and drops cached entries outside them.
+    fn refresh<S: Storage>(&mut self, store: &S) -> Result<(), StorageError> {
+        self.first = store.first_index()?;
+        self.last = store.last_index()?;
+        self.snap_term = store.term(self.first.saturating_sub(1))?;
+        while self.entries.front().is_some_and(|e| e.index < self.first) {
+            if let Some(e) = self.entries.pop_front() {
+                self.bytes = self.bytes.saturating_sub(e.size());
+            }
+        }
+        while self.entries.back().is_some_and(|e| e.index > self.last) {
+            if let Some(e) = self.entries.pop_back() {
+                self.bytes = self.bytes.saturating_sub(e.size());
+            }
+        }
+        Ok(())
     }
 }
 
-impl<S> Shared<S> {
-    pub(crate) fn new(s: S) -> Self {
-        Shared(Arc::new(Mutex::new(s)))
+/// A storage shared by the node task (reads) and the log writer (writes).
+pub(crate) struct Shared<S> {
+    store: Arc<Mutex<S>>,
+    tail: Arc<Mutex<Tail>>,
+}
+
+impl<S> Clone for Shared<S> {
+    fn clone(&self) -> Self {
+        Shared {
+            store: self.store.clone(),
+            tail: self.tail.clone(),
+        }
+    }
+}
+
+impl<S: Storage> Shared<S> {
+    pub(crate) fn new(s: S) -> Result<Self, StorageError> {
+        let mut tail = Tail::default();
+        tail.refresh(&s)?;
+        Ok(Shared {
+            store: Arc::new(Mutex::new(s)),
+            tail: Arc::new(Mutex::new(tail)),
+        })
     }
 
+    /// The storage itself, for writing (the log writer) or a read the tail lacks.
     pub(crate) fn lock(&self) -> MutexGuard<'_, S> {
         // A panic in a storage call poisons the lock; the node stops on storage
         // errors anyway, so reading on is no worse than the panic itself.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn tail(&self) -> MutexGuard<'_, Tail> {
+        self.tail.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Called by the writer, holding `store`, after it wrote `entries` (and maybe a
+    /// snapshot): the tail learns them before the core hears they are persisted.
+    pub(crate) fn written(&self, store: &S, entries: &[Entry]) -> Result<(), StorageError> {
+        let mut tail = self.tail();
+        tail.appended(entries);
+        tail.refresh(store)
+    }
+
+    /// Whether two handles share one storage.
+    pub(crate) fn same(&self, other: &Shared<S>) -> bool {
+        Arc::ptr_eq(&self.store, &other.store)
     }
 }
 
@@ -33,22 +144,126 @@ impl<S: Storage> Storage for Shared<S> {
     }
 
     fn entries(&self, low: LogIndex, high: LogIndex, max_bytes: u64) -> Result<Vec<Entry>, StorageError> {
+        {
+            let tail = self.tail();
+            if low < tail.first {
+                return Err(StorageError::Compacted(low));
+            }
+            if let Some(front) = tail.front_index() {
+                if low >= front && high > low && high <= tail.last.saturating_add(1) {
+                    let mut out = Vec::new();
+                    let mut total = 0u64;
+                    for i in low..high {
+                        let Some(e) = tail.get(i) else { break };
+                        total = total.saturating_add(e.size());
+                        if !out.is_empty() && total > max_bytes {
+                            break;
+                        }
+                        out.push(e.clone());
+                    }
+                    if !out.is_empty() {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
         self.lock().entries(low, high, max_bytes)
     }
 
     fn term(&self, index: LogIndex) -> Result<Term, StorageError> {
+        {
+            let tail = self.tail();
+            if index.checked_add(1) == Some(tail.first) {
+                return Ok(tail.snap_term);
+            }
+            if index < tail.first {
+                return Err(StorageError::Compacted(index));
+            }
+            if index > tail.last {
+                return Err(StorageError::Unavailable(index));
+            }
+            if let Some(e) = tail.get(index) {
+                return Ok(e.term);
+            }
+        }
         self.lock().term(index)
     }
 
     fn first_index(&self) -> Result<LogIndex, StorageError> {
-        self.lock().first_index()
+        Ok(self.tail().first)
     }
 
     fn last_index(&self) -> Result<LogIndex, StorageError> {
-        self.lock().last_index()
+        Ok(self.tail().last)
     }
 
     fn snapshot(&self) -> Result<Snapshot, StorageError> {
         self.lock().snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use raft_core::{EntryPayload, MemStorage};
+    use raft_storage::LogStore;
+
+    fn entry(index: LogIndex, term: Term) -> Entry {
+        Entry {
+            index,
+            term,
+            payload: EntryPayload::Command(Bytes::from(vec![index as u8; 10])),
+        }
+    }
+
+    #[test]
+    fn the_tail_answers_like_the_storage_after_appends_overwrites_and_compaction() {
+        let shared = Shared::new(MemStorage::default()).unwrap();
+        let write = |es: &[Entry]| {
+            let mut st = shared.lock();
+            st.append(es).unwrap();
+            shared.written(&st, es).unwrap();
+        };
+        write(&(1..=10).map(|i| entry(i, 1)).collect::<Vec<_>>());
+        write(&(6..=8).map(|i| entry(i, 2)).collect::<Vec<_>>());
+        let check = |shared: &Shared<MemStorage>| {
+            let st = shared.lock();
+            let (first, last) = (st.first_index().unwrap(), st.last_index().unwrap());
+            drop(st);
+            assert_eq!(shared.first_index().unwrap(), first);
+            assert_eq!(shared.last_index().unwrap(), last);
+            for i in first.saturating_sub(1)..=last + 1 {
+                let direct = shared.lock().term(i);
+                assert_eq!(shared.term(i).ok(), direct.ok(), "term({i})");
+            }
+            for lo in first..=last {
+                for hi in lo + 1..=last + 1 {
+                    let direct = shared.lock().entries(lo, hi, u64::MAX).unwrap();
+                    assert_eq!(shared.entries(lo, hi, u64::MAX).unwrap(), direct, "entries({lo}, {hi})");
+                }
+            }
+        };
+        check(&shared);
+        assert_eq!(shared.last_index().unwrap(), 8, "the overwrite truncated the log");
+        {
+            let mut st = shared.lock();
+            let snap = Snapshot {
+                meta: raft_core::SnapshotMeta {
+                    index: 5,
+                    term: 1,
+                    membership: Default::default(),
+                },
+                data: Bytes::new(),
+            };
+            st.save_snapshot(&snap).unwrap();
+            shared.written(&st, &[]).unwrap();
+        }
+        check(&shared);
+        assert_eq!(shared.first_index().unwrap(), 6);
+        assert!(matches!(
+            shared.entries(3, 7, u64::MAX),
+            Err(StorageError::Compacted(3))
+        ));
     }
 }

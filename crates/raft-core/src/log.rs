@@ -19,6 +19,11 @@ struct Unstable {
     /// The index the unstable entries start at. Entries at and after it in the stable
     /// storage are stale (about to be overwritten).
     offset: LogIndex,
+    /// Entries up to this index were handed to the driver in a Ready and are being
+    /// persisted (a driver with asynchronous writes); later ones are new.
+    handed: LogIndex,
+    /// The snapshot was handed to the driver and is being persisted.
+    snapshot_handed: bool,
 }
 
 pub(crate) struct RaftLog<S> {
@@ -26,8 +31,11 @@ pub(crate) struct RaftLog<S> {
     unstable: Unstable,
     /// The highest index known to be committed.
     pub(crate) committed: LogIndex,
-    /// The highest index handed to the application (or covered by its snapshot).
+    /// The highest index the application has applied (or covered by its snapshot).
     pub(crate) applied: LogIndex,
+    /// The highest index handed to the application in a Ready (at least `applied`):
+    /// a driver that applies asynchronously reports `applied` later.
+    pub(crate) applying: LogIndex,
 }
 
 impl<S: Storage> RaftLog<S> {
@@ -42,14 +50,17 @@ impl<S: Storage> RaftLog<S> {
                 last, "persisted commit index is beyond the log; using {committed}"
             );
         }
+        let applied = applied.clamp(snap_index, committed);
         Ok(RaftLog {
             store,
             unstable: Unstable {
                 offset: last + 1,
+                handed: last,
                 ..Unstable::default()
             },
             committed,
-            applied: applied.clamp(snap_index, committed),
+            applied,
+            applying: applied,
         })
     }
 
@@ -200,6 +211,9 @@ impl<S: Storage> RaftLog<S> {
         let Some(first) = entries.first() else { return };
         let after = first.index;
         let u = &mut self.unstable;
+        // Entries from `after` on are new, even if an earlier Ready handed out older
+        // ones at those indexes (they are being overwritten).
+        u.handed = u.handed.min(after - 1);
         if after == u.offset + u.entries.len() as u64 {
             u.entries.extend_from_slice(entries);
         } else if after <= u.offset {
@@ -231,6 +245,8 @@ impl<S: Storage> RaftLog<S> {
             offset: idx + 1,
             entries: Vec::new(),
             snapshot: Some(snapshot),
+            handed: idx,
+            snapshot_handed: false,
         };
     }
 
@@ -239,28 +255,57 @@ impl<S: Storage> RaftLog<S> {
         self.unstable.offset - 1
     }
 
-    pub(crate) fn unstable_entries(&self) -> &[Entry] {
-        &self.unstable.entries
+    /// Unstable entries not handed to the driver yet.
+    pub(crate) fn unhanded_entries(&self) -> &[Entry] {
+        let u = &self.unstable;
+        let skip = u.handed.saturating_add(1).saturating_sub(u.offset) as usize;
+        u.entries.get(skip..).unwrap_or(&[])
     }
 
-    pub(crate) fn unstable_snapshot(&self) -> Option<&Snapshot> {
-        self.unstable.snapshot.as_ref()
+    /// The unstable snapshot, if not handed to the driver yet.
+    pub(crate) fn unhanded_snapshot(&self) -> Option<&Snapshot> {
+        if self.unstable.snapshot_handed {
+            None
+        } else {
+            self.unstable.snapshot.as_ref()
+        }
     }
 
-    /// Committed, persisted entries not yet handed to the application.
-    pub(crate) fn has_next_committed(&self) -> bool {
-        self.unstable.snapshot.is_none() && self.committed.min(self.persisted_index()) > self.applied
+    /// Everything unstable is now handed to the driver (it is in a Ready).
+    pub(crate) fn hand_out(&mut self) {
+        let u = &mut self.unstable;
+        if let Some(e) = u.entries.last() {
+            u.handed = u.handed.max(e.index);
+        }
+        if u.snapshot.is_some() {
+            u.snapshot_handed = true;
+        }
     }
 
-    pub(crate) fn next_committed_entries(&self, max_bytes: u64) -> Vec<Entry> {
-        if !self.has_next_committed() {
+    /// Committed, persisted entries not yet handed to the application, as long as
+    /// fewer than `max_unapplied` handed entries wait to be applied.
+    pub(crate) fn has_next_committed(&self, max_unapplied: u64) -> bool {
+        self.unstable.snapshot.is_none()
+            && self.committed.min(self.persisted_index()) > self.applying
+            && self.applying - self.applied < max_unapplied
+    }
+
+    /// The next committed entries to apply; they count as handed out.
+    pub(crate) fn next_committed_entries(&mut self, max_bytes: u64, max_unapplied: u64) -> Vec<Entry> {
+        if !self.has_next_committed(max_unapplied) {
             return Vec::new();
         }
-        let high = self.committed.min(self.persisted_index()) + 1;
-        match self.store.entries(self.applied + 1, high, max_bytes) {
-            Ok(es) => es,
+        let room = max_unapplied - (self.applying - self.applied);
+        let high = (self.committed.min(self.persisted_index()) + 1).min(self.applying + 1 + room);
+        match self.store.entries(self.applying + 1, high, max_bytes) {
+            Ok(es) => {
+                if let Some(e) = es.last() {
+                    self.applying = e.index;
+                }
+                es
+            }
             Err(e) => {
-                error!(%e, applied = self.applied, "storage failed to read committed entries");
+                error!(%e, applying = self.applying, "storage failed to read committed entries");
                 Vec::new()
             }
         }
@@ -276,6 +321,7 @@ impl<S: Storage> RaftLog<S> {
         if u.entries.get(pos).map(|e| e.term) == Some(term) {
             u.entries.drain(..=pos);
             u.offset = index + 1;
+            u.handed = u.handed.max(index);
         }
     }
 
@@ -283,14 +329,17 @@ impl<S: Storage> RaftLog<S> {
     pub(crate) fn stable_snapshot_to(&mut self, index: LogIndex) {
         if self.unstable.snapshot.as_ref().map(|s| s.meta.index) == Some(index) {
             self.unstable.snapshot = None;
+            self.unstable.snapshot_handed = false;
             // The state machine now holds exactly the snapshot's state.
             self.applied = index;
+            self.applying = index;
         }
     }
 
     pub(crate) fn applied_to(&mut self, index: LogIndex) {
         if index > self.applied && index <= self.committed {
             self.applied = index;
+            self.applying = self.applying.max(index);
         }
     }
 }

@@ -146,6 +146,7 @@ pub struct RawNode<S> {
     prev_hard: HardState,
     handed: Handed,
     max_apply_bytes: u64,
+    max_unapplied: u64,
 }
 
 impl<S: Storage> RawNode<S> {
@@ -158,7 +159,15 @@ impl<S: Storage> RawNode<S> {
             raft,
             handed: Handed::default(),
             max_apply_bytes: 64 << 20,
+            max_unapplied: u64::MAX,
         })
+    }
+
+    /// Caps the committed entries handed out for applying but not yet reported
+    /// applied ([`RawNode::applied_to`]): a driver that applies asynchronously keeps
+    /// its apply queue bounded with it. Unlimited by default.
+    pub fn set_max_unapplied(&mut self, entries: u64) {
+        self.max_unapplied = entries.max(1);
     }
 
     /// Advances logical time by one tick.
@@ -237,9 +246,9 @@ impl<S: Storage> RawNode<S> {
         r.has_pending_flush()
             || !r.msgs.is_empty()
             || !r.msgs_after_persist.is_empty()
-            || !r.log.unstable_entries().is_empty()
-            || r.log.unstable_snapshot().is_some()
-            || r.log.has_next_committed()
+            || !r.log.unhanded_entries().is_empty()
+            || r.log.unhanded_snapshot().is_some()
+            || r.log.has_next_committed(self.max_unapplied)
             || r.reads.has_ready()
             || r.soft_state() != self.prev_soft
             || r.hard_state() != self.prev_hard
@@ -251,9 +260,10 @@ impl<S: Storage> RawNode<S> {
         let r = &mut self.raft;
         let soft = r.soft_state();
         let hard = r.hard_state();
-        let entries = r.log.unstable_entries().to_vec();
-        let snapshot = r.log.unstable_snapshot().cloned();
-        let committed_entries = r.log.next_committed_entries(self.max_apply_bytes);
+        let entries = r.log.unhanded_entries().to_vec();
+        let snapshot = r.log.unhanded_snapshot().cloned();
+        r.log.hand_out();
+        let committed_entries = r.log.next_committed_entries(self.max_apply_bytes, self.max_unapplied);
         self.handed = Handed {
             last_entry: entries.last().map(|e| (e.index, e.term)),
             snapshot: snapshot.as_ref().map(|s| s.meta.index),
@@ -289,6 +299,52 @@ impl<S: Storage> RawNode<S> {
         if let Some(index) = handed.last_applied {
             r.log.applied_to(index);
         }
+    }
+
+    /// Acknowledges the last Ready for a driver that persists and applies
+    /// asynchronously: its `messages` were sent, and its entries, hard state and
+    /// snapshot were queued for writing in order, and its committed entries for
+    /// applying. The next [`RawNode::ready`] hands out only what is new. The driver
+    /// reports completions later, in order: [`RawNode::on_persisted`] (and
+    /// [`RawNode::on_snapshot_persisted`]) once a Ready's writes are durable, when it
+    /// may send that Ready's `persisted_messages`; [`RawNode::applied_to`] as the
+    /// state machine applies.
+    pub fn advance_async(&mut self) {
+        self.handed = Handed::default();
+    }
+
+    /// Asynchronous driver: the entries up to `index` (the last entry of a Ready,
+    /// whose term was `term`) are durable. A stale report (the entry was overwritten
+    /// since) is ignored.
+    pub fn on_persisted(&mut self, index: LogIndex, term: Term) {
+        let r = &mut self.raft;
+        r.log.stable_to(index, term);
+        r.on_persisted(index, term);
+    }
+
+    /// Asynchronous driver: the snapshot at `index` is durable (and the state
+    /// machine was restored from it, or will be before anything later applies).
+    pub fn on_snapshot_persisted(&mut self, index: LogIndex) {
+        self.raft.log.stable_snapshot_to(index);
+    }
+
+    /// Asynchronous driver: the state machine applied every entry up to `index`.
+    pub fn applied_to(&mut self, index: LogIndex) {
+        self.raft.log.applied_to(index);
+    }
+
+    /// A leader steps down to follower in its term (e.g. its disk is stalled, so it
+    /// cannot count itself); it may be elected again later. No-op elsewhere.
+    pub fn step_down(&mut self) {
+        if self.raft.role == Role::Leader {
+            let term = self.raft.term;
+            self.raft.become_follower(term, None);
+        }
+    }
+
+    /// The last index persisted to stable storage (entries after it are in memory).
+    pub fn persisted_index(&self) -> LogIndex {
+        self.raft.log.persisted_index()
     }
 
     /// The node's state.

@@ -1,0 +1,199 @@
+//! The apply worker: a thread that owns the state machine, applies committed entries
+//! in log order, answers proposals and reads, and takes and restores snapshots, so a
+//! slow state machine never holds up the node task (ticks, heartbeats, votes).
+//!
+//! The node task feeds it through an unbounded channel whose depth the core bounds
+//! ([`raft_core::RawNode::set_max_unapplied`]); it reports what it applied back.
+
+use std::collections::VecDeque;
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use raft_core::{Entry, EntryPayload, LogIndex, Snapshot, Term};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{error, info};
+
+use crate::error::{Error, Result};
+use crate::events::RaftEvent;
+use crate::metrics::Counters;
+use crate::state_machine::StateMachine;
+
+type Reply<R> = oneshot::Sender<Result<R>>;
+
+/// Work for the apply worker, done in the order sent.
+pub(crate) enum ApplyJob<SM: StateMachine> {
+    /// Committed entries, with the proposals waiting for some of them
+    /// (index, term proposed in, reply).
+    Entries(Vec<Entry>, Vec<(LogIndex, Term, Reply<SM::Response>)>),
+    /// Replace the state with a snapshot's (the core persists it meanwhile).
+    Restore(Snapshot),
+    /// Answer once everything up to `index` is applied.
+    Read(LogIndex, SM::Query, Reply<SM::QueryResponse>),
+    /// Answer from the current state, possibly stale.
+    ReadLocal(SM::Query, Reply<SM::QueryResponse>),
+    /// Snapshot the state as of the last applied entry.
+    Snapshot,
+}
+
+/// What the worker tells the node task.
+#[derive(Debug)]
+pub(crate) enum ApplyReport {
+    /// Everything up to this index is applied.
+    Applied(LogIndex),
+    /// A snapshot of the state at `index`.
+    Snapshot(LogIndex, Result<Bytes>),
+    /// The state machine cannot go on (a restore failed).
+    Failed(String),
+}
+
+/// Starts the worker thread; it ends when the job sender is dropped.
+pub(crate) fn start<SM: StateMachine>(
+    name: &str,
+    sm: SM,
+    applied: LogIndex,
+    events: broadcast::Sender<RaftEvent>,
+    counters: Arc<Counters>,
+    reports: mpsc::UnboundedSender<ApplyReport>,
+) -> std::io::Result<std_mpsc::Sender<ApplyJob<SM>>> {
+    let (tx, rx) = std_mpsc::channel();
+    let mut worker = Worker {
+        sm,
+        applied,
+        waiting: VecDeque::new(),
+        events,
+        counters,
+        reports,
+        id: name.to_string(),
+    };
+    std::thread::Builder::new()
+        .name(format!("raft-apply-{name}"))
+        .spawn(move || {
+            while let Ok(job) = rx.recv() {
+                worker.handle(job);
+                // Whatever queued meanwhile, then the reads it made servable.
+                while let Ok(job) = rx.try_recv() {
+                    worker.handle(job);
+                }
+                worker.serve_reads();
+            }
+            for (_, _, reply) in worker.waiting.drain(..) {
+                let _ = reply.send(Err(Error::Stopped));
+            }
+        })?;
+    Ok(tx)
+}
+
+struct Worker<SM: StateMachine> {
+    sm: SM,
+    applied: LogIndex,
+    /// Reads waiting for their index, in index order of arrival.
+    waiting: VecDeque<(LogIndex, SM::Query, Reply<SM::QueryResponse>)>,
+    events: broadcast::Sender<RaftEvent>,
+    counters: Arc<Counters>,
+    reports: mpsc::UnboundedSender<ApplyReport>,
+    id: String,
+}
+
+impl<SM: StateMachine> Worker<SM> {
+    fn handle(&mut self, job: ApplyJob<SM>) {
+        match job {
+            ApplyJob::Entries(entries, proposals) => self.apply(entries, proposals),
+            ApplyJob::Restore(s) => {
+                info!(id = %self.id, index = s.meta.index, "restoring the state machine from a snapshot");
+                match self.sm.restore(&s.data) {
+                    Ok(()) => {
+                        self.applied = s.meta.index;
+                        let _ = self.events.send(RaftEvent::SnapshotInstalled { index: s.meta.index });
+                        self.serve_reads();
+                    }
+                    Err(e) => {
+                        error!(id = %self.id, error = %e, "the state machine cannot restore a snapshot");
+                        let _ = self.reports.send(ApplyReport::Failed(format!("state machine: {e}")));
+                    }
+                }
+            }
+            ApplyJob::Read(index, query, reply) => {
+                if index <= self.applied {
+                    let _ = reply.send(Ok(self.sm.query(query)));
+                } else {
+                    self.waiting.push_back((index, query, reply));
+                }
+            }
+            ApplyJob::ReadLocal(query, reply) => {
+                let _ = reply.send(Ok(self.sm.query(query)));
+            }
+            ApplyJob::Snapshot => {
+                let data = self.sm.snapshot().map_err(Error::StateMachine);
+                let _ = self.reports.send(ApplyReport::Snapshot(self.applied, data));
+            }
+        }
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>, proposals: Vec<(LogIndex, Term, Reply<SM::Response>)>) {
+        let mut proposals = proposals.into_iter().peekable();
+        let Some(last) = entries.last().map(|e| e.index) else {
+            return;
+        };
+        for e in entries {
+            if e.index <= self.applied {
+                continue; // covered by a restored snapshot
+            }
+            self.applied = e.index;
+            Counters::add(&self.counters.applied, 1);
+            while proposals.peek().is_some_and(|(i, _, _)| *i < e.index) {
+                if let Some((_, _, reply)) = proposals.next() {
+                    let _ = reply.send(Err(Error::ProposalDropped));
+                }
+            }
+            let pending = proposals.next_if(|(i, _, _)| *i == e.index);
+            match e.payload {
+                EntryPayload::Command(bytes) => {
+                    let outcome = match postcard::from_bytes::<SM::Command>(&bytes) {
+                        Ok(cmd) => Ok(self.sm.apply(e.index, cmd)),
+                        Err(err) => {
+                            error!(id = %self.id, index = e.index, error = %err, "undecodable command skipped");
+                            Err(Error::Encoding(err.to_string()))
+                        }
+                    };
+                    if let Some((_, term, reply)) = pending {
+                        let _ = reply.send(if term == e.term {
+                            outcome
+                        } else {
+                            Err(Error::ProposalDropped)
+                        });
+                    }
+                }
+                _ => {
+                    if let Some((_, _, reply)) = pending {
+                        let _ = reply.send(Err(Error::ProposalDropped));
+                    }
+                }
+            }
+            let _ = self.events.send(RaftEvent::EntryApplied {
+                index: e.index,
+                term: e.term,
+            });
+        }
+        for (_, _, reply) in proposals {
+            let _ = reply.send(Err(Error::ProposalDropped));
+        }
+        let _ = self.reports.send(ApplyReport::Applied(last.max(self.applied)));
+    }
+
+    fn serve_reads(&mut self) {
+        let applied = self.applied;
+        let mut still = VecDeque::new();
+        while let Some((index, query, reply)) = self.waiting.pop_front() {
+            if reply.is_closed() {
+                continue;
+            }
+            if index <= applied {
+                let _ = reply.send(Ok(self.sm.query(query)));
+            } else {
+                still.push_back((index, query, reply));
+            }
+        }
+        self.waiting = still;
+    }
+}
