@@ -198,7 +198,9 @@ fn is_root() -> bool {
 
 fn on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
 }
 
 fn quiet(cmd: &mut Command) -> Result<ExitStatus, SuiteError> {
@@ -260,7 +262,10 @@ fn apt_install(packages: &[&str]) -> Result<(), SuiteError> {
     if ok {
         Ok(())
     } else {
-        Err(SuiteError::Setup(format!("apt-get install -y {} failed", packages.join(" "))))
+        Err(SuiteError::Setup(format!(
+            "apt-get install -y {} failed",
+            packages.join(" ")
+        )))
     }
 }
 
@@ -375,8 +380,14 @@ fn prepare(opts: &SuiteOptions) -> Result<Vec<(String, PathBuf)>, SuiteError> {
     } else {
         println!(
             "xtask test: nothing to install (etcd: {}; python: {})",
-            found.etcd.as_ref().map_or("not needed".into(), |p| p.display().to_string()),
-            found.python.as_ref().map_or("not needed".into(), |p| p.display().to_string()),
+            found
+                .etcd
+                .as_ref()
+                .map_or("not needed".into(), |p| p.display().to_string()),
+            found
+                .python
+                .as_ref()
+                .map_or("not needed".into(), |p| p.display().to_string()),
         );
     }
     let mut env = Vec::new();
@@ -540,15 +551,25 @@ pub fn run(opts: SuiteOptions) -> Result<bool, SuiteError> {
         }
         let (status, _) = run_counted(curl)?;
         let counts = if status.success() {
-            Counts { passed: 1, ..Counts::default() }
+            Counts {
+                passed: 1,
+                ..Counts::default()
+            }
         } else {
-            Counts { failed: 1, ..Counts::default() }
+            Counts {
+                failed: 1,
+                ..Counts::default()
+            }
         };
         steps.push(Step {
             name: "kv-curl",
             counts,
             broken: None,
-            failures: if status.success() { vec![] } else { vec![".ci/kv_curl.sh".into()] },
+            failures: if status.success() {
+                vec![]
+            } else {
+                vec![".ci/kv_curl.sh".into()]
+            },
         });
     }
 
@@ -605,7 +626,14 @@ mod tests {
         t.line("test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s");
         t.line("test a::b ... FAILED");
         t.line("test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.00s");
-        assert_eq!(t.counts, Counts { passed: 15, failed: 2, ignored: 1 });
+        assert_eq!(
+            t.counts,
+            Counts {
+                passed: 15,
+                failed: 2,
+                ignored: 1
+            }
+        );
         assert_eq!(t.failures, vec!["a::b".to_string()]);
     }
 
@@ -615,20 +643,44 @@ mod tests {
         t.line("        FAIL [   1.234s] raft-core::sim_safety campaign");
         t.line("     TIMEOUT [ 300.001s] xtask::chaos chaos_passes");
         t.line("     Summary [  12.345s] 384 tests run: 380 passed, 3 failed, 1 timed out, 2 skipped");
-        assert_eq!(t.counts, Counts { passed: 380, failed: 4, ignored: 2 });
+        assert_eq!(
+            t.counts,
+            Counts {
+                passed: 380,
+                failed: 4,
+                ignored: 2
+            }
+        );
         assert_eq!(
             t.failures,
-            vec!["raft-core::sim_safety campaign".to_string(), "xtask::chaos chaos_passes".to_string()]
+            vec![
+                "raft-core::sim_safety campaign".to_string(),
+                "xtask::chaos chaos_passes".to_string()
+            ]
         );
     }
 
     #[test]
     fn criterion_test_mode_counts_each_bench_that_reports_success() {
         let mut t = OutputTally::default();
-        for l in ["Testing core/step/64", "Success", "Testing cluster/propose", "thread 'main' panicked", "Testing ws/x", "Success"] {
+        for l in [
+            "Testing core/step/64",
+            "Success",
+            "Testing cluster/propose",
+            "thread 'main' panicked",
+            "Testing ws/x",
+            "Success",
+        ] {
             t.line(l);
         }
-        assert_eq!(t.counts, Counts { passed: 2, failed: 1, ignored: 0 });
+        assert_eq!(
+            t.counts,
+            Counts {
+                passed: 2,
+                failed: 1,
+                ignored: 0
+            }
+        );
         assert_eq!(t.failures, vec!["cluster/propose".to_string()]);
     }
 
