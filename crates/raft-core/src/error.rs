@@ -115,6 +115,9 @@ pub enum ConfigError {
     /// `max_entries_per_msg` is zero.
     #[error("max_entries_per_msg must be at least 1")]
     ZeroEntriesPerMsg,
+    /// `max_entries_per_msg` is above what a receiver decodes.
+    #[error("max_entries_per_msg ({0}) must be at most {max}", max = crate::bounds::MAX_ENTRIES_PER_MESSAGE)]
+    TooManyEntriesPerMsg(usize),
 }
 
 /// Errors a [`crate::Storage`] returns.

@@ -60,7 +60,9 @@ mod storage;
 mod types;
 mod wire_bytes;
 
-pub use bounds::{Refusal, SnapshotProblem, MAX_INDEX, MAX_SNAPSHOT_INDEX, MAX_TERM, TERM_HEADROOM};
+pub use bounds::{
+    Refusal, SnapshotProblem, MAX_ENTRIES_PER_MESSAGE, MAX_INDEX, MAX_SNAPSHOT_INDEX, MAX_TERM, TERM_HEADROOM,
+};
 pub use config::Config;
 pub use entry::{Entry, EntryPayload, Snapshot, SnapshotMeta};
 pub use error::{ConfigError, Error, Result, StorageError};

@@ -424,8 +424,24 @@ proptest! {
             return Err(TestCaseError::fail(format!("no leader:\n{}", states.join("\n"))));
         };
         let (_, index) = net.node(l.as_str()).propose(Bytes::from_static(b"after")).unwrap();
-        for _ in 0..20 {
-            net.tick_all(1);
+        for _ in 0..100 {
+            if net.nodes.values().all(|n| n.commit_index() >= index) {
+                break;
+            }
+            for node in net.nodes.values_mut() {
+                node.tick();
+            }
+            for _ in 0..50 {
+                let msgs = net.take();
+                if msgs.is_empty() {
+                    break;
+                }
+                for m in msgs {
+                    if let Some(node) = net.nodes.get_mut(&m.to) {
+                        let _ = node.step(m);
+                    }
+                }
+            }
         }
         for n in NAMES {
             prop_assert!(net.node(n).commit_index() >= index, "{}", net.node(n).describe());
