@@ -296,7 +296,7 @@ impl<S: Storage> RaftLog<S> {
     pub(crate) fn has_next_committed(&self, max_unapplied: u64) -> bool {
         self.unstable.snapshot.is_none()
             && self.committed.min(self.persisted_index()) > self.applying
-            && self.applying - self.applied < max_unapplied
+            && self.applying.saturating_sub(self.applied) < max_unapplied
     }
 
     /// The next committed entries to apply; they count as handed out.
@@ -304,8 +304,9 @@ impl<S: Storage> RaftLog<S> {
         if !self.has_next_committed(max_unapplied) {
             return Vec::new();
         }
-        let room = max_unapplied - (self.applying - self.applied);
-        let high = (self.committed.min(self.persisted_index()) + 1).min(self.applying + 1 + room);
+        let room = max_unapplied.saturating_sub(self.applying.saturating_sub(self.applied));
+        let high =
+            (self.committed.min(self.persisted_index()) + 1).min(self.applying.saturating_add(1).saturating_add(room));
         match self.store.entries(self.applying + 1, high, max_bytes) {
             Ok(es) => {
                 if let Some(e) = es.last() {
