@@ -9,9 +9,11 @@
 //! - `cargo xtask chaos`: node processes put through SIGKILL, SIGSTOP and partitions
 //!   while clients record a history, then checked for linearizability ([`chaos`]).
 //! - `cargo xtask node`: one key-value node per process.
-//! - `cargo xtask bench`: the criterion benches.
+//! - `cargo xtask bench`: the criterion benches; `cargo xtask bench compare`: easyraft
+//!   beside openraft on one workload, interleaved ([`bench`]).
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod bench;
 pub mod chaos;
 pub mod demo;
 pub mod discovery;
