@@ -60,6 +60,14 @@ pub fn compare(opts: &CompareOptions) -> Result<bool, DemoError> {
             return Err(format!("unknown system {s:?} (one of {})", SYSTEMS.join(", ")).into());
         }
     }
+    // The baseline first: both build into the same target directory (sharing the
+    // third-party builds), and the baseline's binary is copied away before the current
+    // one is built over `release/cluster_load`.
+    let baseline = opts
+        .baseline
+        .as_ref()
+        .map(|rev| build_baseline(opts, rev))
+        .transpose()?;
     let current = build_current(opts)?;
     let mut contenders: Vec<Contender> = opts
         .systems
@@ -70,8 +78,7 @@ pub fn compare(opts: &CompareOptions) -> Result<bool, DemoError> {
             system: s.clone(),
         })
         .collect();
-    if let Some(rev) = &opts.baseline {
-        let (short, binary) = build_baseline(opts, rev)?;
+    if let Some((short, binary)) = baseline {
         for s in opts.systems.iter().filter(|s| s.starts_with("easyraft")) {
             contenders.push(Contender {
                 label: format!("{s}@{short}"),
@@ -238,16 +245,15 @@ fn build_baseline(opts: &CompareOptions, rev: &str) -> Result<(String, PathBuf),
         eprintln!("baseline {short} has no cluster_load: laying today's benches/ over it");
         copy_dir(&opts.root.join("benches"), &tree.join("benches"))?;
     }
-    let target = base.join("target");
     run(
         cargo()
             .current_dir(&tree)
             .args(["build", "--release", "-p", "benches", "--bin", "cluster_load"])
-            .env("CARGO_TARGET_DIR", &target),
+            .env("CARGO_TARGET_DIR", &opts.target),
         &format!("building cluster_load at {short}"),
     )?;
     let binary = base.join(format!("cluster_load-{short}"));
-    std::fs::copy(target.join("release").join("cluster_load"), &binary)?;
+    std::fs::copy(opts.target.join("release").join("cluster_load"), &binary)?;
     Ok((short, binary))
 }
 
