@@ -17,17 +17,15 @@
 #![allow(missing_docs)]
 
 use std::collections::BTreeMap;
-use std::io;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use benches::CountingVfs;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use raft_cluster::testing::Counter;
-use raft_cluster::{Cluster, MemNetwork, MemTransport, Metrics, RaftConfig, RaftHandle};
+use raft_cluster::{Cluster, MemNetwork, MemTransport, Metrics, RaftHandle};
 use raft_core::{MemStorage, NodeId};
-use raft_storage::vfs::{LockOutcome, OpenMode, StdVfs, Vfs, VfsFile};
 use raft_storage::{FileStorage, LogStore, Options};
 use tokio::runtime::Runtime;
 
@@ -35,88 +33,8 @@ const PROPOSERS: [usize; 3] = [1, 16, 256];
 
 type Node = RaftHandle<Counter>;
 
-/// The real file system, counting every `fdatasync` and directory fsync.
-#[derive(Debug, Default)]
-struct CountingVfs {
-    syncs: Arc<AtomicU64>,
-}
-
-#[derive(Debug)]
-struct CountingFile {
-    inner: Box<dyn VfsFile>,
-    syncs: Arc<AtomicU64>,
-}
-
-impl Vfs for CountingVfs {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        StdVfs.create_dir_all(dir)
-    }
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        StdVfs.list(dir)
-    }
-    fn is_dir(&self, path: &Path) -> bool {
-        StdVfs.is_dir(path)
-    }
-    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn VfsFile>> {
-        let inner = StdVfs.open(path, mode)?;
-        Ok(Box::new(CountingFile {
-            inner,
-            syncs: self.syncs.clone(),
-        }))
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdVfs.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        StdVfs.remove_file(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.syncs.fetch_add(1, Ordering::Relaxed);
-        StdVfs.sync_dir(dir)
-    }
-    fn lock_dir(&self, dir: &Path) -> io::Result<LockOutcome> {
-        StdVfs.lock_dir(dir)
-    }
-}
-
-impl VfsFile for CountingFile {
-    fn size(&self) -> io::Result<u64> {
-        self.inner.size()
-    }
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.inner.read_exact_at(buf, offset)
-    }
-    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.inner.write_all_at(buf, offset)
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        self.syncs.fetch_add(1, Ordering::Relaxed);
-        self.inner.sync_data()
-    }
-}
-
 /// Real fsyncs per node, when the storage counts them.
 type Syncs = BTreeMap<NodeId, Arc<AtomicU64>>;
-
-/// Timeouts roomy enough that a busy machine does not trigger elections mid-bench.
-fn config() -> RaftConfig {
-    RaftConfig {
-        election_timeout: Duration::from_millis(500),
-        heartbeat_interval: Duration::from_millis(50),
-        request_timeout: Duration::from_secs(10),
-        ..RaftConfig::default()
-    }
-}
-
-fn bench_dir() -> tempfile::TempDir {
-    match std::env::var_os("EASYRAFT_BENCH_DIR") {
-        Some(d) => tempfile::tempdir_in(d).expect("EASYRAFT_BENCH_DIR is writable"),
-        None => tempfile::tempdir().expect("temp dir"),
-    }
-}
 
 /// `total` proposals spread over `proposers` concurrent tasks; returns the wall time
 /// and each proposal's latency.
@@ -149,11 +67,6 @@ fn synced(syncs: &Syncs, id: &NodeId) -> u64 {
     syncs.get(id).map_or(0, |s| s.load(Ordering::Relaxed))
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i]
-}
-
 /// Throughput (proposals, seconds) per "storage/proposers", for the ratio lines.
 type Totals = BTreeMap<(usize, &'static str), (u64, f64)>;
 
@@ -169,7 +82,7 @@ fn bench_storage<S: LogStore + Send + 'static>(
     let mut cluster = rt
         .block_on(Cluster::start(
             ["node1", "node2", "node3"],
-            config(),
+            benches::cluster_config(),
             make_storage,
             |_| Counter::default(),
             move |id| -> MemTransport { net.transport(id.clone()) },
@@ -214,8 +127,8 @@ fn bench_storage<S: LogStore + Send + 'static>(
         } else {
             println!(
                 "latency cluster/{storage}/proposers/{proposers}: p50 {:.3} ms, p99 {:.3} ms over {} proposals",
-                percentile(&lat, 0.50).as_secs_f64() * 1e3,
-                percentile(&lat, 0.99).as_secs_f64() * 1e3,
+                benches::load::percentile(&lat, 0.50).as_secs_f64() * 1e3,
+                benches::load::percentile(&lat, 0.99).as_secs_f64() * 1e3,
                 lat.len()
             );
         }
@@ -252,16 +165,14 @@ fn cluster(c: &mut Criterion) {
         .expect("tokio runtime");
     let mut totals = Totals::new();
     bench_storage(c, &rt, &mut totals, "mem", &Syncs::new(), |_| Ok(MemStorage::default()));
-    let dir = bench_dir();
+    let dir = benches::bench_dir();
     let root = dir.path().to_owned();
     let syncs: Syncs = ["node1", "node2", "node3"]
         .map(|id| (NodeId::new(id), Arc::default()))
         .into();
     let counters = syncs.clone();
     bench_storage(c, &rt, &mut totals, "file-fsync", &syncs, move |id| {
-        let vfs = CountingVfs {
-            syncs: counters.get(id).cloned().unwrap_or_default(),
-        };
+        let vfs = CountingVfs::new(counters.get(id).cloned().unwrap_or_default());
         FileStorage::open_with_vfs(Arc::new(vfs), root.join(id.as_str()), Options::default())
             .map_err(|e| raft_cluster::Error::Storage(Box::new(e)))
     });

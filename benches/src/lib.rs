@@ -1,10 +1,14 @@
 //! Shared helpers for easyraft's criterion benchmarks.
 
+mod counting_vfs;
+pub mod load;
 pub mod net;
 
 use std::time::Duration as StdDuration;
 
-use raft_cluster::{RaftHandle, StateMachine};
+use raft_cluster::{RaftConfig, RaftHandle, StateMachine};
+
+pub use counting_vfs::CountingVfs;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -205,5 +209,25 @@ where
                 }
             }
         }
+    }
+}
+
+/// The cluster benches' timing: timeouts roomy enough that a busy machine does not
+/// trigger elections mid-bench.
+pub fn cluster_config() -> RaftConfig {
+    RaftConfig {
+        election_timeout: StdDuration::from_millis(500),
+        heartbeat_interval: StdDuration::from_millis(50),
+        request_timeout: StdDuration::from_secs(10),
+        ..RaftConfig::default()
+    }
+}
+
+/// A fresh directory for bench data: in `EASYRAFT_BENCH_DIR` when set (to put the data
+/// directories on another disk), else in the system temp dir.
+pub fn bench_dir() -> tempfile::TempDir {
+    match std::env::var_os("EASYRAFT_BENCH_DIR") {
+        Some(d) => tempfile::tempdir_in(d).expect("EASYRAFT_BENCH_DIR is writable"),
+        None => tempfile::tempdir().expect("temp dir"),
     }
 }

@@ -11,9 +11,11 @@
 //! - `cargo xtask node`: one key-value node per process.
 //! - `cargo xtask test`: the whole suite on a fresh machine, prerequisites included
 //!   ([`suite`]).
-//! - `cargo xtask bench`: the criterion benches.
+//! - `cargo xtask bench`: the criterion benches; `cargo xtask bench compare`: easyraft
+//!   beside openraft on one workload, interleaved ([`bench`]).
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod bench;
 pub mod chaos;
 pub mod demo;
 pub mod discovery;

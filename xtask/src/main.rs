@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use easyraft::discovery::NodeAddress;
 use easyraft::NodeId;
 use tracing_subscriber::EnvFilter;
+use xtask::bench;
 use xtask::chaos::node::ChaosNodeOptions;
 use xtask::chaos::{self, ChaosOptions};
 use xtask::demo::{self, DemoOptions, DemoTransport};
@@ -60,11 +61,56 @@ enum Task {
     /// curl against a real `kv` cluster; end with one summary line.
     Test(TestArgs),
     /// Run the criterion benches: `cargo bench -p benches [ARGS...]`.
+    ///
+    /// `cargo xtask bench compare [--rounds 5] [--clients 1,256,1024] [--baseline REV]
+    /// [--strace]` runs easyraft (MemStorage and FileStorage), openraft 0.10 and 0.9 on
+    /// one workload, interleaved, and prints commits/s and p99 with the ratios
+    /// (`cargo xtask bench compare --help` for every option; docs/testing.md).
+    #[command(verbatim_doc_comment)]
     Bench {
-        /// Passed to `cargo bench -p benches` (e.g. `--bench core`, `-- --test`).
+        /// Passed to `cargo bench -p benches` (e.g. `--bench core`, `-- --test`), or
+        /// `compare ...`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+/// `cargo xtask bench compare`: easyraft beside openraft on one workload (3 nodes in
+/// one process, in-memory network, closed-loop proposers of 16-byte commands), each
+/// run a separate process, interleaved round by round; prints min/median/max of
+/// commits/s and p99 per system and the ratios of medians.
+#[derive(Parser)]
+struct CompareArgs {
+    /// Rounds: every (system, clients) pair runs once per round.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=100))]
+    rounds: u16,
+    /// Concurrent proposers, comma-separated; one table each.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,256,1024")]
+    clients: Vec<usize>,
+    /// Systems, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "easyraft,easyraft-file,openraft10,openraft09"
+    )]
+    systems: Vec<String>,
+    /// Measured seconds per run.
+    #[arg(long, default_value_t = 3.0)]
+    secs: f64,
+    /// Warm-up seconds per run (not measured).
+    #[arg(long, default_value_t = 0.5)]
+    warmup: f64,
+    /// Tokio worker threads per process, the same for every system.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Also build this git revision of easyraft (in a worktree under the target
+    /// directory) and run its easyraft systems interleaved with the current ones.
+    #[arg(long, value_name = "REV")]
+    baseline: Option<String>,
+    /// After the rounds, run each pair once more under `strace -f -c` and print
+    /// futex, epoll_wait and write calls per acknowledged proposal.
+    #[arg(long)]
+    strace: bool,
 }
 
 #[derive(clap::Args)]
@@ -327,6 +373,12 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Task::Bench { args } if args.first().is_some_and(|a| a == "compare") => {
+            let a = CompareArgs::parse_from(
+                std::iter::once("cargo xtask bench compare".to_owned()).chain(args.into_iter().skip(1)),
+            );
+            run_compare(a)
+        }
         Task::Bench { args } => {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             std::process::Command::new(cargo)
@@ -396,8 +448,38 @@ fn run_chaos(a: ChaosArgs) -> Result<bool, demo::DemoError> {
     rt.block_on(chaos::run(opts)).map(|r| r.passed)
 }
 
+/// `cargo xtask bench compare`.
+fn run_compare(a: CompareArgs) -> Result<bool, demo::DemoError> {
+    let root = workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    if a.clients.contains(&0) || a.secs <= 0.0 || a.workers == 0 {
+        return Err("--clients, --secs and --workers must be positive".into());
+    }
+    let opts = bench::CompareOptions {
+        rounds: a.rounds.into(),
+        clients: a.clients,
+        systems: a.systems,
+        secs: a.secs,
+        warmup: a.warmup,
+        workers: a.workers,
+        baseline: a.baseline,
+        strace: a.strace,
+        target: if target.is_absolute() {
+            target
+        } else {
+            root.join(target)
+        },
+        root,
+    };
+    bench::compare(&opts)
+}
+
+fn workspace_root() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    root.parent().map_or(root.clone(), PathBuf::from)
+}
+
 /// `target/xtask-node` in the workspace.
 fn default_data_dir() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    root.parent().unwrap_or(&root).join("target").join("xtask-node")
+    workspace_root().join("target").join("xtask-node")
 }

@@ -87,9 +87,20 @@ pub struct OutputTally {
     pub failures: Vec<String>,
     /// The bench criterion is testing (`Testing <name>`), until its `Success`.
     testing: Option<String>,
+    /// The output is nextest's: only its summary and FAIL lines count (the output of
+    /// a failing test, which nextest shows, has libtest's own lines in it).
+    nextest: bool,
 }
 
 impl OutputTally {
+    /// A tally of nextest's output.
+    pub fn for_nextest() -> Self {
+        OutputTally {
+            nextest: true,
+            ..OutputTally::default()
+        }
+    }
+
     /// Reads one line of `cargo test`, `cargo nextest` or criterion (`--test`) output.
     pub fn line(&mut self, line: &str) {
         let line = line.trim();
@@ -108,6 +119,9 @@ impl OutputTally {
             return;
         }
         // cargo test: "test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; ..."
+        if self.nextest && (line.starts_with("test result: ") || line.starts_with("test ")) {
+            return;
+        }
         if let Some(rest) = line.strip_prefix("test result: ") {
             for part in rest.split(';') {
                 let part = part.trim().trim_start_matches("ok.").trim_start_matches("FAILED.");
@@ -153,7 +167,13 @@ impl OutputTally {
         for tag in ["FAIL [", "TIMEOUT ["] {
             if let Some(rest) = line.strip_prefix(tag) {
                 if let Some((_, name)) = rest.split_once(']') {
-                    let name = name.trim().to_string();
+                    // Drop nextest's progress counter, "( 55/231) ".
+                    let name = name.trim();
+                    let name = match name.strip_prefix('(').and_then(|n| n.split_once(')')) {
+                        Some((_, rest)) => rest.trim(),
+                        None => name,
+                    };
+                    let name = name.to_string();
                     if !self.failures.contains(&name) {
                         self.failures.push(name);
                     }
@@ -414,7 +434,12 @@ fn cargo() -> std::ffi::OsString {
 }
 
 /// Runs `cmd`, echoing its output, and tallies the tests it reports.
-fn run_counted(mut cmd: Command) -> Result<(ExitStatus, OutputTally), SuiteError> {
+fn run_counted(cmd: Command) -> Result<(ExitStatus, OutputTally), SuiteError> {
+    run_tallied(cmd, OutputTally::default())
+}
+
+/// [`run_counted`] with a given tally.
+fn run_tallied(mut cmd: Command, tally: OutputTally) -> Result<(ExitStatus, OutputTally), SuiteError> {
     println!("xtask test: running {}", describe(&cmd));
     let mut child = cmd
         .stdin(Stdio::null())
@@ -422,7 +447,7 @@ fn run_counted(mut cmd: Command) -> Result<(ExitStatus, OutputTally), SuiteError
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| SuiteError::Setup(format!("cannot run {}: {e}", describe(&cmd))))?;
-    let tally = Arc::new(Mutex::new(OutputTally::default()));
+    let tally = Arc::new(Mutex::new(tally));
     let pump = |from: Box<dyn Read + Send>, to_stderr: bool, tally: Arc<Mutex<OutputTally>>| {
         std::thread::spawn(move || {
             let mut reader = BufReader::new(from);
@@ -519,7 +544,12 @@ pub fn run(opts: SuiteOptions) -> Result<bool, SuiteError> {
     }
     select(&mut tests);
     tests.args(&opts.args);
-    let (status, tally) = run_counted(tests)?;
+    let tally = if nextest {
+        OutputTally::for_nextest()
+    } else {
+        OutputTally::default()
+    };
+    let (status, tally) = run_tallied(tests, tally)?;
     steps.push(step("tests", status, tally));
 
     if nextest {
@@ -639,7 +669,11 @@ mod tests {
 
     #[test]
     fn nextest_summary_and_fail_lines_are_read() {
-        let mut t = OutputTally::default();
+        let mut t = OutputTally::for_nextest();
+        t.line("        FAIL [   1.234s] ( 55/231) raft-core::sim_safety campaign");
+        // A failing test's own output, which nextest shows: not counted again.
+        t.line("test campaign ... FAILED");
+        t.line("test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 9 filtered out; finished in 0.1s");
         t.line("        FAIL [   1.234s] raft-core::sim_safety campaign");
         t.line("     TIMEOUT [ 300.001s] xtask::chaos chaos_passes");
         t.line("     Summary [  12.345s] 384 tests run: 380 passed, 3 failed, 1 timed out, 2 skipped");

@@ -2,7 +2,7 @@
 //! are undone when truncated, and the leader leaves a joint configuration (and steps
 //! down if it removed itself) once it commits.
 
-use tracing::info;
+use tracing::{error, info};
 
 use crate::entry::{Entry, EntryPayload};
 use crate::error::{Error, Result, StorageError};
@@ -103,6 +103,7 @@ impl<S: Storage> Raft<S> {
                 learners: target.learners,
             }
         };
+        self.check_room(1)?;
         info!(id = %self.id, changes = ?changes, "proposing membership change");
         let index = self.append_entries(vec![EntryPayload::Membership(entry)]);
         Ok((self.term, index))
@@ -125,6 +126,10 @@ impl<S: Storage> Raft<S> {
                 voters_outgoing: Default::default(),
                 learners: current.learners.clone(),
             };
+            if let Err(e) = self.check_room(1) {
+                error!(id = %self.id, %e, "cannot leave the joint configuration");
+                return;
+            }
             info!(id = %self.id, "joint configuration committed; leaving it");
             self.append_entries(vec![EntryPayload::Membership(leave)]);
         } else if !current.is_voter(&self.id) {

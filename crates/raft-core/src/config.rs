@@ -96,6 +96,9 @@ impl Config {
         if self.max_entries_per_msg == 0 {
             return Err(ConfigError::ZeroEntriesPerMsg);
         }
+        if self.max_entries_per_msg > crate::bounds::MAX_ENTRIES_PER_MESSAGE {
+            return Err(ConfigError::TooManyEntriesPerMsg(self.max_entries_per_msg));
+        }
         if self.snapshot_chunk_bytes == 0 {
             return Err(ConfigError::ZeroSnapshotChunk);
         }

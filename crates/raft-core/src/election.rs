@@ -1,6 +1,6 @@
 //! Leader election (§5.2), pre-vote (dissertation §9.6) and check-quorum (§6.2).
 
-use tracing::{debug, info};
+use tracing::{debug, error, info};
 
 use crate::message::{MessageBody, VoteRequest, VoteResponse};
 use crate::quorum::VoteResult;
@@ -54,12 +54,22 @@ impl<S: Storage> Raft<S> {
         if !self.promotable() {
             return;
         }
+        // Only reachable after a peer pushed the term (or the log, with a snapshot) to
+        // the end of its range: refuse to wrap, and stay a follower.
+        let Some(next_term) = self.term.checked_add(1) else {
+            error!(id = %self.id, term = self.term, "the term cannot grow any more; not campaigning");
+            return;
+        };
+        if self.check_room(1).is_err() {
+            error!(id = %self.id, last_index = self.log.last_index(), "the log is full; not campaigning");
+            return;
+        }
         let vote_term = if pre_vote {
             self.become_pre_candidate();
-            self.term + 1
+            next_term
         } else {
-            self.become_candidate();
-            self.term
+            self.become_candidate(next_term);
+            next_term
         };
         let me = self.id.clone();
         self.tracker.record_vote(me.clone(), true);

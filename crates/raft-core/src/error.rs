@@ -54,6 +54,21 @@ pub enum Error {
         /// The applied index.
         applied: LogIndex,
     },
+    /// A message was refused at the step boundary: it carries a term or index the
+    /// protocol cannot work with (see [`crate::bounds`]). Nothing changed.
+    #[error("refused a message from {from}: {reason}")]
+    Refused {
+        /// The message's sender.
+        from: NodeId,
+        /// What is wrong with the message.
+        reason: crate::bounds::Refusal,
+    },
+    /// The log reached [`crate::bounds::MAX_INDEX`]: no entry can be appended.
+    #[error("the log is full: last index {last_index} reached the index limit")]
+    LogFull {
+        /// The last index of the log.
+        last_index: LogIndex,
+    },
     /// The configuration is not usable.
     #[error("invalid config: {0}")]
     Config(#[from] ConfigError),
@@ -100,6 +115,9 @@ pub enum ConfigError {
     /// `max_entries_per_msg` is zero.
     #[error("max_entries_per_msg must be at least 1")]
     ZeroEntriesPerMsg,
+    /// `max_entries_per_msg` is above what a receiver decodes.
+    #[error("max_entries_per_msg ({0}) must be at most {max}", max = crate::bounds::MAX_ENTRIES_PER_MESSAGE)]
+    TooManyEntriesPerMsg(usize),
 }
 
 /// Errors a [`crate::Storage`] returns.
@@ -115,6 +133,15 @@ pub enum StorageError {
     /// The snapshot is being built; ask again later.
     #[error("snapshot temporarily unavailable")]
     SnapshotTemporarilyUnavailable,
+    /// The storage reports a log that cannot be: a first index of 0, a last index
+    /// before the first, or an index beyond [`crate::bounds::MAX_INDEX`].
+    #[error("storage reports an impossible log: first index {first}, last index {last}")]
+    ImpossibleLog {
+        /// The reported first index.
+        first: LogIndex,
+        /// The reported last index.
+        last: LogIndex,
+    },
     /// Anything else (an IO error, corruption...), from the storage implementation.
     #[error(transparent)]
     Other(Box<dyn std::error::Error + Send + Sync>),

@@ -33,6 +33,7 @@
 #![doc = include_str!("../../../docs/raft-core.md")]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod bounds;
 mod conf_change;
 mod config;
 mod election;
@@ -59,6 +60,9 @@ mod storage;
 mod types;
 mod wire_bytes;
 
+pub use bounds::{
+    Refusal, SnapshotProblem, MAX_ENTRIES_PER_MESSAGE, MAX_INDEX, MAX_SNAPSHOT_INDEX, MAX_TERM, TERM_HEADROOM,
+};
 pub use config::Config;
 pub use entry::{Entry, EntryPayload, Snapshot, SnapshotMeta};
 pub use error::{ConfigError, Error, Result, StorageError};

@@ -4,6 +4,7 @@
 
 use tracing::error;
 
+use crate::bounds::MAX_INDEX;
 use crate::entry::{Entry, Snapshot};
 use crate::error::StorageError;
 use crate::storage::{limit_size, Storage};
@@ -42,6 +43,10 @@ impl<S: Storage> RaftLog<S> {
     pub(crate) fn new(store: S, commit: LogIndex, applied: LogIndex) -> Result<Self, StorageError> {
         let first = store.first_index()?;
         let last = store.last_index()?;
+        // A storage's word is input too: a log that cannot be would overflow below.
+        if first == 0 || last < first - 1 || last > MAX_INDEX {
+            return Err(StorageError::ImpossibleLog { first, last });
+        }
         let snap_index = first - 1;
         let committed = commit.clamp(snap_index, last);
         if committed != commit {
@@ -66,8 +71,10 @@ impl<S: Storage> RaftLog<S> {
 
     pub(crate) fn first_index(&self) -> LogIndex {
         match &self.unstable.snapshot {
-            Some(s) => s.meta.index + 1,
-            None => self.store.first_index().unwrap_or_else(|e| {
+            Some(s) => s.meta.index.saturating_add(1),
+            // Never 0: index 0 is the empty prefix every log has (and `first - 1` below
+            // must not wrap on a storage that says otherwise).
+            None => self.store.first_index().map(|i| i.max(1)).unwrap_or_else(|e| {
                 error!(%e, "storage failed to report its first index");
                 1
             }),
@@ -237,12 +244,14 @@ impl<S: Storage> RaftLog<S> {
         }
     }
 
-    /// Installs a snapshot (not yet persisted) in place of the whole log.
+    /// Installs a snapshot (not yet persisted) in place of the whole log. Its index
+    /// was checked against `MAX_SNAPSHOT_INDEX` at the step boundary.
     pub(crate) fn restore(&mut self, snapshot: Snapshot) {
         let idx = snapshot.meta.index;
+        debug_assert!(idx <= crate::bounds::MAX_SNAPSHOT_INDEX);
         self.committed = idx;
         self.unstable = Unstable {
-            offset: idx + 1,
+            offset: idx.saturating_add(1),
             entries: Vec::new(),
             snapshot: Some(snapshot),
             handed: idx,

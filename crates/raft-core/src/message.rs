@@ -86,7 +86,10 @@ pub struct AppendRequest {
     pub prev_log_index: LogIndex,
     /// The term of the entry at `prev_log_index`.
     pub prev_log_term: Term,
-    /// The entries to store, in index order.
+    /// The entries to store, in index order. At most
+    /// [`crate::bounds::MAX_ENTRIES_PER_MESSAGE`]: decoding refuses more, so that a
+    /// frame of tiny entries cannot allocate far more than its own size.
+    #[serde(deserialize_with = "bounded_entries")]
     pub entries: Vec<Entry>,
     /// The leader's commit index.
     pub commit: LogIndex,
@@ -258,4 +261,32 @@ impl fmt::Display for Message {
             MessageBody::ReadIndexResponse(r) => write!(f, " ctx[{}B] index={}", r.context.len(), r.index),
         }
     }
+}
+
+/// Deserializes `AppendRequest::entries`, refusing more than
+/// [`crate::bounds::MAX_ENTRIES_PER_MESSAGE`] before allocating for them.
+fn bounded_entries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Entry>, D::Error> {
+    struct Bounded;
+    impl<'de> serde::de::Visitor<'de> for Bounded {
+        type Value = Vec<Entry>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "at most {} entries", crate::bounds::MAX_ENTRIES_PER_MESSAGE)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Entry>, A::Error> {
+            let max = crate::bounds::MAX_ENTRIES_PER_MESSAGE;
+            if seq.size_hint().is_some_and(|n| n > max) {
+                return Err(serde::de::Error::invalid_length(seq.size_hint().unwrap_or(0), &self));
+            }
+            // Grow as entries arrive: a declared length is not trusted for allocation.
+            let mut out = Vec::new();
+            while let Some(e) = seq.next_element()? {
+                if out.len() == max {
+                    return Err(serde::de::Error::invalid_length(max + 1, &self));
+                }
+                out.push(e);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Bounded)
 }

@@ -129,7 +129,15 @@ impl Progress {
                 if self.next_index == 0 || self.next_index - 1 != rejected {
                     return false;
                 }
-                self.next_index = rejected.min(match_hint.saturating_add(1)).max(self.match_index + 1);
+                let next = rejected.min(match_hint.saturating_add(1)).max(self.match_index + 1);
+                if next == self.next_index {
+                    // Rejected at what the follower acknowledged as matching: its log
+                    // disagrees with its own ack (a forged commit or snapshot made it
+                    // commit entries the leader does not have). Probing again at once
+                    // would loop without end; the next heartbeat response retries.
+                    return false;
+                }
+                self.next_index = next;
                 self.probe_sent = false;
                 true
             }

@@ -2,8 +2,9 @@
 //! The rules themselves live in `election.rs`, `replication.rs` and `read_only.rs`.
 
 use bytes::Bytes;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
+use crate::bounds::{self, MAX_INDEX};
 use crate::config::Config;
 use crate::entry::{Entry, EntryPayload, Snapshot, SnapshotMeta};
 use crate::error::{Error, Result};
@@ -54,6 +55,9 @@ pub(crate) struct Raft<S> {
     /// whose lease counts on it not voting within an election timeout, and it no
     /// longer remembers that leader.
     pub(crate) restart_quiet_until: u64,
+    /// The tick this node's term last changed: the longer ago, the higher the terms it
+    /// accepts (`bounds::term_limit`).
+    pub(crate) term_start_tick: u64,
 }
 
 impl<S: Storage> Raft<S> {
@@ -89,6 +93,7 @@ impl<S: Storage> Raft<S> {
             } else {
                 0
             },
+            term_start_tick: 0,
             cfg,
         };
         r.refresh_membership();
@@ -153,6 +158,7 @@ impl<S: Storage> Raft<S> {
         if self.term != term {
             self.term = term;
             self.vote = None;
+            self.term_start_tick = self.ticks;
         }
         self.leader = None;
         self.election_elapsed = 0;
@@ -180,8 +186,9 @@ impl<S: Storage> Raft<S> {
         debug!(id = %self.id, term = self.term, "became pre-candidate");
     }
 
-    pub(crate) fn become_candidate(&mut self) {
-        let term = self.term + 1;
+    /// Campaigns in `term`, which the caller computed as `self.term + 1` without
+    /// overflow (see `campaign`).
+    pub(crate) fn become_candidate(&mut self, term: Term) {
         self.reset(term);
         self.vote = Some(self.id.clone());
         self.role = Role::Candidate;
@@ -193,8 +200,10 @@ impl<S: Storage> Raft<S> {
         self.reset(term);
         self.role = Role::Leader;
         self.leader = Some(self.id.clone());
+        // `campaign` made sure the log has room for the no-op below.
         let last = self.log.last_index();
-        self.tracker.reset_progress(last + 1, self.cfg.max_inflight_msgs);
+        self.tracker
+            .reset_progress(last.saturating_add(1), self.cfg.max_inflight_msgs);
         let persisted = self.log.persisted_index();
         if let Some(me) = self.tracker.progress.get_mut(&self.id) {
             me.match_index = persisted;
@@ -206,8 +215,17 @@ impl<S: Storage> Raft<S> {
         info!(id = %self.id, term, last_index = last + 1, "became leader");
     }
 
+    /// Whether the log has room for `n` more entries below [`MAX_INDEX`].
+    pub(crate) fn check_room(&self, n: usize) -> Result<()> {
+        let last_index = self.log.last_index();
+        match last_index.checked_add(n as u64) {
+            Some(last) if last <= MAX_INDEX => Ok(()),
+            _ => Err(Error::LogFull { last_index }),
+        }
+    }
+
     /// Appends payloads to the leader's log with the current term; returns the index of
-    /// the last one.
+    /// the last one. The caller checked that they fit (`check_room`).
     pub(crate) fn append_entries(&mut self, payloads: Vec<EntryPayload>) -> LogIndex {
         let mut index = self.log.last_index();
         let entries: Vec<Entry> = payloads
@@ -236,6 +254,7 @@ impl<S: Storage> Raft<S> {
         if let Some(to) = &self.lead_transferee {
             return Err(Error::LeadershipTransferInProgress { to: to.clone() });
         }
+        self.check_room(data.len())?;
         let last = self.append_entries(data.into_iter().map(EntryPayload::Command).collect());
         Ok((self.term, last))
     }
@@ -253,6 +272,12 @@ impl<S: Storage> Raft<S> {
         if m.from == self.id {
             debug!(id = %self.id, "ignoring a message from itself");
             return Ok(());
+        }
+        // Before any rule sees it: no term or index that could overflow the protocol's
+        // arithmetic or leave the cluster unable to elect (see `bounds`).
+        if let Err(reason) = bounds::check_message(&m, self.term_limit()) {
+            warn!(id = %self.id, msg = %m, %reason, "refusing a message");
+            return Err(Error::Refused { from: m.from, reason });
         }
         if m.term > self.term {
             if !self.step_higher_term(&m) {
@@ -274,6 +299,12 @@ impl<S: Storage> Raft<S> {
         // anything: normally configurations change exactly when the log does.
         self.refresh_membership();
         Ok(())
+    }
+
+    /// The highest term this node accepts from a message now.
+    pub(crate) fn term_limit(&self) -> Term {
+        let in_term = self.ticks.saturating_sub(self.term_start_tick) / self.cfg.election_tick.max(1);
+        bounds::term_limit(self.term, in_term)
     }
 
     /// A message from a newer term. Returns false if the message is to be ignored.

@@ -176,7 +176,9 @@ impl<S: Storage> RawNode<S> {
     }
 
     /// Feeds in a message from the network. Stale, duplicated or nonsensical messages
-    /// are ignored; only a message for another node or group is an error.
+    /// are ignored. Errors, after which nothing changed: `Error::Misdelivered` for a
+    /// message for another node or group, `Error::Refused` for one whose term or
+    /// indexes are beyond the bounds in [`crate::bounds`] (the driver drops it).
     pub fn step(&mut self, message: Message) -> Result<()> {
         self.raft.step(message)
     }
@@ -396,6 +398,12 @@ impl<S: Storage> RawNode<S> {
     /// The node's current term.
     pub fn term(&self) -> Term {
         self.raft.term
+    }
+
+    /// The highest term this node accepts from a message now (see
+    /// [`crate::bounds::term_limit`]); a message above it is `Error::Refused`.
+    pub fn term_limit(&self) -> Term {
+        self.raft.term_limit()
     }
 
     /// The commit index.

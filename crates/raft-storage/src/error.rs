@@ -5,8 +5,15 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use raft_core::{LogIndex, StorageError, Term};
+use raft_core::{LogIndex, StorageError, Term, MAX_INDEX, MAX_SNAPSHOT_INDEX};
 use thiserror::Error;
+
+/// What an operator can do about a data directory that cannot be trusted; every error
+/// about a damaged or incomplete directory ends with it.
+pub const REPAIR_HINT: &str = "this node's data directory cannot be trusted: restore it from a backup, or \
+     remove the node from the cluster, delete the directory and add the node back, so that it catches up \
+     from the leader with a snapshot (do not just delete it and restart: a node that forgets its vote can \
+     vote twice in one term)";
 
 /// Errors of [`crate::FileStorage`].
 ///
@@ -36,7 +43,7 @@ pub enum Error {
     },
     /// A file's content is damaged: a checksum does not match, a record is cut short
     /// before the end of the log, or a record decodes to something impossible.
-    #[error("{path} at offset {offset}: {kind}")]
+    #[error("{path} at offset {offset}: {kind}; {REPAIR_HINT}")]
     Corrupt {
         /// The damaged file.
         path: PathBuf,
@@ -64,7 +71,7 @@ pub enum Error {
         supported: u32,
     },
     /// The log has a hole: the segment holding entry `expected` is gone.
-    #[error("{path}: missing log segment: expected entry {expected} next, but this segment starts at {found}")]
+    #[error("{path}: missing log segment: expected entry {expected} next, but this segment starts at {found}; {REPAIR_HINT}")]
     MissingSegment {
         /// The segment after the hole.
         path: PathBuf,
@@ -74,13 +81,15 @@ pub enum Error {
         found: LogIndex,
     },
     /// Log segments or snapshots exist but the state file (term, vote, membership) does not.
-    #[error("{path} is missing but the directory holds a log; refusing to start with a blank term and vote")]
+    #[error(
+        "{path} is missing but the directory holds a log; refusing to start with a blank term and vote; {REPAIR_HINT}"
+    )]
     MissingState {
         /// Where the state file should be.
         path: PathBuf,
     },
     /// The state file names a snapshot whose file is missing.
-    #[error("{path} is missing (snapshot at index {index}, term {term})")]
+    #[error("{path} is missing (snapshot at index {index}, term {term}); {REPAIR_HINT}")]
     MissingSnapshot {
         /// Where the snapshot file should be.
         path: PathBuf,
@@ -91,7 +100,7 @@ pub enum Error {
     },
     /// The persisted hard state claims a commit index the log does not reach: committed
     /// entries were lost.
-    #[error("{path} at offset {offset}: hard state commit index {commit} is beyond the last log entry {last_index} (in {log_path})")]
+    #[error("{path} at offset {offset}: hard state commit index {commit} is beyond the last log entry {last_index} (in {log_path}); {REPAIR_HINT}")]
     HardStateBeyondLog {
         /// The state file.
         path: PathBuf,
@@ -121,6 +130,35 @@ pub enum Error {
         expected: LogIndex,
         /// The index that came.
         found: LogIndex,
+    },
+    /// An entry to append has an index beyond [`MAX_INDEX`], the length a log may
+    /// reach (raft-core refuses such indexes from peers; nothing is written).
+    #[error("entry {index} is beyond the log's index limit {limit}")]
+    IndexBeyondLimit {
+        /// The entry's index.
+        index: LogIndex,
+        /// [`MAX_INDEX`].
+        limit: LogIndex,
+    },
+    /// An entry to append has a lower term than the entry before it (Raft's terms never
+    /// go down along a log; nothing is written).
+    #[error("entry {index} has term {term}, lower than the term {previous} before it")]
+    TermGoesDown {
+        /// The entry's index.
+        index: LogIndex,
+        /// Its term.
+        term: Term,
+        /// The term of the entry (or snapshot) before it.
+        previous: Term,
+    },
+    /// A snapshot to save cannot describe a real one: its index is beyond
+    /// [`MAX_SNAPSHOT_INDEX`], or only one of index and term is 0 (nothing is written).
+    #[error("snapshot at index {index}, term {term} is impossible: the index must be at most {MAX_SNAPSHOT_INDEX}, and only index 0 has term 0")]
+    ImpossibleSnapshot {
+        /// The snapshot's index.
+        index: LogIndex,
+        /// The snapshot's term.
+        term: Term,
     },
     /// The options cannot work.
     #[error("invalid options: {0}")]
@@ -174,6 +212,40 @@ pub enum Corruption {
     TrailingBytes,
     /// The snapshot file does not describe the snapshot the state file names.
     SnapshotMismatch,
+    /// A segment's name gives a first index outside `1..=MAX_INDEX` ([`MAX_INDEX`]).
+    SegmentIndexOutOfRange {
+        /// The first index in the name.
+        first: LogIndex,
+    },
+    /// A record holds an entry beyond [`MAX_INDEX`], the length a log may reach.
+    IndexBeyondLimit {
+        /// The entry's index.
+        index: LogIndex,
+    },
+    /// A record holds an entry of term 0, a term before any leader.
+    ZeroTerm {
+        /// The entry's index.
+        index: LogIndex,
+    },
+    /// A record holds an entry of a lower term than the entry (or snapshot) before it.
+    TermGoesDown {
+        /// The entry's index.
+        index: LogIndex,
+        /// Its term.
+        term: Term,
+        /// The term before it.
+        previous: Term,
+    },
+    /// The state file's snapshot metadata cannot describe a snapshot: an index beyond
+    /// [`MAX_SNAPSHOT_INDEX`], or only one of index and term is 0.
+    ImpossibleSnapshot {
+        /// The snapshot's index.
+        index: LogIndex,
+        /// The snapshot's term.
+        term: Term,
+    },
+    /// A segment's records run past 4 GiB, beyond any segment this crate writes.
+    SegmentTooLong,
 }
 
 impl fmt::Display for Corruption {
@@ -196,6 +268,21 @@ impl fmt::Display for Corruption {
             Corruption::EmptySegment => f.write_str("a segment before the last holds no entry"),
             Corruption::TrailingBytes => f.write_str("unexpected bytes after the last record"),
             Corruption::SnapshotMismatch => f.write_str("snapshot file does not match the state file"),
+            Corruption::SegmentIndexOutOfRange { first } => {
+                write!(f, "segment named after index {first}, outside 1..={MAX_INDEX}")
+            }
+            Corruption::IndexBeyondLimit { index } => {
+                write!(f, "record holds entry {index}, beyond the index limit {MAX_INDEX}")
+            }
+            Corruption::ZeroTerm { index } => write!(f, "record holds entry {index} of term 0"),
+            Corruption::TermGoesDown { index, term, previous } => {
+                write!(f, "record holds entry {index} of term {term}, lower than the term {previous} before it")
+            }
+            Corruption::ImpossibleSnapshot { index, term } => write!(
+                f,
+                "snapshot at index {index}, term {term}: the index must be at most {MAX_SNAPSHOT_INDEX}, and only index 0 has term 0"
+            ),
+            Corruption::SegmentTooLong => f.write_str("segment records run past 4 GiB"),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use raft_core::{Entry, HardState, InitialState, LogIndex, Snapshot, Storage, StorageError, Term};
+use raft_core::{Entry, HardState, InitialState, LogIndex, Snapshot, Storage, StorageError, Term, MAX_INDEX};
 use tracing::{debug, info};
 
 use crate::cache::EntryCache;
@@ -14,7 +14,7 @@ use crate::log_store::LogStore;
 use crate::options::Options;
 use crate::recovery::{recover, refuse_foreign};
 use crate::segment::Gather;
-use crate::state::{read_snapshot, snapshot_name, write_snapshot, write_state, StateRecord};
+use crate::state::{is_impossible_snapshot, read_snapshot, snapshot_name, write_snapshot, write_state, StateRecord};
 use crate::vfs::{DirLock, LockOutcome, StdVfs, Vfs};
 use crate::wal::Wal;
 
@@ -175,7 +175,17 @@ impl FileStorage {
             return Ok(());
         };
         let entries = &entries[skip..];
+        // Refuse here what recovery would refuse, so that no append can leave a
+        // directory that does not open again. Nothing is written, nothing poisoned.
+        if let Some(e) = entries.iter().find(|e| e.index > MAX_INDEX) {
+            return Err(Error::IndexBeyondLimit {
+                index: e.index,
+                limit: MAX_INDEX,
+            }
+            .into());
+        }
         for w in entries.windows(2) {
+            // Both indexes are at most MAX_INDEX: `+ 1` cannot overflow.
             if w[1].index != w[0].index + 1 {
                 return Err(Error::NotConsecutive {
                     expected: w[0].index + 1,
@@ -187,6 +197,20 @@ impl FileStorage {
         let start = entries[0].index;
         if start > self.last_index_inner() + 1 {
             return Err(StorageError::Unavailable(start));
+        }
+        // start > snapshot index >= 0. Raft's terms never go down along a log: the
+        // entry before `start` stays, and a leader's entries after it have its term or later.
+        let mut previous = self.term(start - 1).unwrap_or(0);
+        for e in entries {
+            if e.term < previous || e.term == 0 {
+                return Err(Error::TermGoesDown {
+                    index: e.index,
+                    term: e.term,
+                    previous: previous.max(1),
+                }
+                .into());
+            }
+            previous = e.term;
         }
         self.cache.truncate_from(start);
         if let Err(e) = self.wal.append(entries) {
@@ -203,6 +227,10 @@ impl FileStorage {
     fn save_snapshot_inner(&mut self, snap: &Snapshot) -> Result<(), Error> {
         self.check_writable()?;
         let (index, term) = (snap.meta.index, snap.meta.term);
+        // What recovery would refuse.
+        if is_impossible_snapshot(index, term) {
+            return Err(Error::ImpossibleSnapshot { index, term });
+        }
         let old = &self.state.snapshot;
         if index < old.index {
             debug!(

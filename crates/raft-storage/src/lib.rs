@@ -52,7 +52,7 @@ mod terms;
 pub mod vfs;
 mod wal;
 
-pub use error::{Corruption, Error};
+pub use error::{Corruption, Error, REPAIR_HINT};
 pub use file_storage::{FileStorage, Stats};
 pub use log_store::LogStore;
 pub use options::{Durability, Options, MIN_SEGMENT_SIZE};

@@ -12,17 +12,27 @@
 //!    with the snapshot's term is removed (an interrupted snapshot install); a log that
 //!    starts after the snapshot's next index is a hole, an error.
 //! 5. The hard state's commit index must be in the log or the snapshot.
+//!
+//! Nothing read from disk is trusted to be in range: the snapshot's index must be at
+//! most raft-core's [`raft_core::MAX_SNAPSHOT_INDEX`] (and only index 0 has term 0), a segment's
+//! first index in `1..=MAX_INDEX`, every entry's index at most [`MAX_INDEX`], and terms
+//! at least 1 and never lower than the term before them (the snapshot's, for the
+//! first entry after it). With those bounds, `index + 1` and `next_index - 1` below
+//! cannot overflow.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use raft_core::{SnapshotMeta, MAX_INDEX};
 use tracing::{debug, info, warn};
 
-use crate::error::Error;
+use crate::error::{Corruption, Error};
+use crate::format::FILE_HEADER_LEN;
 use crate::options::Options;
 use crate::segment::{parse_segment_name, segment_name, Scanned, Segment};
 use crate::state::{
-    is_temp_name, parse_snapshot_name, read_snapshot, read_state, snapshot_name, write_state, StateRecord, STATE_FILE,
+    is_impossible_snapshot, is_temp_name, parse_snapshot_name, read_snapshot, read_state, snapshot_name, write_state,
+    StateRecord, STATE_FILE,
 };
 use crate::terms::TermRuns;
 use crate::vfs::{Vfs, LOCK_FILE};
@@ -120,6 +130,7 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
         }
     };
     let snap = &state.snapshot;
+    check_snapshot_bounds(snap, &dir.join(STATE_FILE))?;
 
     // Snapshots: the current one must be there and match; others are leftovers.
     if state.snapshot_file {
@@ -143,6 +154,13 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
     let mut segs: Vec<Segment> = Vec::new();
     for (k, &first) in segments.iter().enumerate() {
         let path = dir.join(segment_name(first));
+        if !(1..=MAX_INDEX).contains(&first) {
+            return Err(Error::Corrupt {
+                path,
+                offset: 0,
+                kind: Corruption::SegmentIndexOutOfRange { first },
+            });
+        }
         if let Some(prev) = segs.last() {
             if first != prev.next_index() {
                 return Err(Error::MissingSegment {
@@ -158,7 +176,7 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
                 return Err(Error::Corrupt {
                     path,
                     offset: seg.end,
-                    kind: crate::error::Corruption::EmptySegment,
+                    kind: Corruption::EmptySegment,
                 })
             }
             Scanned::Segment(seg) => segs.push(seg),
@@ -213,6 +231,22 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
             );
             wal.clear(snap.index + 1)?;
         } else {
+            // The log continues the snapshot: its first entry after it must not go
+            // below the snapshot's term (checked before anything is removed).
+            let after = snap.index + 1;
+            if let (Some(term), Some((path, offset))) = (wal.term(after), wal.locate(after)) {
+                if term < snap.term {
+                    return Err(Error::Corrupt {
+                        path: path.to_owned(),
+                        offset,
+                        kind: Corruption::TermGoesDown {
+                            index: after,
+                            term,
+                            previous: snap.term,
+                        },
+                    });
+                }
+            }
             let n = wal.remove_through(snap.index)?;
             if n > 0 {
                 info!(
@@ -228,7 +262,7 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
     if state.hard_state.commit > last_index {
         return Err(Error::HardStateBeyondLog {
             path: dir.join(STATE_FILE),
-            offset: crate::format::FILE_HEADER_LEN as u64,
+            offset: FILE_HEADER_LEN as u64,
             commit: state.hard_state.commit,
             last_index,
             log_path: wal.last_path().map_or_else(|| dir.to_owned(), Path::to_owned),
@@ -243,4 +277,20 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
         "opened raft storage"
     );
     Ok(Recovered { state, wal })
+}
+
+/// Refuses snapshot metadata (from the state file at `path`) that no storage writes
+/// (see [`is_impossible_snapshot`]).
+fn check_snapshot_bounds(snap: &SnapshotMeta, path: &Path) -> Result<(), Error> {
+    if is_impossible_snapshot(snap.index, snap.term) {
+        return Err(Error::Corrupt {
+            path: path.to_owned(),
+            offset: FILE_HEADER_LEN as u64,
+            kind: Corruption::ImpossibleSnapshot {
+                index: snap.index,
+                term: snap.term,
+            },
+        });
+    }
+    Ok(())
 }

@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use raft_core::{Entry, LogIndex, Term};
+use raft_core::{Entry, LogIndex, Term, MAX_INDEX};
 use tracing::warn;
 
 use crate::error::{Corruption, Error};
@@ -255,11 +255,16 @@ impl Segment {
             }
         };
 
+        // Recovery checked the name (so the header) is in 1..=MAX_INDEX; a record is at
+        // least 13 bytes, so the index below cannot overflow.
         let mut offsets: Vec<u32> = Vec::new();
         let mut pos = FILE_HEADER_LEN as u64;
         let hlen = RECORD_HEADER_LEN as u64;
         while pos < len {
             let index = first_index + offsets.len() as u64;
+            let Ok(pos32) = u32::try_from(pos) else {
+                return Err(corrupt(pos, Corruption::SegmentTooLong));
+            };
             let (kind, torn) = if len - pos < hlen {
                 (Corruption::Truncated, true)
             } else {
@@ -275,8 +280,26 @@ impl Segment {
                             (Corruption::PayloadChecksum, r.zero_sector(pos, pos + rec_len, &path)?)
                         } else {
                             match peek_term_index(&rec[RECORD_HEADER_LEN..]) {
+                                Some((_, found)) if found == index && index > MAX_INDEX => {
+                                    (Corruption::IndexBeyondLimit { index }, false)
+                                }
+                                Some((0, found)) if found == index => (Corruption::ZeroTerm { index }, false),
+                                // Raft's terms never go down along a log (a leader's log
+                                // is sorted by term, and a follower's matches it).
+                                Some((term, found))
+                                    if found == index && terms.last_term().is_some_and(|p| term < p) =>
+                                {
+                                    (
+                                        Corruption::TermGoesDown {
+                                            index,
+                                            term,
+                                            previous: terms.last_term().unwrap_or_default(),
+                                        },
+                                        false,
+                                    )
+                                }
                                 Some((term, found)) if found == index => {
-                                    offsets.push(pos as u32);
+                                    offsets.push(pos32);
                                     terms.push(index, term);
                                     pos += rec_len;
                                     continue;

@@ -45,6 +45,14 @@ impl StateRecord {
     }
 }
 
+/// Whether a snapshot at `index` of `term` is one no storage writes: an index beyond
+/// raft-core's [`raft_core::MAX_SNAPSHOT_INDEX`] (the farthest it lets a snapshot move
+/// a log), or only one of index and term 0 (index 0, term 0 is the empty log).
+/// `save_snapshot` refuses what recovery refuses.
+pub(crate) fn is_impossible_snapshot(index: LogIndex, term: Term) -> bool {
+    index > raft_core::MAX_SNAPSHOT_INDEX || (index == 0) != (term == 0)
+}
+
 /// The file name of the snapshot at `index` of `term`.
 pub(crate) fn snapshot_name(index: LogIndex, term: Term) -> String {
     format!("snapshot-{index:020}-{term:020}.snap")

@@ -16,13 +16,21 @@ impl TermRuns {
         TermRuns { runs: Vec::new(), next }
     }
 
-    /// Records entry `index` of `term`; `index` must be the next one.
+    /// Records entry `index` of `term`; `index` must be the next one, and at most
+    /// [`raft_core::MAX_INDEX`] (recovery and `append` check it), so `index + 1`
+    /// cannot overflow.
     pub(crate) fn push(&mut self, index: LogIndex, term: Term) {
         debug_assert_eq!(index, self.next);
+        debug_assert!(index <= raft_core::MAX_INDEX);
         if self.runs.last().is_none_or(|&(_, t)| t != term) {
             self.runs.push((index, term));
         }
         self.next = index + 1;
+    }
+
+    /// The term of the last entry, if there is one.
+    pub(crate) fn last_term(&self) -> Option<Term> {
+        self.runs.last().map(|&(_, t)| t)
     }
 
     /// The term of entry `index`, if the runs cover it.

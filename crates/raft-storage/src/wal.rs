@@ -76,7 +76,20 @@ impl Wal {
         self.terms.term(index)
     }
 
-    /// The first and last segment files, for error messages.
+    /// The segment file holding entry `index` and the offset of its record, if on disk.
+    pub(crate) fn locate(&self, index: LogIndex) -> Option<(&Path, u64)> {
+        if index < self.first_index() || index >= self.next_index {
+            return None;
+        }
+        let k = self
+            .segments
+            .partition_point(|s| s.first_index <= index)
+            .checked_sub(1)?;
+        let seg = self.segments.get(k)?;
+        Some((seg.path.as_path(), seg.offset_of(index)))
+    }
+
+    /// The first segment file, for error messages.
     pub(crate) fn first_path(&self) -> Option<&Path> {
         self.segments.first().map(|s| s.path.as_path())
     }

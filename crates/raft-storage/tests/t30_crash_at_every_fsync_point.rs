@@ -130,7 +130,8 @@ fn check_every_crash_point(ops: &[Op]) -> usize {
         );
 
         // The recovered storage takes a new entry and keeps it across another restart.
-        let next = entry(got.last_index() + 1, got.last_term().max(got.hard_state.term));
+        // (Term 1 at least: no entry has term 0, and the storage refuses one.)
+        let next = entry(got.last_index() + 1, got.last_term().max(got.hard_state.term).max(1));
         store
             .append(std::slice::from_ref(&next))
             .unwrap_or_else(|e| panic!("{ctx}: append after recovery: {e}"));

@@ -138,21 +138,24 @@ fn frames(inner: &Inner, messages: &[Message]) -> Result<Vec<WsMessage>, Transpo
     let limit = inner.cfg.max_message_bytes;
     match inner.cfg.encoding {
         Encoding::Binary => {
-            let whole = wire::encode_binary(messages).map_err(|e| TransportError::Other(Box::new(e)))?;
-            if whole.len() <= limit {
-                return Ok(vec![WsMessage::Binary(whole.into())]);
-            }
-            messages
-                .iter()
-                .map(|m| {
+            let mut frames = Vec::new();
+            // The receiver refuses frames over its message and entry caps.
+            for batch in wire::frame_batches(messages) {
+                let whole = wire::encode_binary(batch).map_err(|e| TransportError::Other(Box::new(e)))?;
+                if whole.len() <= limit {
+                    frames.push(WsMessage::Binary(whole.into()));
+                    continue;
+                }
+                for m in batch {
                     let one =
                         wire::encode_binary(std::slice::from_ref(m)).map_err(|e| TransportError::Other(Box::new(e)))?;
                     if one.len() > limit {
                         return Err(TransportError::TooLarge { size: one.len(), limit });
                     }
-                    Ok(WsMessage::Binary(one.into()))
-                })
-                .collect()
+                    frames.push(WsMessage::Binary(one.into()));
+                }
+            }
+            Ok(frames)
         }
         Encoding::Json => messages
             .iter()
