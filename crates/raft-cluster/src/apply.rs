@@ -60,6 +60,7 @@ pub(crate) fn start<SM: StateMachine>(
     let mut worker = Worker {
         sm,
         applied,
+        reported: applied,
         waiting: VecDeque::new(),
         events,
         counters,
@@ -71,11 +72,16 @@ pub(crate) fn start<SM: StateMachine>(
         .spawn(move || {
             while let Ok(job) = rx.recv() {
                 worker.handle(job);
-                // Whatever queued meanwhile, then the reads it made servable.
+                // Whatever queued meanwhile, then the reads it made servable, then
+                // one report for all of it.
                 while let Ok(job) = rx.try_recv() {
                     worker.handle(job);
                 }
                 worker.serve_reads();
+                if worker.applied > worker.reported {
+                    worker.reported = worker.applied;
+                    let _ = worker.reports.send(ApplyReport::Applied(worker.applied));
+                }
             }
             for (_, _, reply) in worker.waiting.drain(..) {
                 let _ = reply.send(Err(Error::Stopped));
@@ -87,6 +93,8 @@ pub(crate) fn start<SM: StateMachine>(
 struct Worker<SM: StateMachine> {
     sm: SM,
     applied: LogIndex,
+    /// The applied index last reported to the node task.
+    reported: LogIndex,
     /// Reads waiting for their index, in index order of arrival.
     waiting: VecDeque<(LogIndex, SM::Query, Reply<SM::QueryResponse>)>,
     events: broadcast::Sender<RaftEvent>,
@@ -124,6 +132,11 @@ impl<SM: StateMachine> Worker<SM> {
                 let _ = reply.send(Ok(self.sm.query(query)));
             }
             ApplyJob::Snapshot => {
+                // The node may take a snapshot only at an index it knows is applied.
+                if self.applied > self.reported {
+                    self.reported = self.applied;
+                    let _ = self.reports.send(ApplyReport::Applied(self.applied));
+                }
                 let data = self.sm.snapshot().map_err(Error::StateMachine);
                 let _ = self.reports.send(ApplyReport::Snapshot(self.applied, data));
             }
@@ -178,7 +191,8 @@ impl<SM: StateMachine> Worker<SM> {
         for (_, _, reply) in proposals {
             let _ = reply.send(Err(Error::ProposalDropped));
         }
-        let _ = self.reports.send(ApplyReport::Applied(last.max(self.applied)));
+        // Entries covered by a restored snapshot count as applied too.
+        self.applied = self.applied.max(last);
     }
 
     fn serve_reads(&mut self) {

@@ -77,6 +77,18 @@ impl<S: LogStore + Send + 'static> LogWriter<S> {
     }
 }
 
+/// Writes one job right away on the caller's thread (a storage whose writes are
+/// memory only, [`LogStore::writes_inline`]) and returns its report.
+pub(crate) fn write_now<S: LogStore>(job: WriteJob<S>) -> Persisted {
+    let result = write_group(std::slice::from_ref(&job));
+    Persisted {
+        last: job.entries.last().map(|e| (e.index, e.term)),
+        snapshot: job.snapshot.as_ref().map(|s| s.meta.index),
+        messages: job.messages,
+        error: result.err().map(|e| e.to_string()),
+    }
+}
+
 fn run<S: LogStore>(rx: std_mpsc::Receiver<WriteJob<S>>, in_flight: &InFlight) {
     while let Ok(first) = rx.recv() {
         let mut round = vec![first];

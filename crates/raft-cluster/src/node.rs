@@ -10,7 +10,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
 use crate::apply::{self, ApplyJob, ApplyReport};
-use crate::log_writer::{LogWriter, Persisted, WriteJob};
+use crate::log_writer::{self, LogWriter, Persisted, WriteJob};
 use bytes::Bytes;
 use raft_core::{
     Entry, EntryPayload, LogIndex, Membership, Message, NodeId, RawNode, ReadState, Ready, Role, Snapshot,
@@ -78,6 +78,7 @@ impl RaftNode {
             state_machine.restore(&snap.data).map_err(Error::StateMachine)?;
         }
         core.applied = snap.meta.index;
+        let write_inline = storage.writes_inline();
         let storage = Shared::new(storage).map_err(|e| Error::Storage(e.into()))?;
         let mut raw = RawNode::new(core, storage.clone())?;
         raw.set_max_unapplied(config.max_unapplied_entries);
@@ -118,6 +119,7 @@ impl RaftNode {
             raw,
             storage,
             writer,
+            write_inline,
             disk_stalled: false,
             persisted_tx,
             persisted_rx,
@@ -189,6 +191,8 @@ struct Driver<SM: StateMachine, S, T> {
     raw: RawNode<Shared<S>>,
     storage: Shared<S>,
     writer: LogWriter<S>,
+    /// The storage writes memory only: write on the node task ([`LogStore::writes_inline`]).
+    write_inline: bool,
     /// A log write has been in flight longer than `disk_stall_timeout`.
     disk_stalled: bool,
     persisted_tx: mpsc::UnboundedSender<Persisted>,
@@ -520,6 +524,12 @@ where
     }
 
     fn write(&mut self, job: WriteJob<S>) -> Result<()> {
+        if self.write_inline {
+            // Memory-only storage: no IO, so no thread handoff either.
+            self.writes_in_flight += 1;
+            let report = log_writer::write_now(job);
+            return self.on_persisted(report);
+        }
         self.writes_in_flight += 1;
         if self.writer.submit(job) {
             Ok(())

@@ -46,9 +46,20 @@ pub trait LogStore: Storage {
     /// # Errors
     /// Whatever the implementation reports.
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError>;
+
+    /// Whether writes are so cheap (memory only, no IO) that a driver may do them
+    /// on its own task instead of handing them to a log writer thread. `false` by
+    /// default; [`MemStorage`] says `true`.
+    fn writes_inline(&self) -> bool {
+        false
+    }
 }
 
 impl LogStore for MemStorage {
+    fn writes_inline(&self) -> bool {
+        true
+    }
+
     fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
         MemStorage::append(self, entries)
     }
