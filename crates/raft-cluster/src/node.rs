@@ -576,8 +576,21 @@ where
                 self.maybe_snapshot();
             }
             ApplyReport::Snapshot(index, data) => {
-                let data = data?;
-                let snap = self.raw.create_snapshot(index, data)?;
+                // A snapshot installed from the leader meanwhile may be newer; and a
+                // state machine that cannot snapshot now is asked again later. Neither
+                // stops the node.
+                let snap = match data.and_then(|d| self.raw.create_snapshot(index, d).map_err(Error::from)) {
+                    Ok(snap) if index > self.last_snapshot => snap,
+                    Ok(_) => {
+                        self.snapshotting = false;
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        warn!(id = %self.id, index, error = %e, "no snapshot taken this time");
+                        self.snapshotting = false;
+                        return Ok(());
+                    }
+                };
                 self.write(WriteJob {
                     storage: self.storage.clone(),
                     snapshot: Some(snap),
