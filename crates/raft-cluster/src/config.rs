@@ -46,7 +46,8 @@ pub struct RaftConfig {
     /// At most this many AppendEntries in flight per follower.
     pub max_inflight_msgs: usize,
     /// A log write (fsync included) in flight for longer than this makes the node
-    /// unhealthy (`/health` answers 503 `disk-stalled`).
+    /// unhealthy (`/health` answers 503 `disk-stalled`); a leader whose write is
+    /// stuck for longer than `election_timeout` steps down.
     pub disk_stall_timeout: Duration,
     /// Capacity of each peer's outbound queue; when full, messages to that peer are
     /// dropped (Raft retries) instead of blocking the node.

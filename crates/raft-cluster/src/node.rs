@@ -408,8 +408,10 @@ where
     }
 
     /// A log write stuck for longer than `disk_stall_timeout` makes the node report
-    /// itself unhealthy (a leader that cannot persist commits only through the others
-    /// and acknowledges nothing meanwhile: it applies only what it persisted).
+    /// itself unhealthy. A leader whose own write is stuck for longer than an election
+    /// timeout steps down, so that a node with a healthy disk can lead (until then it
+    /// commits only through the others and acknowledges nothing: it applies only what
+    /// it persisted).
     fn check_disk(&mut self) {
         let age = self.counters.write_in_flight.age().unwrap_or_default();
         let stalled = age > self.config.disk_stall_timeout;
@@ -420,6 +422,10 @@ where
             } else {
                 info!(id = %self.id, "the log writes again");
             }
+        }
+        if self.raw.role() == Role::Leader && age > self.config.election_timeout {
+            warn!(id = %self.id, seconds = age.as_secs_f64(), "stepping down: this leader's log write is stalled");
+            self.raw.step_down();
         }
     }
 

@@ -1,5 +1,5 @@
 //! The node task never waits for the disk or the state machine: a slow apply, a
-//! stalled fsync on a follower, and a read in flight across a
+//! stalled fsync on a follower and on the leader, and a read in flight across a
 //! leader's death. Real files with fsync (`FileStorage`) under a wrapper that can
 //! stall its writes; the in-memory network.
 
@@ -272,6 +272,65 @@ async fn a_stalled_fsync_on_a_follower_loses_nothing_and_stalls_nobody() {
     .await;
     for n in s.nodes() {
         assert_eq!(n.read(()).await.expect("read"), after, "read on {}", n.id());
+    }
+}
+
+/// Lets a stalled disk go again when dropped, so a failing test ends instead of
+/// leaving a writer thread asleep.
+struct Unstall<'a>(&'a Setup, NodeId);
+
+impl Drop for Unstall<'_> {
+    fn drop(&mut self) {
+        self.0.stall(&self.1, false);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_fsync_stalls_reports_it_steps_down_and_loses_nothing() {
+    let config = RaftConfig {
+        disk_stall_timeout: Duration::from_millis(100),
+        request_timeout: Duration::from_secs(10),
+        ..RaftConfig::fast()
+    };
+    let s = Setup::start(config, Duration::ZERO).await;
+    let leader = s.leader().await;
+    let before = put(&s, 5).await;
+    s.stall(leader.id(), true);
+    let unstall = Unstall(&s, leader.id().clone());
+    // A write to the stalled leader gets stuck in its log writer (its outcome is
+    // unknown); it is what makes the stall visible.
+    let _stuck = {
+        let l = leader.clone();
+        tokio::spawn(async move { l.propose(0).await })
+    };
+    wait_until("the stalled leader reports its disk", || leader.view().disk_stalled).await;
+    wait_until("the stalled leader steps down", || leader.view().role != Role::Leader).await;
+    // A node with a healthy disk leads and acknowledges writes; nothing is lost.
+    let deadline = Instant::now() + PATIENCE;
+    let after = loop {
+        let l = s.leader().await;
+        if l.id() != leader.id() {
+            if let Ok(v) = l.propose(7).await {
+                break v;
+            }
+        }
+        assert!(Instant::now() < deadline, "no healthy leader acknowledged a write");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(
+        after >= before + 7,
+        "acknowledged writes were lost: {after} < {before} + 7"
+    );
+    drop(unstall);
+    wait_until("the old leader catches up and is healthy", || {
+        leader.view().applied >= s.nodes().iter().map(|n| n.view().applied).max().unwrap_or(0)
+            && !leader.view().disk_stalled
+    })
+    .await;
+    let total = s.leader().await.read(()).await.expect("read");
+    assert!(total >= after);
+    for n in s.nodes() {
+        assert_eq!(n.read(()).await.expect("read"), total, "read on {}", n.id());
     }
 }
 
