@@ -293,14 +293,18 @@ fn can_apt() -> bool {
     is_root() && on_path("apt-get").is_some()
 }
 
+fn etcd_cannot_be_installed() -> SuiteError {
+    SuiteError::Missing(
+        "xtask test: etcd is missing (the etcd discovery tests start a real one) and this user cannot \
+         install it; run `sudo apt-get install -y etcd-server` (or set ETCD_BIN=/path/to/etcd), then \
+         `cargo xtask test` again"
+            .into(),
+    )
+}
+
 fn install_etcd() -> Result<PathBuf, SuiteError> {
     if !can_apt() {
-        return Err(SuiteError::Missing(
-            "xtask test: etcd is missing (the etcd discovery tests start a real one) and this user cannot \
-             install it; run `sudo apt-get install -y etcd-server` (or set ETCD_BIN=/path/to/etcd), then \
-             `cargo xtask test` again"
-                .into(),
-        ));
+        return Err(etcd_cannot_be_installed());
     }
     apt_install(&["etcd-server"])?;
     raft_discovery::testing::etcd_binary().map_err(SuiteError::Setup)
@@ -388,7 +392,7 @@ fn prepare(opts: &SuiteOptions) -> Result<Vec<(String, PathBuf)>, SuiteError> {
         }
         // Stop before installing anything if one of them cannot be installed.
         if missing_etcd && !can_apt() {
-            return Err(install_etcd().err().unwrap_or(SuiteError::Setup("etcd".into())));
+            return Err(etcd_cannot_be_installed());
         }
         println!("xtask test: installing {}", what.join(", and "));
         if missing_etcd {

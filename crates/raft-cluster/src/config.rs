@@ -87,10 +87,17 @@ impl RaftConfig {
         }
     }
 
+    /// The election timeout in ticks (one tick per heartbeat interval), at least 2.
+    pub fn election_ticks(&self) -> u64 {
+        let hb = self.heartbeat_interval.as_millis().max(1);
+        u64::try_from(self.election_timeout.as_millis() / hb)
+            .unwrap_or(u64::MAX)
+            .max(2)
+    }
+
     /// The core configuration for node `id` (`seed` picks its election timeouts).
     pub fn core_config(&self, id: &NodeId, seed: u64) -> Result<Config, ConfigError> {
-        let hb = self.heartbeat_interval.as_millis().max(1) as u64;
-        let election_tick = (self.election_timeout.as_millis() as u64 / hb).max(2);
+        let election_tick = self.election_ticks();
         let mut c = Config::new(id.clone());
         c.election_tick = election_tick;
         c.heartbeat_tick = 1;

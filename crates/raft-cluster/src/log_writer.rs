@@ -97,16 +97,15 @@ fn run<S: LogStore>(rx: std_mpsc::Receiver<WriteJob<S>>, in_flight: &InFlight) {
         }
         // Jobs of one storage are written in their order; a snapshot ends a group
         // (it is saved before the entries that follow it).
-        let start = 0;
-        while start < round.len() {
-            let mut end = start + 1;
-            while end < round.len() && round[end].storage.same(&round[start].storage) && round[end].snapshot.is_none() {
+        while !round.is_empty() {
+            let mut end = 1;
+            while end < round.len() && round[end].storage.same(&round[0].storage) && round[end].snapshot.is_none() {
                 end += 1;
             }
             in_flight.begin();
-            let result = write_group(&round[start..end]);
+            let result = write_group(&round[..end]);
             in_flight.end();
-            for job in round.drain(start..end) {
+            for job in round.drain(..end) {
                 let last = job.entries.last().map(|e| (e.index, e.term));
                 let _ = job.done.send(Persisted {
                     last,
@@ -117,7 +116,7 @@ fn run<S: LogStore>(rx: std_mpsc::Receiver<WriteJob<S>>, in_flight: &InFlight) {
             }
             if result.is_err() {
                 // Nothing after a failed write may be reported durable; the node stops.
-                for job in round.drain(start..) {
+                for job in round.drain(..) {
                     let _ = job.done.send(Persisted {
                         last: None,
                         snapshot: None,

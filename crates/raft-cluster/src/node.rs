@@ -270,31 +270,13 @@ where
                     SendReport::SnapshotFailed(to) => self.raw.report_snapshot(&to, false),
                 },
                 Some(p) = self.persisted_rx.recv() => {
-                    let mut next = Some(p);
-                    let mut failed = None;
-                    while let Some(p) = next.take() {
-                        if let Err(e) = self.on_persisted(p) {
-                            failed = Some(e);
-                            break;
-                        }
-                        next = self.persisted_rx.try_recv().ok();
-                    }
-                    if let Some(e) = failed {
+                    if let Err(e) = self.drain_persisted(p) {
                         error!(id = %self.id, error = %e, "stopping the node: cannot continue safely");
                         break;
                     }
                 }
                 Some(r) = self.applied_rx.recv() => {
-                    let mut next = Some(r);
-                    let mut failed = None;
-                    while let Some(r) = next.take() {
-                        if let Err(e) = self.on_applied(r) {
-                            failed = Some(e);
-                            break;
-                        }
-                        next = self.applied_rx.try_recv().ok();
-                    }
-                    if let Some(e) = failed {
+                    if let Err(e) = self.drain_applied(r) {
                         error!(id = %self.id, error = %e, "stopping the node: cannot continue safely");
                         break;
                     }
@@ -363,13 +345,8 @@ where
 
     fn handle_request(&mut self, r: Request<SM>) {
         match r {
-            Request::ReadLocal(query, reply) => {
-                if let Err(std_mpsc::SendError(ApplyJob::ReadLocal(_, reply))) =
-                    self.applier.send(ApplyJob::ReadLocal(query, reply))
-                {
-                    let _ = reply.send(Err(Error::Stopped));
-                }
-            }
+            // Without the worker, the reply is dropped: the caller sees `Stopped`.
+            Request::ReadLocal(query, reply) => self.send_to_applier(ApplyJob::ReadLocal(query, reply)),
             Request::Read(query, reply) => {
                 let id = self.next_read;
                 self.next_read += 1;
@@ -437,7 +414,7 @@ where
     /// Pending reads are asked again after a leader or term change (the old leader
     /// will never answer them) and when an answer is overdue (a lost message).
     fn retry_reads(&mut self) {
-        let overdue_after = self.election_ticks();
+        let overdue_after = self.config.election_ticks();
         let now = self.ticks;
         let stale = std::mem::take(&mut self.reads_stale);
         let due: Vec<u64> = self
@@ -464,13 +441,6 @@ where
                 r.2 = asked;
             }
         }
-    }
-
-    fn election_ticks(&self) -> u64 {
-        let hb = self.config.heartbeat_interval.as_millis().max(1);
-        u64::try_from(self.config.election_timeout.as_millis() / hb)
-            .unwrap_or(u64::MAX)
-            .max(2)
     }
 
     /// Hands out every Ready the core has, without waiting for any lane.
@@ -530,13 +500,12 @@ where
     }
 
     fn write(&mut self, job: WriteJob<S>) -> Result<()> {
+        self.writes_in_flight += 1;
         if self.write_inline {
             // Memory-only storage: no IO, so no thread handoff either.
-            self.writes_in_flight += 1;
             let report = log_writer::write_now(job);
             return self.on_persisted(report);
         }
-        self.writes_in_flight += 1;
         if self.writer.submit(job) {
             Ok(())
         } else {
@@ -548,6 +517,24 @@ where
         if self.applier.send(job).is_err() {
             error!(id = %self.id, "the apply worker is gone");
         }
+    }
+
+    /// `first` and every report already queued behind it.
+    fn drain_persisted(&mut self, first: Persisted) -> Result<()> {
+        self.on_persisted(first)?;
+        while let Ok(p) = self.persisted_rx.try_recv() {
+            self.on_persisted(p)?;
+        }
+        Ok(())
+    }
+
+    /// `first` and every report already queued behind it.
+    fn drain_applied(&mut self, first: ApplyReport) -> Result<()> {
+        self.on_applied(first)?;
+        while let Ok(r) = self.applied_rx.try_recv() {
+            self.on_applied(r)?;
+        }
+        Ok(())
     }
 
     /// A write job is durable: the core may count it, its messages may leave.

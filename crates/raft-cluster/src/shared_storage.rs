@@ -34,6 +34,18 @@ impl Tail {
         self.entries.front().map(|e| e.index)
     }
 
+    fn drop_front(&mut self) {
+        if let Some(e) = self.entries.pop_front() {
+            self.bytes = self.bytes.saturating_sub(e.size());
+        }
+    }
+
+    fn drop_back(&mut self) {
+        if let Some(e) = self.entries.pop_back() {
+            self.bytes = self.bytes.saturating_sub(e.size());
+        }
+    }
+
     fn get(&self, index: LogIndex) -> Option<&Entry> {
         let front = self.front_index()?;
         let pos = usize::try_from(index.checked_sub(front)?).ok()?;
@@ -46,9 +58,7 @@ impl Tail {
             return;
         };
         while self.entries.back().is_some_and(|e| e.index >= first) {
-            if let Some(e) = self.entries.pop_back() {
-                self.bytes = self.bytes.saturating_sub(e.size());
-            }
+            self.drop_back();
         }
         if self
             .entries
@@ -63,9 +73,7 @@ impl Tail {
             self.entries.push_back(e.clone());
         }
         while self.entries.len() > TAIL_MAX_ENTRIES || (self.bytes > TAIL_MAX_BYTES && self.entries.len() > 1) {
-            if let Some(e) = self.entries.pop_front() {
-                self.bytes = self.bytes.saturating_sub(e.size());
-            }
+            self.drop_front();
         }
     }
 
@@ -75,14 +83,10 @@ impl Tail {
         self.last = store.last_index()?;
         self.snap_term = store.term(self.first.saturating_sub(1))?;
         while self.entries.front().is_some_and(|e| e.index < self.first) {
-            if let Some(e) = self.entries.pop_front() {
-                self.bytes = self.bytes.saturating_sub(e.size());
-            }
+            self.drop_front();
         }
         while self.entries.back().is_some_and(|e| e.index > self.last) {
-            if let Some(e) = self.entries.pop_back() {
-                self.bytes = self.bytes.saturating_sub(e.size());
-            }
+            self.drop_back();
         }
         Ok(())
     }
