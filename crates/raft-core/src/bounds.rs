@@ -123,6 +123,9 @@ pub enum SnapshotProblem {
     ZeroTerm,
     /// The configuration has no voter: a cluster installed from it could never elect.
     NoVoters,
+    /// A chunk's bytes do not fit in the snapshot's stated length, or the last chunk
+    /// does not end there.
+    ChunkOutOfRange,
 }
 
 impl fmt::Display for SnapshotProblem {
@@ -132,6 +135,7 @@ impl fmt::Display for SnapshotProblem {
             SnapshotProblem::IndexTooHigh => "index beyond the snapshot index limit (2^62)",
             SnapshotProblem::ZeroTerm => "term 0 has no entries",
             SnapshotProblem::NoVoters => "membership without a voter",
+            SnapshotProblem::ChunkOutOfRange => "chunk outside the snapshot's stated length",
         })
     }
 }
@@ -216,6 +220,14 @@ pub fn check_message(m: &Message, term_limit: Term) -> Result<(), Refusal> {
         MessageBody::InstallSnapshot(s) => {
             check_snapshot_meta(&s.meta)?;
             inner_term("snapshot term", s.meta.term, term)?;
+            let end = s.offset.checked_add(s.data.len() as u64);
+            if end.is_none_or(|end| end > s.total || (s.done && end != s.total)) {
+                return Err(Refusal::BadSnapshot {
+                    index: s.meta.index,
+                    term: s.meta.term,
+                    problem: SnapshotProblem::ChunkOutOfRange,
+                });
+            }
         }
         MessageBody::InstallSnapshotResponse(s) => {
             index("snapshot index", s.index)?;

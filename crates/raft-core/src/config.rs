@@ -34,6 +34,15 @@ pub struct Config {
     /// InstallSnapshot sends snapshots in chunks of this many bytes, one chunk in
     /// flight at a time; a lost chunk is resent from where the follower stopped.
     pub snapshot_chunk_bytes: u64,
+    /// Whether the driver stages incoming snapshots itself: each chunk, checked in
+    /// order against the snapshot's running checksum, comes out in
+    /// [`crate::Ready::snapshot_chunks`] for the driver to write (to a file, say), and
+    /// once the last one passed the checksum the driver reports whether the state
+    /// machine accepts the snapshot with [`crate::RawNode::snapshot_received`]. Off (the
+    /// default), the core assembles the snapshot in memory and hands it out whole in
+    /// [`crate::Ready::snapshot`]. Either way a snapshot that fails its checksum is
+    /// asked for again from the start.
+    pub stream_snapshots: bool,
     /// Opt-in leader lease reads: a leader that has heard from a quorum within the
     /// last `read_lease_ticks` ticks serves reads without a heartbeat round. Requires
     /// `check_quorum` and must be shorter than `election_tick`. It assumes the nodes'
@@ -72,6 +81,7 @@ impl Config {
             applied: 0,
             seed: 0,
             #[cfg(feature = "sim")]
+            stream_snapshots: false,
             bugs: Default::default(),
         }
     }

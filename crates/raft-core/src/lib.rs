@@ -77,5 +77,5 @@ pub use raw_node::{PeerProgress, RawNode, Ready, Status};
 pub use read_only::ReadState;
 #[cfg(feature = "sim")]
 pub use sim_bugs::PlantedBugs;
-pub use storage::{InitialState, Storage};
+pub use storage::{InitialState, SnapshotInfo, Storage};
 pub use types::{HardState, LogIndex, Membership, NodeId, Role, SoftState, Term};

@@ -148,6 +148,11 @@ pub struct SnapshotChunk {
     pub data: Bytes,
     /// Whether this is the last chunk.
     pub done: bool,
+    /// The length of the whole snapshot's data.
+    pub total: u64,
+    /// The CRC-32 (IEEE) of the whole snapshot's data: the receiver checks it before
+    /// the snapshot replaces anything, and asks again from the start if it differs.
+    pub crc: u32,
 }
 
 /// InstallSnapshot's result.

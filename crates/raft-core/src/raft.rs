@@ -6,7 +6,7 @@ use tracing::{debug, info, warn};
 
 use crate::bounds::{self, MAX_INDEX};
 use crate::config::Config;
-use crate::entry::{Entry, EntryPayload, Snapshot, SnapshotMeta};
+use crate::entry::{Entry, EntryPayload};
 use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::membership::ConfigHistory;
@@ -44,9 +44,11 @@ pub(crate) struct Raft<S> {
     /// Logical time: ticks since this node started.
     pub(crate) ticks: u64,
     /// The snapshot the leader is currently sending to followers.
-    pub(crate) snapshot_cache: Option<Snapshot>,
+    pub(crate) snapshot_cache: Option<crate::storage::SnapshotInfo>,
     /// A snapshot a follower is receiving in chunks.
-    pub(crate) incoming_snapshot: Option<(SnapshotMeta, bytes::BytesMut)>,
+    pub(crate) incoming_snapshot: Option<crate::snapshot::Incoming>,
+    /// Chunks received in order, for a driver that stages snapshots itself.
+    pub(crate) snapshot_chunks_out: Vec<crate::message::SnapshotChunk>,
     /// This leader sent TimeoutNow in its term: another node may have been elected
     /// without waiting for an election timeout, so its lease can no longer be trusted.
     pub(crate) timeout_now_sent: bool,
@@ -87,6 +89,7 @@ impl<S: Storage> Raft<S> {
             ticks: 0,
             snapshot_cache: None,
             incoming_snapshot: None,
+            snapshot_chunks_out: Vec::new(),
             timeout_now_sent: false,
             restart_quiet_until: if cfg.read_lease_ticks.is_some() && init.hard_state.term > 0 {
                 cfg.election_tick

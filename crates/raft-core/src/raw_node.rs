@@ -35,8 +35,16 @@ pub struct Ready {
     pub hard_state: Option<HardState>,
     /// Entries to append to stable storage.
     pub entries: Vec<Entry>,
-    /// A snapshot from the leader, to persist and install.
+    /// A snapshot from the leader, to persist and install. With
+    /// [`crate::Config::stream_snapshots`] its `data` is empty: it is the snapshot the
+    /// driver staged from [`Ready::snapshot_chunks`] and accepted.
     pub snapshot: Option<Snapshot>,
+    /// With [`crate::Config::stream_snapshots`]: chunks of a snapshot from the leader,
+    /// in order, for the driver to stage (a chunk at offset 0 starts the staging over).
+    /// When the last one (`done`) is staged, the driver lets the state machine check
+    /// the snapshot and reports with [`RawNode::snapshot_received`]. Nothing promises
+    /// durability here; they may be written after `messages` were sent.
+    pub snapshot_chunks: Vec<crate::message::SnapshotChunk>,
     /// Messages that may be sent at once.
     pub messages: Vec<Message>,
     /// Messages that may be sent only after this Ready's state is persisted.
@@ -252,6 +260,7 @@ impl<S: Storage> RawNode<S> {
             || r.log.unhanded_snapshot().is_some()
             || r.log.has_next_committed(self.max_unapplied)
             || r.reads.has_ready()
+            || !r.snapshot_chunks_out.is_empty()
             || r.soft_state() != self.prev_soft
             || r.hard_state() != self.prev_hard
     }
@@ -280,6 +289,7 @@ impl<S: Storage> RawNode<S> {
             persisted_messages: std::mem::take(&mut r.msgs_after_persist),
             committed_entries,
             read_states: r.reads.take_ready(),
+            snapshot_chunks: std::mem::take(&mut r.snapshot_chunks_out),
         };
         self.prev_soft = soft;
         self.prev_hard = hard;
@@ -328,6 +338,16 @@ impl<S: Storage> RawNode<S> {
     /// machine was restored from it, or will be before anything later applies).
     pub fn on_snapshot_persisted(&mut self, index: LogIndex) {
         self.raft.log.stable_snapshot_to(index);
+    }
+
+    /// Streaming driver ([`crate::Config::stream_snapshots`]): the snapshot at `index`,
+    /// whose chunks it staged and whose checksum the core checked, is `accepted` by
+    /// the state machine (it validated it, and may already hold its state) or not.
+    /// Accepted, it is installed as if it had been assembled in memory (it comes out
+    /// in [`Ready::snapshot`] to persist); rejected, the leader is asked to send it again
+    /// from the start. A verdict for a snapshot no longer awaited is ignored.
+    pub fn snapshot_received(&mut self, index: LogIndex, accepted: bool) {
+        self.raft.snapshot_received(index, accepted);
     }
 
     /// Asynchronous driver: the state machine applied every entry up to `index`.

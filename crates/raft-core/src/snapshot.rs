@@ -12,6 +12,24 @@ use crate::raft::Raft;
 use crate::storage::Storage;
 use crate::types::{LogIndex, NodeId};
 
+/// A snapshot a follower is receiving in chunks.
+pub(crate) struct Incoming {
+    pub(crate) meta: SnapshotMeta,
+    /// The leader sending it.
+    pub(crate) from: NodeId,
+    /// Its stated length and checksum.
+    pub(crate) total: u64,
+    pub(crate) crc: u32,
+    /// Bytes received in order so far, and their running checksum.
+    pub(crate) received: u64,
+    pub(crate) hasher: crc32fast::Hasher,
+    /// The data so far, when the core assembles snapshots in memory; `None` when the
+    /// driver stages them (`Config::stream_snapshots`).
+    pub(crate) data: Option<bytes::BytesMut>,
+    /// Complete and checksummed; waiting for the driver's verdict.
+    pub(crate) verifying: bool,
+}
+
 impl<S: Storage> Raft<S> {
     /// The application snapshotted its state machine at `index` (which it applied):
     /// returns the snapshot with its metadata for the driver to persist, after which
@@ -48,7 +66,7 @@ impl<S: Storage> Raft<S> {
     pub(crate) fn send_snapshot(&mut self, to: &NodeId) -> bool {
         let stored_index = self.log.first_index() - 1;
         if self.snapshot_cache.as_ref().map(|s| s.meta.index) != Some(stored_index) {
-            match self.log.store.snapshot() {
+            match self.log.store.snapshot_info() {
                 Ok(s) => self.snapshot_cache = Some(s),
                 Err(e) => {
                     warn!(id = %self.id, %to, %e, "snapshot unavailable; will retry");
@@ -66,28 +84,43 @@ impl<S: Storage> Raft<S> {
         self.send_snapshot_chunk(to)
     }
 
-    /// Sends the chunk that starts where the follower stopped.
+    /// Sends the chunk that starts where the follower stopped, read from storage.
     fn send_snapshot_chunk(&mut self, to: &NodeId) -> bool {
-        let Some(snap) = &self.snapshot_cache else { return false };
+        let Some(info) = &self.snapshot_cache else { return false };
         let Some(p) = self.tracker.progress.get_mut(to) else {
             return false;
         };
         if p.state
             != (ProgressState::Snapshot {
-                pending: snap.meta.index,
+                pending: info.meta.index,
             })
         {
             return false;
         }
         p.snapshot_ticks = 0;
-        let len = snap.data.len() as u64;
-        let offset = p.snapshot_offset.min(len);
-        let end = offset.saturating_add(self.cfg.snapshot_chunk_bytes).min(len);
+        let offset = p.snapshot_offset.min(info.len);
+        let data = match self
+            .log
+            .store
+            .snapshot_chunk(info.meta.index, offset, self.cfg.snapshot_chunk_bytes.max(1))
+        {
+            Ok(data) => data,
+            Err(e) => {
+                // Replaced meanwhile, or unreadable: start over by probing.
+                warn!(id = %self.id, %to, index = info.meta.index, %e, "cannot read a snapshot chunk; probing again");
+                p.become_probe();
+                self.snapshot_cache = None;
+                return false;
+            }
+        };
+        let end = offset.saturating_add(data.len() as u64).min(info.len);
         let chunk = SnapshotChunk {
-            meta: snap.meta.clone(),
+            meta: info.meta.clone(),
             offset,
-            data: snap.data.slice(offset as usize..end as usize),
-            done: end == len,
+            data,
+            done: end == info.len,
+            total: info.len,
+            crc: info.crc,
         };
         self.send(to.clone(), self.term, MessageBody::InstallSnapshot(chunk));
         true
@@ -117,7 +150,9 @@ impl<S: Storage> Raft<S> {
         }
     }
 
-    /// Follower side: collect chunks, install the whole snapshot through Ready.
+    /// Follower side: check each chunk against the running checksum and collect it
+    /// (in memory, or handed to the driver with [`crate::Config::stream_snapshots`]);
+    /// install the whole snapshot through Ready once it is complete and verified.
     pub(crate) fn handle_snapshot(&mut self, from: NodeId, chunk: SnapshotChunk) {
         let meta = chunk.meta;
         let index = meta.index;
@@ -133,35 +168,109 @@ impl<S: Storage> Raft<S> {
             self.reply_snapshot(from, index, 0, true, last_index);
             return;
         }
-        let received = self
+        let same = self
             .incoming_snapshot
             .as_ref()
-            .filter(|(m, _)| m.index == index && m.term == meta.term)
-            .map(|(_, data)| data.len() as u64);
+            .filter(|s| s.meta == meta && s.total == chunk.total && s.crc == chunk.crc);
+        if same.is_some_and(|s| s.verifying) {
+            // The driver is checking the complete snapshot; its verdict answers.
+            return;
+        }
+        let received = same.map(|s| s.received);
         if chunk.offset == 0 {
-            self.incoming_snapshot = Some((meta.clone(), bytes::BytesMut::with_capacity(chunk.data.len())));
+            self.incoming_snapshot = Some(Incoming {
+                meta: meta.clone(),
+                from: from.clone(),
+                total: chunk.total,
+                crc: chunk.crc,
+                received: 0,
+                hasher: crc32fast::Hasher::new(),
+                data: (!self.cfg.stream_snapshots).then(|| bytes::BytesMut::with_capacity(chunk.data.len())),
+                verifying: false,
+            });
         } else if received != Some(chunk.offset) {
             // Out of order, or from a snapshot we are not assembling: tell the leader
             // where to resume.
             self.reply_snapshot(from, index, received.unwrap_or(0), false, 0);
             return;
         }
-        let Some((_, data)) = self.incoming_snapshot.as_mut() else {
+        let Some(incoming) = self.incoming_snapshot.as_mut() else {
             return;
         };
-        data.extend_from_slice(&chunk.data);
-        let received = data.len() as u64;
+        incoming.hasher.update(&chunk.data);
+        // Bounded by `total` at the step boundary.
+        incoming.received = incoming.received.saturating_add(chunk.data.len() as u64);
+        let received = incoming.received;
+        let streaming = incoming.data.is_none();
+        match incoming.data.as_mut() {
+            Some(data) => data.extend_from_slice(&chunk.data),
+            None => self.snapshot_chunks_out.push(SnapshotChunk {
+                meta: meta.clone(),
+                offset: chunk.offset,
+                data: chunk.data,
+                done: chunk.done,
+                total: chunk.total,
+                crc: chunk.crc,
+            }),
+        }
         if !chunk.done {
             self.reply_snapshot(from, index, received, false, 0);
             return;
         }
-        let Some((_, data)) = self.incoming_snapshot.take() else {
+        let Some(mut incoming) = self.incoming_snapshot.take() else {
             return;
         };
-        let snapshot = Snapshot {
-            meta: meta.clone(),
-            data: data.freeze(),
+        let crc = std::mem::take(&mut incoming.hasher).finalize();
+        if crc != incoming.crc {
+            // Corrupted on the way: nothing was installed; fetch it again from the start.
+            warn!(id = %self.id, %from, index, expected = incoming.crc, got = crc, "snapshot data fails its checksum; asking for it again");
+            self.reply_snapshot(from, index, 0, false, 0);
+            return;
+        }
+        if streaming {
+            // The driver staged the chunks; it tells whether the state machine
+            // accepts the snapshot ([`crate::RawNode::snapshot_received`]).
+            incoming.verifying = true;
+            self.incoming_snapshot = Some(incoming);
+            return;
+        }
+        let data = incoming.data.take().unwrap_or_default().freeze();
+        self.install_snapshot(from, Snapshot { meta, data });
+    }
+
+    /// Streaming driver's verdict on a complete, checksummed snapshot it staged.
+    pub(crate) fn snapshot_received(&mut self, index: LogIndex, accepted: bool) {
+        let Some(incoming) = self.incoming_snapshot.take_if(|s| s.verifying && s.meta.index == index) else {
+            return;
         };
+        let Incoming { meta, from, .. } = incoming;
+        if !accepted {
+            warn!(id = %self.id, %from, index, "the state machine rejected a snapshot; asking for it again");
+            self.reply_snapshot(from, index, 0, false, 0);
+        } else if index <= self.log.committed {
+            let last_index = self.log.committed;
+            self.reply_snapshot(from, index, 0, true, last_index);
+        } else {
+            self.install_snapshot(
+                from,
+                Snapshot {
+                    meta,
+                    data: bytes::Bytes::new(),
+                },
+            );
+        }
+    }
+
+    /// A complete, verified snapshot replaces the log (or commits it, if the log
+    /// already holds its last entry).
+    fn install_snapshot(&mut self, from: NodeId, snapshot: Snapshot) {
+        #[cfg(feature = "sim")]
+        let install_stale = self.cfg.bugs.install_stale_snapshot;
+        #[cfg(not(feature = "sim"))]
+        let install_stale = false;
+        let meta = snapshot.meta.clone();
+        let index = meta.index;
+        let received = snapshot.data.len();
         if self.log.match_term(index, meta.term) && !install_stale {
             // Our log already holds the snapshot's last entry: keep the log, commit.
             self.log.commit_to(index);
@@ -171,7 +280,7 @@ impl<S: Storage> Raft<S> {
             self.tracker = Tracker::new(meta.membership);
             self.log.restore(snapshot);
         }
-        self.reply_snapshot(from, index, received, true, index);
+        self.reply_snapshot(from, index, received as u64, true, index);
     }
 
     fn reply_snapshot(&mut self, to: NodeId, index: LogIndex, received: u64, done: bool, last_index: LogIndex) {

@@ -16,7 +16,7 @@
 //! - `initial_state()` returns the last persisted hard state and the membership of
 //!   the latest snapshot.
 
-use crate::entry::{Entry, Snapshot};
+use crate::entry::{Entry, Snapshot, SnapshotMeta};
 use crate::error::StorageError;
 use crate::types::{HardState, LogIndex, Membership, Term};
 
@@ -50,8 +50,46 @@ pub trait Storage {
     /// The index of the last entry (the snapshot's index if the log is empty).
     fn last_index(&self) -> Result<LogIndex, StorageError>;
 
-    /// The latest snapshot, to send to a follower that lags behind the log.
+    /// The latest snapshot, whole. The core itself reads snapshots through
+    /// [`Storage::snapshot_info`] and [`Storage::snapshot_chunk`]; a storage whose
+    /// snapshots are large overrides those two so that no snapshot is ever read whole.
     fn snapshot(&self) -> Result<Snapshot, StorageError>;
+
+    /// The latest snapshot's metadata, the length of its data and the CRC-32 (IEEE)
+    /// of its data, to send it to a follower that lags behind the log.
+    fn snapshot_info(&self) -> Result<SnapshotInfo, StorageError> {
+        let s = self.snapshot()?;
+        Ok(SnapshotInfo {
+            len: s.data.len() as u64,
+            crc: crc32fast::hash(&s.data),
+            meta: s.meta,
+        })
+    }
+
+    /// Up to `max_len` bytes of the data of the snapshot at `index`, from `offset`
+    /// (fewer at its end, none past it). `StorageError::Unavailable(index)` if the
+    /// latest snapshot is no longer the one at `index`.
+    fn snapshot_chunk(&self, index: LogIndex, offset: u64, max_len: u64) -> Result<bytes::Bytes, StorageError> {
+        let s = self.snapshot()?;
+        if s.meta.index != index {
+            return Err(StorageError::Unavailable(index));
+        }
+        let len = s.data.len() as u64;
+        let start = offset.min(len);
+        let end = start.saturating_add(max_len).min(len);
+        Ok(s.data.slice(start as usize..end as usize))
+    }
+}
+
+/// What [`Storage::snapshot_info`] tells about the latest snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// What the snapshot covers.
+    pub meta: SnapshotMeta,
+    /// The length of its data in bytes.
+    pub len: u64,
+    /// The CRC-32 (IEEE) of its data.
+    pub crc: u32,
 }
 
 /// Keeps at most `max_bytes` of entries, but always at least one.

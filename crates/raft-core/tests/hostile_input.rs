@@ -36,6 +36,8 @@ fn snapshot(index: u64, term: u64, membership: Membership) -> MessageBody {
         offset: 0,
         data: Bytes::from_static(b"garbage"),
         done: true,
+        total: 7,
+        crc: crc32fast::hash(b"garbage"),
     })
 }
 
@@ -323,8 +325,8 @@ fn hostile_body() -> impl Strategy<Value = MessageBody> {
             read_round: r
         })),
         n().prop_map(|r| MessageBody::HeartbeatResponse(HeartbeatResponse { read_round: r })),
-        (snapshot_index(), n(), n(), any::<bool>()).prop_map(|(i, t, off, done)| MessageBody::InstallSnapshot(
-            SnapshotChunk {
+        (snapshot_index(), n(), n(), any::<bool>(), n(), any::<u32>()).prop_map(|(i, t, off, done, total, crc)| {
+            MessageBody::InstallSnapshot(SnapshotChunk {
                 meta: SnapshotMeta {
                     index: i,
                     term: t,
@@ -333,8 +335,10 @@ fn hostile_body() -> impl Strategy<Value = MessageBody> {
                 offset: off,
                 data: Bytes::from_static(b"junk"),
                 done,
-            }
-        )),
+                total,
+                crc,
+            })
+        }),
         (n(), n(), n(), any::<bool>()).prop_map(|(i, l, r, done)| MessageBody::InstallSnapshotResponse(
             SnapshotResponse {
                 index: i,

@@ -286,6 +286,8 @@ fn snapshot_older_than_follower_commit_is_ignored() {
         offset: 0,
         data: Bytes::from_static(b"old"),
         done: true,
+        total: 3,
+        crc: 0,
     };
     n.step(Message {
         group: 0,

@@ -291,6 +291,8 @@ mod tests {
                 offset: 0,
                 data: Bytes::from_static(b"snap"),
                 done: true,
+                total: 4,
+                crc: 7,
             }),
             MessageBody::InstallSnapshotResponse(SnapshotResponse {
                 index: 4,

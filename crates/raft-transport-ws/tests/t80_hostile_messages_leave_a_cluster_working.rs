@@ -90,6 +90,8 @@ async fn a_cluster_survives_a_u64_max_term_a_u64_max_snapshot_and_a_huge_frame()
                     offset: 0,
                     data: Bytes::from_static(b"garbage"),
                     done: true,
+                    total: 7,
+                    crc: 0,
                 }),
             ),
         ];
