@@ -80,8 +80,8 @@ impl Config {
             read_lease_ticks: None,
             applied: 0,
             seed: 0,
-            #[cfg(feature = "sim")]
             stream_snapshots: false,
+            #[cfg(feature = "sim")]
             bugs: Default::default(),
         }
     }

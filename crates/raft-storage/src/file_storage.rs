@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use raft_core::{Entry, HardState, InitialState, LogIndex, Snapshot, Storage, StorageError, Term, MAX_INDEX};
+use raft_core::{
+    Entry, HardState, InitialState, LogIndex, Snapshot, SnapshotInfo, SnapshotMeta, Storage, StorageError, Term,
+    MAX_INDEX,
+};
 use tracing::{debug, info};
 
 use crate::cache::EntryCache;
@@ -14,7 +17,8 @@ use crate::log_store::LogStore;
 use crate::options::Options;
 use crate::recovery::{recover, refuse_foreign};
 use crate::segment::Gather;
-use crate::state::{is_impossible_snapshot, read_snapshot, snapshot_name, write_snapshot, write_state, StateRecord};
+use crate::snapshot_file::{DataRegion, SnapshotSink, StagedSnapshot};
+use crate::state::{is_impossible_snapshot, read_snapshot, snapshot_name, write_state, StateRecord};
 use crate::vfs::{DirLock, LockOutcome, StdVfs, Vfs};
 use crate::wal::Wal;
 
@@ -224,9 +228,19 @@ impl FileStorage {
         Ok(())
     }
 
-    fn save_snapshot_inner(&mut self, snap: &Snapshot) -> Result<(), Error> {
+    /// The current snapshot file's data, if there is a snapshot file.
+    fn data_region(&self) -> Result<Option<DataRegion>, Error> {
+        let meta = &self.state.snapshot;
+        if !self.state.snapshot_file {
+            return Ok(None);
+        }
+        let path = self.dir.join(snapshot_name(meta.index, meta.term));
+        DataRegion::open(&*self.vfs, &path, meta).map(Some)
+    }
+
+    fn install_inner(&mut self, meta: &SnapshotMeta, staged: StagedSnapshot) -> Result<(), Error> {
         self.check_writable()?;
-        let (index, term) = (snap.meta.index, snap.meta.term);
+        let (index, term) = (meta.index, meta.term);
         // What recovery would refuse.
         if is_impossible_snapshot(index, term) {
             return Err(Error::ImpossibleSnapshot { index, term });
@@ -242,10 +256,10 @@ impl FileStorage {
         }
         let old_file = self.state.snapshot_file.then(|| snapshot_name(old.index, old.term));
         let keep = self.term(index).ok() == Some(term);
-        let r = write_snapshot(&*self.vfs, &self.dir, snap, self.options.sync());
+        let r = staged.write_file(&self.vfs, &self.dir, meta, self.options.sync());
         let name = self.poison_on_err(r)?;
         let mut state = StateRecord {
-            snapshot: snap.meta.clone(),
+            snapshot: meta.clone(),
             snapshot_file: true,
             ..self.state.clone()
         };
@@ -327,6 +341,28 @@ impl Storage for FileStorage {
         Ok(self.last_index_inner())
     }
 
+    fn snapshot_info(&self) -> Result<SnapshotInfo, StorageError> {
+        let meta = self.state.snapshot.clone();
+        Ok(match self.data_region()? {
+            Some(r) => SnapshotInfo {
+                meta,
+                len: r.len,
+                crc: r.crc,
+            },
+            None => SnapshotInfo { meta, len: 0, crc: 0 },
+        })
+    }
+
+    fn snapshot_chunk(&self, index: LogIndex, offset: u64, max_len: u64) -> Result<Bytes, StorageError> {
+        if self.state.snapshot.index != index {
+            return Err(StorageError::Unavailable(index));
+        }
+        match self.data_region()? {
+            Some(r) => Ok(r.read(offset, max_len)?),
+            None => Ok(Bytes::new()),
+        }
+    }
+
     fn snapshot(&self) -> Result<Snapshot, StorageError> {
         let meta = &self.state.snapshot;
         if !self.state.snapshot_file {
@@ -358,6 +394,21 @@ impl LogStore for FileStorage {
     }
 
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
-        Ok(self.save_snapshot_inner(snapshot)?)
+        Ok(self.install_inner(&snapshot.meta, StagedSnapshot::from_bytes(snapshot.data.clone()))?)
+    }
+
+    fn snapshot_sink(&self) -> Result<SnapshotSink, StorageError> {
+        Ok(SnapshotSink::file(self.vfs.clone(), &self.dir)?)
+    }
+
+    fn install_snapshot(&mut self, meta: &SnapshotMeta, staged: StagedSnapshot) -> Result<(), StorageError> {
+        Ok(self.install_inner(meta, staged)?)
+    }
+
+    fn snapshot_reader(&self) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
+        match self.data_region()? {
+            Some(region) => Ok(region.into_reader()),
+            None => Ok(Box::new(std::io::empty())),
+        }
     }
 }

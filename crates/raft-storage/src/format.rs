@@ -45,6 +45,14 @@ impl FileKind {
             FileKind::Snapshot => *b"ERAFTSNP",
         }
     }
+
+    /// The newest format version of this kind this build reads (and writes).
+    pub(crate) fn newest_version(self) -> u32 {
+        match self {
+            FileKind::Snapshot => crate::snapshot_file::SNAPSHOT_FORMAT_VERSION,
+            FileKind::Segment | FileKind::State => FORMAT_VERSION,
+        }
+    }
 }
 
 /// Why a file header was refused.
@@ -64,9 +72,14 @@ pub(crate) enum HeaderProblem {
 
 /// Encodes a file header.
 pub(crate) fn encode_file_header(kind: FileKind, base: u64) -> [u8; FILE_HEADER_LEN] {
+    encode_file_header_version(kind, FORMAT_VERSION, base)
+}
+
+/// A file header of an explicit format version.
+pub(crate) fn encode_file_header_version(kind: FileKind, version: u32, base: u64) -> [u8; FILE_HEADER_LEN] {
     let mut h = [0u8; FILE_HEADER_LEN];
     h[0..8].copy_from_slice(&kind.magic());
-    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[8..12].copy_from_slice(&version.to_le_bytes());
     h[12..20].copy_from_slice(&base.to_le_bytes());
     let crc = crc32fast::hash(&h[0..20]);
     h[20..24].copy_from_slice(&crc.to_le_bytes());
@@ -96,7 +109,7 @@ pub(crate) fn decode_file_header(bytes: &[u8], kind: FileKind) -> Result<u64, He
         return Err(HeaderProblem::BadMagic);
     }
     let version = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
-    if version > FORMAT_VERSION {
+    if version > kind.newest_version() {
         return Err(HeaderProblem::Newer(version));
     }
     if head.len() < FILE_HEADER_LEN {

@@ -1,6 +1,10 @@
 //! The write side of a Raft storage, next to raft-core's read-only [`Storage`].
 
-use raft_core::{Entry, HardState, MemStorage, Snapshot, Storage, StorageError};
+use std::io::Read;
+
+use raft_core::{Entry, HardState, MemStorage, Snapshot, SnapshotMeta, Storage, StorageError};
+
+use crate::snapshot_file::{SnapshotSink, StagedSnapshot};
 
 /// A [`Storage`] the driver can write a [`raft_core::Ready`] into.
 ///
@@ -52,6 +56,41 @@ pub trait LogStore: Storage {
     /// default; [`MemStorage`] says `true`.
     fn writes_inline(&self) -> bool {
         false
+    }
+
+    /// A sink for a new snapshot's data, made by a state machine or received from a
+    /// leader, which [`LogStore::install_snapshot`] then makes the current snapshot.
+    /// It is independent of the storage (another thread may write it). By default
+    /// the data is kept in memory; [`crate::FileStorage`] stages it in a file of its
+    /// data directory, so that no snapshot is ever held whole in memory.
+    ///
+    /// # Errors
+    /// Whatever the implementation reports.
+    fn snapshot_sink(&self) -> Result<SnapshotSink, StorageError> {
+        Ok(SnapshotSink::memory())
+    }
+
+    /// Makes staged data the snapshot `meta`, durably, by the rules of
+    /// [`LogStore::save_snapshot`].
+    ///
+    /// # Errors
+    /// Whatever the implementation reports.
+    fn install_snapshot(&mut self, meta: &SnapshotMeta, staged: StagedSnapshot) -> Result<(), StorageError> {
+        let data = staged.into_bytes()?;
+        self.save_snapshot(&Snapshot {
+            meta: meta.clone(),
+            data,
+        })
+    }
+
+    /// The current snapshot's data as a stream, from the start (for a state machine
+    /// to restore from after a restart). A reader over a file fails at its end if the
+    /// data does not match its checksum.
+    ///
+    /// # Errors
+    /// Whatever the implementation reports.
+    fn snapshot_reader(&self) -> Result<Box<dyn Read + Send>, StorageError> {
+        Ok(Box::new(std::io::Cursor::new(self.snapshot()?.data)))
     }
 }
 

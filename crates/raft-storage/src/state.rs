@@ -13,13 +13,12 @@ use crate::format::{
     decode_file_header, decode_record_header, encode_file_header, payload_ok, push_record, FileKind, HeaderProblem,
     FILE_HEADER_LEN, FORMAT_VERSION, MAX_RECORD_LEN, RECORD_HEADER_LEN,
 };
+use crate::snapshot_file::DataRegion;
 use crate::vfs::{OpenMode, Vfs, VfsFile};
 
 /// The state file's name.
 pub(crate) const STATE_FILE: &str = "state";
-const TMP_SUFFIX: &str = ".tmp";
-/// The snapshot data frame's header: length u64 LE, crc32 u32 LE.
-const DATA_HEADER_LEN: usize = 12;
+pub(crate) const TMP_SUFFIX: &str = ".tmp";
 
 /// What the state file holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,8 +71,9 @@ pub(crate) fn parse_snapshot_name(name: &str) -> Option<(LogIndex, Term)> {
 
 /// Whether `name` is a temp file this crate writes (left behind by a crash).
 pub(crate) fn is_temp_name(name: &str) -> bool {
-    name.strip_suffix(TMP_SUFFIX)
-        .is_some_and(|n| n == STATE_FILE || parse_snapshot_name(n).is_some())
+    name.strip_suffix(TMP_SUFFIX).is_some_and(|n| {
+        n == STATE_FILE || parse_snapshot_name(n).is_some() || n.starts_with(crate::snapshot_file::STAGING_PREFIX)
+    })
 }
 
 /// Writes the state file atomically.
@@ -114,97 +114,30 @@ pub(crate) fn read_state(vfs: &dyn Vfs, dir: &Path) -> Result<Option<StateRecord
     Ok(Some(state))
 }
 
-/// Writes a snapshot file atomically; returns its name.
-pub(crate) fn write_snapshot(vfs: &dyn Vfs, dir: &Path, snap: &Snapshot, sync: bool) -> Result<String, Error> {
-    let name = snapshot_name(snap.meta.index, snap.meta.term);
-    let mut head = encode_file_header(FileKind::Snapshot, snap.meta.index).to_vec();
-    let meta =
-        postcard::to_stdvec(&snap.meta).map_err(|e| Error::io("encode", dir.join(&name))(std::io::Error::other(e)))?;
-    push_record(&mut head, &meta);
-    head.extend_from_slice(&(snap.data.len() as u64).to_le_bytes());
-    head.extend_from_slice(&crc32fast::hash(&snap.data).to_le_bytes());
-    write_atomically(vfs, dir, &name, &[&head, &snap.data], sync)?;
-    Ok(name)
-}
-
-/// Reads a snapshot file's metadata (and with `with_data`, its data), checking it
-/// matches `expected`.
+/// Reads a snapshot file's metadata (and with `with_data`, its data, checked against
+/// its checksum), checking it matches `expected`.
 pub(crate) fn read_snapshot(
     vfs: &dyn Vfs,
     path: &Path,
     expected: &SnapshotMeta,
     with_data: bool,
 ) -> Result<Snapshot, Error> {
-    let file = match vfs.open(path, OpenMode::Read) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::MissingSnapshot {
-                path: path.to_owned(),
-                index: expected.index,
-                term: expected.term,
-            })
-        }
-        Err(e) => return Err(Error::io("open", path)(e)),
-    };
-    let len = file.size().map_err(Error::io("stat", path))?;
-    let corrupt = |offset: usize, kind| Error::Corrupt {
-        path: path.to_owned(),
-        offset: offset as u64,
-        kind,
-    };
-    let head = read_upto(&*file, 0, FILE_HEADER_LEN + RECORD_HEADER_LEN, len, path)?;
-    check_header(&head, FileKind::Snapshot, path)?;
-    if head.len() < FILE_HEADER_LEN + RECORD_HEADER_LEN {
-        return Err(corrupt(FILE_HEADER_LEN, Corruption::Truncated));
-    }
-    let (meta_len, _) = decode_record_header(&head[FILE_HEADER_LEN..]).map_err(|k| corrupt(FILE_HEADER_LEN, k))?;
-    let meta_end = FILE_HEADER_LEN + RECORD_HEADER_LEN + meta_len as usize;
-    let head = read_upto(&*file, 0, meta_end + DATA_HEADER_LEN, len, path)?;
-    if head.len() < meta_end + DATA_HEADER_LEN {
-        return Err(corrupt(head.len(), Corruption::Truncated));
-    }
-    let (meta_bytes, _) = read_record(&head, FILE_HEADER_LEN, path)?;
-    let meta: SnapshotMeta =
-        postcard::from_bytes(meta_bytes).map_err(|_| corrupt(FILE_HEADER_LEN, Corruption::Undecodable))?;
-    if &meta != expected {
-        return Err(corrupt(FILE_HEADER_LEN, Corruption::SnapshotMismatch));
-    }
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&head[meta_end..meta_end + 8]);
-    let data_len = u64::from_le_bytes(word);
-    let crc = u32::from_le_bytes([
-        head[meta_end + 8],
-        head[meta_end + 9],
-        head[meta_end + 10],
-        head[meta_end + 11],
-    ]);
-    let data_start = (meta_end + DATA_HEADER_LEN) as u64;
-    if data_start.checked_add(data_len) != Some(len) {
-        return Err(corrupt(
-            meta_end,
-            Corruption::RecordLength(data_len.min(u64::from(u32::MAX)) as u32),
-        ));
-    }
-    if !with_data {
-        return Ok(Snapshot {
-            meta,
-            data: Bytes::new(),
-        });
-    }
-    let mut data = vec![0u8; data_len as usize];
-    file.read_exact_at(&mut data, data_start)
-        .map_err(Error::io("read", path))?;
-    if !payload_ok(&data, crc) {
-        return Err(corrupt(meta_end, Corruption::PayloadChecksum));
-    }
+    let region = DataRegion::open(vfs, path, expected)?;
+    let data = if with_data { region.read_all()? } else { Bytes::new() };
     Ok(Snapshot {
-        meta,
-        data: Bytes::from(data),
+        meta: expected.clone(),
+        data,
     })
 }
 
 /// The bytes `offset..offset + want` of a file, cut at its length.
-fn read_upto(file: &dyn VfsFile, offset: usize, want: usize, len: u64, path: &Path) -> Result<Vec<u8>, Error> {
+pub(crate) fn read_upto(
+    file: &dyn VfsFile,
+    offset: usize,
+    want: usize,
+    len: u64,
+    path: &Path,
+) -> Result<Vec<u8>, Error> {
     let end = ((offset + want) as u64).min(len);
     let mut buf = vec![0u8; end.saturating_sub(offset as u64) as usize];
     file.read_exact_at(&mut buf, offset as u64)
@@ -212,7 +145,7 @@ fn read_upto(file: &dyn VfsFile, offset: usize, want: usize, len: u64, path: &Pa
     Ok(buf)
 }
 
-fn check_header(bytes: &[u8], kind: FileKind, path: &Path) -> Result<(), Error> {
+pub(crate) fn check_header(bytes: &[u8], kind: FileKind, path: &Path) -> Result<(), Error> {
     let corrupt = |kind| Error::Corrupt {
         path: path.to_owned(),
         offset: 0,
@@ -233,7 +166,7 @@ fn check_header(bytes: &[u8], kind: FileKind, path: &Path) -> Result<(), Error> 
 
 /// The payload of the record at `at`, and where the record ends. These files are
 /// written whole before they are renamed into place, so any defect is corruption.
-fn read_record<'a>(bytes: &'a [u8], at: usize, path: &Path) -> Result<(&'a [u8], usize), Error> {
+pub(crate) fn read_record<'a>(bytes: &'a [u8], at: usize, path: &Path) -> Result<(&'a [u8], usize), Error> {
     let corrupt = |kind| Error::Corrupt {
         path: path.to_owned(),
         offset: at as u64,

@@ -125,14 +125,19 @@ fn every_bit_of_a_snapshot_file_is_protected() {
     let snap = file_named(dir.path(), "snapshot-");
     let len = std::fs::metadata(&snap).unwrap().len();
     let data_len = contract::snapshot(10, 1, &[]).data.len() as u64;
-    let data_from = len - data_len - 4; // the data's checksum, then the data
-                                        // Header, metadata and data length: checked on open.
-    each_bit(dir.path(), &options, &snap, 0..data_from, |byte, e| match e {
-        Error::Corrupt { path, .. } | Error::NewerFormat { path, .. } => assert_eq!(path, snap, "byte {byte}"),
-        e => panic!("snapshot byte {byte}: {e}"),
-    });
-    // The data and its checksum: checked when the snapshot is read (it can be large).
-    for byte in data_from..len {
+    // header (24) | data | metadata record | data length (8) | data checksum (4)
+    let data = 24..24 + data_len;
+    let crc = len - 4..len;
+    // Header, metadata and data length: checked on open.
+    for range in [0..data.start, data.end..crc.start] {
+        each_bit(dir.path(), &options, &snap, range, |byte, e| match e {
+            Error::Corrupt { path, .. } | Error::NewerFormat { path, .. } => assert_eq!(path, snap, "byte {byte}"),
+            e => panic!("snapshot byte {byte}: {e}"),
+        });
+    }
+    // The data and its checksum: checked when the snapshot is read (it can be large),
+    // whole or as a stream.
+    for byte in data.chain(crc) {
         flip(&snap, byte, 3);
         let store = common::open(dir.path(), &options);
         let err = store.snapshot().unwrap_err();
@@ -146,6 +151,9 @@ fn every_bit_of_a_snapshot_file_is_protected() {
             ),
             "{err}"
         );
+        let mut streamed = Vec::new();
+        let err = std::io::Read::read_to_end(&mut store.snapshot_reader().unwrap(), &mut streamed).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "byte {byte}: {err}");
         drop(store);
         flip(&snap, byte, 3);
     }

@@ -1,7 +1,7 @@
 //! The checks of the contract suite, one function per promise.
 
 use bytes::Bytes;
-use raft_core::{Entry, EntryPayload, HardState, Membership};
+use raft_core::{Entry, EntryPayload, HardState, Membership, SnapshotMeta, StorageError};
 
 use super::{entries, eq, expect_log, is_compacted, is_unavailable, ok, snapshot};
 use crate::log_store::LogStore;
@@ -322,4 +322,109 @@ pub fn reopen_keeps_dropped_log<S: LogStore>(mut s: S, reopen: &mut dyn FnMut(S)
     ok(c, "append", s.append(&entries(31..33, 2)));
     let s = reopen(s);
     expect_log(c, &s, 31, &entries(31..33, 2));
+}
+
+/// The data of `len` bytes a streamed snapshot holds in these checks.
+fn streamed_data(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+/// Writes `data` into a sink in uneven pieces and installs it as `meta`.
+fn install_streamed<S: LogStore>(c: &str, s: &mut S, meta: &SnapshotMeta, data: &[u8]) {
+    use std::io::{Read, Write};
+    let mut sink = ok(c, "snapshot_sink", s.snapshot_sink());
+    for piece in data.chunks(1000) {
+        ok(
+            c,
+            "write to the sink",
+            sink.write_all(piece).map_err(|e| StorageError::Other(e.into())),
+        );
+    }
+    eq(c, "sink length", sink.len(), data.len() as u64);
+    let staged = sink.finish();
+    eq(c, "staged crc", staged.crc(), crc32fast::hash(data));
+    let mut back = Vec::new();
+    ok(
+        c,
+        "read the staged data",
+        staged
+            .reader()
+            .read_to_end(&mut back)
+            .map_err(|e| StorageError::Other(e.into())),
+    );
+    eq(c, "staged data reads back", back.len(), data.len());
+    eq(c, "staged data reads back intact", back.as_slice() == data, true);
+    ok(c, "install_snapshot", s.install_snapshot(meta, staged));
+}
+
+/// Reads the current snapshot back through every way the core and a runtime use.
+fn expect_streamed<S: LogStore>(c: &str, s: &S, meta: &SnapshotMeta, data: &[u8]) {
+    use std::io::Read;
+    let info = ok(c, "snapshot_info", s.snapshot_info());
+    eq(c, "info meta", &info.meta, meta);
+    eq(c, "info len", info.len, data.len() as u64);
+    eq(c, "info crc", info.crc, crc32fast::hash(data));
+    let mut chunks = Vec::new();
+    let mut offset = 0u64;
+    loop {
+        let chunk = ok(c, "snapshot_chunk", s.snapshot_chunk(meta.index, offset, 4096));
+        if chunk.is_empty() {
+            break;
+        }
+        offset += chunk.len() as u64;
+        chunks.extend_from_slice(&chunk);
+    }
+    eq(c, "chunks reassemble the data", chunks.as_slice() == data, true);
+    let mut streamed = Vec::new();
+    let mut reader = ok(c, "snapshot_reader", s.snapshot_reader());
+    ok(
+        c,
+        "read the snapshot",
+        reader
+            .read_to_end(&mut streamed)
+            .map_err(|e| StorageError::Other(e.into())),
+    );
+    eq(c, "the reader gives the data", streamed.as_slice() == data, true);
+    eq(
+        c,
+        "snapshot() gives the data",
+        &ok(c, "snapshot", s.snapshot()).data[..] == data,
+        true,
+    );
+    if s.snapshot_chunk(meta.index.wrapping_add(1), 0, 1).is_ok() {
+        panic!("{c}: a chunk of a snapshot that is not the current one must be refused");
+    }
+}
+
+/// A snapshot written as a stream (staged, read back, installed) is read back the same
+/// in chunks, as a stream and whole, and compacts the log like `save_snapshot`.
+pub fn streamed_snapshot_round_trips<S: LogStore>(mut s: S) {
+    let c = "streamed_snapshot_round_trips";
+    ok(c, "append", s.append(&entries(1..11, 1)));
+    let meta = snapshot(6, 1, &["a", "b"]).meta;
+    let data = streamed_data(70_001);
+    install_streamed(c, &mut s, &meta, &data);
+    expect_log(c, &s, 7, &entries(7..11, 1));
+    expect_streamed(c, &s, &meta, &data);
+    // A staged snapshot that is dropped instead of installed changes nothing.
+    let mut sink = ok(c, "snapshot_sink", s.snapshot_sink());
+    ok(
+        c,
+        "write",
+        std::io::Write::write_all(&mut sink, b"abandoned").map_err(|e| StorageError::Other(e.into())),
+    );
+    drop(sink.finish());
+    expect_streamed(c, &s, &meta, &data);
+}
+
+/// A streamed snapshot survives a reopen.
+pub fn reopen_keeps_streamed_snapshot<S: LogStore>(mut s: S, reopen: &mut dyn FnMut(S) -> S) {
+    let c = "reopen_keeps_streamed_snapshot";
+    ok(c, "append", s.append(&entries(1..5, 2)));
+    let meta = snapshot(8, 3, &["a"]).meta;
+    let data = streamed_data(9_999);
+    install_streamed(c, &mut s, &meta, &data);
+    let s = reopen(s);
+    expect_log(c, &s, 9, &[]);
+    expect_streamed(c, &s, &meta, &data);
 }
