@@ -1,7 +1,9 @@
 //! `AnyStorage`: a storage chosen at run time (memory or disk) behind one type.
 
-use raft_core::{Entry, HardState, InitialState, LogIndex, Snapshot, Storage, StorageError, Term};
-use raft_storage::LogStore;
+use raft_core::{
+    Entry, HardState, InitialState, LogIndex, Snapshot, SnapshotInfo, SnapshotMeta, Storage, StorageError, Term,
+};
+use raft_storage::{LogStore, SnapshotSink, StagedSnapshot};
 
 /// Any [`LogStore`], boxed, so a cluster type does not depend on where nodes keep
 /// their log.
@@ -33,6 +35,12 @@ impl Storage for AnyStorage {
     fn snapshot(&self) -> Result<Snapshot, StorageError> {
         self.0.snapshot()
     }
+    fn snapshot_info(&self) -> Result<SnapshotInfo, StorageError> {
+        self.0.snapshot_info()
+    }
+    fn snapshot_chunk(&self, index: LogIndex, offset: u64, max_len: u64) -> Result<bytes::Bytes, StorageError> {
+        self.0.snapshot_chunk(index, offset, max_len)
+    }
 }
 
 impl LogStore for AnyStorage {
@@ -44,5 +52,17 @@ impl LogStore for AnyStorage {
     }
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
         self.0.save_snapshot(snapshot)
+    }
+    fn writes_inline(&self) -> bool {
+        self.0.writes_inline()
+    }
+    fn snapshot_sink(&self) -> Result<SnapshotSink, StorageError> {
+        self.0.snapshot_sink()
+    }
+    fn install_snapshot(&mut self, meta: &SnapshotMeta, staged: StagedSnapshot) -> Result<(), StorageError> {
+        self.0.install_snapshot(meta, staged)
+    }
+    fn snapshot_reader(&self) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
+        self.0.snapshot_reader()
     }
 }

@@ -9,10 +9,10 @@ use std::collections::VecDeque;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use raft_core::{Entry, EntryPayload, LogIndex, Snapshot, Term};
+use raft_core::{Entry, EntryPayload, LogIndex, SnapshotChunk, StorageError, Term};
+use raft_storage::{SnapshotSink, StagedSnapshot};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::error::{Error, Result};
 use crate::events::RaftEvent;
@@ -26,8 +26,9 @@ pub(crate) enum ApplyJob<SM: StateMachine> {
     /// Committed entries, with the proposals waiting for some of them
     /// (index, term proposed in, reply).
     Entries(Vec<Entry>, Vec<(LogIndex, Term, Reply<SM::Response>)>),
-    /// Replace the state with a snapshot's (the core persists it meanwhile).
-    Restore(Snapshot),
+    /// A chunk of a leader's snapshot, in order: staged (offset 0 starts over); once
+    /// the last one is in, the state machine checks and restores the snapshot.
+    Chunk(SnapshotChunk),
     /// Answer once everything up to `index` is applied.
     Read(LogIndex, SM::Query, Reply<SM::QueryResponse>),
     /// Answer from the current state, possibly stale.
@@ -41,11 +42,16 @@ pub(crate) enum ApplyJob<SM: StateMachine> {
 pub(crate) enum ApplyReport {
     /// Everything up to this index is applied.
     Applied(LogIndex),
-    /// A snapshot of the state at `index`.
-    Snapshot(LogIndex, Result<Bytes>),
-    /// The state machine cannot go on (a restore failed).
-    Failed(String),
+    /// A snapshot of the state at `index`, staged for the storage to install.
+    Snapshot(LogIndex, Result<StagedSnapshot>),
+    /// A leader's snapshot at `index` was staged and offered to the state machine:
+    /// accepted (restored, or already covered by what was applied) with the staged
+    /// data to install, or rejected.
+    Checked(LogIndex, Option<StagedSnapshot>),
 }
+
+/// Makes a sink for snapshot data (the storage's [`raft_storage::LogStore::snapshot_sink`]).
+pub(crate) type SinkFactory = Box<dyn Fn() -> std::result::Result<SnapshotSink, StorageError> + Send>;
 
 /// Starts the worker thread; it ends when the job sender is dropped.
 pub(crate) fn start<SM: StateMachine>(
@@ -55,10 +61,13 @@ pub(crate) fn start<SM: StateMachine>(
     events: broadcast::Sender<RaftEvent>,
     counters: Arc<Counters>,
     reports: mpsc::UnboundedSender<ApplyReport>,
+    sinks: SinkFactory,
 ) -> std::io::Result<std_mpsc::Sender<ApplyJob<SM>>> {
     let (tx, rx) = std_mpsc::channel();
     let mut worker = Worker {
         sm,
+        sinks,
+        staging: None,
         applied,
         reported: applied,
         waiting: VecDeque::new(),
@@ -92,6 +101,10 @@ pub(crate) fn start<SM: StateMachine>(
 
 struct Worker<SM: StateMachine> {
     sm: SM,
+    sinks: SinkFactory,
+    /// A leader's snapshot being staged: its index, and the sink (`None` once a
+    /// write to it failed: the snapshot is then rejected when complete).
+    staging: Option<(LogIndex, Option<SnapshotSink>)>,
     applied: LogIndex,
     /// The applied index last reported to the node task.
     reported: LogIndex,
@@ -107,20 +120,7 @@ impl<SM: StateMachine> Worker<SM> {
     fn handle(&mut self, job: ApplyJob<SM>) {
         match job {
             ApplyJob::Entries(entries, proposals) => self.apply(entries, proposals),
-            ApplyJob::Restore(s) => {
-                info!(id = %self.id, index = s.meta.index, "restoring the state machine from a snapshot");
-                match self.sm.restore(&s.data) {
-                    Ok(()) => {
-                        self.applied = s.meta.index;
-                        let _ = self.events.send(RaftEvent::SnapshotInstalled { index: s.meta.index });
-                        self.serve_reads();
-                    }
-                    Err(e) => {
-                        error!(id = %self.id, error = %e, "the state machine cannot restore a snapshot");
-                        let _ = self.reports.send(ApplyReport::Failed(format!("state machine: {e}")));
-                    }
-                }
-            }
+            ApplyJob::Chunk(chunk) => self.stage(chunk),
             ApplyJob::Read(index, query, reply) => {
                 if index <= self.applied {
                     let _ = reply.send(Ok(self.sm.query(query)));
@@ -137,10 +137,71 @@ impl<SM: StateMachine> Worker<SM> {
                     self.reported = self.applied;
                     let _ = self.reports.send(ApplyReport::Applied(self.applied));
                 }
-                let data = self.sm.snapshot().map_err(Error::StateMachine);
-                let _ = self.reports.send(ApplyReport::Snapshot(self.applied, data));
+                let staged = self.take_snapshot();
+                let _ = self.reports.send(ApplyReport::Snapshot(self.applied, staged));
             }
         }
+    }
+
+    /// The state machine writes its state into a new sink.
+    fn take_snapshot(&mut self) -> Result<StagedSnapshot> {
+        let mut sink = (self.sinks)().map_err(|e| Error::Storage(e.into()))?;
+        self.sm.write_snapshot(&mut sink).map_err(Error::StateMachine)?;
+        Ok(sink.finish())
+    }
+
+    /// Stages a chunk of a leader's snapshot; the last one gets the state machine's
+    /// verdict.
+    fn stage(&mut self, chunk: SnapshotChunk) {
+        let index = chunk.meta.index;
+        if chunk.offset == 0 {
+            let sink = match (self.sinks)() {
+                Ok(sink) => Some(sink),
+                Err(e) => {
+                    warn!(id = %self.id, index, error = %e, "cannot stage a snapshot");
+                    None
+                }
+            };
+            self.staging = Some((index, sink));
+        }
+        let Some((staged_index, slot)) = self.staging.as_mut() else {
+            return;
+        };
+        if *staged_index != index {
+            return;
+        }
+        if let Some(sink) = slot.as_mut() {
+            let fits = sink.len() == chunk.offset;
+            if !fits || std::io::Write::write_all(sink, &chunk.data).is_err() {
+                warn!(id = %self.id, index, offset = chunk.offset, "cannot stage a snapshot chunk");
+                *slot = None;
+            }
+        }
+        if !chunk.done {
+            return;
+        }
+        let staged = self.staging.take().and_then(|(_, sink)| sink).map(SnapshotSink::finish);
+        let verdict = staged.filter(|s| s.len() == chunk.total && s.crc() == chunk.crc).and_then(|staged| {
+            if index <= self.applied {
+                // Already applied past it: the core will find it covered.
+                return Some(staged);
+            }
+            info!(id = %self.id, index, bytes = staged.len(), "restoring the state machine from a leader's snapshot");
+            let restored = self.sm.read_snapshot(&mut staged.reader());
+            match restored {
+                Ok(()) => {
+                    self.applied = index;
+                    let _ = self.events.send(RaftEvent::SnapshotInstalled { index });
+                    self.serve_reads();
+                    Some(staged)
+                }
+                Err(e) => {
+                    warn!(id = %self.id, index, error = %e, "the state machine rejects a leader's snapshot");
+                    None
+                }
+            }
+        });
+        let _ = self.reports.send(ApplyReport::Checked(index, verdict));
     }
 
     fn apply(&mut self, entries: Vec<Entry>, proposals: Vec<(LogIndex, Term, Reply<SM::Response>)>) {

@@ -14,8 +14,8 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use raft_core::{Entry, HardState, LogIndex, Message, Snapshot, Term};
-use raft_storage::LogStore;
+use raft_core::{Entry, HardState, LogIndex, Message, SnapshotMeta, Term};
+use raft_storage::{LogStore, StagedSnapshot};
 use tokio::sync::mpsc;
 use tracing::{debug, error};
 
@@ -26,13 +26,20 @@ use crate::shared_storage::Shared;
 /// What one Ready asks to persist.
 pub(crate) struct WriteJob<S> {
     pub(crate) storage: Shared<S>,
-    pub(crate) snapshot: Option<Snapshot>,
+    pub(crate) snapshot: Option<SnapshotToInstall>,
     pub(crate) entries: Vec<Entry>,
     pub(crate) hard_state: Option<HardState>,
     /// Sent once the job is durable.
     pub(crate) messages: Vec<Message>,
     pub(crate) done: mpsc::UnboundedSender<Persisted>,
     pub(crate) counters: Arc<Counters>,
+}
+
+/// A snapshot for the writer to install: its metadata and its staged data (taken
+/// when installed).
+pub(crate) struct SnapshotToInstall {
+    pub(crate) meta: SnapshotMeta,
+    pub(crate) staged: Option<StagedSnapshot>,
 }
 
 /// A job is durable (or failed).
@@ -79,8 +86,8 @@ impl<S: LogStore + Send + 'static> LogWriter<S> {
 
 /// Writes one job right away on the caller's thread (a storage whose writes are
 /// memory only, [`LogStore::writes_inline`]) and returns its report.
-pub(crate) fn write_now<S: LogStore>(job: WriteJob<S>) -> Persisted {
-    let result = write_group(std::slice::from_ref(&job));
+pub(crate) fn write_now<S: LogStore>(mut job: WriteJob<S>) -> Persisted {
+    let result = write_group(std::slice::from_mut(&mut job));
     Persisted {
         last: job.entries.last().map(|e| (e.index, e.term)),
         snapshot: job.snapshot.as_ref().map(|s| s.meta.index),
@@ -103,7 +110,7 @@ fn run<S: LogStore>(rx: std_mpsc::Receiver<WriteJob<S>>, in_flight: &InFlight) {
                 end += 1;
             }
             in_flight.begin();
-            let result = write_group(&round[..end]);
+            let result = write_group(&mut round[..end]);
             in_flight.end();
             for job in round.drain(..end) {
                 let last = job.entries.last().map(|e| (e.index, e.term));
@@ -132,11 +139,12 @@ fn run<S: LogStore>(rx: std_mpsc::Receiver<WriteJob<S>>, in_flight: &InFlight) {
 
 /// Writes the jobs of one storage: the snapshot of the first (if any), then all their
 /// entries as one append, then the newest hard state.
-fn write_group<S: LogStore>(jobs: &[WriteJob<S>]) -> Result<(), BoxError> {
+fn write_group<S: LogStore>(jobs: &mut [WriteJob<S>]) -> Result<(), BoxError> {
+    let staged = jobs.first_mut().and_then(|j| j.snapshot.as_mut()).and_then(|s| s.staged.take());
     let Some(first) = jobs.first() else { return Ok(()) };
     let started = Instant::now();
     let mut merged: Vec<Entry> = Vec::new();
-    for job in jobs {
+    for job in jobs.iter() {
         if let Some(e) = job.entries.first() {
             // A later Ready may overwrite part of an earlier one (a new leader).
             merged.retain(|m| m.index < e.index);
@@ -150,7 +158,8 @@ fn write_group<S: LogStore>(jobs: &[WriteJob<S>]) -> Result<(), BoxError> {
     let mut st = first.storage.lock();
     let outcome = (|| -> Result<(), BoxError> {
         if let Some(s) = &first.snapshot {
-            st.save_snapshot(s)?;
+            let staged = staged.ok_or("the snapshot's staged data is gone")?;
+            st.install_snapshot(&s.meta, staged)?;
         }
         if !merged.is_empty() {
             st.append(&merged)?;

@@ -10,13 +10,13 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 
 use crate::apply::{self, ApplyJob, ApplyReport};
-use crate::log_writer::{self, LogWriter, Persisted, WriteJob};
+use crate::log_writer::{self, LogWriter, Persisted, SnapshotToInstall, WriteJob};
 use bytes::Bytes;
 use raft_core::{
     Entry, EntryPayload, LogIndex, Membership, Message, NodeId, RawNode, ReadState, Ready, Role, Snapshot,
     SnapshotMeta, Term,
 };
-use raft_storage::LogStore;
+use raft_storage::{LogStore, StagedSnapshot};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
@@ -73,11 +73,15 @@ impl RaftNode {
             };
             storage.save_snapshot(&snap).map_err(|e| Error::Storage(e.into()))?;
         }
-        let snap = storage.snapshot().map_err(|e| Error::Storage(e.into()))?;
-        if !snap.data.is_empty() {
-            state_machine.restore(&snap.data).map_err(Error::StateMachine)?;
+        // The state machine restarts from the latest snapshot, read as a stream.
+        let snap = storage.snapshot_info().map_err(|e| Error::Storage(e.into()))?;
+        if snap.len > 0 {
+            let mut input = storage.snapshot_reader().map_err(|e| Error::Storage(e.into()))?;
+            state_machine.read_snapshot(&mut input).map_err(Error::StateMachine)?;
         }
         core.applied = snap.meta.index;
+        // Leaders' snapshots are staged by the apply worker, not held in memory.
+        core.stream_snapshots = true;
         let write_inline = storage.writes_inline();
         let storage = Shared::new(storage).map_err(|e| Error::Storage(e.into()))?;
         let mut raw = RawNode::new(core, storage.clone())?;
@@ -105,6 +109,8 @@ impl RaftNode {
         let writer = LogWriter::start(id.as_str(), counters.clone()).map_err(|e| Error::Storage(e.into()))?;
         let (persisted_tx, persisted_rx) = mpsc::unbounded_channel();
         let (applied_tx, applied_rx) = mpsc::unbounded_channel();
+        let sink_storage = storage.clone();
+        let sinks: apply::SinkFactory = Box::new(move || sink_storage.lock().snapshot_sink());
         let applier = apply::start(
             id.as_str(),
             state_machine,
@@ -112,6 +118,7 @@ impl RaftNode {
             events.clone(),
             counters.clone(),
             applied_tx,
+            sinks,
         )
         .map_err(|e| Error::Internal(format!("cannot start the apply worker: {e}")))?;
         let driver = Driver {
@@ -127,6 +134,7 @@ impl RaftNode {
             applier,
             applied_rx,
             snapshotting: false,
+            accepted: None,
             outbound: Outbound::new(transport.clone(), config.outbound_queue, report_tx),
             transport,
             inbox_rx,
@@ -203,6 +211,9 @@ struct Driver<SM: StateMachine, S, T> {
     applied_rx: mpsc::UnboundedReceiver<ApplyReport>,
     /// A snapshot was asked of the apply worker and is not yet persisted.
     snapshotting: bool,
+    /// A leader's snapshot the state machine accepted, staged, for the storage to
+    /// install once the core hands it out.
+    accepted: Option<(LogIndex, StagedSnapshot)>,
     outbound: Outbound<T>,
     transport: Arc<T>,
     inbox_rx: mpsc::Receiver<Message>,
@@ -456,6 +467,7 @@ where
                 persisted_messages,
                 committed_entries,
                 read_states,
+                snapshot_chunks,
                 ..
             } = rd;
             self.send(messages);
@@ -466,11 +478,26 @@ where
             if let Some(hs) = &hard_state {
                 self.durable_vote = (hs.term, hs.vote.clone());
             }
-            if let Some(s) = &snapshot {
-                // The state machine takes the snapshot's state now (it holds only
-                // committed entries); entries after it apply once it is persisted.
-                self.send_to_applier(ApplyJob::Restore(s.clone()));
+            // A leader's snapshot is staged and checked by the apply worker, which
+            // restores the state machine from it before the core accepts it.
+            for chunk in snapshot_chunks {
+                self.send_to_applier(ApplyJob::Chunk(chunk));
             }
+            let snapshot = match snapshot {
+                Some(s) => match self.accepted.take() {
+                    Some((index, staged)) if index == s.meta.index => Some(SnapshotToInstall {
+                        meta: s.meta,
+                        staged: Some(staged),
+                    }),
+                    _ => {
+                        return Err(Error::Internal(format!(
+                            "the core installs a snapshot at {} that the state machine did not accept",
+                            s.meta.index
+                        )))
+                    }
+                },
+                None => None,
+            };
             let must_write = snapshot.is_some() || !entries.is_empty() || hard_state.is_some();
             if must_write || (self.writes_in_flight > 0 && !persisted_messages.is_empty()) {
                 // Messages that promise durable state wait for this job, and for every
@@ -495,6 +522,8 @@ where
             }
             self.raw.advance_async();
         }
+        // An accepted snapshot the core did not install (it was covered meanwhile).
+        self.accepted = None;
         self.publish_view();
         Ok(())
     }
@@ -568,11 +597,19 @@ where
                 self.raw.applied_to(index);
                 self.maybe_snapshot();
             }
-            ApplyReport::Snapshot(index, data) => {
+            ApplyReport::Checked(index, verdict) => {
+                let accepted = verdict.is_some();
+                self.accepted = verdict.map(|staged| (index, staged));
+                self.raw.snapshot_received(index, accepted);
+            }
+            ApplyReport::Snapshot(index, staged) => {
                 // A snapshot installed from the leader meanwhile may be newer; and a
                 // state machine that cannot snapshot now is asked again later. Neither
                 // stops the node.
-                let snap = match data.and_then(|d| self.raw.create_snapshot(index, d).map_err(Error::from)) {
+                let snap = match staged.and_then(|staged| {
+                    let snap = self.raw.create_snapshot(index, Bytes::new()).map_err(Error::from)?;
+                    Ok((snap.meta, staged))
+                }) {
                     Ok(snap) if index > self.last_snapshot => snap,
                     Ok(_) => {
                         self.snapshotting = false;
@@ -586,7 +623,10 @@ where
                 };
                 self.write(WriteJob {
                     storage: self.storage.clone(),
-                    snapshot: Some(snap),
+                    snapshot: Some(SnapshotToInstall {
+                        meta: snap.0,
+                        staged: Some(snap.1),
+                    }),
                     entries: Vec::new(),
                     hard_state: None,
                     messages: Vec::new(),
@@ -594,7 +634,6 @@ where
                     counters: self.counters.clone(),
                 })?;
             }
-            ApplyReport::Failed(e) => return Err(Error::Internal(e)),
         }
         Ok(())
     }

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use raft_core::{Entry, InitialState, LogIndex, Snapshot, Storage, StorageError, Term};
+use raft_core::{Entry, InitialState, LogIndex, Snapshot, SnapshotInfo, Storage, StorageError, Term};
 
 /// What the tail cache keeps at most.
 const TAIL_MAX_BYTES: u64 = 64 << 20;
@@ -203,6 +203,14 @@ impl<S: Storage> Storage for Shared<S> {
 
     fn snapshot(&self) -> Result<Snapshot, StorageError> {
         self.lock().snapshot()
+    }
+
+    fn snapshot_info(&self) -> Result<SnapshotInfo, StorageError> {
+        self.lock().snapshot_info()
+    }
+
+    fn snapshot_chunk(&self, index: LogIndex, offset: u64, max_len: u64) -> Result<bytes::Bytes, StorageError> {
+        self.lock().snapshot_chunk(index, offset, max_len)
     }
 }
 

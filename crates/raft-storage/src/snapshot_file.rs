@@ -193,10 +193,8 @@ impl StagedSnapshot {
         self.crc
     }
 
-    /// Reads the data from the start.
-    ///
-    /// # Errors
-    /// None for memory; for a file, none until a read fails.
+    /// Reads the data from the start. Reading a staging file back, the last read
+    /// fails (`InvalidData`) if what the disk returns differs from what was written.
     pub fn reader(&self) -> Box<dyn Read + Send + '_> {
         match &self.place {
             Staged::Memory(b) => Box::new(io::Cursor::new(b.clone())),
@@ -205,6 +203,8 @@ impl StagedSnapshot {
                 start: FILE_HEADER_LEN as u64,
                 len: self.len,
                 pos: 0,
+                crc: self.crc,
+                hasher: Some(crc32fast::Hasher::new()),
             }),
         }
     }
@@ -271,12 +271,16 @@ impl StagedSnapshot {
     }
 }
 
-/// Reads `len` bytes of a file from `start`, in order.
+/// Reads `len` bytes of a file from `start`, in order, checking them against `crc`
+/// at the end.
 struct RegionReader<'a> {
     file: &'a dyn VfsFile,
     start: u64,
     len: u64,
     pos: u64,
+    crc: u32,
+    /// `None` once the end was reached and checked.
+    hasher: Option<crc32fast::Hasher>,
 }
 
 impl Read for RegionReader<'_> {
@@ -284,9 +288,17 @@ impl Read for RegionReader<'_> {
         let left = self.len.saturating_sub(self.pos);
         let n = (buf.len() as u64).min(left) as usize;
         if n == 0 {
+            if let Some(h) = self.hasher.take() {
+                if h.finalize() != self.crc {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "staged snapshot data fails its checksum"));
+                }
+            }
             return Ok(0);
         }
         self.file.read_exact_at(&mut buf[..n], self.start + self.pos)?;
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
         self.pos += n as u64;
         Ok(n)
     }
