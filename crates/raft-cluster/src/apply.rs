@@ -27,8 +27,10 @@ pub(crate) enum ApplyJob<SM: StateMachine> {
     /// (index, term proposed in, reply).
     Entries(Vec<Entry>, Vec<(LogIndex, Term, Reply<SM::Response>)>),
     /// A chunk of a leader's snapshot, in order: staged (offset 0 starts over); once
-    /// the last one is in, the state machine checks and restores the snapshot.
-    Chunk(SnapshotChunk),
+    /// the last one is in, the state machine checks and restores the snapshot. The
+    /// messages (the chunk's acknowledgement) go back once it is staged, so that the
+    /// leader sends the next chunk only then: at most one chunk is in memory.
+    Chunk(SnapshotChunk, Vec<raft_core::Message>),
     /// Answer once everything up to `index` is applied.
     Read(LogIndex, SM::Query, Reply<SM::QueryResponse>),
     /// Answer from the current state, possibly stale.
@@ -48,6 +50,8 @@ pub(crate) enum ApplyReport {
     /// accepted (restored, or already covered by what was applied) with the staged
     /// data to install, or rejected.
     Checked(LogIndex, Option<StagedSnapshot>),
+    /// Chunks were staged: their acknowledgements may leave.
+    Staged(Vec<raft_core::Message>),
 }
 
 /// Makes a sink for snapshot data (the storage's [`raft_storage::LogStore::snapshot_sink`]).
@@ -120,7 +124,12 @@ impl<SM: StateMachine> Worker<SM> {
     fn handle(&mut self, job: ApplyJob<SM>) {
         match job {
             ApplyJob::Entries(entries, proposals) => self.apply(entries, proposals),
-            ApplyJob::Chunk(chunk) => self.stage(chunk),
+            ApplyJob::Chunk(chunk, acks) => {
+                self.stage(chunk);
+                if !acks.is_empty() {
+                    let _ = self.reports.send(ApplyReport::Staged(acks));
+                }
+            }
             ApplyJob::Read(index, query, reply) => {
                 if index <= self.applied {
                     let _ = reply.send(Ok(self.sm.query(query)));
@@ -147,7 +156,7 @@ impl<SM: StateMachine> Worker<SM> {
     fn take_snapshot(&mut self) -> Result<StagedSnapshot> {
         let mut sink = (self.sinks)().map_err(|e| Error::Storage(e.into()))?;
         self.sm.write_snapshot(&mut sink).map_err(Error::StateMachine)?;
-        Ok(sink.finish())
+        sink.finish().map_err(|e| Error::Storage(e.into()))
     }
 
     /// Stages a chunk of a leader's snapshot; the last one gets the state machine's
@@ -180,7 +189,17 @@ impl<SM: StateMachine> Worker<SM> {
         if !chunk.done {
             return;
         }
-        let staged = self.staging.take().and_then(|(_, sink)| sink).map(SnapshotSink::finish);
+        let staged = self
+            .staging
+            .take()
+            .and_then(|(_, sink)| sink)
+            .and_then(|sink| match sink.finish() {
+                Ok(staged) => Some(staged),
+                Err(e) => {
+                    warn!(id = %self.id, index, error = %e, "cannot stage a snapshot");
+                    None
+                }
+            });
         let verdict = staged.filter(|s| s.len() == chunk.total && s.crc() == chunk.crc).and_then(|staged| {
             if index <= self.applied {
                 // Already applied past it: the core will find it covered.
@@ -191,6 +210,7 @@ impl<SM: StateMachine> Worker<SM> {
             match restored {
                 Ok(()) => {
                     self.applied = index;
+                    Counters::add(&self.counters.snapshots_installed, 1);
                     let _ = self.events.send(RaftEvent::SnapshotInstalled { index });
                     self.serve_reads();
                     Some(staged)
@@ -201,6 +221,9 @@ impl<SM: StateMachine> Worker<SM> {
                 }
             }
         });
+        if verdict.is_none() {
+            Counters::add(&self.counters.snapshots_rejected, 1);
+        }
         let _ = self.reports.send(ApplyReport::Checked(index, verdict));
     }
 

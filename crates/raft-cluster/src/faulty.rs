@@ -1,11 +1,13 @@
 //! Partitions for any transport: a wrapper that refuses to send across cut links, so
-//! tests can partition a cluster that talks over real sockets.
+//! tests can partition a cluster that talks over real sockets, and that can damage
+//! snapshot data on the way (a bit flip in transit).
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use raft_core::{Message, NodeId};
+use raft_core::{Message, MessageBody, NodeId};
 use tokio::sync::watch;
 
 use crate::events::NodeView;
@@ -15,6 +17,9 @@ use crate::transport::{Inbox, Transport, TransportError};
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     cut: Arc<Mutex<BTreeSet<(NodeId, NodeId)>>>,
+    /// Snapshot chunks still to damage, and those damaged so far.
+    to_corrupt: Arc<AtomicUsize>,
+    corrupted: Arc<AtomicUsize>,
 }
 
 impl Faults {
@@ -53,6 +58,36 @@ impl Faults {
         self.with(|c| c.clear());
     }
 
+    /// Flips one bit in each of the next `n` snapshot chunks sent (that carry data).
+    pub fn corrupt_snapshot_chunks(&self, n: usize) {
+        self.to_corrupt.store(n, Ordering::SeqCst);
+    }
+
+    /// How many snapshot chunks were damaged so far.
+    pub fn corrupted_chunks(&self) -> usize {
+        self.corrupted.load(Ordering::SeqCst)
+    }
+
+    /// Damages `m` if it is a snapshot chunk and chunks are still to be damaged.
+    fn maybe_corrupt(&self, m: &mut Message) {
+        let MessageBody::InstallSnapshot(chunk) = &mut m.body else {
+            return;
+        };
+        if chunk.data.is_empty() {
+            return;
+        }
+        let take = self
+            .to_corrupt
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if take.is_ok() {
+            let mut data = chunk.data.to_vec();
+            let mid = data.len() / 2;
+            data[mid] ^= 0x10;
+            chunk.data = data.into();
+            self.corrupted.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
     /// Whether `from` cannot send to `to`.
     pub fn is_cut(&self, from: &NodeId, to: &NodeId) -> bool {
         self.with(|c| c.contains(&(from.clone(), to.clone())))
@@ -89,6 +124,10 @@ impl<T: Transport> Transport for FaultyTransport<T> {
                 peer: to.clone(),
                 reason: "link cut by the test".into(),
             });
+        }
+        let mut messages = messages;
+        for m in &mut messages {
+            self.faults.maybe_corrupt(m);
         }
         self.inner.send(to, messages).await
     }

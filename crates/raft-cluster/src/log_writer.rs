@@ -140,7 +140,10 @@ fn run<S: LogStore>(rx: std_mpsc::Receiver<WriteJob<S>>, in_flight: &InFlight) {
 /// Writes the jobs of one storage: the snapshot of the first (if any), then all their
 /// entries as one append, then the newest hard state.
 fn write_group<S: LogStore>(jobs: &mut [WriteJob<S>]) -> Result<(), BoxError> {
-    let staged = jobs.first_mut().and_then(|j| j.snapshot.as_mut()).and_then(|s| s.staged.take());
+    let staged = jobs
+        .first_mut()
+        .and_then(|j| j.snapshot.as_mut())
+        .and_then(|s| s.staged.take());
     let Some(first) = jobs.first() else { return Ok(()) };
     let started = Instant::now();
     let mut merged: Vec<Entry> = Vec::new();

@@ -15,6 +15,8 @@ pub(crate) struct Counters {
     pub(crate) entries_persisted: AtomicU64,
     pub(crate) elections_won: AtomicU64,
     pub(crate) snapshots_taken: AtomicU64,
+    pub(crate) snapshots_installed: AtomicU64,
+    pub(crate) snapshots_rejected: AtomicU64,
     pub(crate) messages_sent: AtomicU64,
     pub(crate) propose_latency: AtomicHistogram,
     pub(crate) read_latency: AtomicHistogram,
@@ -79,6 +81,8 @@ impl Counters {
             entries_persisted: get(&self.entries_persisted),
             elections_won: get(&self.elections_won),
             snapshots_taken: get(&self.snapshots_taken),
+            snapshots_installed: get(&self.snapshots_installed),
+            snapshots_rejected: get(&self.snapshots_rejected),
             messages_sent: get(&self.messages_sent),
             propose_latency: self.propose_latency.snapshot(),
             read_latency: self.read_latency.snapshot(),
@@ -107,6 +111,10 @@ pub struct Metrics {
     pub elections_won: u64,
     /// Snapshots taken by this node.
     pub snapshots_taken: u64,
+    /// Leaders' snapshots this node's state machine was restored from.
+    pub snapshots_installed: u64,
+    /// Leaders' snapshots refused: damaged on the way, or refused by the state machine.
+    pub snapshots_rejected: u64,
     /// Messages handed to the transport.
     pub messages_sent: u64,
     /// From `propose` to its response, for proposals that succeeded (on the
@@ -150,6 +158,16 @@ impl Metrics {
             ),
             ("elections_won", "Elections won.", self.elections_won),
             ("snapshots_taken", "Snapshots taken.", self.snapshots_taken),
+            (
+                "snapshots_installed",
+                "Leaders' snapshots installed.",
+                self.snapshots_installed,
+            ),
+            (
+                "snapshots_rejected",
+                "Leaders' snapshots refused (damaged, or refused by the state machine).",
+                self.snapshots_rejected,
+            ),
             ("messages_sent", "Messages handed to the transport.", self.messages_sent),
         ];
         for (name, help, value) in counters {

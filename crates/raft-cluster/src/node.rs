@@ -470,6 +470,7 @@ where
                 snapshot_chunks,
                 ..
             } = rd;
+            let messages = self.stage_chunks(messages, snapshot_chunks);
             self.send(messages);
             // Only term and vote must be durable before messages leave; the commit
             // index is re-learned from the leader after a restart. Skipping commit-only
@@ -477,11 +478,6 @@ where
             let hard_state = hard_state.filter(|hs| (hs.term, &hs.vote) != (self.durable_vote.0, &self.durable_vote.1));
             if let Some(hs) = &hard_state {
                 self.durable_vote = (hs.term, hs.vote.clone());
-            }
-            // A leader's snapshot is staged and checked by the apply worker, which
-            // restores the state machine from it before the core accepts it.
-            for chunk in snapshot_chunks {
-                self.send_to_applier(ApplyJob::Chunk(chunk));
             }
             let snapshot = match snapshot {
                 Some(s) => match self.accepted.take() {
@@ -526,6 +522,29 @@ where
         self.accepted = None;
         self.publish_view();
         Ok(())
+    }
+
+    /// A leader's snapshot is staged and checked by the apply worker, which restores
+    /// the state machine from it before the core accepts it. The acknowledgements of
+    /// the chunks (answers that are not final) leave once the worker staged them, so
+    /// the leader never sends faster than the disk takes them.
+    fn stage_chunks(&mut self, messages: Vec<Message>, chunks: Vec<raft_core::SnapshotChunk>) -> Vec<Message> {
+        if chunks.is_empty() {
+            return messages;
+        }
+        let (mut acks, now): (Vec<Message>, Vec<Message>) = messages
+            .into_iter()
+            .partition(|m| matches!(&m.body, raft_core::MessageBody::InstallSnapshotResponse(r) if !r.done));
+        let last = chunks.len() - 1;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let acks = if i == last {
+                std::mem::take(&mut acks)
+            } else {
+                Vec::new()
+            };
+            self.send_to_applier(ApplyJob::Chunk(chunk, acks));
+        }
+        now
     }
 
     fn write(&mut self, job: WriteJob<S>) -> Result<()> {
@@ -597,6 +616,7 @@ where
                 self.raw.applied_to(index);
                 self.maybe_snapshot();
             }
+            ApplyReport::Staged(acks) => self.send(acks),
             ApplyReport::Checked(index, verdict) => {
                 let accepted = verdict.is_some();
                 self.accepted = verdict.map(|staged| (index, staged));

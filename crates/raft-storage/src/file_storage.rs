@@ -398,7 +398,7 @@ impl LogStore for FileStorage {
     }
 
     fn snapshot_sink(&self) -> Result<SnapshotSink, StorageError> {
-        Ok(SnapshotSink::file(self.vfs.clone(), &self.dir)?)
+        Ok(SnapshotSink::file(self.vfs.clone(), &self.dir, self.options.sync())?)
     }
 
     fn install_snapshot(&mut self, meta: &SnapshotMeta, staged: StagedSnapshot) -> Result<(), StorageError> {

@@ -341,7 +341,7 @@ fn install_streamed<S: LogStore>(c: &str, s: &mut S, meta: &SnapshotMeta, data: 
         );
     }
     eq(c, "sink length", sink.len(), data.len() as u64);
-    let staged = sink.finish();
+    let staged = ok(c, "finish", sink.finish());
     eq(c, "staged crc", staged.crc(), crc32fast::hash(data));
     let mut back = Vec::new();
     ok(
@@ -413,7 +413,7 @@ pub fn streamed_snapshot_round_trips<S: LogStore>(mut s: S) {
         "write",
         std::io::Write::write_all(&mut sink, b"abandoned").map_err(|e| StorageError::Other(e.into())),
     );
-    drop(sink.finish());
+    drop(ok(c, "finish", sink.finish()));
     expect_streamed(c, &s, &meta, &data);
 }
 
