@@ -19,6 +19,7 @@ pub mod bench;
 pub mod chaos;
 pub mod demo;
 pub mod discovery;
+pub mod fuzz;
 pub mod http;
 pub mod kv;
 pub mod node;

@@ -55,6 +55,12 @@ enum Task {
     /// One node of `cargo xtask chaos` (started by it).
     #[command(hide = true)]
     ChaosNode(ChaosNodeArgs),
+    /// Fuzz everything read from the network or the disk: each cargo-fuzz target in
+    /// `fuzz/` (wire decoders, JSON payloads, the services' params, a mutated data
+    /// directory, the core fed any messages) for `--seconds`, from the checked-in
+    /// seeds. Installs cargo-fuzz if missing (needs the nightly toolchain). Exits
+    /// non-zero on a crash, naming the input.
+    Fuzz(FuzzArgs),
     /// Run the whole test suite on a fresh machine: install what it needs (etcd, a
     /// Python virtual environment with `websockets`), run every test (cargo-nextest
     /// when installed, else cargo test), the doctests, the benches in test mode and
@@ -156,6 +162,16 @@ struct TestArgs {
     /// Passed to `cargo nextest run` (or `cargo test`) as they are, e.g. a test filter.
     #[arg(last = true, allow_hyphen_values = true)]
     args: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct FuzzArgs {
+    /// Seconds per target.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    seconds: u64,
+    /// Only these targets, comma-separated [default: all].
+    #[arg(long, value_delimiter = ',')]
+    targets: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -327,6 +343,16 @@ fn main() -> ExitCode {
                 done.map(|()| true)
             })
         }
+        Task::Fuzz(a) => match xtask::fuzz::run(&xtask::fuzz::FuzzOptions {
+            seconds: a.seconds,
+            targets: a.targets,
+        }) {
+            Ok(runs) => Ok(runs.iter().all(|r| r.crash.is_none())),
+            Err(e) => {
+                eprintln!("xtask fuzz: {e}");
+                Ok(false)
+            }
+        },
         Task::Chaos(a) => {
             // Clients and faults make the relays and the transport complain on purpose.
             logging("error");

@@ -49,6 +49,15 @@ pub struct WsConfig {
     pub encoding: Encoding,
     /// The largest frame or message accepted or sent, in bytes.
     pub max_message_bytes: usize,
+    /// The largest JSON (text) frame accepted, in bytes: a JSON tree takes several
+    /// times its text in memory, so text frames get a lower cap than binary ones.
+    pub max_json_bytes: usize,
+    /// At most this many inbound connections at once (peers, clients, probes); one
+    /// more is closed at once.
+    pub max_connections: usize,
+    /// A connection must finish its request head (and TLS and WebSocket handshakes)
+    /// within this long, or it is closed: a slow or silent client cannot hold sockets.
+    pub handshake_timeout: Duration,
     /// Connecting to a peer gives up after this long.
     pub connect_timeout: Duration,
     /// Sending a batch gives up after this long (the connection is then dropped).
@@ -74,6 +83,9 @@ impl WsConfig {
             token: None,
             encoding: Encoding::Binary,
             max_message_bytes: 64 << 20,
+            max_json_bytes: 8 << 20,
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(2),
             send_timeout: Duration::from_secs(5),
             ping_interval: Duration::from_secs(5),

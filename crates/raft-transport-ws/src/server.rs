@@ -26,6 +26,10 @@ pub(crate) async fn serve(listener: TcpListener, inner: Arc<Inner>, inbox: Inbox
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
+                Ok((stream, addr)) if conns.len() >= inner.cfg.max_connections => {
+                    debug!(%addr, limit = inner.cfg.max_connections, "refusing a connection over the limit");
+                    drop(stream);
+                }
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
                     let inner = inner.clone();
@@ -50,17 +54,28 @@ async fn accept(stream: tokio::net::TcpStream, inner: Arc<Inner>, inbox: Inbox) 
     #[cfg(feature = "tls")]
     if let Some(tls) = &inner.cfg.tls {
         let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
-        let stream = acceptor.accept(stream).await?;
+        let stream = within(inner.cfg.handshake_timeout, acceptor.accept(stream)).await?;
         return route(stream, inner, inbox).await;
     }
     route(stream, inner, inbox).await
+}
+
+/// `fut`, or a `TimedOut` error after `limit`.
+async fn within<T>(
+    limit: std::time::Duration,
+    fut: impl std::future::Future<Output = std::io::Result<T>>,
+) -> std::io::Result<T> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the handshake took too long"))?
 }
 
 async fn route<S>(mut stream: S, inner: Arc<Inner>, inbox: Inbox) -> std::io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let head = read_head(&mut stream).await?;
+    let limit = inner.cfg.handshake_timeout;
+    let head = within(limit, read_head(&mut stream)).await?;
     let Some((method, path)) = request_line(&head) else {
         return respond(&mut stream, "", &inner.me, &inner.observed).await;
     };
@@ -76,16 +91,19 @@ where
     }
     let peer: Arc<Mutex<Option<NodeId>>> = Arc::default();
     let check = handshake_check(inner.clone(), peer.clone());
-    let ws = match tokio_tungstenite::accept_hdr_async_with_config(
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(
         Prefixed::new(head, stream),
         check,
         Some(inner.cfg.ws_config()),
-    )
-    .await
-    {
-        Ok(ws) => ws,
-        Err(e) => {
+    );
+    let ws = match tokio::time::timeout(limit, handshake).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
             debug!(error = %e, "WebSocket handshake refused or failed");
+            return Ok(());
+        }
+        Err(_) => {
+            debug!(local = %inner.me, "WebSocket handshake took too long");
             return Ok(());
         }
     };
@@ -202,6 +220,16 @@ async fn connection<S>(
                     return;
                 }
             },
+            WsMessage::Text(text) if text.len() > inner.cfg.max_json_bytes => {
+                warn!(local = %inner.me, peer = ?peer, bytes = text.len(), "closing a connection after a text frame over the JSON limit");
+                let why = format!(
+                    "{} bytes of JSON, over the limit of {}",
+                    text.len(),
+                    inner.cfg.max_json_bytes
+                );
+                let _ = ws.close(Some(close(CloseCode::Size, &why))).await;
+                return;
+            }
             WsMessage::Text(text) => {
                 let reply = match wire::decode_envelope(text.as_str()) {
                     Ok(env) => match admit(&inbox, peer.as_ref(), env.message) {
@@ -222,7 +250,12 @@ async fn connection<S>(
                     }
                 }
             }
-            WsMessage::Close(_) => return,
+            WsMessage::Close(_) => {
+                // Send the close reply tungstenite queued (for a close code that is
+                // not allowed, such as 999, that reply is 1002).
+                let _ = ws.flush().await;
+                return;
+            }
             _ => {}
         }
     }

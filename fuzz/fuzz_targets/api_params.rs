@@ -1,0 +1,50 @@
+//! The JSON-RPC APIs of the kv, lock and config services: any request text gets a
+//! JSON-RPC answer (an error for bad params, naming the param) and never a panic.
+//! The services run without a cluster here, so a request that passes validation
+//! ends in the "no node yet" error instead of reaching Raft.
+#![no_main]
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use examples::api::Node;
+use libfuzzer_sys::fuzz_target;
+
+struct Apis {
+    rt: tokio::runtime::Runtime,
+    kv: jsonrpsee::RpcModule<Node<examples::kv::KvStore>>,
+    lock: jsonrpsee::RpcModule<Node<examples::lock::LockTable>>,
+    config: jsonrpsee::RpcModule<Node<examples::config::ConfigStore>>,
+}
+
+fn apis() -> &'static Apis {
+    static APIS: OnceLock<Apis> = OnceLock::new();
+    APIS.get_or_init(|| Apis {
+        rt: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime"),
+        kv: examples::kv::rpc(Node::new(BTreeMap::new())),
+        lock: examples::lock::rpc(Node::new(BTreeMap::new())),
+        config: examples::config::rpc(Node::new(BTreeMap::new())),
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else { return };
+    let apis = apis();
+    let answer = apis.rt.block_on(async {
+        match pick % 3 {
+            0 => apis.kv.raw_json_request(text, 1).await,
+            1 => apis.lock.raw_json_request(text, 1).await,
+            _ => apis.config.raw_json_request(text, 1).await,
+        }
+    });
+    if let Ok((body, _)) = answer {
+        // Every answer is JSON.
+        let _: serde_json::Value = serde_json::from_str(body.get()).expect("the answer is JSON");
+    }
+});
