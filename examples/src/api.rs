@@ -114,6 +114,19 @@ pub fn flag_param(p: &serde_json::Value, name: &str) -> Result<bool, ErrorObject
     }
 }
 
+/// The optional integer param `name` in `1..=max` (absent or `null` is `default`), or
+/// a `-32602` error naming it and the range: `-1`, `0`, `2^64` or `1.5` are refused,
+/// never clamped.
+pub fn count_param(p: &serde_json::Value, name: &str, default: u64, max: u64) -> Result<u64, ErrorObjectOwned> {
+    match p.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(default),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| bad(format!("`{name}` must be an integer from 1 to {max}"))),
+    }
+}
+
 /// Milliseconds since the Unix epoch on this node's clock. Only the leader reads it,
 /// to stamp commands; replicas use the stamped value.
 pub fn now_ms() -> u64 {
@@ -170,6 +183,14 @@ mod tests {
         assert_eq!(opt_str_param(&p, "absent").unwrap(), None);
         assert!(flag_param(&p, "t").unwrap());
         assert!(!flag_param(&p, "absent").unwrap());
+        assert_eq!(count_param(&p, "five", 9, 10).unwrap(), 5);
+        assert_eq!(count_param(&p, "absent", 9, 10).unwrap(), 9);
+        let bad_counts = json!({"neg": -1, "zero": 0, "huge": 18446744073709551616.0, "big": 11, "half": 1.5, "s": "3"});
+        for name in ["neg", "zero", "huge", "big", "half", "s"] {
+            let err = count_param(&bad_counts, name, 9, 10).unwrap_err();
+            assert_eq!(err.code(), BAD_REQUEST, "{name}");
+            assert!(err.message().contains(&format!("`{name}`")), "{}", err.message());
+        }
         for err in [
             str_param(&p, "five").unwrap_err(),
             str_param(&p, "absent").unwrap_err(),

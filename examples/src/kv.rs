@@ -9,7 +9,7 @@ use jsonrpsee::RpcModule;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::{bad, decode, encode, flag_param, opt_str_param, str_param, Node};
+use crate::api::{bad, count_param, decode, encode, flag_param, opt_str_param, str_param, Node};
 
 /// The store's state.
 #[derive(Default, Serialize, Deserialize)]
@@ -185,7 +185,7 @@ pub fn rpc(node: Node<KvStore>) -> RpcModule<Node<KvStore>> {
     let _ = m.register_async_method("kv_scan", |params, node, _| async move {
         let p: Value = params.parse()?;
         let prefix = opt_str_param(&p, "prefix")?.unwrap_or_default();
-        let limit = p.get("limit").and_then(Value::as_u64).unwrap_or(1000).min(10_000) as usize;
+        let limit = count_param(&p, "limit", 1000, 10_000)? as usize;
         let h = node.get()?;
         match h
             .read(KvQuery::Scan { prefix, limit })

@@ -607,6 +607,41 @@ pub fn run(opts: SuiteOptions) -> Result<bool, SuiteError> {
         });
     }
 
+    if whole {
+        // Every fuzz target for a short while from the checked-in seeds: a crash
+        // (or a target that no longer builds) fails the suite. A deep run is
+        // `cargo xtask fuzz --seconds 600` (docs/testing.md).
+        let seconds = std::env::var("EASYRAFT_FUZZ_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(10);
+        let opts = crate::fuzz::FuzzOptions {
+            seconds,
+            targets: Vec::new(),
+        };
+        let (counts, broken, failures) = match crate::fuzz::run(&opts) {
+            Ok(runs) => {
+                let failed: Vec<String> = runs
+                    .iter()
+                    .filter_map(|r| r.crash.as_ref().map(|c| format!("{}: {c}", r.target)))
+                    .collect();
+                let counts = Counts {
+                    passed: (runs.len() - failed.len()) as u64,
+                    failed: failed.len() as u64,
+                    ..Counts::default()
+                };
+                (counts, None, failed)
+            }
+            Err(e) => (Counts::default(), Some(e), Vec::new()),
+        };
+        steps.push(Step {
+            name: "fuzz",
+            counts,
+            broken,
+            failures,
+        });
+    }
+
     let mut total = Counts::default();
     for s in &steps {
         total.add(s.counts);
