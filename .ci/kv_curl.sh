@@ -41,4 +41,24 @@ echo "raft_appendEntries with bad params: $out"
 echo "$out" | grep -q '"code":-32602' || { echo "expected invalid params (-32602)"; exit 1; }
 out=$(curl -s -o /dev/null -w '%{http_code}' -d '{"jsonrpc":"2.0","id":1,"method":"kv_get","params":{"key":"greeting"}}' "http://127.0.0.1:${ports[0]}/")
 [ "$out" = 401 ] || { echo "expected 401 without the token, got $out"; exit 1; }
+raw() { # port body -> "status body"
+  curl -s --max-time 5 -w ' %{http_code}' -H 'Authorization: Bearer ci-token' -H 'Content-Type: application/json' \
+    -d "$2" "http://127.0.0.1:$1/" || true
+}
+# Malformed requests: one JSON-RPC error each, all with HTTP 200.
+for body in '{' 'not json' '' '[' '{"jsonrpc":"2.0"'; do
+  out=$(raw "${ports[0]}" "$body")
+  echo "body '$body': $out"
+  echo "$out" | grep -q '"code":-32700.* 200$' || { echo "expected a -32700 parse error with status 200"; exit 1; }
+done
+out=$(raw "${ports[0]}" '{"jsonrpc":"2.0","id":{"a":1},"method":"kv_get","params":{"key":"greeting"}}')
+echo "an object as id: $out"
+echo "$out" | grep -q '"code":-32600.* 200$' || { echo "expected -32600 for an object id"; exit 1; }
+for limit in -1 0 18446744073709551616 1.5 10001; do
+  out=$(rpc "${ports[0]}" kv_scan "{\"prefix\":\"g\",\"limit\":$limit}")
+  echo "kv_scan limit $limit: $out"
+  echo "$out" | grep -q '"code":-32602' || { echo "expected -32602 for limit $limit"; exit 1; }
+done
+out=$(rpc "$ok" kv_scan '{"prefix":"g","limit":1}')
+echo "$out" | grep -q '"key":"greeting"' || { echo "kv_scan with a good limit failed: $out"; exit 1; }
 echo "curl checks passed"

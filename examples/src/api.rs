@@ -185,7 +185,8 @@ mod tests {
         assert!(!flag_param(&p, "absent").unwrap());
         assert_eq!(count_param(&p, "five", 9, 10).unwrap(), 5);
         assert_eq!(count_param(&p, "absent", 9, 10).unwrap(), 9);
-        let bad_counts = json!({"neg": -1, "zero": 0, "huge": 18446744073709551616.0, "big": 11, "half": 1.5, "s": "3"});
+        let bad_counts =
+            json!({"neg": -1, "zero": 0, "huge": 18446744073709551616.0, "big": 11, "half": 1.5, "s": "3"});
         for name in ["neg", "zero", "huge", "big", "half", "s"] {
             let err = count_param(&bad_counts, name, 9, 10).unwrap_err();
             assert_eq!(err.code(), BAD_REQUEST, "{name}");

@@ -23,6 +23,7 @@
 
 mod client;
 mod config;
+mod envelope;
 mod ops;
 mod server;
 

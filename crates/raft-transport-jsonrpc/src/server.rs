@@ -184,6 +184,9 @@ pub(crate) async fn start(
     let http = tower::ServiceBuilder::new()
         .layer(operator)
         .option_layer(auth)
+        .layer(crate::envelope::EnvelopeLayer {
+            max_body: inner.cfg.max_message_bytes as usize,
+        })
         .map_request(tag_caller);
     let listen = inner.cfg.listen;
     let config = ServerConfig::builder()
