@@ -156,7 +156,7 @@ pub struct Simulation {
 impl Simulation {
     /// Sets up `scenario`; `trace_cap` recent events are kept for the report (0: none).
     pub fn new(scenario: &Scenario, trace_cap: usize) -> crate::Result<Self> {
-        let cluster = SimCluster::new(
+        let mut cluster = SimCluster::new(
             scenario.nodes + scenario.spares,
             scenario.nodes,
             scenario.seed,
@@ -164,6 +164,7 @@ impl Simulation {
             scenario.net,
             trace_cap,
         )?;
+        cluster.set_max_persist_delay(scenario.max_persist_delay);
         Ok(Simulation {
             scenario: scenario.clone(),
             cluster,
