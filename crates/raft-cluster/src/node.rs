@@ -13,7 +13,7 @@ use crate::apply::{self, ApplyJob, ApplyReport};
 use crate::log_writer::{self, LogWriter, Persisted, WriteJob};
 use bytes::Bytes;
 use raft_core::{
-    Entry, EntryPayload, LogIndex, Membership, Message, NodeId, RawNode, ReadState, Ready, Role, Snapshot,
+    Entry, EntryPayload, LogIndex, Membership, Message, NodeId, RawNode, ReadState, Ready, ReadyDriver, Role, Snapshot,
     SnapshotMeta, Term,
 };
 use raft_storage::LogStore;
@@ -117,6 +117,7 @@ impl RaftNode {
         let driver = Driver {
             id: id.clone(),
             raw,
+            ready: ReadyDriver::new(&init.hard_state),
             storage,
             writer,
             write_inline,
@@ -145,7 +146,6 @@ impl RaftNode {
             last_snapshot: snap.meta.index,
             config: config.clone(),
             leader: None,
-            durable_vote: (init.hard_state.term, init.hard_state.vote.clone()),
         };
         let task = tokio::spawn(driver.run());
         Ok(RaftHandle {
@@ -189,6 +189,9 @@ type PendingRead<SM> = (
 struct Driver<SM: StateMachine, S, T> {
     id: NodeId,
     raw: RawNode<Shared<S>>,
+    /// Carries out the Ready contract: numbers the writes, holds the messages that
+    /// wait for them, writes a hard state only when its term or vote changed.
+    ready: ReadyDriver,
     storage: Shared<S>,
     writer: LogWriter<S>,
     /// The storage writes memory only: write on the node task ([`LogStore::writes_inline`]).
@@ -226,8 +229,6 @@ struct Driver<SM: StateMachine, S, T> {
     last_snapshot: LogIndex,
     config: RaftConfig,
     leader: Option<NodeId>,
-    /// The term and vote last written to storage.
-    durable_vote: (Term, Option<NodeId>),
 }
 
 impl<SM, S, T> Driver<SM, S, T>
@@ -448,44 +449,33 @@ where
         while self.raw.has_ready() {
             let rd = self.raw.ready();
             self.observe(&rd);
-            let Ready {
-                hard_state,
-                entries,
-                snapshot,
-                messages,
-                persisted_messages,
-                committed_entries,
-                read_states,
-                ..
-            } = rd;
-            self.send(messages);
-            // Only term and vote must be durable before messages leave; the commit
-            // index is re-learned from the leader after a restart. Skipping commit-only
-            // changes saves a hard-state write on almost every Ready.
-            let hard_state = hard_state.filter(|hs| (hs.term, &hs.vote) != (self.durable_vote.0, &self.durable_vote.1));
-            if let Some(hs) = &hard_state {
-                self.durable_vote = (hs.term, hs.vote.clone());
-            }
-            if let Some(s) = &snapshot {
+            // Acknowledges the Ready (advance_async); its votes and append
+            // acknowledgements wait in the driver for its write, and every write
+            // before it (the writer reports in order).
+            let work = self.ready.on_ready(&mut self.raw, rd);
+            if let Some(s) = work.snapshot_to_install() {
                 // The state machine takes the snapshot's state now (it holds only
                 // committed entries); entries after it apply once it is persisted.
                 self.send_to_applier(ApplyJob::Restore(s.clone()));
             }
-            let must_write = snapshot.is_some() || !entries.is_empty() || hard_state.is_some();
-            if must_write || (self.writes_in_flight > 0 && !persisted_messages.is_empty()) {
-                // Messages that promise durable state wait for this job, and for every
-                // job before it (the writer reports in order).
+            let raft_core::Work {
+                messages,
+                persist,
+                committed_entries,
+                read_states,
+                ..
+            } = work;
+            self.send(messages);
+            if let Some(job) = persist {
                 self.write(WriteJob {
                     storage: self.storage.clone(),
-                    snapshot,
-                    entries,
-                    hard_state,
-                    messages: persisted_messages,
+                    snapshot: job.snapshot,
+                    entries: job.entries,
+                    hard_state: job.hard_state,
+                    job: Some(job.id),
                     done: self.persisted_tx.clone(),
                     counters: self.counters.clone(),
                 })?;
-            } else {
-                self.send(persisted_messages);
             }
             if !committed_entries.is_empty() {
                 self.hand_to_applier(committed_entries);
@@ -493,7 +483,6 @@ where
             for rs in read_states {
                 self.on_read_state(rs);
             }
-            self.raw.advance_async();
         }
         self.publish_view();
         Ok(())
@@ -554,10 +543,14 @@ where
                 info!(id = %self.id, index, "snapshot taken; log compacted");
             }
         }
-        if let Some((index, term)) = p.last {
-            self.raw.on_persisted(index, term);
+        if let Some(job) = p.job {
+            // Tells the core what is durable; the messages that waited leave.
+            let released = self
+                .ready
+                .on_persisted(&mut self.raw, job)
+                .map_err(|e| Error::Internal(format!("the log writer's report: {e}")))?;
+            self.send(released);
         }
-        self.send(p.messages);
         Ok(())
     }
 
@@ -589,7 +582,7 @@ where
                     snapshot: Some(snap),
                     entries: Vec::new(),
                     hard_state: None,
-                    messages: Vec::new(),
+                    job: None,
                     done: self.persisted_tx.clone(),
                     counters: self.counters.clone(),
                 })?;
