@@ -130,6 +130,7 @@ struct Pending {
     id: JobId,
     last_entry: Option<(LogIndex, Term)>,
     snapshot: Option<LogIndex>,
+    hard_state: Option<HardState>,
     messages: Vec<Message>,
 }
 
@@ -201,6 +202,7 @@ impl ReadyDriver {
                 id: self.last_id,
                 last_entry: entries.last().map(|e| (e.index, e.term)),
                 snapshot: snapshot.as_ref().map(|s| s.meta.index),
+                hard_state: hard_state.clone(),
                 messages: Vec::new(),
             });
             Some(PersistJob {
@@ -236,7 +238,8 @@ impl ReadyDriver {
     }
 
     /// The disk made `job`, and so every job before it, durable: tells `raw`
-    /// ([`RawNode::on_snapshot_persisted`], [`RawNode::on_persisted`]) job by job, and
+    /// ([`RawNode::on_snapshot_persisted`], [`RawNode::on_persisted`],
+    /// [`RawNode::on_hard_state_persisted`]) job by job, and
     /// returns the messages that waited for them, in order. Reporting a later job
     /// covers the earlier ones (a batched report); a job already reported, or never
     /// handed out, is refused without any change.
@@ -267,6 +270,9 @@ impl ReadyDriver {
             }
             if let Some((index, term)) = p.last_entry {
                 raw.on_persisted(index, term);
+            }
+            if let Some(hs) = &p.hard_state {
+                raw.on_hard_state_persisted(hs);
             }
             released.extend(p.messages);
             if p.id == job {
