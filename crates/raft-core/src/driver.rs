@@ -1,34 +1,5 @@
 //! [`ReadyDriver`]: the [`Ready`] contract carried out once, without IO, in the order
 //! of a driver that persists asynchronously (a log writer beside the node).
-//!
-//! A runtime, the simulator, a test harness and a benchmark all do the same with each
-//! Ready: send `messages` at once; queue the snapshot, entries and hard state for
-//! writing; keep `persisted_messages` (votes and append acknowledgements, which promise
-//! durable state) until that write is durable; apply `committed_entries`; serve
-//! `read_states`. The `ReadyDriver` does the bookkeeping and leaves the IO to its
-//! caller:
-//!
-//! ```text
-//! let rd = raw.ready();
-//! let work = driver.on_ready(&mut raw, rd);   // calls raw.advance_async()
-//! send(work.messages);
-//! if let Some(job) = work.persist { disk.queue(job) }   // numbered by job.id
-//! apply(work.committed_entries); serve(work.read_states);
-//! ...
-//! // later, once the disk reports job `id` (and everything before it) durable:
-//! let released = driver.on_persisted(&mut raw, id)?;    // calls raw.on_persisted(..)
-//! send(released);
-//! ```
-//!
-//! A synchronous driver writes each job at once and reports it right away; the order
-//! of effects is the same. A crash is dropping the driver with its outstanding jobs:
-//! what they held was never written, and the messages waiting for them never leave.
-//!
-//! Hard states: Raft needs only the term and the vote to be durable before a message
-//! leaves (the commit index is learned again from the leader after a restart), so by
-//! default a hard state is written only when its term or vote differs from the last
-//! one queued ([`HardStateWrites::TermAndVote`], the runtime's choice: it saves a write
-//! on almost every Ready). [`HardStateWrites::Every`] writes every change.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -135,7 +106,60 @@ struct Pending {
 }
 
 /// Carries out the [`Ready`] contract for one [`RawNode`] whose writes complete
-/// asynchronously, in order. See the [module documentation](self).
+/// asynchronously, in order.
+///
+/// A runtime, the simulator, a test harness and a benchmark all do the same with each
+/// Ready: send `messages` at once; queue the snapshot, entries and hard state for
+/// writing; keep `persisted_messages` (votes and append acknowledgements, which promise
+/// durable state) until that write is durable; apply `committed_entries`; serve
+/// `read_states`. The `ReadyDriver` does the bookkeeping and leaves the IO to its
+/// caller:
+///
+/// ```
+/// use raft_core::{Config, MemStorage, RawNode, ReadyDriver, Role};
+///
+/// let mut raw = RawNode::new(Config::new("n1"), MemStorage::with_voters(["n1"])).unwrap();
+/// let mut driver = ReadyDriver::new(raw.storage().hard_state());
+/// let mut disk = Vec::new(); // the writes queued and not yet durable
+/// raw.campaign();
+/// while raw.has_ready() || !disk.is_empty() {
+///     if raw.has_ready() {
+///         let rd = raw.ready();
+///         let work = driver.on_ready(&mut raw, rd); // acknowledges it: advance_async
+///         // send(work.messages) ...
+///         disk.extend(work.persist); // a numbered job
+///         // apply(work.committed_entries), serve(work.read_states) ...
+///         if let Some(e) = work.committed_entries.last() {
+///             raw.applied_to(e.index);
+///         }
+///     } else {
+///         // Later the disk makes the queued jobs durable, in order, and says so.
+///         let store = raw.storage_mut();
+///         for job in &disk {
+///             store.append(&job.entries).unwrap();
+///             if let Some(hs) = &job.hard_state {
+///                 store.set_hard_state(hs.clone());
+///             }
+///         }
+///         let last = disk.drain(..).last().unwrap().id;
+///         let released = driver.on_persisted(&mut raw, last).unwrap();
+///         // send(released): the votes and acknowledgements that waited
+///         # let _ = released;
+///     }
+/// }
+/// assert_eq!(raw.role(), Role::Leader);
+/// assert_eq!(raw.persisted_index(), raw.commit_index());
+/// ```
+///
+/// A synchronous driver writes each job at once and reports it right away; the order
+/// of effects is the same. A crash is dropping the driver with its outstanding jobs:
+/// what they held was never written, and the messages waiting for them never leave.
+///
+/// Hard states: Raft needs only the term and the vote to be durable before a message
+/// leaves (the commit index is learned again from the leader after a restart), so by
+/// default a hard state is written only when its term or vote differs from the last
+/// one queued ([`HardStateWrites::TermAndVote`], the runtime's choice: it saves a write
+/// on almost every Ready). [`HardStateWrites::Every`] writes every change.
 #[derive(Debug)]
 pub struct ReadyDriver {
     /// The term and vote of the last hard state queued (or found on disk).
