@@ -264,6 +264,9 @@ impl Simulation {
             max_delay: f.max_delay.min(2),
             ..f
         });
+        // Disks as slow as the network: a disk slower than an election timeout
+        // (votes count once durable) would keep every election from finishing.
+        c.set_max_persist_delay(self.scenario.max_persist_delay.min(2));
         c.restart_all()?;
         let healed_at = c.now();
         let leader = loop {
