@@ -61,6 +61,8 @@ impl Stats {
         c.compactions += oc.compactions;
         c.snapshots_installed += oc.snapshots_installed;
         c.membership_changes += oc.membership_changes;
+        c.late_writes += oc.late_writes;
+        c.writes_lost += oc.writes_lost;
         let (n, on) = (&mut self.net, &o.net);
         n.sent += on.sent;
         n.delivered += on.delivered;
@@ -93,7 +95,7 @@ impl fmt::Display for Stats {
         write!(
             f,
             "{} scenarios, {} steps; {} elections, {} crashes ({} mid-Ready), {} restarts, {} pauses, \
-             {} partitions; {} commands accepted, {} entries committed, {} applies; {} reads started, \
+             {} partitions; {} writes completed late, {} lost in crashes; {} commands accepted, {} entries committed, {} applies; {} reads started, \
              {} checked, {} served; {} transfers; {} compactions, {} snapshots installed; {} membership changes; messages: {} sent, {} delivered, {} dropped, {} cut, \
              {} duplicated; after healing: leader within {} ticks, proposals applied within {} more (max); \
              fault-phase commands kept {} / overwritten {}; scenarios with membership changes {} of {}, \
@@ -106,6 +108,8 @@ impl fmt::Display for Stats {
             c.restarts,
             c.pauses,
             self.faults.partitions,
+            c.late_writes,
+            c.writes_lost,
             c.proposals_accepted,
             k.committed,
             k.applied,

@@ -52,6 +52,7 @@ impl SimCluster {
                 };
                 let queue = &mut self.nodes[i].disk_queue;
                 let at = queue.back().map_or(0, |(at, _)| *at).max(self.now + delay);
+                self.stats.late_writes += u64::from(at > self.now);
                 self.trace
                     .record(self.now, || format!("{} queue {} (due at {at})", self.ids[i], job.id));
                 queue.push_back((at, job));
@@ -124,11 +125,14 @@ impl SimCluster {
                     &format!("in a torn write: {outstanding} earlier writes and {kept} of its entries persisted"),
                 );
             }
-            _ => self.crash_now(
-                i,
-                downtime,
-                &format!("in the middle of a Ready: its write and {outstanding} outstanding are lost"),
-            ),
+            _ => {
+                self.stats.writes_lost += 1;
+                self.crash_now(
+                    i,
+                    downtime,
+                    &format!("in the middle of a Ready: its write and {outstanding} outstanding are lost"),
+                )
+            }
         }
         Ok(())
     }

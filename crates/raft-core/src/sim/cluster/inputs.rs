@@ -31,6 +31,7 @@ impl SimCluster {
 
     pub(super) fn crash_now(&mut self, i: usize, downtime: u64, how: &str) {
         self.stats.crashes += 1;
+        self.stats.writes_lost += self.nodes[i].disk_queue.len() as u64;
         let restart_at = self.now + downtime;
         self.trace.record(self.now, || {
             format!("{} CRASH {how}; restarts at {restart_at}", self.ids[i])

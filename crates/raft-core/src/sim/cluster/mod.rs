@@ -50,6 +50,10 @@ pub struct ClusterStats {
     pub snapshots_installed: u64,
     /// Membership changes the leader accepted.
     pub membership_changes: u64,
+    /// Writes that completed at a later step than their Ready (the node ran on).
+    pub late_writes: u64,
+    /// Writes a crash lost: outstanding, or the one of the Ready it struck.
+    pub writes_lost: u64,
 }
 
 /// A simulated cluster. Nodes are numbered `0..n` and named `n1..=nN`.
