@@ -14,13 +14,44 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use raft_core::{
-    Config, HardState, MemStorage, Membership, MembershipChange, Message, NodeId, RawNode, Role, Snapshot, SnapshotMeta,
+    Config, HardState, HardStateWrites, MemStorage, Membership, MembershipChange, Message, NodeId, RawNode,
+    ReadyDriver, Role, Snapshot, SnapshotMeta, Work,
 };
+
+/// A driver for `node` that writes every hard state (as a synchronous driver would).
+fn driver_for(node: &RawNode<MemStorage>) -> ReadyDriver {
+    ReadyDriver::new(node.storage().hard_state()).with_hard_state_writes(HardStateWrites::Every)
+}
+
+/// Carries out `node`'s next Ready through `driver`, writing at once: its messages and
+/// then those that waited for the write go to `out`; the committed entries count as
+/// applied. Returns the rest of the work (committed entries, snapshot).
+fn drive_one(node: &mut RawNode<MemStorage>, driver: &mut ReadyDriver, out: &mut impl Extend<Message>) -> Work {
+    let rd = node.ready();
+    let mut work = driver.on_ready(node, rd);
+    out.extend(std::mem::take(&mut work.messages));
+    if let Some(job) = &work.persist {
+        let store = node.storage_mut();
+        if let Some(s) = &job.snapshot {
+            store.apply_snapshot(s.clone());
+        }
+        store.append(&job.entries).expect("contiguous");
+        if let Some(hs) = &job.hard_state {
+            store.set_hard_state(hs.clone());
+        }
+        out.extend(driver.on_persisted(node, job.id).expect("the job just handed out"));
+    }
+    if let Some(e) = work.committed_entries.last() {
+        node.applied_to(e.index);
+    }
+    work
+}
 
 /// A cluster of pure cores with an in-memory, lossless message loop: the cost of the
 /// protocol alone, with no IO.
 pub struct CoreCluster {
     nodes: BTreeMap<NodeId, RawNode<MemStorage>>,
+    drivers: BTreeMap<NodeId, ReadyDriver>,
     queue: VecDeque<Message>,
     leader: NodeId,
     /// Commands applied on the leader so far.
@@ -32,7 +63,7 @@ impl CoreCluster {
     pub fn new(n: usize, max_entries_per_msg: usize) -> Self {
         let ids: Vec<NodeId> = (1..=n).map(|i| NodeId::new(format!("node{i}"))).collect();
         let membership = Membership::with_voters(ids.iter().cloned());
-        let nodes = ids
+        let nodes: BTreeMap<NodeId, RawNode<MemStorage>> = ids
             .iter()
             .enumerate()
             .map(|(i, id)| {
@@ -44,8 +75,10 @@ impl CoreCluster {
                 (id.clone(), node)
             })
             .collect();
+        let drivers = nodes.iter().map(|(id, n)| (id.clone(), driver_for(n))).collect();
         let mut cluster = CoreCluster {
             nodes,
+            drivers,
             queue: VecDeque::new(),
             leader: ids[0].clone(),
             applied: 0,
@@ -62,6 +95,7 @@ impl CoreCluster {
     pub fn add_spare(&mut self, id: &str) {
         let c = Config::new(id);
         let node = RawNode::new(c, MemStorage::new(Membership::default())).expect("valid config");
+        self.drivers.insert(NodeId::new(id), driver_for(&node));
         self.nodes.insert(NodeId::new(id), node);
     }
 
@@ -87,20 +121,15 @@ impl CoreCluster {
         loop {
             let mut progressed = false;
             for (id, node) in self.nodes.iter_mut() {
+                let Some(driver) = self.drivers.get_mut(id) else {
+                    continue;
+                };
                 while node.has_ready() {
                     progressed = true;
-                    let rd = node.ready();
-                    self.queue.extend(rd.messages);
-                    let store = node.storage_mut();
-                    store.append(&rd.entries).expect("contiguous");
-                    if let Some(hs) = rd.hard_state {
-                        store.set_hard_state(hs);
-                    }
-                    self.queue.extend(rd.persisted_messages);
+                    let work = drive_one(node, driver, &mut self.queue);
                     if *id == self.leader {
-                        self.applied += rd.committed_entries.len() as u64;
+                        self.applied += work.committed_entries.len() as u64;
                     }
-                    node.advance();
                 }
             }
             while let Some(m) = self.queue.pop_front() {
@@ -121,6 +150,7 @@ impl CoreCluster {
 pub struct SnapshotTransfer {
     leader: RawNode<MemStorage>,
     learner: RawNode<MemStorage>,
+    drivers: (ReadyDriver, ReadyDriver),
 }
 
 impl SnapshotTransfer {
@@ -150,7 +180,12 @@ impl SnapshotTransfer {
         let leader = RawNode::new(c, store).expect("valid config");
         let learner =
             RawNode::new(Config::new("learner"), MemStorage::new(Membership::default())).expect("valid config");
-        SnapshotTransfer { leader, learner }
+        let drivers = (driver_for(&leader), driver_for(&learner));
+        SnapshotTransfer {
+            leader,
+            learner,
+            drivers,
+        }
     }
 
     /// Elects the leader and runs until the learner installed the snapshot; returns
@@ -160,30 +195,17 @@ impl SnapshotTransfer {
         loop {
             let mut to_learner = Vec::new();
             while self.leader.has_ready() {
-                let rd = self.leader.ready();
-                to_learner.extend(rd.messages);
-                let store = self.leader.storage_mut();
-                store.append(&rd.entries).expect("contiguous");
-                if let Some(hs) = rd.hard_state {
-                    store.set_hard_state(hs);
-                }
-                to_learner.extend(rd.persisted_messages);
-                self.leader.advance();
+                drive_one(&mut self.leader, &mut self.drivers.0, &mut to_learner);
             }
             for m in to_learner {
                 let _ = self.learner.step(m);
             }
             let mut to_leader = Vec::new();
             while self.learner.has_ready() {
-                let rd = self.learner.ready();
-                if let Some(s) = rd.snapshot {
+                let work = drive_one(&mut self.learner, &mut self.drivers.1, &mut to_leader);
+                if let Some(s) = work.snapshot_to_install() {
                     return s.data.len();
                 }
-                to_leader.extend(rd.messages);
-                to_leader.extend(rd.persisted_messages);
-                let store = self.learner.storage_mut();
-                store.append(&rd.entries).expect("contiguous");
-                self.learner.advance();
             }
             for m in to_leader {
                 let _ = self.leader.step(m);

@@ -5,7 +5,8 @@
 //! takes every job queued when it wakes, merges consecutive jobs of one storage into
 //! a single `append` (one write and one fdatasync for many Readys: group commit),
 //! writes the newest hard state once, and then reports each job back in order through
-//! the job's own channel, with the messages that had to wait for durability.
+//! the job's own channel (the node's [`raft_core::ReadyDriver`] then releases the
+//! messages that had to wait for durability).
 //!
 //! One writer can serve many storages (many Raft groups of one process): jobs name
 //! their storage, and each round writes each storage once.
@@ -14,7 +15,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use raft_core::{Entry, HardState, LogIndex, Message, SnapshotMeta, Term};
+use raft_core::{Entry, HardState, JobId, LogIndex, SnapshotMeta};
 use raft_storage::{LogStore, StagedSnapshot};
 use tokio::sync::mpsc;
 use tracing::{debug, error};
@@ -29,8 +30,9 @@ pub(crate) struct WriteJob<S> {
     pub(crate) snapshot: Option<SnapshotToInstall>,
     pub(crate) entries: Vec<Entry>,
     pub(crate) hard_state: Option<HardState>,
-    /// Sent once the job is durable.
-    pub(crate) messages: Vec<Message>,
+    /// The Ready's job ([`raft_core::ReadyDriver`]); `None` for the node's own
+    /// snapshot.
+    pub(crate) job: Option<JobId>,
     pub(crate) done: mpsc::UnboundedSender<Persisted>,
     pub(crate) counters: Arc<Counters>,
 }
@@ -45,12 +47,10 @@ pub(crate) struct SnapshotToInstall {
 /// A job is durable (or failed).
 #[derive(Debug)]
 pub(crate) struct Persisted {
-    /// The last entry written, if the job had entries.
-    pub(crate) last: Option<(LogIndex, Term)>,
+    /// The Ready's job, if it was one.
+    pub(crate) job: Option<JobId>,
     /// The snapshot written, if any.
     pub(crate) snapshot: Option<LogIndex>,
-    /// The messages that waited for this job.
-    pub(crate) messages: Vec<Message>,
     /// The write failed: the node must stop.
     pub(crate) error: Option<String>,
 }
@@ -89,9 +89,8 @@ impl<S: LogStore + Send + 'static> LogWriter<S> {
 pub(crate) fn write_now<S: LogStore>(mut job: WriteJob<S>) -> Persisted {
     let result = write_group(std::slice::from_mut(&mut job));
     Persisted {
-        last: job.entries.last().map(|e| (e.index, e.term)),
+        job: job.job,
         snapshot: job.snapshot.as_ref().map(|s| s.meta.index),
-        messages: job.messages,
         error: result.err().map(|e| e.to_string()),
     }
 }
@@ -113,11 +112,9 @@ fn run<S: LogStore>(rx: std_mpsc::Receiver<WriteJob<S>>, in_flight: &InFlight) {
             let result = write_group(&mut round[..end]);
             in_flight.end();
             for job in round.drain(..end) {
-                let last = job.entries.last().map(|e| (e.index, e.term));
                 let _ = job.done.send(Persisted {
-                    last,
+                    job: job.job,
                     snapshot: job.snapshot.as_ref().map(|s| s.meta.index),
-                    messages: job.messages,
                     error: result.as_ref().err().map(|e| e.to_string()),
                 });
             }
@@ -125,9 +122,8 @@ fn run<S: LogStore>(rx: std_mpsc::Receiver<WriteJob<S>>, in_flight: &InFlight) {
                 // Nothing after a failed write may be reported durable; the node stops.
                 for job in round.drain(..) {
                     let _ = job.done.send(Persisted {
-                        last: None,
+                        job: None,
                         snapshot: None,
-                        messages: Vec::new(),
                         error: Some("an earlier write failed".into()),
                     });
                 }

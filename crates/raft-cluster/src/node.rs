@@ -13,7 +13,7 @@ use crate::apply::{self, ApplyJob, ApplyReport};
 use crate::log_writer::{self, LogWriter, Persisted, SnapshotToInstall, WriteJob};
 use bytes::Bytes;
 use raft_core::{
-    Entry, EntryPayload, LogIndex, Membership, Message, NodeId, RawNode, ReadState, Ready, Role, Snapshot,
+    Entry, EntryPayload, LogIndex, Membership, Message, NodeId, RawNode, ReadState, Ready, ReadyDriver, Role, Snapshot,
     SnapshotMeta, Term,
 };
 use raft_storage::{LogStore, StagedSnapshot};
@@ -124,6 +124,7 @@ impl RaftNode {
         let driver = Driver {
             id: id.clone(),
             raw,
+            ready: ReadyDriver::new(&init.hard_state),
             storage,
             writer,
             write_inline,
@@ -153,7 +154,6 @@ impl RaftNode {
             last_snapshot: snap.meta.index,
             config: config.clone(),
             leader: None,
-            durable_vote: (init.hard_state.term, init.hard_state.vote.clone()),
         };
         let task = tokio::spawn(driver.run());
         Ok(RaftHandle {
@@ -197,6 +197,9 @@ type PendingRead<SM> = (
 struct Driver<SM: StateMachine, S, T> {
     id: NodeId,
     raw: RawNode<Shared<S>>,
+    /// Carries out the Ready contract: numbers the writes, holds the messages that
+    /// wait for them, writes a hard state only when its term or vote changed.
+    ready: ReadyDriver,
     storage: Shared<S>,
     writer: LogWriter<S>,
     /// The storage writes memory only: write on the node task ([`LogStore::writes_inline`]).
@@ -237,8 +240,6 @@ struct Driver<SM: StateMachine, S, T> {
     last_snapshot: LogIndex,
     config: RaftConfig,
     leader: Option<NodeId>,
-    /// The term and vote last written to storage.
-    durable_vote: (Term, Option<NodeId>),
 }
 
 impl<SM, S, T> Driver<SM, S, T>
@@ -459,56 +460,47 @@ where
         while self.raw.has_ready() {
             let rd = self.raw.ready();
             self.observe(&rd);
-            let Ready {
-                hard_state,
-                entries,
-                snapshot,
+            // Acknowledges the Ready (advance_async); its votes and append
+            // acknowledgements wait in the driver for its write, and every write
+            // before it (the writer reports in order).
+            let work = self.ready.on_ready(&mut self.raw, rd);
+            let raft_core::Work {
                 messages,
-                persisted_messages,
+                persist,
                 committed_entries,
                 read_states,
                 snapshot_chunks,
                 ..
-            } = rd;
+            } = work;
             let messages = self.stage_chunks(messages, snapshot_chunks);
             self.send(messages);
-            // Only term and vote must be durable before messages leave; the commit
-            // index is re-learned from the leader after a restart. Skipping commit-only
-            // changes saves a hard-state write on almost every Ready.
-            let hard_state = hard_state.filter(|hs| (hs.term, &hs.vote) != (self.durable_vote.0, &self.durable_vote.1));
-            if let Some(hs) = &hard_state {
-                self.durable_vote = (hs.term, hs.vote.clone());
-            }
-            let snapshot = match snapshot {
-                Some(s) => match self.accepted.take() {
-                    Some((index, staged)) if index == s.meta.index => Some(SnapshotToInstall {
-                        meta: s.meta,
-                        staged: Some(staged),
-                    }),
-                    _ => {
-                        return Err(Error::Internal(format!(
-                            "the core installs a snapshot at {} that the state machine did not accept",
-                            s.meta.index
-                        )))
-                    }
-                },
-                None => None,
-            };
-            let must_write = snapshot.is_some() || !entries.is_empty() || hard_state.is_some();
-            if must_write || (self.writes_in_flight > 0 && !persisted_messages.is_empty()) {
-                // Messages that promise durable state wait for this job, and for every
-                // job before it (the writer reports in order).
+            if let Some(job) = persist {
+                // A leader's snapshot was staged and restored by the apply worker
+                // before the core accepted it: the writer installs the staged data.
+                let snapshot = match job.snapshot {
+                    Some(s) => match self.accepted.take() {
+                        Some((index, staged)) if index == s.meta.index => Some(SnapshotToInstall {
+                            meta: s.meta,
+                            staged: Some(staged),
+                        }),
+                        _ => {
+                            return Err(Error::Internal(format!(
+                                "the core installs a snapshot at {} that the state machine did not accept",
+                                s.meta.index
+                            )))
+                        }
+                    },
+                    None => None,
+                };
                 self.write(WriteJob {
                     storage: self.storage.clone(),
                     snapshot,
-                    entries,
-                    hard_state,
-                    messages: persisted_messages,
+                    entries: job.entries,
+                    hard_state: job.hard_state,
+                    job: Some(job.id),
                     done: self.persisted_tx.clone(),
                     counters: self.counters.clone(),
                 })?;
-            } else {
-                self.send(persisted_messages);
             }
             if !committed_entries.is_empty() {
                 self.hand_to_applier(committed_entries);
@@ -516,7 +508,6 @@ where
             for rs in read_states {
                 self.on_read_state(rs);
             }
-            self.raw.advance_async();
         }
         // An accepted snapshot the core did not install (it was covered meanwhile).
         self.accepted = None;
@@ -602,10 +593,14 @@ where
                 info!(id = %self.id, index, "snapshot taken; log compacted");
             }
         }
-        if let Some((index, term)) = p.last {
-            self.raw.on_persisted(index, term);
+        if let Some(job) = p.job {
+            // Tells the core what is durable; the messages that waited leave.
+            let released = self
+                .ready
+                .on_persisted(&mut self.raw, job)
+                .map_err(|e| Error::Internal(format!("the log writer's report: {e}")))?;
+            self.send(released);
         }
-        self.send(p.messages);
         Ok(())
     }
 
@@ -649,7 +644,7 @@ where
                     }),
                     entries: Vec::new(),
                     hard_state: None,
-                    messages: Vec::new(),
+                    job: None,
                     done: self.persisted_tx.clone(),
                     counters: self.counters.clone(),
                 })?;

@@ -72,12 +72,18 @@ impl<S: Storage> Raft<S> {
             next_term
         };
         let me = self.id.clone();
-        self.tracker.record_vote(me.clone(), true);
-        if self.tally() == VoteResult::Won {
-            // A single-voter cluster wins at once.
-            self.on_won(pre_vote);
-            return;
+        if pre_vote {
+            self.tracker.record_vote(me.clone(), true);
+            if self.tally() == VoteResult::Won {
+                // A single-voter cluster wins at once.
+                self.on_won(pre_vote);
+                return;
+            }
         }
+        // A real vote for ourselves counts only once it is durable
+        // (`on_vote_persisted`): a leader whose own vote a crash could lose might,
+        // after a restart, campaign in the same term again, win it a second time and
+        // write different entries at the indexes it wrote the first time.
         let last_log_index = self.log.last_index();
         let last_log_term = self.log.last_term();
         #[cfg(feature = "sim")]
@@ -104,6 +110,22 @@ impl<S: Storage> Raft<S> {
                 }),
             );
         }
+    }
+
+    /// The driver persisted a hard state of `term` with `vote`: a candidate's vote
+    /// for itself now counts (a single-voter cluster wins here).
+    pub(crate) fn on_vote_persisted(&mut self, term: Term, vote: Option<&NodeId>) {
+        if self.role != Role::Candidate || self.term != term || vote != Some(&self.id) {
+            return;
+        }
+        let me = self.id.clone();
+        self.handle_vote_response(
+            me,
+            VoteResponse {
+                pre_vote: false,
+                granted: true,
+            },
+        );
     }
 
     fn tally(&self) -> VoteResult {

@@ -54,6 +54,15 @@ pub enum Error {
         /// The applied index.
         applied: LogIndex,
     },
+    /// A snapshot was requested at an index where this node knows no configuration:
+    /// it joined with an empty one and its log has no configuration entry up to
+    /// `index` yet (the cluster's first configuration is in the founders' snapshots).
+    /// A snapshot without voters would be refused by every node it is sent to.
+    #[error("no configuration is known at {index}; a snapshot there would have no voters")]
+    SnapshotMembershipUnknown {
+        /// The requested index.
+        index: LogIndex,
+    },
     /// A message was refused at the step boundary: it carries a term or index the
     /// protocol cannot work with (see [`crate::bounds`]). Nothing changed.
     #[error("refused a message from {from}: {reason}")]

@@ -36,6 +36,7 @@
 pub mod bounds;
 mod conf_change;
 mod config;
+mod driver;
 mod election;
 mod entry;
 mod error;
@@ -64,6 +65,7 @@ pub use bounds::{
     Refusal, SnapshotProblem, MAX_ENTRIES_PER_MESSAGE, MAX_INDEX, MAX_SNAPSHOT_INDEX, MAX_TERM, TERM_HEADROOM,
 };
 pub use config::Config;
+pub use driver::{CompletionError, HardStateWrites, JobId, PersistJob, ReadyDriver, Work};
 pub use entry::{Entry, EntryPayload, Snapshot, SnapshotMeta};
 pub use error::{ConfigError, Error, Result, StorageError};
 pub use mem_storage::MemStorage;

@@ -23,7 +23,8 @@ use crate::types::{HardState, LogIndex, Membership, NodeId, Role, SoftState, Ter
 /// 2. persist `snapshot` (if any), then `entries` (replacing any stored entries from
 ///    `entries[0].index` on), then `hard_state` (if any);
 /// 3. only then send `persisted_messages` (votes and append acknowledgements, which
-///    promise durable state);
+///    promise durable state); a candidate counts its own vote only then, too (see
+///    [`RawNode::on_hard_state_persisted`]);
 /// 4. install `snapshot` in the state machine, then apply `committed_entries` in order;
 /// 5. serve each of `read_states` once the state machine has applied its index;
 /// 6. call [`RawNode::advance`].
@@ -140,6 +141,7 @@ pub struct Status {
 #[derive(Debug, Default)]
 struct Handed {
     last_entry: Option<(LogIndex, Term)>,
+    hard_state: Option<HardState>,
     snapshot: Option<LogIndex>,
     last_applied: Option<LogIndex>,
 }
@@ -277,6 +279,7 @@ impl<S: Storage> RawNode<S> {
         let committed_entries = r.log.next_committed_entries(self.max_apply_bytes, self.max_unapplied);
         self.handed = Handed {
             last_entry: entries.last().map(|e| (e.index, e.term)),
+            hard_state: (hard != self.prev_hard).then(|| hard.clone()),
             snapshot: snapshot.as_ref().map(|s| s.meta.index),
             last_applied: committed_entries.last().map(|e| e.index),
         };
@@ -311,16 +314,20 @@ impl<S: Storage> RawNode<S> {
         if let Some(index) = handed.last_applied {
             r.log.applied_to(index);
         }
+        if let Some(hs) = handed.hard_state {
+            r.on_vote_persisted(hs.term, hs.vote.as_ref());
+        }
     }
 
     /// Acknowledges the last Ready for a driver that persists and applies
     /// asynchronously: its `messages` were sent, and its entries, hard state and
     /// snapshot were queued for writing in order, and its committed entries for
     /// applying. The next [`RawNode::ready`] hands out only what is new. The driver
-    /// reports completions later, in order: [`RawNode::on_persisted`] (and
-    /// [`RawNode::on_snapshot_persisted`]) once a Ready's writes are durable, when it
-    /// may send that Ready's `persisted_messages`; [`RawNode::applied_to`] as the
-    /// state machine applies.
+    /// reports completions later, in order: [`RawNode::on_snapshot_persisted`],
+    /// [`RawNode::on_persisted`] and [`RawNode::on_hard_state_persisted`] once a
+    /// Ready's writes are durable, when it may send that Ready's
+    /// `persisted_messages`; [`RawNode::applied_to`] as the state machine applies.
+    /// [`crate::ReadyDriver`] does all of this but the applying.
     pub fn advance_async(&mut self) {
         self.handed = Handed::default();
     }
@@ -332,6 +339,13 @@ impl<S: Storage> RawNode<S> {
         let r = &mut self.raft;
         r.log.stable_to(index, term);
         r.on_persisted(index, term);
+    }
+
+    /// Asynchronous driver: a Ready's hard state `hs` is durable. A candidate counts
+    /// its vote for itself only from now on (and may win the election here): until
+    /// then a crash could make it forget the vote and campaign in the term again.
+    pub fn on_hard_state_persisted(&mut self, hs: &HardState) {
+        self.raft.on_vote_persisted(hs.term, hs.vote.as_ref());
     }
 
     /// Asynchronous driver: the snapshot at `index` is durable (and the state

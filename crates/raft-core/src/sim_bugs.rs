@@ -25,4 +25,9 @@ pub struct PlantedBugs {
     pub count_learner_votes: bool,
     /// Install a snapshot even when it is older than the follower's commit index.
     pub install_stale_snapshot: bool,
+    /// The driver ([`crate::ReadyDriver`]) sends a Ready's `persisted_messages`
+    /// (append acknowledgements, votes) as soon as its write is queued instead of
+    /// once it is durable, so a crash before the write completes loses what was
+    /// acknowledged.
+    pub ack_before_persist: bool,
 }

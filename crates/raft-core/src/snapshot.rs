@@ -50,6 +50,9 @@ impl<S: Storage> Raft<S> {
             .term(index)
             .ok_or(Error::SnapshotOutOfDate { index, snapshot_index })?;
         let membership = self.configs.at(index).clone();
+        if membership.all_voters().is_empty() {
+            return Err(Error::SnapshotMembershipUnknown { index });
+        }
         self.configs.compact_to(index);
         info!(id = %self.id, index, term, "snapshot created; log compacted behind it");
         Ok(Snapshot {

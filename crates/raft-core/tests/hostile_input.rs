@@ -238,6 +238,10 @@ fn a_log_at_the_index_limit_refuses_proposals_with_log_full() {
     });
     let mut node = RawNode::new(Config::new("a"), store).unwrap();
     node.campaign();
+    // It counts its own vote once the vote is persisted.
+    let rd = node.ready();
+    node.storage_mut().set_hard_state(rd.hard_state.expect("the vote"));
+    node.advance();
     assert_eq!(node.role(), Role::Leader);
     // The no-op took MAX_INDEX - 1; one more entry fits, two do not.
     let r = node.propose_batch(vec![Bytes::from_static(b"1"), Bytes::from_static(b"2")]);

@@ -433,3 +433,36 @@ fn lease_config_is_validated() {
     c.check_quorum = false;
     assert_eq!(c.validate(), Err(ConfigError::LeaseNeedsCheckQuorum));
 }
+
+/// Found by the simulator: a node that joined with an empty configuration receives the
+/// log from index 1, but the cluster's first configuration is in the founders'
+/// snapshots, not in the log. Snapshotting before its first configuration entry gave
+/// a snapshot without voters, which every node it was sent to refused (once that
+/// node led, a lagging founder could never catch up). It is refused at the source.
+#[test]
+fn a_joined_node_cannot_snapshot_before_it_knows_a_configuration() {
+    let mut net = Net::new(&["a", "b", "c"]);
+    net.elect("a");
+    for i in 0..3u8 {
+        net.node("a").propose(Bytes::from(vec![i])).unwrap();
+    }
+    net.settle();
+    net.add_empty_node("l", |_| {});
+    let (_, conf) = net
+        .node("a")
+        .propose_membership_change(&[MembershipChange::AddLearner(id("l"))])
+        .unwrap();
+    net.settle();
+    net.tick_all(1);
+    let l = net.node("l");
+    assert!(l.status().applied >= conf, "{}", l.describe());
+    let r = l.create_snapshot(conf - 1, Bytes::from_static(b"s"));
+    assert!(
+        matches!(r, Err(Error::SnapshotMembershipUnknown { index }) if index == conf - 1),
+        "{r:?}"
+    );
+    // From its first configuration entry on it knows the members.
+    let snap = l.create_snapshot(conf, Bytes::from_static(b"s")).unwrap();
+    assert!(snap.meta.membership.is_voter(&id("a")));
+    assert!(snap.meta.membership.learners.contains(&id("l")));
+}

@@ -132,6 +132,27 @@ const BUGS: &[Bug] = &[
         bias: membership_churn,
         budget: 400,
     },
+    // A driver that sends acknowledgements (append responses, votes) as soon as the
+    // write is queued: a follower that crashes before its disk completes the write
+    // forgets entries the leader counted as replicated (or a vote it gave). Slow
+    // disks (every write takes up to 8 steps), frequent crashes of followers between
+    // inputs (while writes are outstanding) with short downtimes, 3 nodes so that one
+    // forgetful follower makes a majority.
+    Bug {
+        name: "ack_before_persist",
+        expected: SAFETY,
+        plant: |b| b.ack_before_persist = true,
+        bias: |s| {
+            s.nodes = 3;
+            s.max_persist_delay = 8;
+            s.faults.crash_per_mille = 60;
+            s.faults.crash_leader_per_mille = 0;
+            s.faults.crash_mid_write_per_mille = 0;
+            s.faults.crash_at_vote_per_mille = 0;
+            s.faults.max_downtime = s.faults.max_downtime.min(5);
+        },
+        budget: 100,
+    },
     Bug {
         name: "skip_joint_consensus",
         expected: SAFETY,
@@ -270,6 +291,29 @@ fn apply_config_on_commit_breaks_safety_under_membership_churn() {
 #[test]
 fn count_learner_votes_breaks_safety_under_membership_churn() {
     assert_caught("count_learner_votes");
+}
+
+#[test]
+fn ack_before_persist_breaks_safety_after_a_crash() {
+    assert_caught("ack_before_persist");
+}
+
+/// The catch above is the bug's: the same biased scenarios (slow disks, frequent
+/// crashes while writes are outstanding) are clean with the acknowledgements held
+/// until the write is durable.
+#[test]
+fn ack_before_persist_scenarios_are_clean_without_the_bug() {
+    let bug = bug("ack_before_persist");
+    for k in 0..30 {
+        let mut s = scenario(bug, splitmix(BASE_SEED ^ k), 3);
+        s.bugs = PlantedBugs::default();
+        let outcome = Simulation::new(&s, 0).expect("valid scenario").run();
+        assert!(
+            outcome.violation.is_none(),
+            "scenario {k}: {:?}\n{s}",
+            outcome.violation
+        );
+    }
 }
 
 #[test]

@@ -5,8 +5,9 @@
 //! maps, so a seed replays a run event for event. A [`Scenario`] says how big the
 //! cluster is, how its nodes are configured, how hostile the network is (drops,
 //! delays, duplicates, reordering, symmetric and one-way partitions, an isolated
-//! leader), how often nodes crash (losing what they had not persisted, also in the
-//! middle of a Ready) or pause, and how busy the clients are (proposals, ReadIndex
+//! leader), how slow the nodes' disks are (each write completes some steps after its
+//! Ready, in order, while the node goes on), how often nodes crash (losing the writes
+//! not completed yet, also in the middle of a Ready) or pause, and how busy the clients are (proposals, ReadIndex
 //! reads, leadership transfers, membership changes) and its application (snapshots
 //! that compact the log). A [`Simulation`] runs it step by step (one step is
 //! one tick) with the [`Checker`] watching every Ready of every node for the safety
@@ -15,7 +16,8 @@
 //! The pieces, one idea per file:
 //! - `network.rs`: [`Network`], the seeded message queue and its faults;
 //! - `node.rs`, `cluster/`: [`SimCluster`] — the nodes and their disks, time and
-//!   delivery (`mod.rs`), the Ready driver (`driver.rs`), and what the outside world
+//!   delivery (`mod.rs`), the Ready driver over [`ReadyDriver`](crate::ReadyDriver)
+//!   and the disks' write queues (`driver.rs`), and what the outside world
 //!   does to the nodes (`inputs.rs`);
 //! - `checker/`, `shadow.rs`, `violation.rs`: [`Checker`], the safety properties over
 //!   a shadow of each node's persisted log;

@@ -2,27 +2,32 @@
 //! the disk while it is down. Its state machine is volatile: after a restart it is
 //! rebuilt by applying the log again from the snapshot index.
 
+use std::collections::VecDeque;
+
 use crate::config::Config;
+use crate::driver::{PersistJob, ReadyDriver, Work};
 use crate::mem_storage::MemStorage;
-use crate::raw_node::{RawNode, Ready};
+use crate::raw_node::RawNode;
 use crate::read_only::ReadState;
 use crate::sim::shadow::decode_snapshot;
 use crate::storage::Storage;
 use crate::types::{LogIndex, NodeId};
 
-/// Where a crash interrupts a node.
+/// Where a crash interrupts a node. Its disk completes writes in order, each some
+/// steps after its Ready queued it; a crash loses every write not completed yet (and
+/// the acknowledgements that waited for them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CrashPoint {
-    /// Between two inputs: everything handed out was persisted.
+    /// Between two inputs: the completed writes survive, the outstanding ones are lost.
     Now,
     /// During the next Ready that asks for a write: after its `messages` left, before
-    /// anything was persisted (the write and `persisted_messages` are lost).
+    /// its write (or any outstanding one) completed.
     NextWrite,
     /// Like `NextWrite`, at the next Ready that changes the persisted term or vote.
     NextVote,
-    /// A torn write: during the next Ready with entries, after its `messages` left
-    /// and its snapshot and only some of its entries were persisted (never its hard
-    /// state, nor `persisted_messages`).
+    /// A torn write: during the next Ready with entries, after its `messages` left,
+    /// the writes before it completed, and its snapshot and only some of its entries
+    /// reached the disk (never its hard state, nor `persisted_messages`).
     TornWrite,
 }
 
@@ -46,10 +51,16 @@ pub(crate) struct SimNode {
     /// Read results waiting for the state machine to reach their index.
     pub(crate) reads: Vec<ReadState>,
     pub(crate) incarnation: u32,
+    /// Carries out the Readys of the current incarnation.
+    pub(crate) driver: ReadyDriver,
+    /// The disk's queue: writes handed out and not completed, with the step each
+    /// completes at (never before the one ahead of it).
+    pub(crate) disk_queue: VecDeque<(u64, PersistJob)>,
 }
 
 impl SimNode {
     pub(crate) fn new(config: Config, disk: MemStorage) -> crate::Result<Self> {
+        let driver = Self::driver_for(&config, &disk);
         let raw = RawNode::new(config.clone(), disk)?;
         Ok(SimNode {
             id: config.id.clone(),
@@ -61,7 +72,16 @@ impl SimNode {
             digest: 0,
             reads: Vec::new(),
             incarnation: 0,
+            driver,
+            disk_queue: VecDeque::new(),
         })
+    }
+
+    /// The production driver (term and vote writes only), with the node's planted bugs.
+    fn driver_for(config: &Config, disk: &MemStorage) -> ReadyDriver {
+        let mut d = ReadyDriver::new(disk.hard_state());
+        d.plant_bugs(&config.bugs);
+        d
     }
 
     pub(crate) fn raw(&self) -> Option<&RawNode<MemStorage>> {
@@ -78,6 +98,14 @@ impl SimNode {
         }
     }
 
+    /// The live node and its driver, if it is up.
+    pub(crate) fn raw_and_driver(&mut self) -> Option<(&mut RawNode<MemStorage>, &mut ReadyDriver)> {
+        match &mut self.life {
+            Life::Up(raw) => Some((raw, &mut self.driver)),
+            Life::Down { .. } => None,
+        }
+    }
+
     pub(crate) fn is_up(&self) -> bool {
         matches!(self.life, Life::Up(_))
     }
@@ -87,18 +115,16 @@ impl SimNode {
         self.is_up() && self.paused_until <= now
     }
 
-    /// Whether the armed crash point is reached by `rd`.
-    pub(crate) fn crashes_during(&self, rd: &Ready) -> bool {
+    /// Whether the armed crash point is reached by the Ready that gave `work`.
+    pub(crate) fn crashes_during(&self, work: &Work) -> bool {
         let Some((point, _)) = self.crash_at else { return false };
-        let Some(raw) = self.raw() else { return false };
+        let Some(job) = &work.persist else { return false };
         match point {
             CrashPoint::Now => false,
-            CrashPoint::NextWrite => rd.hard_state.is_some() || !rd.entries.is_empty() || rd.snapshot.is_some(),
-            CrashPoint::TornWrite => !rd.entries.is_empty(),
-            CrashPoint::NextVote => rd.hard_state.as_ref().is_some_and(|hs| {
-                let old = raw.storage().hard_state();
-                hs.term != old.term || hs.vote != old.vote
-            }),
+            CrashPoint::NextWrite => true,
+            CrashPoint::TornWrite => !job.entries.is_empty(),
+            // The driver writes a hard state only when its term or vote changed.
+            CrashPoint::NextVote => job.hard_state.is_some(),
         }
     }
 
@@ -117,6 +143,7 @@ impl SimNode {
         };
         self.life = Life::Down { disk, restart_at };
         self.crash_at = None;
+        self.disk_queue.clear();
         self.reads.clear();
         self.applied = 0;
         self.digest = 0;
@@ -144,6 +171,8 @@ impl SimNode {
             Ok(s) if s.meta.index > 0 => (s.meta.index, decode_snapshot(&s.data).map_or(0, |(_, d)| d)),
             _ => (0, 0),
         };
+        self.driver = Self::driver_for(&self.config, &disk);
+        self.disk_queue.clear();
         let raw = RawNode::new(self.config.clone(), disk)?;
         self.applied = raw.status().applied;
         self.digest = if self.applied == snap_index { snap_digest } else { 0 };

@@ -61,6 +61,8 @@ impl Stats {
         c.compactions += oc.compactions;
         c.snapshots_installed += oc.snapshots_installed;
         c.membership_changes += oc.membership_changes;
+        c.late_writes += oc.late_writes;
+        c.writes_lost += oc.writes_lost;
         let (n, on) = (&mut self.net, &o.net);
         n.sent += on.sent;
         n.delivered += on.delivered;
@@ -93,7 +95,7 @@ impl fmt::Display for Stats {
         write!(
             f,
             "{} scenarios, {} steps; {} elections, {} crashes ({} mid-Ready), {} restarts, {} pauses, \
-             {} partitions; {} commands accepted, {} entries committed, {} applies; {} reads started, \
+             {} partitions; {} writes completed late, {} lost in crashes; {} commands accepted, {} entries committed, {} applies; {} reads started, \
              {} checked, {} served; {} transfers; {} compactions, {} snapshots installed; {} membership changes; messages: {} sent, {} delivered, {} dropped, {} cut, \
              {} duplicated; after healing: leader within {} ticks, proposals applied within {} more (max); \
              fault-phase commands kept {} / overwritten {}; scenarios with membership changes {} of {}, \
@@ -106,6 +108,8 @@ impl fmt::Display for Stats {
             c.restarts,
             c.pauses,
             self.faults.partitions,
+            c.late_writes,
+            c.writes_lost,
             c.proposals_accepted,
             k.committed,
             k.applied,
@@ -156,7 +160,7 @@ pub struct Simulation {
 impl Simulation {
     /// Sets up `scenario`; `trace_cap` recent events are kept for the report (0: none).
     pub fn new(scenario: &Scenario, trace_cap: usize) -> crate::Result<Self> {
-        let cluster = SimCluster::new(
+        let mut cluster = SimCluster::new(
             scenario.nodes + scenario.spares,
             scenario.nodes,
             scenario.seed,
@@ -164,6 +168,7 @@ impl Simulation {
             scenario.net,
             trace_cap,
         )?;
+        cluster.set_max_persist_delay(scenario.max_persist_delay);
         Ok(Simulation {
             scenario: scenario.clone(),
             cluster,
@@ -263,6 +268,9 @@ impl Simulation {
             max_delay: f.max_delay.min(2),
             ..f
         });
+        // Disks as slow as the network: a disk slower than an election timeout
+        // (votes count once durable) would keep every election from finishing.
+        c.set_max_persist_delay(self.scenario.max_persist_delay.min(2));
         c.restart_all()?;
         let healed_at = c.now();
         let leader = loop {

@@ -74,6 +74,10 @@ pub struct Scenario {
     /// Chance per step (‰) that a random node's application snapshots its state
     /// machine and compacts its log.
     pub compact_per_mille: u32,
+    /// The longest a node's disk takes to complete a write, in steps: each write
+    /// completes after a delay drawn from `0..=max_persist_delay`, in order; the node
+    /// goes on meanwhile, and a crash loses what is outstanding.
+    pub max_persist_delay: u64,
     /// Bugs planted in the nodes of `buggy_nodes`.
     pub bugs: PlantedBugs,
     /// Which nodes carry `bugs`.
@@ -135,6 +139,9 @@ impl Scenario {
             raft.read_lease_ticks = Some(r.range(1, election_tick));
         }
         let compact_per_mille = [0, 5, 30, 100][r.below(4)];
+        // Disks faster than half an election timeout, as deployments are (a vote
+        // counts once durable: slower disks would leave few elections finishing).
+        let max_persist_delay = [0, 1, 2, 4, 8][r.below(5)].min(election_tick / 2);
         Scenario {
             seed,
             nodes,
@@ -145,6 +152,7 @@ impl Scenario {
             faults,
             clients,
             compact_per_mille,
+            max_persist_delay,
             bugs: PlantedBugs::default(),
             buggy_nodes: Vec::new(),
             liveness_ticks: Some(40 * election_tick),
@@ -187,7 +195,11 @@ impl fmt::Display for Scenario {
         writeln!(f, "  net:     {}", self.net)?;
         writeln!(f, "  faults:  {}", self.faults)?;
         writeln!(f, "  clients: {}", self.clients)?;
-        write!(f, "  compaction: {}‰ per step", self.compact_per_mille)?;
+        write!(
+            f,
+            "  compaction: {}‰ per step; writes durable within {} steps",
+            self.compact_per_mille, self.max_persist_delay
+        )?;
         if !self.buggy_nodes.is_empty() {
             write!(f, "\n  bugs:    {:?} in nodes {:?}", self.bugs, self.buggy_nodes)?;
         }

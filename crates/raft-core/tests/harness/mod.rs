@@ -1,13 +1,17 @@
 //! A tiny synchronous harness for focused protocol tests: nodes with MemStorage, a
-//! driver that carries out each Ready by the contract, and a message queue the test
-//! controls (deliver all, drop some, cut links).
+//! driver that carries out each Ready by the contract (through `ReadyDriver`, each
+//! write completed at once), and a message queue the test controls (deliver all, drop
+//! some, cut links).
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
-use raft_core::{Config, Entry, MemStorage, Membership, Message, MessageBody, NodeId, RawNode, ReadState, Role};
+use raft_core::{
+    Config, Entry, HardStateWrites, MemStorage, Membership, Message, MessageBody, NodeId, RawNode, ReadState,
+    ReadyDriver, Role,
+};
 
 pub fn id(s: &str) -> NodeId {
     NodeId::new(s)
@@ -23,6 +27,8 @@ pub fn config(name: &str, seed: u64) -> Config {
 
 pub struct Net {
     pub nodes: BTreeMap<NodeId, RawNode<MemStorage>>,
+    /// Each node's Ready driver (made at its first Ready, again at a restart).
+    pub drivers: BTreeMap<NodeId, ReadyDriver>,
     pub queue: VecDeque<Message>,
     pub applied: BTreeMap<NodeId, Vec<Entry>>,
     /// Snapshots installed through Ready, per node.
@@ -42,6 +48,7 @@ impl Net {
         let membership = Membership::with_voters(names.iter().copied());
         let mut net = Net {
             nodes: BTreeMap::new(),
+            drivers: BTreeMap::new(),
             queue: VecDeque::new(),
             applied: BTreeMap::new(),
             installed: BTreeMap::new(),
@@ -95,6 +102,7 @@ impl Net {
     pub fn restart(&mut self, n: &str) {
         let store = self.nodes.remove(&id(n)).unwrap().into_storage();
         let c = self.configs[&id(n)].clone();
+        self.drivers.remove(&id(n));
         self.nodes.insert(id(n), RawNode::new(c, store).unwrap());
     }
 
@@ -102,31 +110,40 @@ impl Net {
         self.nodes.get_mut(&id(n)).unwrap()
     }
 
-    /// Carries out every pending Ready of every node; messages go to the queue.
+    /// Carries out every pending Ready of every node; messages go to the queue. Every
+    /// hard state is written (commit indexes too), and each write completes at once.
     pub fn drive(&mut self) {
         loop {
             let mut any = false;
             for (nid, node) in self.nodes.iter_mut() {
+                let driver = self.drivers.entry(nid.clone()).or_insert_with(|| {
+                    ReadyDriver::new(node.storage().hard_state()).with_hard_state_writes(HardStateWrites::Every)
+                });
                 while node.has_ready() {
                     any = true;
                     let rd = node.ready();
-                    self.queue.extend(rd.messages);
-                    let store = node.storage_mut();
-                    if let Some(s) = rd.snapshot {
-                        store.apply_snapshot(s.clone());
-                        self.installed.entry(nid.clone()).or_default().push(s);
+                    let work = driver.on_ready(node, rd);
+                    self.queue.extend(work.messages);
+                    if let Some(job) = work.persist {
+                        let store = node.storage_mut();
+                        if let Some(s) = job.snapshot {
+                            store.apply_snapshot(s.clone());
+                            self.installed.entry(nid.clone()).or_default().push(s);
+                        }
+                        store.append(&job.entries).unwrap();
+                        if let Some(hs) = job.hard_state {
+                            store.set_hard_state(hs);
+                        }
+                        self.queue.extend(driver.on_persisted(node, job.id).unwrap());
                     }
-                    store.append(&rd.entries).unwrap();
-                    if let Some(hs) = rd.hard_state {
-                        store.set_hard_state(hs);
+                    if let Some(e) = work.committed_entries.last() {
+                        node.applied_to(e.index);
                     }
-                    self.queue.extend(rd.persisted_messages);
                     self.applied
                         .entry(nid.clone())
                         .or_default()
-                        .extend(rd.committed_entries);
-                    self.reads.entry(nid.clone()).or_default().extend(rd.read_states);
-                    node.advance();
+                        .extend(work.committed_entries);
+                    self.reads.entry(nid.clone()).or_default().extend(work.read_states);
                 }
             }
             if !any {

@@ -9,31 +9,35 @@ use crate::sim::violation::{Property, Violation};
 use crate::types::LogIndex;
 
 impl Checker {
-    /// Node `i` crashed: it is no longer leader, and its state machine is gone.
+    /// Node `i` crashed: it is no longer leader, its state machine is gone, and its
+    /// log is what its disk holds (writes still outstanding are lost).
     pub fn on_crash(&mut self, i: usize) {
-        self.nodes[i].down = true;
+        let v = &mut self.nodes[i];
+        v.down = true;
+        v.log = v.disk.clone();
     }
 
-    /// Node `i` restarted: what its disk holds must be exactly what its Readys and
-    /// compactions asked for.
+    /// Node `i` restarted: what its disk holds must be exactly what its completed
+    /// writes and compactions asked for.
     pub fn on_restart(&mut self, i: usize, node: &RawNode<MemStorage>) -> Result<(), Violation> {
         let store = node.storage();
         let disk = ShadowLog::of_storage(store);
-        if disk != self.nodes[i].log {
+        if disk != self.nodes[i].disk {
             return self.fail(
                 Property::Contract,
                 format!(
                     "node {i} restarted with a log ({}, {}] that differs from the one it persisted ({}, {}]",
                     disk.snapshot.0,
                     disk.last_index(),
-                    self.nodes[i].log.snapshot.0,
-                    self.nodes[i].log.last_index()
+                    self.nodes[i].disk.snapshot.0,
+                    self.nodes[i].disk.last_index()
                 ),
             );
         }
         let hs = store.hard_state();
         let v = &mut self.nodes[i];
         v.down = false;
+        v.log = disk.clone();
         v.role = node.role();
         v.term = hs.term;
         v.commit = hs.commit.clamp(disk.snapshot.0, disk.last_index());
@@ -42,7 +46,7 @@ impl Checker {
     }
 
     /// Cheap agreement between the node's own view of its log and the checker's
-    /// shadow, after each `advance`.
+    /// shadow, after each Ready.
     pub fn cross_check(&self, i: usize, node: &RawNode<MemStorage>) -> Result<(), Violation> {
         let v = &self.nodes[i];
         let last = node.log_last_index();
@@ -51,7 +55,7 @@ impl Checker {
             return self.fail(
                 Property::Contract,
                 format!(
-                    "node {i}'s log ends at {last}/{term:?}, but its Readys persisted a log ending at {}/{}",
+                    "node {i}'s log ends at {last}/{term:?}, but its Readys handed out a log ending at {}/{}",
                     v.log.last_index(),
                     v.log.last_term()
                 ),
@@ -79,7 +83,7 @@ impl Checker {
             if real != Some(slot) {
                 return self.fail(
                     Property::Contract,
-                    format!("node {i} has {real:?} at {index}, but its Readys persisted {slot:?}"),
+                    format!("node {i} has {real:?} at {index}, but its Readys handed out {slot:?}"),
                 );
             }
         }

@@ -2,6 +2,7 @@
 //! each Ready says about roles, logs and commit indexes.
 
 use super::{Checker, Committed, Seen};
+use crate::driver::PersistJob;
 use crate::entry::Entry;
 use crate::raw_node::Ready;
 use crate::sim::shadow::{digest_step, At, Payload, Slot};
@@ -10,8 +11,27 @@ use crate::types::{LogIndex, Role, Term};
 
 impl Checker {
     /// Node `i` handed out `rd`; nothing of it is persisted yet. Checks the role
-    /// change, the snapshot, and that a leader's new entries only append.
+    /// change, the snapshot, and that a leader's new entries only append; then takes
+    /// its snapshot, entries (Log Matching) and commit index into the node's log as
+    /// the node now holds it (in memory, written later: see [`Checker::on_persisted`]).
     pub fn on_ready(&mut self, i: usize, rd: &Ready) -> Result<(), Violation> {
+        self.check_ready(i, rd)?;
+        if let Some(s) = &rd.snapshot {
+            self.nodes[i].log.install(s.meta.index, s.meta.term);
+        }
+        if let Some(first) = rd.entries.first() {
+            self.nodes[i].log.truncate_from(first.index);
+            for e in &rd.entries {
+                self.store(i, e)?;
+            }
+        }
+        if let Some(hs) = &rd.hard_state {
+            self.on_commit(i, hs.commit)?;
+        }
+        Ok(())
+    }
+
+    fn check_ready(&mut self, i: usize, rd: &Ready) -> Result<(), Violation> {
         let was_leader = self.nodes[i].is_leader();
         let old_term = self.nodes[i].term;
         if let Some(ss) = &rd.soft_state {
@@ -106,21 +126,19 @@ impl Checker {
         }
         Ok(())
     }
-    /// Node `i` persisted `rd`'s snapshot, entries and hard state.
-    pub fn on_persisted(&mut self, i: usize, rd: &Ready) -> Result<(), Violation> {
-        if let Some(s) = &rd.snapshot {
-            self.nodes[i].log.install(s.meta.index, s.meta.term);
+    /// Node `i`'s disk completed `job`: its snapshot and entries are now on the disk
+    /// (what a restart finds, see [`Checker::on_restart`]).
+    pub fn on_persisted(&mut self, i: usize, job: &PersistJob) {
+        let disk = &mut self.nodes[i].disk;
+        if let Some(s) = &job.snapshot {
+            disk.install(s.meta.index, s.meta.term);
         }
-        if let Some(first) = rd.entries.first() {
-            self.nodes[i].log.truncate_from(first.index);
-            for e in &rd.entries {
-                self.store(i, e)?;
+        if let Some(first) = job.entries.first() {
+            disk.truncate_from(first.index);
+            for e in &job.entries {
+                disk.push((e.term, Payload::of(e)));
             }
         }
-        if let Some(hs) = &rd.hard_state {
-            self.on_commit(i, hs.commit)?;
-        }
-        Ok(())
     }
 
     /// Appends one entry to node `i`'s shadow log, checking Log Matching.
@@ -162,7 +180,7 @@ impl Checker {
             return self.fail(
                 Property::Contract,
                 format!(
-                    "node {i} committed {commit} beyond its persisted log ending at {}",
+                    "node {i} committed {commit} beyond its log ending at {}",
                     view.log.last_index()
                 ),
             );

@@ -1,5 +1,6 @@
 //! The safety checker. It watches every Ready of every node and keeps, per node, a
-//! shadow of the persisted log, and for the whole history: the leader of each term,
+//! shadow of its log (what its Readys handed out) and of its disk (what its completed
+//! writes hold), and for the whole history: the leader of each term,
 //! every `(index, term)` ever stored with its payload and predecessor's term, every
 //! committed entry with the term it was committed in and the state-machine digest
 //! after it, and the commit index when each read began. Each observation costs O(1)
@@ -59,7 +60,11 @@ struct NodeView {
     down: bool,
     role: Role,
     term: Term,
+    /// The log as the node holds it: everything its Readys handed out (written or
+    /// still being written), as of its last restart.
     log: ShadowLog,
+    /// What its disk holds: the writes that completed.
+    disk: ShadowLog,
     commit: LogIndex,
     applied: LogIndex,
 }
@@ -110,6 +115,7 @@ impl Checker {
                     role: Role::Follower,
                     term: 0,
                     log: ShadowLog::default(),
+                    disk: ShadowLog::default(),
                     commit: 0,
                     applied: 0,
                 };

@@ -85,6 +85,8 @@ impl Checker {
                 ),
             );
         }
+        // The application compacts the disk; the node's log follows it.
+        self.nodes[i].disk.install(s.meta.index, s.meta.term);
         self.nodes[i].log.install(s.meta.index, s.meta.term);
         Ok(())
     }

@@ -31,6 +31,7 @@ impl SimCluster {
 
     pub(super) fn crash_now(&mut self, i: usize, downtime: u64, how: &str) {
         self.stats.crashes += 1;
+        self.stats.writes_lost += self.nodes[i].disk_queue.len() as u64;
         let restart_at = self.now + downtime;
         self.trace.record(self.now, || {
             format!("{} CRASH {how}; restarts at {restart_at}", self.ids[i])
@@ -80,7 +81,9 @@ impl SimCluster {
         let node = &mut self.nodes[i];
         let (applied, digest) = (node.applied, node.digest);
         let Some(raw) = node.raw_mut() else { return Ok(()) };
-        if applied < raw.storage().first_index().unwrap_or(1) {
+        // Nothing to compact beyond the snapshot the node holds (also one from a
+        // leader whose write is still outstanding).
+        if applied < raw.storage().first_index().unwrap_or(1).max(raw.status().first_index) {
             return Ok(());
         }
         match raw.create_snapshot(applied, encode_snapshot(applied, digest, pad)) {
@@ -93,6 +96,9 @@ impl SimCluster {
                 self.stats.compactions += 1;
                 self.drive(i)
             }
+            // A node that joined with an empty configuration knows none before the
+            // first configuration entry it received: it cannot snapshot there.
+            Err(Error::SnapshotMembershipUnknown { .. }) => Ok(()),
             Err(e) => Err(self.violation(
                 Property::Contract,
                 format!("node {i} could not snapshot at applied {applied}: {e}"),

@@ -50,6 +50,10 @@ pub struct ClusterStats {
     pub snapshots_installed: u64,
     /// Membership changes the leader accepted.
     pub membership_changes: u64,
+    /// Writes that completed at a later step than their Ready (the node ran on).
+    pub late_writes: u64,
+    /// Writes a crash lost: outstanding, or the one of the Ready it struck.
+    pub writes_lost: u64,
 }
 
 /// A simulated cluster. Nodes are numbered `0..n` and named `n1..=nN`.
@@ -65,6 +69,8 @@ pub struct SimCluster {
     /// Sends that failed on a cut link, reported back to the sender (as a transport
     /// that notices a refused connection would): `(from, to, was a snapshot chunk)`.
     unreachable: Vec<(usize, usize, bool)>,
+    /// The longest a write takes to complete, in steps (0: within the Ready).
+    max_persist_delay: u64,
 }
 
 impl SimCluster {
@@ -105,7 +111,21 @@ impl SimCluster {
             trace: Trace::new(trace_cap),
             stats: ClusterStats::default(),
             unreachable: Vec::new(),
+            max_persist_delay: 0,
         })
+    }
+
+    /// Each write then completes after a delay drawn from `0..=steps` (in order, so
+    /// never before the one ahead of it); meanwhile the node goes on ticking and
+    /// taking messages, and a crash loses it. 0 (the default) completes every write
+    /// within its Ready.
+    pub fn set_max_persist_delay(&mut self, steps: u64) {
+        self.max_persist_delay = steps;
+    }
+
+    /// Writes still outstanding on node `i`'s disk.
+    pub fn writes_outstanding(&self, i: usize) -> usize {
+        self.nodes[i].disk_queue.len()
     }
 
     /// The current step (tick).
