@@ -58,6 +58,7 @@ mod sim_bugs;
 mod snapshot;
 mod storage;
 mod types;
+mod uncommitted;
 mod wire_bytes;
 
 pub use bounds::{
