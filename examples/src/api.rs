@@ -18,6 +18,10 @@ pub const UNAVAILABLE: i32 = -32022;
 /// The write was not applied and never will be: a leader change replaced it, or a
 /// leadership transfer is in progress. Retrying is safe.
 pub const NOT_APPLIED: i32 = -32023;
+/// The leader is holding back: too many bytes of writes are proposed and not yet
+/// committed (`RaftConfig::max_uncommitted_bytes`). Nothing was proposed: retry
+/// later (with backoff), on the same node.
+pub const BACKPRESSURE: i32 = -32024;
 /// The request is valid JSON-RPC but makes no sense for the service.
 pub const BAD_REQUEST: i32 = -32602;
 
@@ -73,12 +77,23 @@ impl<SM: StateMachine> Node<SM> {
             Error::ProposalDropped | Error::TransferInProgress(_) => {
                 ErrorObject::owned(NOT_APPLIED, e.to_string(), None::<()>)
             }
+            Error::Backpressure { .. } => ErrorObject::owned(BACKPRESSURE, e.to_string(), None::<()>),
             Error::Encoding(_) | Error::Membership(_) => ErrorObject::owned(BAD_REQUEST, e.to_string(), None::<()>),
             // A read changes nothing: always safe to retry.
             Error::ReadTimeout(_) => ErrorObject::owned(UNAVAILABLE, e.to_string(), None::<()>),
             // Timeout, Stopped, storage, transport...: a write may have been proposed
             // (and may yet commit), so nothing more definite can be said.
             _ => ErrorObject::owned(UNKNOWN_OUTCOME, e.to_string(), None::<()>),
+        }
+    }
+
+    /// Maps the error of a read to a JSON-RPC error. A read changes nothing, so its
+    /// outcome is never unknown: anything but a redirect or a bad request is
+    /// [`UNAVAILABLE`] (retry, here or elsewhere), never [`UNKNOWN_OUTCOME`].
+    pub fn read_error(&self, e: Error) -> ErrorObjectOwned {
+        match &e {
+            Error::NotLeader { .. } | Error::Encoding(_) => self.error(e),
+            _ => ErrorObject::owned(UNAVAILABLE, e.to_string(), None::<()>),
         }
     }
 }
@@ -173,6 +188,32 @@ mod tests {
         // Never proposed.
         assert_eq!(code(Error::Encoding("x".into())), BAD_REQUEST);
         assert_eq!(node.get().err().map(|e| e.code()), Some(UNAVAILABLE));
+        // Nothing was proposed: retry after a backoff.
+        assert_eq!(
+            code(Error::Backpressure {
+                uncommitted: 10,
+                limit: 10
+            }),
+            BACKPRESSURE
+        );
+    }
+
+    #[test]
+    fn a_read_is_never_reported_as_an_unknown_outcome() {
+        let node: Node<KvStore> = Node::new(Default::default());
+        let read = |e: Error| node.read_error(e).code();
+        for e in [
+            Error::Timeout(std::time::Duration::from_secs(1)),
+            Error::ReadTimeout(std::time::Duration::from_secs(1)),
+            Error::Stopped,
+            Error::Internal("x".into()),
+            Error::ProposalDropped,
+        ] {
+            let shown = e.to_string();
+            assert_eq!(read(e), UNAVAILABLE, "{shown}");
+        }
+        assert_eq!(read(Error::NotLeader { leader_hint: None }), NOT_LEADER);
+        assert_eq!(read(Error::Encoding("x".into())), BAD_REQUEST);
     }
 
     #[test]

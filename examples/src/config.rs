@@ -185,15 +185,17 @@ async fn watch(params: Params<'static>, node: Arc<Node<ConfigStore>>) -> Result<
             prefix: prefix.clone(),
             version,
         };
-        match h.read(q).await.map_err(|e| node.error(e))? {
+        match h.read(q).await.map_err(|e| node.read_error(e))? {
             ConfigAnswer::Changes(changes, current)
                 if !changes.is_empty() || tokio::time::Instant::now() >= deadline =>
             {
                 return Ok(json!({ "changes": changes_json(changes), "version": current }));
             }
             ConfigAnswer::Resync(current) => {
-                let ConfigAnswer::Entries(entries, _) =
-                    h.read(ConfigQuery::List(prefix)).await.map_err(|e| node.error(e))?
+                let ConfigAnswer::Entries(entries, _) = h
+                    .read(ConfigQuery::List(prefix))
+                    .await
+                    .map_err(|e| node.read_error(e))?
                 else {
                     return Err(bad("unexpected answer"));
                 };

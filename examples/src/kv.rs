@@ -177,7 +177,7 @@ pub fn rpc(node: Node<KvStore>) -> RpcModule<Node<KvStore>> {
         } else {
             h.read(KvQuery::Get(key)).await
         };
-        match answer.map_err(|e| node.error(e))? {
+        match answer.map_err(|e| node.read_error(e))? {
             KvAnswer::Value(v) => Ok::<_, ErrorObjectOwned>(json!({ "value": v })),
             KvAnswer::Pairs(_) => Err(bad("unexpected answer")),
         }
@@ -190,7 +190,7 @@ pub fn rpc(node: Node<KvStore>) -> RpcModule<Node<KvStore>> {
         match h
             .read(KvQuery::Scan { prefix, limit })
             .await
-            .map_err(|e| node.error(e))?
+            .map_err(|e| node.read_error(e))?
         {
             KvAnswer::Pairs(pairs) => Ok::<_, ErrorObjectOwned>(json!({
                 "pairs": pairs.into_iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()

@@ -243,7 +243,7 @@ pub fn rpc(node: Node<LockTable>) -> RpcModule<Node<LockTable>> {
     let _ = m.register_async_method("lock_holder", |params, node, _| async move {
         let p: Value = params.parse()?;
         let name: String = field(&p, "name")?;
-        let h = node.get()?.read(name).await.map_err(|e| node.error(e))?;
+        let h = node.get()?.read(name).await.map_err(|e| node.read_error(e))?;
         Ok::<_, ErrorObjectOwned>(
             json!({ "holder": h.map(|h| json!({"owner": h.owner, "token": h.token, "expires_at": h.expires_at})) }),
         )

@@ -45,13 +45,30 @@ pub struct RaftConfig {
     pub max_bytes_per_msg: u64,
     /// At most this many AppendEntries in flight per follower.
     pub max_inflight_msgs: usize,
+    /// At most this many bytes of entries in unacknowledged AppendEntries per
+    /// follower, on top of `max_inflight_msgs`: the leader stops streaming to a
+    /// follower whose acknowledgements lag this far behind (an entry larger than this
+    /// still goes, alone). Default 32 MiB.
+    pub max_inflight_bytes: u64,
+    /// At most this many bytes of commands the leader appended and has not committed
+    /// yet: `propose` past it fails at once with [`crate::Error::Backpressure`]
+    /// (nothing was proposed; retry later). A command is always taken when nothing is
+    /// uncommitted. Default 64 MiB.
+    pub max_uncommitted_bytes: u64,
     /// A log write (fsync included) in flight for longer than this makes the node
     /// unhealthy (`/health` answers 503 `disk-stalled`); a leader whose write is
     /// stuck for longer than `election_timeout` steps down.
     pub disk_stall_timeout: Duration,
-    /// Capacity of each peer's outbound queue; when full, messages to that peer are
-    /// dropped (Raft retries) instead of blocking the node.
+    /// Capacity of each peer's outbound queue, in messages; when full, messages to
+    /// that peer are dropped (Raft retries) instead of blocking the node.
     pub outbound_queue: usize,
+    /// Capacity of each peer's outbound queue in bytes (entries and snapshot chunks,
+    /// plus a fixed overhead per message), counted until the transport has sent them.
+    /// Beyond it messages to that peer are dropped and counted
+    /// ([`crate::Metrics::outbound_dropped`]), and the peer is reported unreachable
+    /// so the leader probes it again; a message is always queued when the queue is
+    /// empty. Default 64 MiB.
+    pub max_outbound_bytes: u64,
 }
 
 impl Default for RaftConfig {
@@ -70,7 +87,10 @@ impl Default for RaftConfig {
             snapshot_chunk_bytes: 1 << 20,
             max_bytes_per_msg: 1 << 20,
             max_inflight_msgs: 64,
+            max_inflight_bytes: 32 << 20,
+            max_uncommitted_bytes: 64 << 20,
             outbound_queue: 4096,
+            max_outbound_bytes: 64 << 20,
             disk_stall_timeout: Duration::from_secs(2),
         }
     }
@@ -96,6 +116,8 @@ impl RaftConfig {
     }
 
     /// The core configuration for node `id` (`seed` picks its election timeouts).
+    /// Checks the settings, the runtime's own included (`outbound_queue` and
+    /// `max_outbound_bytes` must be at least 1).
     pub fn core_config(&self, id: &NodeId, seed: u64) -> Result<Config, ConfigError> {
         let election_tick = self.election_ticks();
         let mut c = Config::new(id.clone());
@@ -110,9 +132,17 @@ impl RaftConfig {
         }
         c.max_bytes_per_msg = self.max_bytes_per_msg;
         c.max_inflight_msgs = self.max_inflight_msgs;
+        c.max_inflight_bytes = self.max_inflight_bytes;
+        c.max_uncommitted_bytes = self.max_uncommitted_bytes;
         c.snapshot_chunk_bytes = self.snapshot_chunk_bytes;
         c.seed = seed;
         c.validate()?;
+        if self.outbound_queue == 0 {
+            return Err(ConfigError::Zero("outbound_queue"));
+        }
+        if self.max_outbound_bytes == 0 {
+            return Err(ConfigError::Zero("max_outbound_bytes"));
+        }
         Ok(c)
     }
 }

@@ -29,6 +29,16 @@ pub enum Error {
     /// applied and never will be.
     #[error("the proposal was dropped by a leader change")]
     ProposalDropped,
+    /// The leader refused the proposal: too many bytes of commands are appended and
+    /// not yet committed (`RaftConfig::max_uncommitted_bytes`; the followers or the
+    /// disk are not keeping up). Nothing was proposed: retrying later is safe.
+    #[error("backpressure: the leader has {uncommitted} bytes uncommitted (limit {limit}); nothing was proposed, retry later")]
+    Backpressure {
+        /// Bytes of commands appended and not yet committed.
+        uncommitted: u64,
+        /// The limit (`RaftConfig::max_uncommitted_bytes`).
+        limit: u64,
+    },
     /// A leadership transfer is in progress; retry shortly.
     #[error("leadership transfer to {0} in progress")]
     TransferInProgress(NodeId),
@@ -75,6 +85,12 @@ impl Error {
         }
     }
 
+    /// Whether the leader refused a proposal to hold back its uncommitted bytes
+    /// ([`Error::Backpressure`]): nothing was proposed, retry later.
+    pub fn is_backpressure(&self) -> bool {
+        matches!(self, Error::Backpressure { .. })
+    }
+
     /// Whether the request timed out (for a write its outcome is unknown; a read
     /// changed nothing).
     pub fn is_timeout(&self) -> bool {
@@ -88,6 +104,7 @@ impl From<raft_core::Error> for Error {
             raft_core::Error::NotLeader { leader_hint } => Error::NotLeader { leader_hint },
             raft_core::Error::LeadershipTransferInProgress { to } => Error::TransferInProgress(to),
             raft_core::Error::Membership(m) => Error::Membership(m),
+            raft_core::Error::Backpressure { uncommitted, limit, .. } => Error::Backpressure { uncommitted, limit },
             raft_core::Error::Config(c) => Error::Config(c),
             other => Error::Raft(other),
         }

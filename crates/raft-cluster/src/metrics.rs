@@ -18,6 +18,7 @@ pub(crate) struct Counters {
     pub(crate) snapshots_installed: AtomicU64,
     pub(crate) snapshots_rejected: AtomicU64,
     pub(crate) messages_sent: AtomicU64,
+    pub(crate) outbound_dropped: AtomicU64,
     pub(crate) propose_latency: AtomicHistogram,
     pub(crate) read_latency: AtomicHistogram,
     pub(crate) persist_latency: AtomicHistogram,
@@ -84,6 +85,7 @@ impl Counters {
             snapshots_installed: get(&self.snapshots_installed),
             snapshots_rejected: get(&self.snapshots_rejected),
             messages_sent: get(&self.messages_sent),
+            outbound_dropped: get(&self.outbound_dropped),
             propose_latency: self.propose_latency.snapshot(),
             read_latency: self.read_latency.snapshot(),
             persist_latency: self.persist_latency.snapshot(),
@@ -117,6 +119,9 @@ pub struct Metrics {
     pub snapshots_rejected: u64,
     /// Messages handed to the transport.
     pub messages_sent: u64,
+    /// Messages dropped because a peer's outbound queue was full, by count
+    /// (`RaftConfig::outbound_queue`) or by bytes (`RaftConfig::max_outbound_bytes`).
+    pub outbound_dropped: u64,
     /// From `propose` to its response, for proposals that succeeded (on the
     /// node whose handle was called).
     pub propose_latency: Histogram,
@@ -169,6 +174,11 @@ impl Metrics {
                 self.snapshots_rejected,
             ),
             ("messages_sent", "Messages handed to the transport.", self.messages_sent),
+            (
+                "outbound_dropped",
+                "Messages dropped because a peer's outbound queue was full (messages or bytes).",
+                self.outbound_dropped,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(out, "# HELP easyraft_{name}_total {help}");

@@ -136,7 +136,13 @@ impl RaftNode {
             applied_rx,
             snapshotting: false,
             accepted: None,
-            outbound: Outbound::new(transport.clone(), config.outbound_queue, report_tx),
+            outbound: Outbound::new(
+                transport.clone(),
+                config.outbound_queue,
+                config.max_outbound_bytes,
+                counters.clone(),
+                report_tx,
+            ),
             transport,
             inbox_rx,
             requests: req_rx,
@@ -340,11 +346,20 @@ where
         }
         let n = batch.len() as u64;
         let (cmds, replies): (Vec<Bytes>, Vec<Reply<SM::Response>>) = batch.into_iter().unzip();
+        // Kept (cheap clones) in case the batch as a whole is over the uncommitted cap.
+        let retry = (n > 1).then(|| cmds.clone());
         match self.raw.propose_batch(cmds) {
             Ok((term, last)) => {
                 Counters::add(&self.counters.proposals, n);
                 for (i, reply) in replies.into_iter().enumerate() {
                     self.proposals.insert(last + 1 - n + i as u64, (term, reply));
+                }
+            }
+            // Over the uncommitted cap as one batch: take what fits one by one, so the
+            // earlier proposals of a large batch are not refused with the later ones.
+            Err(raft_core::Error::Backpressure { .. }) if retry.is_some() => {
+                for (cmd, reply) in retry.into_iter().flatten().zip(replies) {
+                    self.propose_batch(vec![(cmd, reply)]);
                 }
             }
             Err(e) => {
@@ -825,6 +840,10 @@ fn same_error(e: &raft_core::Error) -> Error {
             leader_hint: leader_hint.clone(),
         },
         raft_core::Error::LeadershipTransferInProgress { to } => Error::TransferInProgress(to.clone()),
+        raft_core::Error::Backpressure { uncommitted, limit, .. } => Error::Backpressure {
+            uncommitted: *uncommitted,
+            limit: *limit,
+        },
         other => Error::Internal(other.to_string()),
     }
 }

@@ -3,6 +3,7 @@
 //! the runtime puts in front of it.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -10,6 +11,8 @@ use raft_core::{Message, MessageBody, NodeId};
 use thiserror::Error;
 use tokio::sync::mpsc;
 use tracing::{debug, trace};
+
+use crate::metrics::Counters;
 
 /// Why a send failed.
 #[derive(Debug, Error)]
@@ -131,21 +134,57 @@ pub(crate) enum SendReport {
 }
 
 /// One bounded queue and one sender task per peer, so a slow or dead peer never blocks
-/// the node or the other peers, and messages to one peer keep their order.
+/// the node or the other peers, and messages to one peer keep their order. Each queue
+/// holds at most `capacity` messages and `max_bytes` bytes (as [`message_bytes`]
+/// counts them, from when a message is queued until the transport has sent it).
 pub(crate) struct Outbound<T> {
     transport: Arc<T>,
-    queues: BTreeMap<NodeId, mpsc::Sender<Message>>,
+    queues: BTreeMap<NodeId, PeerQueue>,
     capacity: usize,
+    max_bytes: u64,
+    counters: Arc<Counters>,
     reports: mpsc::UnboundedSender<SendReport>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// One peer's queue and the bytes in it (shared with its sender task).
+#[derive(Clone)]
+struct PeerQueue {
+    tx: mpsc::Sender<(Message, u64)>,
+    bytes: Arc<AtomicU64>,
+}
+
+/// What a message weighs in an outbound queue: its entries' sizes
+/// ([`raft_core::Entry::size`]) or its snapshot chunk's bytes, plus a fixed overhead.
+pub(crate) fn message_bytes(m: &Message) -> u64 {
+    const OVERHEAD: u64 = 64;
+    let body = match &m.body {
+        MessageBody::AppendEntries(a) => a.entries.iter().fold(0u64, |sum, e| sum.saturating_add(e.size())),
+        MessageBody::InstallSnapshot(c) => c.data.len() as u64,
+        _ => 0,
+    };
+    body.saturating_add(OVERHEAD)
+}
+
+/// Takes `n` bytes off a queue's count (never below zero).
+fn release(bytes: &AtomicU64, n: u64) {
+    let _ = bytes.fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| Some(b.saturating_sub(n)));
+}
+
 impl<T: Transport> Outbound<T> {
-    pub(crate) fn new(transport: Arc<T>, capacity: usize, reports: mpsc::UnboundedSender<SendReport>) -> Self {
+    pub(crate) fn new(
+        transport: Arc<T>,
+        capacity: usize,
+        max_bytes: u64,
+        counters: Arc<Counters>,
+        reports: mpsc::UnboundedSender<SendReport>,
+    ) -> Self {
         Outbound {
             transport,
             queues: BTreeMap::new(),
-            capacity,
+            capacity: capacity.max(1),
+            max_bytes: max_bytes.max(1),
+            counters,
             reports,
             tasks: Vec::new(),
         }
@@ -159,29 +198,62 @@ impl<T: Transport> Outbound<T> {
                 Some(q) => q.clone(),
                 None => self.spawn_peer(to.clone()),
             };
-            if let Err(mpsc::error::TrySendError::Full(m)) = q.try_send(m) {
-                debug!(peer = %to, kind = m.body.kind(), "outbound queue full; dropping message");
-                let _ = self.reports.send(report_for(&m));
+            let size = message_bytes(&m);
+            let queued = q.bytes.load(Ordering::Acquire);
+            if queued > 0 && queued.saturating_add(size) > self.max_bytes {
+                debug!(peer = %to, kind = m.body.kind(), queued, size, "outbound queue over its byte cap; dropping message");
+                self.dropped(&m);
+                continue;
+            }
+            q.bytes.fetch_add(size, Ordering::AcqRel);
+            match q.tx.try_send((m, size)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full((m, size))) => {
+                    release(&q.bytes, size);
+                    debug!(peer = %to, kind = m.body.kind(), "outbound queue full; dropping message");
+                    self.dropped(&m);
+                }
+                Err(mpsc::error::TrySendError::Closed((m, size))) => {
+                    release(&q.bytes, size);
+                    debug!(peer = %to, kind = m.body.kind(), "outbound sender gone; dropping message");
+                    self.dropped(&m);
+                }
             }
         }
     }
 
-    fn spawn_peer(&mut self, peer: NodeId) -> mpsc::Sender<Message> {
-        let (tx, mut rx) = mpsc::channel::<Message>(self.capacity);
+    /// A message to a peer did not fit its queue: count it, and tell the node so the
+    /// leader probes the peer again (appends are re-sent by flow control).
+    fn dropped(&self, m: &Message) {
+        Counters::add(&self.counters.outbound_dropped, 1);
+        let _ = self.reports.send(report_for(m));
+    }
+
+    fn spawn_peer(&mut self, peer: NodeId) -> PeerQueue {
+        let (tx, mut rx) = mpsc::channel::<(Message, u64)>(self.capacity);
+        let bytes = Arc::new(AtomicU64::new(0));
         let transport = self.transport.clone();
         let reports = self.reports.clone();
         let to = peer.clone();
+        let in_queue = bytes.clone();
         self.tasks.push(tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
+            while let Some((first, size)) = rx.recv().await {
                 let mut batch = vec![first];
+                let mut batch_bytes = size;
                 while batch.len() < 256 {
                     match rx.try_recv() {
-                        Ok(m) => batch.push(m),
+                        Ok((m, size)) => {
+                            batch.push(m);
+                            batch_bytes = batch_bytes.saturating_add(size);
+                        }
                         Err(_) => break,
                     }
                 }
                 let snapshot = batch.iter().any(|m| matches!(m.body, MessageBody::InstallSnapshot(_)));
-                if let Err(e) = transport.send(&to, batch).await {
+                let result = transport.send(&to, batch).await;
+                // The batch's memory is the transport's no longer.
+                release(&in_queue, batch_bytes);
+                if let Err(e) = result {
                     debug!(peer = %to, error = %e, "send failed");
                     let _ = reports.send(SendReport::Unreachable(to.clone()));
                     if snapshot {
@@ -190,8 +262,9 @@ impl<T: Transport> Outbound<T> {
                 }
             }
         }));
-        self.queues.insert(peer, tx.clone());
-        tx
+        let q = PeerQueue { tx, bytes };
+        self.queues.insert(peer, q.clone());
+        q
     }
 }
 
@@ -207,5 +280,125 @@ impl<T> Drop for Outbound<T> {
         for t in &self.tasks {
             t.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft_core::{AppendRequest, Entry, EntryPayload};
+    use std::sync::Mutex;
+    use tokio::sync::Semaphore;
+
+    /// Records what it is asked to send; every send waits for a permit first.
+    struct Gated {
+        gate: Semaphore,
+        sent: Mutex<Vec<Message>>,
+    }
+
+    #[async_trait]
+    impl Transport for Gated {
+        async fn start(&self, _inbox: Inbox) -> Result<(), TransportError> {
+            Ok(())
+        }
+        async fn send(&self, _to: &NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
+            self.gate.acquire().await.map_err(|_| TransportError::Closed)?.forget();
+            self.sent.lock().unwrap_or_else(|e| e.into_inner()).extend(messages);
+            Ok(())
+        }
+    }
+
+    fn append(index: u64, payload: usize) -> Message {
+        Message {
+            group: 0,
+            from: NodeId::new("a"),
+            to: NodeId::new("b"),
+            term: 1,
+            body: MessageBody::AppendEntries(AppendRequest {
+                prev_log_index: index - 1,
+                prev_log_term: 1,
+                entries: vec![Entry {
+                    term: 1,
+                    index,
+                    payload: EntryPayload::Command(vec![7u8; payload].into()),
+                }],
+                commit: 0,
+            }),
+        }
+    }
+
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_does_not_drain_holds_at_most_the_byte_cap_and_drops_are_counted() {
+        let transport = Arc::new(Gated {
+            gate: Semaphore::new(0),
+            sent: Mutex::new(Vec::new()),
+        });
+        let counters = Arc::new(Counters::default());
+        let (reports_tx, mut reports) = mpsc::unbounded_channel();
+        let cap = 10_000;
+        let mut out = Outbound::new(transport.clone(), 4096, cap, counters.clone(), reports_tx);
+        let size = message_bytes(&append(1, 1000));
+        out.send_all((1..=100).map(|i| append(i, 1000)).collect());
+        settle().await;
+        let queued = out.queues[&NodeId::new("b")].bytes.load(Ordering::Acquire);
+        assert!(queued <= cap, "{queued} bytes queued for a peer capped at {cap}");
+        let accepted = (cap / size) as usize;
+        assert_eq!(queued, accepted as u64 * size);
+        let dropped = counters.snapshot().outbound_dropped;
+        assert_eq!(dropped, 100 - accepted as u64);
+        let mut unreachable = 0;
+        while let Ok(r) = reports.try_recv() {
+            assert!(
+                matches!(r, SendReport::Unreachable(ref p) if p.as_str() == "b"),
+                "{r:?}"
+            );
+            unreachable += 1;
+        }
+        assert_eq!(
+            unreachable, dropped,
+            "every drop tells the node the peer is unreachable"
+        );
+
+        // The peer drains: exactly what was queued arrives, in order, and the bytes are
+        // free again.
+        transport.gate.add_permits(1000);
+        settle().await;
+        let sent: Vec<u64> = transport
+            .sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|m| match &m.body {
+                MessageBody::AppendEntries(a) => a.entries[0].index,
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(sent, (1..=accepted as u64).collect::<Vec<_>>());
+        assert_eq!(out.queues[&NodeId::new("b")].bytes.load(Ordering::Acquire), 0);
+        out.send_all(vec![append(101, 1000)]);
+        settle().await;
+        assert_eq!(counters.snapshot().outbound_dropped, dropped);
+    }
+
+    #[tokio::test]
+    async fn a_message_over_the_byte_cap_goes_when_the_queue_is_empty() {
+        let transport = Arc::new(Gated {
+            gate: Semaphore::new(1000),
+            sent: Mutex::new(Vec::new()),
+        });
+        let counters = Arc::new(Counters::default());
+        let (reports_tx, _reports) = mpsc::unbounded_channel();
+        let mut out = Outbound::new(transport.clone(), 4096, 100, counters.clone(), reports_tx);
+        out.send_all(vec![append(1, 5000)]);
+        settle().await;
+        assert_eq!(transport.sent.lock().unwrap_or_else(|e| e.into_inner()).len(), 1);
+        assert_eq!(counters.snapshot().outbound_dropped, 0);
     }
 }

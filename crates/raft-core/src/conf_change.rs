@@ -66,7 +66,8 @@ impl<S: Storage> Raft<S> {
                 "configuration changed"
             );
             let next = self.log.last_index() + 1;
-            self.tracker.set_membership(wanted, next, self.cfg.max_inflight_msgs);
+            self.tracker
+                .set_membership(wanted, next, crate::progress::Window::of(&self.cfg));
         }
     }
 

@@ -31,6 +31,23 @@ pub struct Config {
     pub max_bytes_per_msg: u64,
     /// At most this many AppendEntries messages in flight to one follower.
     pub max_inflight_msgs: usize,
+    /// At most this many bytes of entries (as [`crate::Entry::size`] counts them: the
+    /// payload plus a fixed per-entry overhead) in unacknowledged AppendEntries to one
+    /// follower in the replicate state, on top of the `max_inflight_msgs` window. The
+    /// leader stops streaming to the follower when its in-flight bytes reach the limit
+    /// and resumes as acknowledgements free them; a message is cut to the room left,
+    /// but always carries at least one entry, so an entry larger than the limit is
+    /// still sent once nothing is in flight. Default 32 MiB.
+    pub max_inflight_bytes: u64,
+    /// At most this many bytes of proposed commands (as [`crate::Entry::size`] counts
+    /// them) that the leader appended in its term and has not committed yet. A
+    /// proposal that would go beyond it is refused with [`crate::Error::Backpressure`]
+    /// and nothing is appended; retry once the followers catch up. A proposal is
+    /// always accepted when nothing is uncommitted (so one larger than the limit
+    /// cannot be refused forever), and the leader's own entries (the no-op of a new
+    /// term, configuration entries) are never refused nor counted. Reset when
+    /// leadership changes. Default 64 MiB.
+    pub max_uncommitted_bytes: u64,
     /// InstallSnapshot sends snapshots in chunks of this many bytes, one chunk in
     /// flight at a time; a lost chunk is resent from where the follower stopped.
     pub snapshot_chunk_bytes: u64,
@@ -76,6 +93,8 @@ impl Config {
             max_entries_per_msg: 256,
             max_bytes_per_msg: 1 << 20,
             max_inflight_msgs: 64,
+            max_inflight_bytes: 32 << 20,
+            max_uncommitted_bytes: 64 << 20,
             snapshot_chunk_bytes: 1 << 20,
             read_lease_ticks: None,
             applied: 0,
@@ -102,6 +121,12 @@ impl Config {
         }
         if self.max_inflight_msgs == 0 {
             return Err(ConfigError::ZeroInflight);
+        }
+        if self.max_inflight_bytes == 0 {
+            return Err(ConfigError::Zero("max_inflight_bytes"));
+        }
+        if self.max_uncommitted_bytes == 0 {
+            return Err(ConfigError::Zero("max_uncommitted_bytes"));
         }
         if self.max_entries_per_msg == 0 {
             return Err(ConfigError::ZeroEntriesPerMsg);

@@ -31,15 +31,24 @@ pub struct Entry {
     pub payload: EntryPayload,
 }
 
+/// What [`Entry::size`] adds to the payload for an entry's term, index and framing.
+const ENTRY_OVERHEAD: u64 = 24;
+
 impl Entry {
-    /// An approximate size in bytes, used to bound message and batch sizes.
+    /// An approximate size in bytes, used to bound message and batch sizes: the
+    /// payload's bytes plus a fixed per-entry overhead (so empty entries count too).
     pub fn size(&self) -> u64 {
         let payload = match &self.payload {
             EntryPayload::Noop => 0,
             EntryPayload::Command(b) => b.len(),
             EntryPayload::Membership(m) => 16 * (m.voters.len() + m.learners.len() + m.voters_outgoing.len()),
         };
-        payload as u64 + 24
+        (payload as u64).saturating_add(ENTRY_OVERHEAD)
+    }
+
+    /// The [`Entry::size`] of an entry carrying `command`.
+    pub(crate) fn command_size(command: &[u8]) -> u64 {
+        (command.len() as u64).saturating_add(ENTRY_OVERHEAD)
     }
 }
 

@@ -78,6 +78,21 @@ pub enum Error {
         /// The last index of the log.
         last_index: LogIndex,
     },
+    /// The leader refused a proposal: the bytes of the commands it appended in its
+    /// term and has not committed yet would go beyond `Config::max_uncommitted_bytes`
+    /// (the followers or the disk are not keeping up). Nothing was appended; retrying
+    /// later is safe.
+    #[error(
+        "backpressure: {uncommitted} bytes uncommitted, a proposal of {size} bytes would exceed the limit of {limit}"
+    )]
+    Backpressure {
+        /// Bytes of commands appended and not yet committed.
+        uncommitted: u64,
+        /// The bytes of the refused proposal.
+        size: u64,
+        /// The configured limit (`Config::max_uncommitted_bytes`).
+        limit: u64,
+    },
     /// The configuration is not usable.
     #[error("invalid config: {0}")]
     Config(#[from] ConfigError),
@@ -121,6 +136,9 @@ pub enum ConfigError {
         /// The configured election tick.
         election: u64,
     },
+    /// A setting that must be at least 1 is zero (the setting's name).
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
     /// `max_entries_per_msg` is zero.
     #[error("max_entries_per_msg must be at least 1")]
     ZeroEntriesPerMsg,

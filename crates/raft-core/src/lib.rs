@@ -59,6 +59,7 @@ mod sim_bugs;
 mod snapshot;
 mod storage;
 mod types;
+mod uncommitted;
 mod wire_bytes;
 
 pub use bounds::{

@@ -23,6 +23,23 @@ pub enum ProgressState {
     },
 }
 
+/// The flow-control window per follower: at most `msgs` AppendEntries and `bytes`
+/// bytes of entries in flight (`Config::max_inflight_msgs`, `max_inflight_bytes`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    pub(crate) msgs: usize,
+    pub(crate) bytes: u64,
+}
+
+impl Window {
+    pub(crate) fn of(cfg: &crate::config::Config) -> Self {
+        Window {
+            msgs: cfg.max_inflight_msgs,
+            bytes: cfg.max_inflight_bytes,
+        }
+    }
+}
+
 /// The leader's view of one follower.
 #[derive(Clone, Debug)]
 pub(crate) struct Progress {
@@ -43,13 +60,13 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    pub(crate) fn new(next_index: LogIndex, max_inflight: usize) -> Self {
+    pub(crate) fn new(next_index: LogIndex, window: Window) -> Self {
         Progress {
             match_index: 0,
             next_index,
             state: ProgressState::Probe,
             probe_sent: false,
-            inflights: Inflights::new(max_inflight),
+            inflights: Inflights::new(window.msgs, window.bytes),
             recent_active: false,
             read_round: 0,
             snapshot_ticks: 0,
@@ -100,13 +117,13 @@ impl Progress {
         updated
     }
 
-    /// A message with entries up to `last` went out.
-    pub(crate) fn sent_entries(&mut self, last: Option<LogIndex>) {
+    /// A message with entries up to `last`, of `bytes` bytes, went out.
+    pub(crate) fn sent_entries(&mut self, last: Option<LogIndex>, bytes: u64) {
         match self.state {
             ProgressState::Replicate => {
                 if let Some(last) = last {
                     self.next_index = last + 1;
-                    self.inflights.add(last);
+                    self.inflights.add(last, bytes);
                 }
             }
             ProgressState::Probe => self.probe_sent = true,
@@ -155,12 +172,13 @@ impl fmt::Display for Progress {
         };
         write!(
             f,
-            "match={} next={} {}{} inflight={}",
+            "match={} next={} {}{} inflight={}/{}B",
             self.match_index,
             self.next_index,
             state,
             if self.probe_sent { " paused" } else { "" },
-            self.inflights.len()
+            self.inflights.len(),
+            self.inflights.bytes()
         )
     }
 }
@@ -182,12 +200,12 @@ impl Tracker {
     }
 
     /// Resets every member's progress (a new leader).
-    pub(crate) fn reset_progress(&mut self, next_index: LogIndex, max_inflight: usize) {
+    pub(crate) fn reset_progress(&mut self, next_index: LogIndex, window: Window) {
         self.progress = self
             .membership
             .members()
             .into_iter()
-            .map(|id| (id, Progress::new(next_index, max_inflight)))
+            .map(|id| (id, Progress::new(next_index, window)))
             .collect();
     }
 
@@ -234,13 +252,13 @@ impl Tracker {
     }
 
     /// Adopts a new configuration: new members get fresh progress, removed ones lose it.
-    pub(crate) fn set_membership(&mut self, membership: Membership, next_index: LogIndex, max_inflight: usize) {
+    pub(crate) fn set_membership(&mut self, membership: Membership, next_index: LogIndex, window: Window) {
         let members = membership.members();
         self.progress.retain(|id, _| members.contains(id));
         for id in members {
             self.progress
                 .entry(id)
-                .or_insert_with(|| Progress::new(next_index, max_inflight));
+                .or_insert_with(|| Progress::new(next_index, window));
         }
         self.membership = membership;
     }

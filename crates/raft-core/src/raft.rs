@@ -11,11 +11,12 @@ use crate::error::{Error, Result};
 use crate::log::RaftLog;
 use crate::membership::ConfigHistory;
 use crate::message::{AppendResponse, Message, MessageBody, VoteResponse};
-use crate::progress::Tracker;
+use crate::progress::{Tracker, Window};
 use crate::read_only::ReadOnly;
 use crate::rng::Rng;
 use crate::storage::Storage;
 use crate::types::{HardState, LogIndex, NodeId, Role, SoftState, Term};
+use crate::uncommitted::Uncommitted;
 
 pub(crate) struct Raft<S> {
     pub(crate) id: NodeId,
@@ -60,6 +61,8 @@ pub(crate) struct Raft<S> {
     /// The tick this node's term last changed: the longer ago, the higher the terms it
     /// accepts (`bounds::term_limit`).
     pub(crate) term_start_tick: u64,
+    /// On the leader: the proposals appended in its term and not committed yet.
+    pub(crate) uncommitted: Uncommitted,
 }
 
 impl<S: Storage> Raft<S> {
@@ -97,6 +100,7 @@ impl<S: Storage> Raft<S> {
                 0
             },
             term_start_tick: 0,
+            uncommitted: Uncommitted::default(),
             cfg,
         };
         r.refresh_membership();
@@ -172,6 +176,7 @@ impl<S: Storage> Raft<S> {
         self.reads.clear();
         self.pending_bcast = false;
         self.timeout_now_sent = false;
+        self.uncommitted.reset();
     }
 
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
@@ -206,7 +211,7 @@ impl<S: Storage> Raft<S> {
         // `campaign` made sure the log has room for the no-op below.
         let last = self.log.last_index();
         self.tracker
-            .reset_progress(last.saturating_add(1), self.cfg.max_inflight_msgs);
+            .reset_progress(last.saturating_add(1), Window::of(&self.cfg));
         let persisted = self.log.persisted_index();
         if let Some(me) = self.tracker.progress.get_mut(&self.id) {
             me.match_index = persisted;
@@ -258,7 +263,12 @@ impl<S: Storage> Raft<S> {
             return Err(Error::LeadershipTransferInProgress { to: to.clone() });
         }
         self.check_room(data.len())?;
+        let size = data
+            .iter()
+            .fold(0u64, |sum, d| sum.saturating_add(Entry::command_size(d)));
+        self.uncommitted.admit(size, self.cfg.max_uncommitted_bytes)?;
         let last = self.append_entries(data.into_iter().map(EntryPayload::Command).collect());
+        self.uncommitted.add(last, size);
         Ok((self.term, last))
     }
 

@@ -481,6 +481,7 @@ impl<S: Storage> RawNode<S> {
             r.log.applied
         );
         if r.role == Role::Leader {
+            s.push_str(&format!(" uncommitted={}B", r.uncommitted.bytes()));
             for (id, p) in &r.tracker.progress {
                 s.push_str(&format!(" [{id}: {p}]"));
             }

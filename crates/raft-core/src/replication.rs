@@ -64,12 +64,15 @@ impl<S: Storage> Raft<S> {
         }
         let next = p.next_index;
         let prev_log_index = next - 1;
-        let entries = self.log.entries(
-            next,
-            self.log.last_index() + 1,
-            self.cfg.max_bytes_per_msg,
-            self.cfg.max_entries_per_msg,
-        );
+        // In Replicate, a message carries at most the room left in the follower's byte
+        // budget (and always at least one entry, so a large entry cannot stall it).
+        let max_bytes = match p.state {
+            ProgressState::Replicate => self.cfg.max_bytes_per_msg.min(p.inflights.room()),
+            _ => self.cfg.max_bytes_per_msg,
+        };
+        let entries = self
+            .log
+            .entries(next, self.log.last_index() + 1, max_bytes, self.cfg.max_entries_per_msg);
         let (Some(prev_log_term), Ok(entries)) = (self.log.term(prev_log_index), entries) else {
             // The entries the follower needs were compacted away.
             return self.send_snapshot(to);
@@ -78,8 +81,9 @@ impl<S: Storage> Raft<S> {
             return false;
         }
         let last = entries.last().map(|e| e.index);
+        let bytes = entries.iter().fold(0u64, |sum, e| sum.saturating_add(e.size()));
         if let Some(p) = self.tracker.progress.get_mut(to) {
-            p.sent_entries(last);
+            p.sent_entries(last, bytes);
         }
         let commit = self.log.committed;
         self.send(
@@ -253,6 +257,7 @@ impl<S: Storage> Raft<S> {
         }
         let first_of_term = !self.committed_in_current_term();
         self.log.commit_to(mci);
+        self.uncommitted.committed_to(mci);
         if first_of_term {
             self.on_first_commit_of_term();
         }

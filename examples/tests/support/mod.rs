@@ -57,7 +57,9 @@ pub(crate) async fn call(
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(RpcError::Call(e))
-                if e.code() == examples::api::UNAVAILABLE || e.code() == examples::api::NOT_APPLIED =>
+                if e.code() == examples::api::UNAVAILABLE
+                    || e.code() == examples::api::NOT_APPLIED
+                    || e.code() == examples::api::BACKPRESSURE =>
             {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

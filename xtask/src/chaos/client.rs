@@ -4,8 +4,9 @@
 //! The outcome of a write is classified with care, since the checker trusts it:
 //! - answered: [`Outcome::Ok`];
 //! - refused before anything was proposed (the connection was refused, error -32020
-//!   "not the leader", -32022 "node starting", a malformed request), or -32023 "not
-//!   applied" (a leader change replaced the entry, a leadership transfer refused it):
+//!   "not the leader", -32022 "node starting", -32024 "backpressure", a malformed
+//!   request), or -32023 "not applied" (a leader change replaced the entry, a
+//!   leadership transfer refused it):
 //!   not applied, so the client may retry on another node within the same op;
 //!   [`Outcome::Fail`] if no node took it before the op's deadline;
 //! - anything else (a timeout, error -32021 "unknown outcome", a connection lost after
@@ -20,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use examples::api::{BAD_REQUEST, NOT_APPLIED, NOT_LEADER, UNAVAILABLE};
+use examples::api::{BACKPRESSURE, BAD_REQUEST, NOT_APPLIED, NOT_LEADER, UNAVAILABLE};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -154,7 +155,10 @@ async fn write(shared: &Shared, method: &str, params: &Value, ids: &[String]) ->
                     .filter(|l| shared.ports.contains_key(*l))
                     .map(str::to_string);
             }
-            Reply::Error { code, .. } if code == i64::from(UNAVAILABLE) || code == i64::from(NOT_APPLIED) => {}
+            Reply::Error { code, .. }
+                if code == i64::from(UNAVAILABLE)
+                    || code == i64::from(NOT_APPLIED)
+                    || code == i64::from(BACKPRESSURE) => {}
             Reply::Error { code, .. } if code == i64::from(BAD_REQUEST) => return Err(Outcome::Fail),
             Reply::Error { .. } | Reply::Lost => return Err(Outcome::Unknown),
         }

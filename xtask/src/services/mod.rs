@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use easyraft::{RaftHandle, StateMachine};
-use examples::api::{NOT_APPLIED, NOT_LEADER, UNAVAILABLE, UNKNOWN_OUTCOME};
+use examples::api::{BACKPRESSURE, NOT_APPLIED, NOT_LEADER, UNAVAILABLE, UNKNOWN_OUTCOME};
 use examples::runner::{ApiBuilder, LocalCluster};
 use serde_json::{json, Value};
 
@@ -511,7 +511,9 @@ impl Rpc {
                         .map(str::to_string),
                 ),
                 Err(CallError::Rpc { code, .. })
-                    if *code == i64::from(UNAVAILABLE) || *code == i64::from(NOT_APPLIED) =>
+                    if *code == i64::from(UNAVAILABLE)
+                        || *code == i64::from(NOT_APPLIED)
+                        || *code == i64::from(BACKPRESSURE) =>
                 {
                     Some(None)
                 }
