@@ -91,9 +91,9 @@ fn fuzz_cmd(fuzz_dir: &Path) -> Command {
 fn execs(stderr: &str) -> u64 {
     stderr
         .lines()
+        .rev()
         .filter_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
-        .filter_map(|n| n.trim().parse().ok())
-        .last()
+        .find_map(|n| n.trim().parse().ok())
         .unwrap_or(0)
 }
 
