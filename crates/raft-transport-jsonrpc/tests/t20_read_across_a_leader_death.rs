@@ -8,13 +8,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
 use jsonrpsee::types::ErrorObject;
 use jsonrpsee::RpcModule;
 use raft_cluster::{
-    BoxError, Cluster, Error, Faults, FaultyTransport, RaftConfig, RaftEvent, RaftHandle, StateMachine,
+    Cluster, Error, Faults, FaultyTransport, RaftConfig, RaftEvent, RaftHandle,
 };
-use raft_core::{LogIndex, MemStorage, NodeId};
+use raft_core::{MemStorage, NodeId};
 use raft_discovery::{NodeAddress, StaticServiceDiscovery};
 use raft_transport_jsonrpc::{JsonRpcConfig, JsonRpcTransport};
 use serde_json::{json, Value};
@@ -24,29 +23,7 @@ use tokio::time::{sleep, Instant};
 const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The sum of every applied command.
-#[derive(Default)]
-struct Sum(u64);
-
-impl StateMachine for Sum {
-    type Command = u64;
-    type Response = u64;
-    type Query = ();
-    type QueryResponse = u64;
-    fn apply(&mut self, _index: LogIndex, v: u64) -> u64 {
-        self.0 += v;
-        self.0
-    }
-    fn query(&self, _: ()) -> u64 {
-        self.0
-    }
-    fn snapshot(&self) -> Result<Bytes, BoxError> {
-        Ok(Bytes::copy_from_slice(&self.0.to_be_bytes()))
-    }
-    fn restore(&mut self, data: &[u8]) -> Result<(), BoxError> {
-        self.0 = u64::from_be_bytes(data.try_into()?);
-        Ok(())
-    }
-}
+type Sum = raft_cluster::testing::Counter;
 
 type Node = RaftHandle<Sum>;
 type Slot = Arc<OnceLock<Node>>;
