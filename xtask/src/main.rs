@@ -49,7 +49,8 @@ enum Task {
     #[command(verbatim_doc_comment)]
     Node(NodeArgs),
     /// Whole-system chaos: node processes, concurrent clients recording a history,
-    /// SIGKILL / SIGSTOP / partitions chosen by a seeded RNG, then the history checked
+    /// SIGKILL / SIGSTOP / partitions / loss / one-way cuts / clock skew / membership
+    /// churn / disk faults chosen by a seeded RNG, then the history checked
     /// for linearizability and lost acknowledged writes. Exits non-zero on a violation.
     Chaos(ChaosArgs),
     /// One node of `cargo xtask chaos` (started by it).

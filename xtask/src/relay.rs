@@ -200,13 +200,7 @@ async fn pump(
     }
 }
 
-async fn relay(
-    listener: TcpListener,
-    from: NodeId,
-    to: NodeId,
-    target: SocketAddr,
-    net: watch::Receiver<Net>,
-) {
+async fn relay(listener: TcpListener, from: NodeId, to: NodeId, target: SocketAddr, net: watch::Receiver<Net>) {
     let mut conns = JoinSet::new();
     let mut rng = Rng::new(conn_seed());
     loop {
@@ -250,5 +244,100 @@ async fn relay(
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// An echo server; its port.
+    async fn echo() -> u16 {
+        let l = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    /// Whether one round trip through the relay `me -> to` works (within 2 s).
+    async fn round_trip(relays: &Relays, me: &str, to: &str) -> bool {
+        let port = relays.addresses_for(&NodeId::new(me))[&NodeId::new(to)].port;
+        let attempt = async {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+            s.write_all(b"ping").await.ok()?;
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).await.ok()?;
+            (&buf == b"ping").then_some(())
+        };
+        tokio::time::timeout(Duration::from_secs(2), attempt)
+            .await
+            .ok()
+            .flatten()
+            .is_some()
+    }
+
+    #[tokio::test]
+    async fn a_one_way_cut_blocks_one_direction_only() {
+        let nodes = BTreeMap::from([(NodeId::new("a"), echo().await), (NodeId::new("b"), echo().await)]);
+        let relays = Relays::start(&nodes).await.expect("relays");
+        assert!(round_trip(&relays, "a", "b").await && round_trip(&relays, "b", "a").await);
+        relays.block([(NodeId::new("a"), NodeId::new("b"))]);
+        assert!(!round_trip(&relays, "a", "b").await, "a -> b is blocked");
+        assert!(round_trip(&relays, "b", "a").await, "b -> a passes");
+        relays.heal();
+        assert!(round_trip(&relays, "a", "b").await);
+    }
+
+    #[tokio::test]
+    async fn a_lossy_link_stalls_and_resets_its_connections() {
+        let nodes = BTreeMap::from([(NodeId::new("a"), echo().await), (NodeId::new("b"), echo().await)]);
+        let relays = Relays::start(&nodes).await.expect("relays");
+        relays.lossy([(NodeId::new("a"), NodeId::new("b"))], 1.0);
+        // Every chunk is held back (50-400 ms) and one in eight resets the connection;
+        // a connection is refused half the time: within 30 s, one must have been lost.
+        let port = relays.addresses_for(&NodeId::new("a"))[&NodeId::new("b")].port;
+        let lost = tokio::time::timeout(Duration::from_secs(30), async {
+            let mut stalled = false;
+            loop {
+                let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)).await else {
+                    continue;
+                };
+                loop {
+                    let t = std::time::Instant::now();
+                    let mut buf = [0u8; 4];
+                    if s.write_all(b"ping").await.is_err() || s.read_exact(&mut buf).await.is_err() {
+                        break;
+                    }
+                    stalled |= t.elapsed() >= Duration::from_millis(50);
+                }
+                // Refused, or reset: done once a connection also stalled.
+                if stalled {
+                    return true;
+                }
+            }
+        })
+        .await;
+        assert_eq!(lost, Ok(true), "a connection stalled, then was lost");
+        assert!(
+            round_trip(&relays, "b", "a").await,
+            "the other direction's relay is not lossy"
+        );
+        relays.heal();
+        assert!(round_trip(&relays, "a", "b").await);
     }
 }

@@ -31,8 +31,7 @@ async fn t10_history_under_every_fault_kind_is_linearizable() {
     assert!(
         report.passed,
         "seed {seed}: {failures:?} gave up on {:?}, anomalies {:?}",
-        report.verdict.gave_up,
-        report.anomalies
+        report.verdict.gave_up, report.anomalies
     );
     assert!(report.ok_ops() >= 200, "only {} ops answered", report.ok_ops());
     for kind in Fault::ALL {
@@ -52,7 +51,10 @@ async fn t10_history_under_every_fault_kind_is_linearizable() {
     // The disk faults stopped the node they were armed on (then it was restarted).
     for kind in [Fault::DiskEio, Fault::DiskFull] {
         assert!(
-            report.faults.iter().any(|f| f.fault == kind && f.what.contains("it stopped")),
+            report
+                .faults
+                .iter()
+                .any(|f| f.fault == kind && f.what.contains("it stopped")),
             "no {kind} fault stopped its node: {:?}",
             report.faults
         );

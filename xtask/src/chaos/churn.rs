@@ -75,7 +75,13 @@ async fn config(procs: &Procs, shared: &Shared, deadline: Instant) -> Option<Con
 async fn change(shared: &Shared, leader: &str, changes: Value) -> bool {
     let port = shared.ports.get(leader).copied().unwrap_or(0);
     matches!(
-        call(port, &shared.token, "admin_changeMembership", &json!({ "changes": changes })).await,
+        call(
+            port,
+            &shared.token,
+            "admin_changeMembership",
+            &json!({ "changes": changes })
+        )
+        .await,
         Reply::Result(_)
     )
 }
@@ -128,7 +134,9 @@ pub(crate) async fn step(procs: &Procs, shared: &Shared, mut rng: Rng) -> (Strin
     // Caught up: its applied index reaches the leader's commit index as read now.
     let mut caught_up = false;
     while Instant::now() < deadline {
-        let Some(c) = config(procs, shared, deadline).await else { break };
+        let Some(c) = config(procs, shared, deadline).await else {
+            break;
+        };
         if let Some(v) = status(shared, &learner).await {
             if v["applied"].as_u64().unwrap_or(0) >= c.commit {
                 caught_up = true;
@@ -180,12 +188,17 @@ pub(crate) async fn step(procs: &Procs, shared: &Shared, mut rng: Rng) -> (Strin
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         if Instant::now() > deadline {
-            return give_up(&done, format!("the promotion of {learner} did not complete within 60 s"));
+            return give_up(
+                &done,
+                format!("the promotion of {learner} did not complete within 60 s"),
+            );
         }
     }
     if !done.iter().any(|d| d.starts_with("promoted")) {
         if let Some(v) = &victim {
-            done.push(format!("promoted {learner} and removed {v} (joint change, outcome read back)"));
+            done.push(format!(
+                "promoted {learner} and removed {v} (joint change, outcome read back)"
+            ));
         }
     }
     if let Some(v) = victim {

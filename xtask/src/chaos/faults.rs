@@ -139,6 +139,8 @@ pub(crate) async fn inject(
         let fault = round.remove(0);
         if fault == Fault::Churn {
             if churn.as_ref().is_some_and(|c| !c.is_finished()) {
+                // One change at a time; do not spin when churn is the only kind.
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
             if let Some(done) = churn.take() {
@@ -150,7 +152,10 @@ pub(crate) async fn inject(
             let seed = rng.next_u64();
             let (procs, shared) = (procs.clone(), shared.clone());
             let at = start.elapsed();
-            log(&format!("{:>6.1}s  churn: a membership change starts", at.as_secs_f64()));
+            log(&format!(
+                "{:>6.1}s  churn: a membership change starts",
+                at.as_secs_f64()
+            ));
             churn = Some(tokio::spawn(async move {
                 let began = Instant::now();
                 let (what, anomaly) = super::churn::step(&procs, &shared, Rng::new(seed)).await;
@@ -165,10 +170,13 @@ pub(crate) async fn inject(
                     "{:>6.1}s  churn done: {}{}",
                     shared.start.elapsed().as_secs_f64(),
                     e.what,
-                    e.anomaly.as_ref().map_or(String::new(), |a| format!(" -- ANOMALY: {a}"))
+                    e.anomaly
+                        .as_ref()
+                        .map_or(String::new(), |a| format!(" -- ANOMALY: {a}"))
                 );
                 e
             }));
+            tokio::time::sleep(Duration::from_millis(rng.range(200, 500))).await;
             continue;
         }
         seen.insert(fault);
@@ -177,7 +185,10 @@ pub(crate) async fn inject(
             "{:>6.1}s  healed: {}{}",
             start.elapsed().as_secs_f64(),
             event.what,
-            event.anomaly.as_ref().map_or(String::new(), |a| format!(" -- ANOMALY: {a}"))
+            event
+                .anomaly
+                .as_ref()
+                .map_or(String::new(), |a| format!(" -- ANOMALY: {a}"))
         ));
         events.push(event);
         tokio::time::sleep(Duration::from_millis(rng.range(1000, 2000))).await;
@@ -417,7 +428,11 @@ async fn one(
             format!(
                 "{target}{}: fsyncs {delay} ms slower for {hold:.1?}{}",
                 role(&target),
-                if armed { "" } else { " (could not be armed: the node was not answering)" }
+                if armed {
+                    ""
+                } else {
+                    " (could not be armed: the node was not answering)"
+                }
             )
         }
         Fault::Churn => String::from("churn runs in the background"),

@@ -276,14 +276,14 @@ pub async fn run(opts: ChaosOptions) -> Result<ChaosReport, DemoError> {
     }
     let mut anomalies: Vec<String> = faults
         .iter()
-        .filter_map(|f| f.anomaly.as_ref().map(|a| format!("{} at {:.1}s: {a}", f.fault, f.at.as_secs_f64())))
+        .filter_map(|f| {
+            f.anomaly
+                .as_ref()
+                .map(|a| format!("{} at {:.1}s: {a}", f.fault, f.at.as_secs_f64()))
+        })
         .collect();
     anomalies.extend(caught_up(&procs, &shared).await);
-    println!(
-        "{}  members at the end: {}",
-        elapsed(start),
-        procs.members().join(", ")
-    );
+    println!("{}  members at the end: {}", elapsed(start), procs.members().join(", "));
     procs.stop_all();
 
     let checked = Instant::now();

@@ -340,3 +340,56 @@ pub async fn run(opts: ChaosNodeOptions) -> Result<(), DemoError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(dir: &Path, faults: &Arc<DiskFaults>) -> Box<dyn VfsFile> {
+        let vfs = FaultyVfs { faults: faults.clone() };
+        vfs.open(&dir.join("f"), OpenMode::CreateTruncate).expect("open")
+    }
+
+    #[test]
+    fn armed_faults_fail_fsyncs_and_writes_as_a_disk_would() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let faults = Arc::new(DiskFaults::default());
+        let f = file(dir.path(), &faults);
+        f.write_all_at(b"12345678", 0).expect("write");
+        f.sync_data().expect("sync");
+
+        faults.arm(Armed::Enospc);
+        let e = f.write_all_at(b"abcdefgh", 8).expect_err("a full disk");
+        assert_eq!(e.raw_os_error(), Some(ENOSPC));
+        assert_eq!(f.size().expect("size"), 12, "half the bytes were written");
+
+        faults.arm(Armed::Eio);
+        assert_eq!(f.sync_data().expect_err("EIO").raw_os_error(), Some(EIO));
+        let vfs = FaultyVfs { faults: faults.clone() };
+        assert_eq!(vfs.sync_dir(dir.path()).expect_err("EIO").raw_os_error(), Some(EIO));
+
+        let delay = Duration::from_millis(150);
+        faults.arm(Armed::Slow {
+            delay,
+            until: Instant::now() + Duration::from_millis(400),
+        });
+        let t = Instant::now();
+        f.sync_data().expect("a slow sync still syncs");
+        assert!(t.elapsed() >= delay);
+        std::thread::sleep(Duration::from_millis(400));
+        let t = Instant::now();
+        f.sync_data().expect("sync");
+        assert!(t.elapsed() < delay, "the slow window is over");
+    }
+
+    #[test]
+    fn a_clock_rate_scales_every_wait() {
+        let c = scaled(chaos_config(), 2.0);
+        assert_eq!(c.election_timeout, Duration::from_millis(250));
+        assert_eq!(c.heartbeat_interval, Duration::from_millis(30));
+        assert_eq!(c.request_timeout, Duration::from_millis(1500));
+        let slow = scaled(chaos_config(), 0.5);
+        assert_eq!(slow.election_timeout, Duration::from_millis(1000));
+        assert_eq!(scaled(chaos_config(), 0.0).election_timeout, Duration::from_millis(500));
+    }
+}
