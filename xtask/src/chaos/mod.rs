@@ -131,11 +131,56 @@ fn spares(opts: &ChaosOptions) -> usize {
     }
 }
 
-/// Free loopback ports, one per node.
+/// The kernel's range of ephemeral ports (the ports outgoing connections get).
+fn ephemeral_ports() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut w = s.split_whitespace().map(|w| w.parse::<u16>().ok());
+            Some((w.next()??, w.next()??))
+        })
+        .unwrap_or((32768, 60999))
+}
+
+/// Free loopback ports, one per node slot, `n1`, `n2`...
+///
+/// Outside the ephemeral range: a node's port is free while it is down (killed, or a
+/// spare slot not started yet, perhaps for minutes), and the clients' thousands of
+/// connections a second cycle through every ephemeral port, so one of them would
+/// sooner or later take it and the node could not listen again. Ports below the
+/// ephemeral range are only ever taken by a program that asks for them.
 fn free_ports(n: usize) -> std::io::Result<BTreeMap<String, u16>> {
-    let listeners = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (lo, hi) = ephemeral_ports();
+    let (first, last) = if lo > 11_000 {
+        (10_000u16, lo - 1)
+    } else {
+        (hi.saturating_add(1), u16::MAX)
+    };
+    let span = u64::from(last - first) + 1;
+    // Start somewhere different every run, so concurrent runs rarely meet.
+    let mut at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| {
+            d.as_nanos() as u64 ^ u64::from(std::process::id()).wrapping_mul(0x9e37_79b9)
+        })
+        % span;
+    let mut listeners = Vec::new();
+    for _ in 0..span {
+        if listeners.len() == n {
+            break;
+        }
+        let port = first + at as u16;
+        at = (at + 1) % span;
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            listeners.push(l);
+        }
+    }
+    if listeners.len() < n {
+        // No room outside the ephemeral range: any free port.
+        listeners = (0..n)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+            .collect::<Result<Vec<_>, _>>()?;
+    }
     listeners
         .iter()
         .enumerate()
