@@ -6,7 +6,8 @@
 //!   partition, then checked.
 //! - `cargo xtask demo kv|lock|config`: one of the `examples` services on a 3-node
 //!   cluster, used over HTTP JSON-RPC through a leader crash, then checked.
-//! - `cargo xtask chaos`: node processes put through SIGKILL, SIGSTOP and partitions
+//! - `cargo xtask chaos`: node processes put through SIGKILL, SIGSTOP, partitions,
+//!   loss, one-way cuts, clock skew, membership churn and disk faults
 //!   while clients record a history, then checked for linearizability ([`chaos`]).
 //! - `cargo xtask node`: one key-value node per process.
 //! - `cargo xtask test`: the whole suite on a fresh machine, prerequisites included

@@ -49,7 +49,8 @@ enum Task {
     #[command(verbatim_doc_comment)]
     Node(NodeArgs),
     /// Whole-system chaos: node processes, concurrent clients recording a history,
-    /// SIGKILL / SIGSTOP / partitions chosen by a seeded RNG, then the history checked
+    /// SIGKILL / SIGSTOP / partitions / loss / one-way cuts / clock skew / membership
+    /// churn / disk faults chosen by a seeded RNG, then the history checked
     /// for linearizability and lost acknowledged writes. Exits non-zero on a violation.
     Chaos(ChaosArgs),
     /// One node of `cargo xtask chaos` (started by it).
@@ -192,7 +193,11 @@ struct ChaosArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// The faults to inject, comma-separated (an empty list injects none).
-    #[arg(long, value_delimiter = ',', default_value = "kill,pause,partition")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "kill,pause,partition,loss,one-way,skew,churn,disk-eio,disk-full,disk-slow"
+    )]
     faults: Vec<xtask::chaos::faults::Fault>,
     /// Deliberately unsafe: the clients read with `kv_get {"stale": true}` (the
     /// node's local state, no ReadIndex), so the run must FAIL: a check of the checker.
@@ -211,12 +216,20 @@ struct ChaosNodeArgs {
     /// Every node as id=host:port: this one's own address, the others' relays.
     #[arg(long, required = true, value_delimiter = ',', value_parser = node::parse_peer)]
     peers: Vec<(NodeId, NodeAddress)>,
+    /// The founding voters, comma-separated; absent for a node that joins the running
+    /// cluster (the leader adds it as a learner).
+    #[arg(long, value_delimiter = ',')]
+    voters: Vec<String>,
     /// The data directory.
     #[arg(long)]
     data_dir: PathBuf,
     /// The cluster token.
     #[arg(long)]
     token: String,
+    /// How fast this node's clock runs against real time: its heartbeat interval,
+    /// election timeout and request timeout take 1/RATE of their real durations.
+    #[arg(long, default_value_t = 1.0)]
+    clock_rate: f64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -370,8 +383,10 @@ fn main() -> ExitCode {
             let opts = ChaosNodeOptions {
                 id: NodeId::new(&a.id),
                 peers: a.peers,
+                voters: a.voters.iter().map(NodeId::new).collect(),
                 data_dir: a.data_dir,
                 token: a.token,
+                clock_rate: a.clock_rate,
             };
             runtime().map_err(Into::into).and_then(|rt| {
                 let done = rt.block_on(chaos::node::run(opts));

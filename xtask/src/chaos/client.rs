@@ -37,8 +37,10 @@ const OP_DEADLINE: Duration = Duration::from_secs(6);
 
 /// What the clients share: the nodes, the token, the leader guess, the clock.
 pub(crate) struct Shared {
-    /// Each node's own JSON-RPC port.
+    /// Each node slot's own JSON-RPC port.
     pub(crate) ports: BTreeMap<String, u16>,
+    /// The processes, and which slots are members now (membership churn changes it).
+    pub(crate) procs: Arc<super::procs::Procs>,
     /// The cluster token.
     pub(crate) token: String,
     /// The run's time zero.
@@ -59,8 +61,9 @@ impl Shared {
         self.start.elapsed().as_micros() as u64
     }
 
-    fn ids(&self) -> Vec<String> {
-        self.ports.keys().cloned().collect()
+    /// The members now: the nodes the clients talk to.
+    pub(crate) fn ids(&self) -> Vec<String> {
+        self.procs.members()
     }
 
     fn leader_guess(&self) -> String {
@@ -170,7 +173,7 @@ async fn write(shared: &Shared, method: &str, params: &Value, ids: &[String]) ->
             _ => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 next += 1;
-                ids[next % ids.len()].clone()
+                ids.get(next % ids.len().max(1)).cloned().unwrap_or_default()
             }
         };
         shared.set_leader(&target);
@@ -194,12 +197,12 @@ async fn read(shared: &Shared, id: &str, key: &str, stale: bool) -> Option<Optio
 /// Client `me`: random ops on `keys` keys until told to stop.
 pub(crate) async fn run(me: usize, shared: Arc<Shared>, seed: u64, keys: usize) -> Vec<Op> {
     let mut rng = Rng::new(seed ^ (me as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
-    let ids = shared.ids();
     let mut seen: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut history = Vec::new();
     let mut n = 0;
     while !shared.stop.load(Ordering::Relaxed) {
         n += 1;
+        let ids = shared.ids();
         let key = format!("k{}", rng.below(keys));
         let unique = format!("c{me}-{n}");
         let call = match rng.below(10) {

@@ -7,12 +7,17 @@
 //! be cut between processes. Concurrent clients ([`client`]) put, get and cas a few
 //! keys and record every request with its invocation and completion times and its
 //! outcome (ok, failed, unknown). Meanwhile faults chosen by a seeded RNG ([`faults`])
-//! SIGKILL and restart nodes, SIGSTOP and SIGCONT them, and cut partitions. At the end
-//! everything is healed, every key is read once more, and the whole history goes
-//! through the linearizability checker ([`check`]); a read after healing that
+//! SIGKILL and restart nodes, SIGSTOP and SIGCONT them, cut partitions, one-way links
+//! and lossy links, restart nodes with a fast or slow clock, fail or slow down their
+//! fsyncs and writes (a fault-injecting file system in the node, [`node::FaultyVfs`]),
+//! and, in the background, change the membership ([`churn`]: new nodes added as
+//! learners, promoted, voters removed). At the end everything is healed, every key is
+//! read once more, every member must catch up with the leader, and the whole history
+//! goes through the linearizability checker ([`check`]); a read after healing that
 //! contradicts an acknowledged write is reported as a lost write.
 
 pub mod check;
+mod churn;
 mod client;
 pub mod faults;
 pub mod history;
@@ -95,6 +100,10 @@ pub struct ChaosReport {
     pub verdict: Verdict,
     /// How long the checker took.
     pub check_time: Duration,
+    /// What went wrong outside the history: faults' anomalies (a node that kept
+    /// running on a failed disk, a membership change that did not complete), members
+    /// that did not catch up with the leader at the end.
+    pub anomalies: Vec<String>,
 }
 
 impl ChaosReport {
@@ -112,11 +121,66 @@ impl ChaosReport {
     }
 }
 
-/// Free loopback ports, one per node.
+/// How many spare node slots the membership churn may use: one per churn step, about
+/// one step per ten faults, a fault every 3-5 s.
+fn spares(opts: &ChaosOptions) -> usize {
+    if opts.faults.contains(&Fault::Churn) {
+        (2 + opts.duration.as_secs() as usize / 40).min(16)
+    } else {
+        0
+    }
+}
+
+/// The kernel's range of ephemeral ports (the ports outgoing connections get).
+fn ephemeral_ports() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut w = s.split_whitespace().map(|w| w.parse::<u16>().ok());
+            Some((w.next()??, w.next()??))
+        })
+        .unwrap_or((32768, 60999))
+}
+
+/// Free loopback ports, one per node slot, `n1`, `n2`...
+///
+/// Outside the ephemeral range: a node's port is free while it is down (killed, or a
+/// spare slot not started yet, perhaps for minutes), and the clients' thousands of
+/// connections a second cycle through every ephemeral port, so one of them would
+/// sooner or later take it and the node could not listen again. Ports below the
+/// ephemeral range are only ever taken by a program that asks for them.
 fn free_ports(n: usize) -> std::io::Result<BTreeMap<String, u16>> {
-    let listeners = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (lo, hi) = ephemeral_ports();
+    let (first, last) = if lo > 11_000 {
+        (10_000u16, lo - 1)
+    } else {
+        (hi.saturating_add(1), u16::MAX)
+    };
+    let span = u64::from(last - first) + 1;
+    // Start somewhere different every run, so concurrent runs rarely meet.
+    let mut at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| {
+            d.as_nanos() as u64 ^ u64::from(std::process::id()).wrapping_mul(0x9e37_79b9)
+        })
+        % span;
+    let mut listeners = Vec::new();
+    for _ in 0..span {
+        if listeners.len() == n {
+            break;
+        }
+        let port = first + at as u16;
+        at = (at + 1) % span;
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            listeners.push(l);
+        }
+    }
+    if listeners.len() < n {
+        // No room outside the ephemeral range: any free port.
+        listeners = (0..n)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+            .collect::<Result<Vec<_>, _>>()?;
+    }
     listeners
         .iter()
         .enumerate()
@@ -162,7 +226,8 @@ pub async fn run(opts: ChaosOptions) -> Result<ChaosReport, DemoError> {
         println!("  --stale-reads: clients read each node's local state; this run is expected to FAIL the check");
     }
     let data = tempfile::Builder::new().prefix("easyraft-chaos-").tempdir()?;
-    let ports = free_ports(n)?;
+    let ports = free_ports(n + spares(&opts))?;
+    let founders: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
     let relays = Relays::start(&ports.iter().map(|(id, p)| (NodeId::new(id), *p)).collect()).await?;
     let peers: BTreeMap<String, String> = ports
         .keys()
@@ -175,17 +240,26 @@ pub async fn run(opts: ChaosOptions) -> Result<ChaosReport, DemoError> {
             (id.clone(), list.join(","))
         })
         .collect();
-    let mut procs = Procs::new(opts.exe.clone(), data.path().to_path_buf(), TOKEN, ports.clone(), peers);
-    for id in ports.keys() {
+    let procs = Arc::new(Procs::new(
+        opts.exe.clone(),
+        data.path().to_path_buf(),
+        TOKEN,
+        ports.clone(),
+        peers,
+        founders.clone(),
+    ));
+    for id in &founders {
         procs.spawn(id)?;
     }
     println!(
-        "  nodes {} on 127.0.0.1 (FileStorage, fsync on), data and logs in {}",
+        "  nodes {} on 127.0.0.1 (FileStorage, fsync on), {} spare slots for new members, data and logs in {}",
         ports
             .iter()
+            .filter(|(id, _)| founders.contains(id))
             .map(|(id, p)| format!("{id}:{p}"))
             .collect::<Vec<_>>()
             .join(" "),
+        ports.len() - founders.len(),
         data.path().display()
     );
     let start = Instant::now();
@@ -199,6 +273,7 @@ pub async fn run(opts: ChaosOptions) -> Result<ChaosReport, DemoError> {
 
     let shared = Arc::new(Shared {
         ports: ports.clone(),
+        procs: procs.clone(),
         token: TOKEN.into(),
         start,
         leader: Mutex::new(leader),
@@ -212,10 +287,11 @@ pub async fn run(opts: ChaosOptions) -> Result<ChaosReport, DemoError> {
     }
     let mut rng = Rng::new(opts.seed);
     let until = Instant::now() + opts.duration;
-    let mut log = |line: &str| {
-        println!("{line}   [{} ops answered]", shared.ok.load(Ordering::Relaxed));
+    let counter = shared.clone();
+    let log = move |line: &str| {
+        println!("{line}   [{} ops answered]", counter.ok.load(Ordering::Relaxed));
     };
-    let faults = faults::inject(&mut procs, &relays, &mut rng, &opts.faults, start, until, &mut log).await;
+    let faults = faults::inject(&shared, &relays, &mut rng, &opts.faults, start, until, &log).await;
     shared.stop.store(true, Ordering::Relaxed);
     let mut history = Vec::new();
     while let Some(ops) = clients.join_next().await {
@@ -235,9 +311,24 @@ pub async fn run(opts: ChaosOptions) -> Result<ChaosReport, DemoError> {
         Ok(reads) => history.extend(reads),
         Err(key) => {
             println!("{}  could not read {key} back within {ELECTION:?}", elapsed(start));
-            return Err(format!("the cluster did not recover: no linearizable read of {key}").into());
+            let kept = data.keep();
+            return Err(format!(
+                "the cluster did not recover: no linearizable read of {key} (data and logs kept in {})",
+                kept.display()
+            )
+            .into());
         }
     }
+    let mut anomalies: Vec<String> = faults
+        .iter()
+        .filter_map(|f| {
+            f.anomaly
+                .as_ref()
+                .map(|a| format!("{} at {:.1}s: {a}", f.fault, f.at.as_secs_f64()))
+        })
+        .collect();
+    anomalies.extend(caught_up(&procs, &shared).await);
+    println!("{}  members at the end: {}", elapsed(start), procs.members().join(", "));
     procs.stop_all();
 
     let checked = Instant::now();
@@ -247,11 +338,12 @@ pub async fn run(opts: ChaosOptions) -> Result<ChaosReport, DemoError> {
         .map_err(|e| format!("the checker panicked: {e}"))?;
     let check_time = checked.elapsed();
     let report = ChaosReport {
-        passed: verdict.passed(),
+        passed: verdict.passed() && anomalies.is_empty(),
         history,
         faults,
         verdict,
         check_time,
+        anomalies,
     };
     print_summary(&report, opts.seed);
     // Keep the logs of a failed run, unless the failure was asked for (stale reads).
@@ -275,6 +367,46 @@ async fn wait_for_leader(procs: &Procs, within: Duration) -> Option<String> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     None
+}
+
+/// Every member's applied index must reach the leader's commit index (as read after
+/// the final reads) within [`ELECTION`]: a node that never recovers from its faults is
+/// reported. Returns the members that did not.
+async fn caught_up(procs: &Procs, shared: &Shared) -> Vec<String> {
+    let deadline = Instant::now() + ELECTION;
+    let status = |id: String| async move {
+        let port = shared.ports.get(&id).copied().unwrap_or(0);
+        match client::call(port, &shared.token, "admin_status", &serde_json::json!({})).await {
+            client::Reply::Result(v) => Some(v),
+            _ => None,
+        }
+    };
+    let mut target = None;
+    let mut behind: Vec<String> = procs.members();
+    while Instant::now() < deadline && !behind.is_empty() {
+        if target.is_none() {
+            if let Some(l) = procs.leader() {
+                target = status(l).await.and_then(|v| v["commit"].as_u64());
+            }
+        }
+        if let Some(commit) = target {
+            let mut still = Vec::new();
+            for id in behind {
+                let applied = status(id.clone()).await.and_then(|v| v["applied"].as_u64());
+                if applied.is_none_or(|a| a < commit) {
+                    still.push(id);
+                }
+            }
+            behind = still;
+        }
+        if !behind.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    behind
+        .into_iter()
+        .map(|id| format!("{id} did not catch up with the leader's commit index within {ELECTION:?} after healing"))
+        .collect()
 }
 
 /// Reads every key once more (on the leader, retried until answered); the reads join
@@ -316,6 +448,16 @@ fn print_summary(report: &ChaosReport, seed: u64) {
     for f in &report.faults {
         println!("  {:>6.1}s  {:<9} {}", f.at.as_secs_f64(), f.fault.name(), f.what);
     }
+    let by_kind: Vec<String> = Fault::ALL
+        .iter()
+        .map(|k| (k, report.count(*k)))
+        .filter(|(_, c)| *c > 0)
+        .map(|(k, c)| format!("{k} {c}"))
+        .collect();
+    println!("faults by kind: {}", by_kind.join(", "));
+    for a in &report.anomalies {
+        println!("ANOMALY: {a}");
+    }
     println!("ops (ok / failed / unknown):");
     for (kind, [ok, fail, unknown]) in check::counts(&report.history) {
         println!("  {kind:<4} {ok:>6} / {fail:>5} / {unknown:>5}");
@@ -340,6 +482,11 @@ fn print_summary(report: &ChaosReport, seed: u64) {
         println!(
             "PASS: the history of {ok} answered ops through {} faults is linearizable; no acknowledged write lost (seed {seed})",
             report.faults.len()
+        );
+    } else if v.passed() {
+        println!(
+            "FAIL: the history is linearizable, but {} anomalies (seed {seed})",
+            report.anomalies.len()
         );
     } else if v.failures.iter().any(|f| f.lost_write) {
         println!("FAIL: an acknowledged write was lost (seed {seed})");

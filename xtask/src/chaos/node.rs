@@ -4,17 +4,34 @@
 //! file storage (fsync on every append) in its data directory, and finds its peers at
 //! the driver's relays. It reports every change of role on stdout as
 //! `role=ROLE term=TERM leader=ID` (how the driver knows whom to kill), and exits when
-//! its stdin closes, so a driver that dies takes its nodes with it.
+//! its stdin closes, so a driver that dies takes its nodes with it. It exits with an
+//! error when its Raft node stops on its own (a storage error).
+//!
+//! Beside the kv API it serves three admin methods the chaos driver uses:
+//! - `admin_status`: role, term, leader, commit, applied and the membership;
+//! - `admin_changeMembership {"changes": [{"op": "addLearner"|"addVoter"|"promote"|"remove", "id": ID}, ...]}`:
+//!   `RaftHandle::change_membership` (several changes at once are one joint change);
+//! - `admin_diskFault {"kind": "eio"|"enospc"|"slow", "ms": DELAY, "for_ms": WINDOW}`:
+//!   arms the fault-injecting file system ([`FaultyVfs`]) the node's storage runs on.
+//!
+//! Its clock can run fast or slow (`--clock-rate R`, see [`scaled`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use easyraft::discovery::NodeAddress;
-use easyraft::{NodeId, RaftConfig};
+use easyraft::discovery::{NodeAddress, StaticServiceDiscovery};
+use easyraft::storage::vfs::{LockOutcome, OpenMode, StdVfs, Vfs, VfsFile};
+use easyraft::storage::{FileStorage, Options};
+use easyraft::transport_jsonrpc::{JsonRpcConfig, JsonRpcTransport};
+use easyraft::{AnyStorage, Membership, MembershipChange, NodeId, RaftConfig, RaftNode};
+use examples::api::{bad, str_param, Node};
 use examples::kv::KvStore;
-use examples::runner::{run_node, NodeSpec};
+use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::RpcModule;
+use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
 use crate::demo::DemoError;
@@ -26,10 +43,15 @@ pub struct ChaosNodeOptions {
     pub id: NodeId,
     /// Every node: this one at its own address, the others at their relays.
     pub peers: Vec<(NodeId, NodeAddress)>,
+    /// The founding voters (the same on every founding node); empty for a node that
+    /// joins the running cluster (added as a learner by the leader).
+    pub voters: Vec<NodeId>,
     /// The data directory (the log lives in a subdirectory named after the id).
     pub data_dir: PathBuf,
     /// The token clients and peers must present.
     pub token: String,
+    /// How fast this node's clock runs against real time (1.0: exact).
+    pub clock_rate: f64,
 }
 
 /// Timing for a cluster on one busy machine whose processes get frozen and killed.
@@ -43,24 +65,249 @@ pub fn chaos_config() -> RaftConfig {
     }
 }
 
-/// Runs the node until stdin closes (or the process is killed).
+/// `config` as a node whose clock runs at `rate` sees it: every duration it waits
+/// (heartbeat interval, hence the tick, election timeout, request timeout, disk-stall
+/// timeout) passes `rate` times faster in its clock, so takes `1 / rate` of the real
+/// time. A rate of 2 makes a node campaign and heartbeat twice as eagerly as the
+/// others; 0.5 makes a leader's heartbeats come at half the expected rate.
+pub fn scaled(config: RaftConfig, rate: f64) -> RaftConfig {
+    let rate = if rate.is_finite() && rate > 0.0 { rate } else { 1.0 };
+    let s = |d: Duration| d.div_f64(rate);
+    RaftConfig {
+        election_timeout: s(config.election_timeout),
+        heartbeat_interval: s(config.heartbeat_interval),
+        request_timeout: s(config.request_timeout),
+        disk_stall_timeout: s(config.disk_stall_timeout),
+        ..config
+    }
+}
+
+/// A disk fault armed on a node.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Armed {
+    /// Every fsync (file or directory) fails with EIO, until the process exits: a
+    /// dying disk (and after a failed fsync nothing in the page cache can be trusted).
+    Eio,
+    /// Every write fails with ENOSPC after writing half its bytes, until the process
+    /// exits: a full disk.
+    Enospc,
+    /// Every fsync takes `delay` longer, until `until`.
+    Slow { delay: Duration, until: Instant },
+}
+
+/// The faults armed on this node's file system.
+#[derive(Debug, Default)]
+pub struct DiskFaults(Mutex<Option<Armed>>);
+
+impl DiskFaults {
+    fn get(&self) -> Option<Armed> {
+        let mut a = self.0.lock().ok()?;
+        if let Some(Armed::Slow { until, .. }) = *a {
+            if Instant::now() >= until {
+                *a = None;
+            }
+        }
+        *a
+    }
+
+    fn arm(&self, armed: Armed) {
+        if let Ok(mut a) = self.0.lock() {
+            *a = Some(armed);
+        }
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        match self.get() {
+            Some(Armed::Eio) => Err(std::io::Error::from_raw_os_error(EIO)),
+            Some(Armed::Slow { delay, .. }) => {
+                std::thread::sleep(delay);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `EIO` and `ENOSPC` on Linux (and every Unix this runs on).
+const EIO: i32 = 5;
+const ENOSPC: i32 = 28;
+
+/// The real file system, with the faults of [`DiskFaults`] injected into fsyncs and
+/// writes; every other operation is passed through.
+#[derive(Debug)]
+pub struct FaultyVfs {
+    faults: Arc<DiskFaults>,
+}
+
+impl Vfs for FaultyVfs {
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        StdVfs.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        StdVfs.list(dir)
+    }
+    fn is_dir(&self, path: &Path) -> bool {
+        StdVfs.is_dir(path)
+    }
+    fn open(&self, path: &Path, mode: OpenMode) -> std::io::Result<Box<dyn VfsFile>> {
+        Ok(Box::new(FaultyFile {
+            inner: StdVfs.open(path, mode)?,
+            faults: self.faults.clone(),
+        }))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        StdVfs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        StdVfs.remove_file(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.faults.sync()?;
+        StdVfs.sync_dir(dir)
+    }
+    fn lock_dir(&self, dir: &Path) -> std::io::Result<LockOutcome> {
+        StdVfs.lock_dir(dir)
+    }
+}
+
+#[derive(Debug)]
+struct FaultyFile {
+    inner: Box<dyn VfsFile>,
+    faults: Arc<DiskFaults>,
+}
+
+impl VfsFile for FaultyFile {
+    fn size(&self) -> std::io::Result<u64> {
+        self.inner.size()
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        self.inner.read_exact_at(buf, offset)
+    }
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        if self.faults.get() == Some(Armed::Enospc) {
+            // A full disk takes what fits, then refuses the rest.
+            self.inner.write_all_at(&buf[..buf.len() / 2], offset)?;
+            return Err(std::io::Error::from_raw_os_error(ENOSPC));
+        }
+        self.inner.write_all_at(buf, offset)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.faults.sync()?;
+        self.inner.sync_data()
+    }
+}
+
+/// The admin API's context.
+struct Admin {
+    node: Node<KvStore>,
+    disk: Arc<DiskFaults>,
+}
+
+fn ids(v: &std::collections::BTreeSet<NodeId>) -> Vec<String> {
+    v.iter().map(ToString::to_string).collect()
+}
+
+fn admin_api(admin: Admin) -> RpcModule<Admin> {
+    let mut m = RpcModule::new(admin);
+    let _ = m.register_async_method("admin_status", |_, a: Arc<Admin>, _| async move {
+        let h = a.node.get()?;
+        let st = h.status().await.map_err(|e| a.node.error(e))?;
+        Ok::<_, ErrorObjectOwned>(json!({
+            "id": st.id.to_string(),
+            "role": st.role.to_string(),
+            "term": st.term,
+            "leader": st.leader.map(|l| l.to_string()),
+            "commit": st.commit,
+            "applied": st.applied,
+            "voters": ids(&st.membership.voters),
+            "voters_outgoing": ids(&st.membership.voters_outgoing),
+            "learners": ids(&st.membership.learners),
+        }))
+    });
+    let _ = m.register_async_method("admin_changeMembership", |params, a: Arc<Admin>, _| async move {
+        let p: Value = params.parse()?;
+        let changes = p["changes"]
+            .as_array()
+            .ok_or_else(|| bad("changes: expected an array"))?
+            .iter()
+            .map(|c| {
+                let id = NodeId::new(str_param(c, "id")?);
+                match c["op"].as_str() {
+                    Some("addLearner") => Ok(MembershipChange::AddLearner(id)),
+                    Some("addVoter") => Ok(MembershipChange::AddVoter(id)),
+                    Some("promote") => Ok(MembershipChange::PromoteLearner(id)),
+                    Some("remove") => Ok(MembershipChange::Remove(id)),
+                    _ => Err(bad("op: addLearner, addVoter, promote or remove")),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let h = a.node.get()?;
+        h.change_membership(changes).await.map_err(|e| a.node.error(e))?;
+        Ok::<_, ErrorObjectOwned>(json!({ "ok": true }))
+    });
+    let _ = m.register_method("admin_diskFault", |params, a: &Admin, _| {
+        let p: Value = params.parse()?;
+        let ms = |name: &str| Duration::from_millis(p[name].as_u64().unwrap_or(0));
+        let armed = match p["kind"].as_str() {
+            Some("eio") => Armed::Eio,
+            Some("enospc") => Armed::Enospc,
+            Some("slow") => Armed::Slow {
+                delay: ms("ms"),
+                until: Instant::now() + ms("for_ms"),
+            },
+            _ => return Err(bad("kind: eio, enospc or slow")),
+        };
+        tracing::warn!(?armed, "disk fault armed");
+        a.disk.arm(armed);
+        Ok::<_, ErrorObjectOwned>(json!({ "ok": true }))
+    });
+    m
+}
+
+/// Runs the node until stdin closes (or the process is killed); an error when the
+/// Raft node stops on its own.
 pub async fn run(opts: ChaosNodeOptions) -> Result<(), DemoError> {
     let peers: BTreeMap<String, NodeAddress> = opts.peers.iter().map(|(id, a)| (id.to_string(), a.clone())).collect();
-    if !peers.contains_key(opts.id.as_str()) {
+    let Some(me) = peers.get(opts.id.as_str()) else {
         return Err(format!("--peers must include this node ({})", opts.id).into());
-    }
-    let spec = NodeSpec {
-        id: opts.id.to_string(),
-        peers,
-        data_dir: Some(opts.data_dir.clone()),
-        token: Some(opts.token.clone()),
-        cluster_id: "chaos".into(),
     };
-    let handle = run_node(spec, KvStore::default(), chaos_config(), examples::kv::rpc).await?;
+    let listen: std::net::SocketAddr = format!("{me}").parse()?;
+    let addresses = peers.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+    let slot = Node::new(addresses);
+    let disk = Arc::new(DiskFaults::default());
+    let mut api = examples::kv::rpc(slot.clone());
+    api.merge(admin_api(Admin {
+        node: slot.clone(),
+        disk: disk.clone(),
+    }))?;
+    let discovery = Arc::new(StaticServiceDiscovery::new(peers.clone()));
+    let mut cfg = JsonRpcConfig::new(listen, "chaos");
+    cfg.token = Some(opts.token.clone());
+    let transport = JsonRpcTransport::new(opts.id.as_str(), cfg, discovery).with_api(api);
+    let vfs = Arc::new(FaultyVfs { faults: disk });
+    let storage = FileStorage::open_with_vfs(vfs, opts.data_dir.join(opts.id.as_str()), Options::default())?;
+    let bootstrap = (!opts.voters.is_empty()).then(|| Membership::with_voters(opts.voters.iter().cloned()));
+    let config = scaled(chaos_config(), opts.clock_rate);
+    let handle = RaftNode::start(
+        opts.id.clone(),
+        config,
+        AnyStorage::new(storage),
+        KvStore::default(),
+        transport,
+        bootstrap,
+    )
+    .await?;
+    slot.set(handle.clone());
     let mut view = handle.watch();
     let report = async move {
         loop {
             let v = view.borrow_and_update().clone();
+            if !v.running {
+                return;
+            }
             let leader = v.leader.as_ref().map_or("-".to_string(), |l| l.to_string());
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "role={} term={} leader={leader}", v.role, v.term);
@@ -80,10 +327,69 @@ pub async fn run(opts: ChaosNodeOptions) -> Result<(), DemoError> {
             }
         }
     };
-    tokio::select! {
-        () = report => {}
-        () = orphaned => tracing::info!(id = %opts.id, "stdin closed: the driver is gone, stopping"),
-    }
+    let stopped = tokio::select! {
+        () = report => true,
+        () = orphaned => {
+            tracing::info!(id = %opts.id, "stdin closed: the driver is gone, stopping");
+            false
+        }
+    };
     handle.kill().await;
+    if stopped {
+        return Err(format!("{}: the Raft node stopped (see the error above)", opts.id).into());
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(dir: &Path, faults: &Arc<DiskFaults>) -> Box<dyn VfsFile> {
+        let vfs = FaultyVfs { faults: faults.clone() };
+        vfs.open(&dir.join("f"), OpenMode::CreateTruncate).expect("open")
+    }
+
+    #[test]
+    fn armed_faults_fail_fsyncs_and_writes_as_a_disk_would() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let faults = Arc::new(DiskFaults::default());
+        let f = file(dir.path(), &faults);
+        f.write_all_at(b"12345678", 0).expect("write");
+        f.sync_data().expect("sync");
+
+        faults.arm(Armed::Enospc);
+        let e = f.write_all_at(b"abcdefgh", 8).expect_err("a full disk");
+        assert_eq!(e.raw_os_error(), Some(ENOSPC));
+        assert_eq!(f.size().expect("size"), 12, "half the bytes were written");
+
+        faults.arm(Armed::Eio);
+        assert_eq!(f.sync_data().expect_err("EIO").raw_os_error(), Some(EIO));
+        let vfs = FaultyVfs { faults: faults.clone() };
+        assert_eq!(vfs.sync_dir(dir.path()).expect_err("EIO").raw_os_error(), Some(EIO));
+
+        let delay = Duration::from_millis(150);
+        faults.arm(Armed::Slow {
+            delay,
+            until: Instant::now() + Duration::from_millis(400),
+        });
+        let t = Instant::now();
+        f.sync_data().expect("a slow sync still syncs");
+        assert!(t.elapsed() >= delay);
+        std::thread::sleep(Duration::from_millis(400));
+        let t = Instant::now();
+        f.sync_data().expect("sync");
+        assert!(t.elapsed() < delay, "the slow window is over");
+    }
+
+    #[test]
+    fn a_clock_rate_scales_every_wait() {
+        let c = scaled(chaos_config(), 2.0);
+        assert_eq!(c.election_timeout, Duration::from_millis(250));
+        assert_eq!(c.heartbeat_interval, Duration::from_millis(30));
+        assert_eq!(c.request_timeout, Duration::from_millis(1500));
+        let slow = scaled(chaos_config(), 0.5);
+        assert_eq!(slow.election_timeout, Duration::from_millis(1000));
+        assert_eq!(scaled(chaos_config(), 0.0).election_timeout, Duration::from_millis(500));
+    }
 }

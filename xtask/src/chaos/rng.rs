@@ -34,6 +34,11 @@ impl Rng {
         lo + self.next_u64() % hi.saturating_sub(lo).max(1)
     }
 
+    /// `true` with probability `p` (0 never, 1 always).
+    pub fn chance(&mut self, p: f64) -> bool {
+        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+
     /// Picks one of `items`.
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
         items.get(self.below(items.len()))
