@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use jsonrpsee::types::ErrorObject;
 use jsonrpsee::RpcModule;
-use raft_cluster::{
-    Cluster, Error, Faults, FaultyTransport, RaftConfig, RaftEvent, RaftHandle,
-};
+use raft_cluster::{Cluster, Error, Faults, FaultyTransport, RaftConfig, RaftEvent, RaftHandle};
 use raft_core::{MemStorage, NodeId};
 use raft_discovery::{NodeAddress, StaticServiceDiscovery};
 use raft_transport_jsonrpc::{JsonRpcConfig, JsonRpcTransport};
