@@ -2,7 +2,8 @@
 //! malformed request gets a JSON-RPC error with the same HTTP status: a body that is
 //! not JSON is `-32700` (jsonrpsee answers 400 or 200 depending on the bytes), and an
 //! `id` that is an object, an array or a boolean is `-32600` (jsonrpsee answers with
-//! the body `null`). Both are HTTP 200, like every other JSON-RPC error.
+//! the body `null`). Both are HTTP 200, like every other JSON-RPC error. A body over
+//! the size limit is HTTP 413.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,7 +17,7 @@ use serde_json::Value;
 /// The tower layer; see the module docs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct EnvelopeLayer {
-    /// Bodies larger than this are left to jsonrpsee, which refuses them (413).
+    /// Bodies larger than this are refused with 413.
     pub(crate) max_body: usize,
 }
 
@@ -108,8 +109,12 @@ where
             let (parts, body) = req.into_parts();
             let bytes = match Limited::new(body, max).collect().await {
                 Ok(c) => c.to_bytes(),
-                // Over the limit or a broken body: an empty one, which jsonrpsee refuses.
-                Err(_) => bytes::Bytes::new(),
+                // Over the limit (or a body that broke off): 413, as jsonrpsee answers.
+                Err(_) => {
+                    let mut resp = answer(-32600, "Invalid request: the body is over the size limit");
+                    *resp.status_mut() = http::StatusCode::PAYLOAD_TOO_LARGE;
+                    return Ok(resp);
+                }
             };
             if let Some((code, message)) = problem(&bytes) {
                 return Ok(answer(code, message));
