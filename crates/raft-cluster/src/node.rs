@@ -109,8 +109,13 @@ impl RaftNode {
         let writer = LogWriter::start(id.as_str(), counters.clone()).map_err(|e| Error::Storage(e.into()))?;
         let (persisted_tx, persisted_rx) = mpsc::unbounded_channel();
         let (applied_tx, applied_rx) = mpsc::unbounded_channel();
-        let sink_storage = storage.clone();
-        let sinks: apply::SinkFactory = Box::new(move || sink_storage.lock().snapshot_sink());
+        // The apply worker's thread may outlive the node task: it must not keep the
+        // storage (and its directory lock) alive.
+        let sink_storage = storage.downgrade();
+        let sinks: apply::SinkFactory = Box::new(move || match sink_storage.upgrade() {
+            Some(store) => store.lock().unwrap_or_else(|e| e.into_inner()).snapshot_sink(),
+            None => Err(raft_core::StorageError::Other("the node has stopped".into())),
+        });
         let applier = apply::start(
             id.as_str(),
             state_machine,

@@ -137,6 +137,13 @@ impl<S: Storage> Shared<S> {
     }
 
     /// Whether two handles share one storage.
+    /// A handle that does not keep the storage alive, for a thread that may outlive
+    /// the node task (so that a node stopped or killed releases its data directory's
+    /// lock at once, and can be restarted on it).
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Mutex<S>> {
+        Arc::downgrade(&self.store)
+    }
+
     pub(crate) fn same(&self, other: &Shared<S>) -> bool {
         Arc::ptr_eq(&self.store, &other.store)
     }
