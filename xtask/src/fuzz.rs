@@ -140,7 +140,12 @@ pub fn run(opts: &FuzzOptions) -> Result<Vec<TargetRun>, String> {
         std::fs::create_dir_all(&work).map_err(|e| fail(format!("{}: {e}", work.display())))?;
         let seeds = fuzz_dir.join("corpus").join(&t);
         let started = Instant::now();
-        let out = fuzz_cmd(&fuzz_dir)
+        let mut cmd = fuzz_cmd(&fuzz_dir);
+        // storage_dir makes a data directory per input: in memory when there is a tmpfs.
+        if Path::new("/dev/shm").is_dir() {
+            cmd.env("TMPDIR", "/dev/shm");
+        }
+        let out = cmd
             .args(["run", "--debug-assertions", &t])
             .arg(&work)
             .arg(&seeds)
