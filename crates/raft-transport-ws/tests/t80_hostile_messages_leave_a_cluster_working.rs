@@ -148,3 +148,71 @@ async fn a_cluster_survives_a_u64_max_term_a_u64_max_snapshot_and_a_huge_frame()
         n.shutdown().await;
     }
 }
+
+/// A snapshot that passes every check the core can make (a sane index just past the
+/// log, the current term, the cluster's membership, a correct CRC) but whose data the
+/// state machine cannot read, sent from "evil" to a follower. The follower rejects it
+/// before replacing anything, counts it, keeps its state and keeps running; the
+/// cluster goes on committing, and the process does not grow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_rejects_a_snapshot_its_state_machine_cannot_read_and_keeps_going() {
+    let voters = ids(3);
+    let discovery = Arc::new(StaticServiceDiscovery::new(
+        Vec::<(String, raft_discovery::NodeAddress)>::new(),
+    ));
+    let mut nodes = Vec::new();
+    let mut addrs = Vec::new();
+    for id in &voters {
+        let (node, transport) = start_node(id.as_str(), &voters, ws_config("garbage"), &discovery).await;
+        addrs.push(transport.local_addr().unwrap());
+        nodes.push(node);
+    }
+    propose(&nodes, 1).await;
+    converge(&nodes, &[1]).await;
+    let leader = leader_of(&nodes).await;
+    let at = nodes.iter().position(|n| n.id() != leader.id()).unwrap();
+    let follower = &nodes[at];
+    let before = rss();
+
+    // Seven bytes: the test state machine reads whole u64s, so it refuses them.
+    let data = Bytes::from_static(b"garbage");
+    let view = follower.view();
+    let chunk = SnapshotChunk {
+        meta: SnapshotMeta {
+            index: view.commit + 50,
+            term: view.term,
+            membership: Membership::with_voters(voters.iter().cloned()),
+        },
+        offset: 0,
+        total: data.len() as u64,
+        crc: crc32fast::hash(&data),
+        data,
+        done: true,
+    };
+    let mut ws = connect_as_evil(addrs[at]).await;
+    let msg = from_evil(follower.id(), view.term, MessageBody::InstallSnapshot(chunk));
+    ws.send(WsMessage::Binary(wire::encode_binary(&[msg]).unwrap().into()))
+        .await
+        .unwrap();
+    wait_until("the follower rejected the snapshot", || {
+        follower.metrics().snapshots_rejected >= 1
+    })
+    .await;
+    ws.close(None).await.ok();
+
+    let m = follower.metrics();
+    assert_eq!(m.snapshots_installed, 0, "{m:?}");
+    assert_eq!(follower.read_local(()).await.unwrap_or_default(), vec![1], "the state was replaced");
+    propose(&nodes, 2).await;
+    converge(&nodes, &[1, 2]).await;
+    leader_of(&nodes).await;
+    for n in &nodes {
+        let v = n.view();
+        assert!(v.running, "{} stopped: {v:?}", n.id());
+    }
+    let grown = rss().saturating_sub(before);
+    assert!(grown < 64 << 20, "the process grew by {grown} bytes");
+    for n in nodes {
+        n.shutdown().await;
+    }
+}
