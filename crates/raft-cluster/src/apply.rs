@@ -216,7 +216,7 @@ impl<SM: StateMachine> Worker<SM> {
                     Some(staged)
                 }
                 Err(e) => {
-                    warn!(id = %self.id, index, error = %e, "the state machine rejects a leader's snapshot");
+                    crate::warn_limited!(id = %self.id, index, error = %e, "the state machine rejects a leader's snapshot");
                     None
                 }
             }

@@ -318,7 +318,7 @@ where
 
     fn step(&mut self, m: Message) {
         if let Err(e) = self.raw.step(m) {
-            warn!(id = %self.id, error = %e, "dropping inbound message");
+            crate::warn_limited!(id = %self.id, error = %e, "dropping inbound message");
         }
     }
 

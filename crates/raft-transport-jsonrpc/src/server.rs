@@ -14,7 +14,6 @@ use raft_cluster::{Inbox, InboxError, TransportError};
 use raft_core::NodeId;
 use serde_json::{json, Map, Value};
 use tower_http::validate_request::{ValidateRequest, ValidateRequestHeaderLayer};
-use tracing::warn;
 
 use crate::Inner;
 
@@ -91,7 +90,7 @@ impl<B> ValidateRequest<B> for TokenCheck {
         if req.headers().get("authorization") == Some(&self.expected) {
             return Ok(());
         }
-        warn!(uri = %req.uri(), "refusing a call without the cluster token");
+        raft_cluster::warn_limited!(uri = %req.uri(), "refusing a call without the cluster token");
         let mut resp = HttpResponse::new(HttpBody::from("missing or wrong cluster token"));
         *resp.status_mut() = http::StatusCode::UNAUTHORIZED;
         Err(resp)
@@ -124,7 +123,7 @@ fn handle(kind: &'static str, params: Params<'_>, ctx: &Ctx, ext: &Extensions) -
         None | Some(Value::Null) => {}
         Some(Value::String(to)) if to == ctx.me.as_str() => {}
         Some(other) => {
-            warn!(local = %ctx.me, target = %other, "refusing a message for another node");
+            raft_cluster::warn_limited!(local = %ctx.me, target = %other, "refusing a message for another node");
             return Err(error(
                 ErrorCode::WrongTarget,
                 format!("this is {}, not {other}", ctx.me),

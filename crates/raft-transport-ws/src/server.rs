@@ -123,7 +123,7 @@ fn handshake_check(
 ) -> impl FnOnce(&Request, Response) -> Result<Response, ErrorResponse> {
     move |req: &Request, resp: Response| {
         let refuse = |code: StatusCode, why: &str| {
-            warn!(local = %inner.me, path = %req.uri(), status = code.as_u16(), why, "refusing a WebSocket handshake");
+            raft_cluster::warn_limited!(local = %inner.me, path = %req.uri(), status = code.as_u16(), why, "refusing a WebSocket handshake");
             let mut r = ErrorResponse::new(Some(why.to_string()));
             *r.status_mut() = code;
             Err(r)
@@ -188,7 +188,7 @@ async fn connection<S>(
                     debug!(local = %inner.me, peer = ?peer, error = %e, "connection dropped");
                     return;
                 }
-                warn!(local = %inner.me, peer = ?peer, error = %e, "closing a connection after a bad frame");
+                raft_cluster::warn_limited!(local = %inner.me, peer = ?peer, error = %e, "closing a connection after a bad frame");
                 let code = match e {
                     tokio_tungstenite::tungstenite::Error::Capacity(_) => CloseCode::Size,
                     // Fix (tests): a text frame that is not UTF-8 is 1007 (RFC 6455
@@ -210,18 +210,20 @@ async fn connection<S>(
                                 let _ = ws.close(Some(close(CloseCode::Away, "node stopped"))).await;
                                 return;
                             }
-                            Err(e) => warn!(local = %inner.me, peer = ?peer, error = %e, "dropping an inbound message"),
+                            Err(e) => {
+                                raft_cluster::warn_limited!(local = %inner.me, peer = ?peer, error = %e, "dropping an inbound message")
+                            }
                         }
                     }
                 }
                 Err(e) => {
-                    warn!(local = %inner.me, peer = ?peer, error = %e, "closing a connection after an undecodable frame");
+                    raft_cluster::warn_limited!(local = %inner.me, peer = ?peer, error = %e, "closing a connection after an undecodable frame");
                     let _ = ws.close(Some(close(CloseCode::Invalid, &e.to_string()))).await;
                     return;
                 }
             },
             WsMessage::Text(text) if text.len() > inner.cfg.max_json_bytes => {
-                warn!(local = %inner.me, peer = ?peer, bytes = text.len(), "closing a connection after a text frame over the JSON limit");
+                raft_cluster::warn_limited!(local = %inner.me, peer = ?peer, bytes = text.len(), "closing a connection after a text frame over the JSON limit");
                 let why = format!(
                     "{} bytes of JSON, over the limit of {}",
                     text.len(),
@@ -235,12 +237,12 @@ async fn connection<S>(
                     Ok(env) => match admit(&inbox, peer.as_ref(), env.message) {
                         Ok(()) => peer.is_none().then(|| wire::ack(env.message_id.as_deref())),
                         Err(e) => {
-                            warn!(local = %inner.me, error = %e, "refusing an envelope");
+                            raft_cluster::warn_limited!(local = %inner.me, error = %e, "refusing an envelope");
                             Some(wire::error_reply(env.message_id.as_deref(), &e))
                         }
                     },
                     Err((e, id)) => {
-                        warn!(local = %inner.me, peer = ?peer, error = %e, "refusing a malformed envelope");
+                        raft_cluster::warn_limited!(local = %inner.me, peer = ?peer, error = %e, "refusing a malformed envelope");
                         Some(wire::error_reply(id.as_deref(), &e))
                     }
                 };

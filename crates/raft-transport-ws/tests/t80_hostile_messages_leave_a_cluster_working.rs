@@ -202,7 +202,11 @@ async fn a_follower_rejects_a_snapshot_its_state_machine_cannot_read_and_keeps_g
 
     let m = follower.metrics();
     assert_eq!(m.snapshots_installed, 0, "{m:?}");
-    assert_eq!(follower.read_local(()).await.unwrap_or_default(), vec![1], "the state was replaced");
+    assert_eq!(
+        follower.read_local(()).await.unwrap_or_default(),
+        vec![1],
+        "the state was replaced"
+    );
     propose(&nodes, 2).await;
     converge(&nodes, &[1, 2]).await;
     leader_of(&nodes).await;
