@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use raft_core::{MembershipChange, NodeId, Status};
+use raft_core::{MembershipChange, NodeId, SnapshotInfo, SnapshotMeta, Status};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::error::{Error, Result};
@@ -20,11 +20,17 @@ pub(crate) enum Request<SM: StateMachine> {
     ChangeMembership(Vec<MembershipChange>, oneshot::Sender<Result<()>>),
     TransferLeadership(NodeId, oneshot::Sender<Result<()>>),
     Status(oneshot::Sender<Status>),
+    Snapshot(oneshot::Sender<Result<SnapshotMeta>>),
     Shutdown,
 }
 
+/// Opens the node's latest snapshot (its description and a stream of its data),
+/// reading the storage from the caller's thread, never the node task's.
+pub(crate) type SnapshotOpener = Box<dyn Fn() -> Result<(SnapshotInfo, Box<dyn std::io::Read + Send>)> + Send + Sync>;
+
 pub(crate) struct Shared {
     pub(crate) task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub(crate) snapshots: SnapshotOpener,
 }
 
 /// A handle to a running [`crate::RaftNode`]. Cheap to clone; every clone talks to the
@@ -125,6 +131,41 @@ impl<SM: StateMachine> RaftHandle<SM> {
     pub async fn transfer_leadership(&self, to: impl Into<NodeId>) -> Result<()> {
         let to = to.into();
         self.call(|tx| Request::TransferLeadership(to, tx)).await
+    }
+
+    /// Takes a snapshot of the state machine now and compacts the log behind it;
+    /// resolves with what the snapshot covers once it is durable. With nothing applied
+    /// since the latest snapshot, that one is the answer. Taken on the leader, it holds
+    /// every write acknowledged before the call (a leader applies a write before it
+    /// acknowledges it).
+    ///
+    /// # Errors
+    /// [`Error::Stopped`]; [`Error::Internal`] if the state machine or the storage
+    /// could not make the snapshot this time (the node keeps running).
+    pub async fn snapshot_now(&self) -> Result<SnapshotMeta> {
+        // No request timeout: a large state machine takes as long as it takes.
+        let (tx, rx) = oneshot::channel();
+        self.requests
+            .send(Request::Snapshot(tx))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// The node's latest snapshot: what it covers, its length and CRC-32, and a stream
+    /// of its data (which checks the CRC at its end). The storage is read on a
+    /// blocking thread, not on the node task; a snapshot installed meanwhile does not
+    /// change a stream already opened. With [`snapshot_now`](Self::snapshot_now) first,
+    /// this is a backup.
+    ///
+    /// # Errors
+    /// [`Error::Stopped`] once the node stopped; [`Error::Storage`] if the storage
+    /// cannot open it.
+    pub async fn open_snapshot(&self) -> Result<(SnapshotInfo, Box<dyn std::io::Read + Send>)> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || (shared.snapshots)())
+            .await
+            .map_err(|e| Error::Internal(format!("opening the snapshot: {e}")))?
     }
 
     /// The node's full status: role, term, leader, commit, applied, log bounds,

@@ -15,7 +15,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use raft_core::{Entry, HardState, JobId, LogIndex, SnapshotMeta};
+use raft_core::{Entry, HardState, JobId, SnapshotMeta};
 use raft_storage::{LogStore, StagedSnapshot};
 use tokio::sync::mpsc;
 use tracing::{debug, error};
@@ -50,7 +50,7 @@ pub(crate) struct Persisted {
     /// The Ready's job, if it was one.
     pub(crate) job: Option<JobId>,
     /// The snapshot written, if any.
-    pub(crate) snapshot: Option<LogIndex>,
+    pub(crate) snapshot: Option<raft_core::SnapshotMeta>,
     /// The write failed: the node must stop.
     pub(crate) error: Option<String>,
 }
@@ -90,7 +90,7 @@ pub(crate) fn write_now<S: LogStore>(mut job: WriteJob<S>) -> Persisted {
     let result = write_group(std::slice::from_mut(&mut job));
     Persisted {
         job: job.job,
-        snapshot: job.snapshot.as_ref().map(|s| s.meta.index),
+        snapshot: job.snapshot.as_ref().map(|s| s.meta.clone()),
         error: result.err().map(|e| e.to_string()),
     }
 }
@@ -114,7 +114,7 @@ fn run<S: LogStore>(rx: std_mpsc::Receiver<WriteJob<S>>, in_flight: &InFlight) {
             for job in round.drain(..end) {
                 let _ = job.done.send(Persisted {
                     job: job.job,
-                    snapshot: job.snapshot.as_ref().map(|s| s.meta.index),
+                    snapshot: job.snapshot.as_ref().map(|s| s.meta.clone()),
                     error: result.as_ref().err().map(|e| e.to_string()),
                 });
             }

@@ -111,6 +111,14 @@ impl RaftNode {
         let (applied_tx, applied_rx) = mpsc::unbounded_channel();
         // The apply worker's thread may outlive the node task: it must not keep the
         // storage (and its directory lock) alive.
+        let read_storage = storage.downgrade();
+        let snapshots: crate::handle::SnapshotOpener = Box::new(move || {
+            let store = read_storage.upgrade().ok_or(Error::Stopped)?;
+            let store = store.lock().unwrap_or_else(|e| e.into_inner());
+            let info = store.snapshot_info().map_err(|e| Error::Storage(e.into()))?;
+            let data = store.snapshot_reader().map_err(|e| Error::Storage(e.into()))?;
+            Ok((info, data))
+        });
         let sink_storage = storage.downgrade();
         let sinks: apply::SinkFactory = Box::new(move || match sink_storage.upgrade() {
             Some(store) => store.lock().unwrap_or_else(|e| e.into_inner()).snapshot_sink(),
@@ -162,7 +170,9 @@ impl RaftNode {
             ticks: 0,
             reads_stale: false,
             applied: snap.meta.index,
-            last_snapshot: snap.meta.index,
+            last_snapshot: snap.meta.clone(),
+            snapshot_jobs: 0,
+            snapshot_waiters: Vec::new(),
             config: config.clone(),
             leader: None,
         };
@@ -176,6 +186,7 @@ impl RaftNode {
             timeout: config.request_timeout,
             shared: Arc::new(HandleShared {
                 task: Mutex::new(Some(task)),
+                snapshots,
             }),
             counters,
         })
@@ -248,7 +259,11 @@ struct Driver<SM: StateMachine, S, T> {
     /// The leader or term changed: ask the pending reads again.
     reads_stale: bool,
     applied: LogIndex,
-    last_snapshot: LogIndex,
+    last_snapshot: SnapshotMeta,
+    /// Snapshot jobs sent to the apply worker so far (the one in flight is the last).
+    snapshot_jobs: u64,
+    /// Callers of `snapshot_now`, with the number of jobs sent when each asked.
+    snapshot_waiters: Vec<(u64, oneshot::Sender<Result<SnapshotMeta>>)>,
     config: RaftConfig,
     leader: Option<NodeId>,
 }
@@ -412,6 +427,7 @@ where
             Request::Status(reply) => {
                 let _ = reply.send(self.raw.status());
             }
+            Request::Snapshot(reply) => self.snapshot_now(reply),
             Request::Propose(..) | Request::Shutdown => {}
         }
     }
@@ -602,15 +618,17 @@ where
         if let Some(e) = p.error {
             return Err(Error::Storage(e.into()));
         }
-        if let Some(index) = p.snapshot {
+        if let Some(meta) = p.snapshot {
+            let index = meta.index;
             self.raw.on_snapshot_persisted(index);
-            if index > self.last_snapshot {
-                self.last_snapshot = index;
+            if index > self.last_snapshot.index {
+                self.last_snapshot = meta;
             }
             if self.snapshotting {
                 self.snapshotting = false;
                 Counters::add(&self.counters.snapshots_taken, 1);
                 info!(id = %self.id, index, "snapshot taken; log compacted");
+                self.answer_snapshot_waiters(Ok(()));
             }
         }
         if let Some(job) = p.job {
@@ -641,18 +659,21 @@ where
                 // A snapshot installed from the leader meanwhile may be newer; and a
                 // state machine that cannot snapshot now is asked again later. Neither
                 // stops the node.
+                if index <= self.last_snapshot.index {
+                    // Nothing applied since the latest snapshot (or a newer one came).
+                    self.snapshotting = false;
+                    self.answer_snapshot_waiters(Ok(()));
+                    return Ok(());
+                }
                 let snap = match staged.and_then(|staged| {
                     let snap = self.raw.create_snapshot(index, Bytes::new()).map_err(Error::from)?;
                     Ok((snap.meta, staged))
                 }) {
-                    Ok(snap) if index > self.last_snapshot => snap,
-                    Ok(_) => {
-                        self.snapshotting = false;
-                        return Ok(());
-                    }
+                    Ok(snap) => snap,
                     Err(e) => {
                         warn!(id = %self.id, index, error = %e, "no snapshot taken this time");
                         self.snapshotting = false;
+                        self.answer_snapshot_waiters(Err(e.to_string()));
                         return Ok(());
                     }
                 };
@@ -766,11 +787,46 @@ where
     /// state machine, and the log writer saves it and compacts the log behind it.
     fn maybe_snapshot(&mut self) {
         let every = self.config.snapshot_interval;
-        if every == 0 || self.snapshotting || self.applied < self.last_snapshot.saturating_add(every) {
+        if every == 0 || self.snapshotting || self.applied < self.last_snapshot.index.saturating_add(every) {
             return;
         }
+        self.start_snapshot();
+    }
+
+    /// A snapshot asked for through the handle. It is answered by a snapshot job sent
+    /// to the apply worker after it arrived (a job sent before might not hold a write
+    /// acknowledged in between), once that snapshot is durable.
+    fn snapshot_now(&mut self, reply: oneshot::Sender<Result<SnapshotMeta>>) {
+        self.snapshot_waiters.push((self.snapshot_jobs, reply));
+        if !self.snapshotting {
+            self.start_snapshot();
+        }
+    }
+
+    fn start_snapshot(&mut self) {
         self.snapshotting = true;
+        self.snapshot_jobs = self.snapshot_jobs.saturating_add(1);
         self.send_to_applier(ApplyJob::Snapshot);
+    }
+
+    /// The snapshot job in flight ended: durable or covered by a newer snapshot
+    /// (`Ok`), or not taken this time. The callers it answers hear; those that came
+    /// after it was sent get a job of their own.
+    fn answer_snapshot_waiters(&mut self, outcome: std::result::Result<(), String>) {
+        let job = self.snapshot_jobs;
+        let (answered, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.snapshot_waiters)
+            .into_iter()
+            .partition(|(after, _)| *after < job);
+        for (_, reply) in answered {
+            let _ = reply.send(match &outcome {
+                Ok(()) => Ok(self.last_snapshot.clone()),
+                Err(e) => Err(Error::Internal(format!("no snapshot taken: {e}"))),
+            });
+        }
+        self.snapshot_waiters = later;
+        if !self.snapshot_waiters.is_empty() && !self.snapshotting {
+            self.start_snapshot();
+        }
     }
 
     fn publish_view(&mut self) {
