@@ -38,6 +38,7 @@
 #![doc = include_str!("../../../docs/storage.md")]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod backup;
 mod cache;
 pub mod contract;
 mod error;
