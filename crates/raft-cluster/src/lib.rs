@@ -69,6 +69,7 @@ mod mem_transport;
 mod metrics;
 mod node;
 pub mod ops;
+pub mod sessions;
 mod shared_storage;
 mod state_machine;
 pub mod testing;
