@@ -169,7 +169,11 @@ fn write_group<S: LogStore>(jobs: &mut [WriteJob<S>]) -> Result<(), BoxError> {
         Ok(())
     })();
     // Whatever happened, the tail must match the storage again.
-    if let Err(e) = first.storage.written(&st, if outcome.is_ok() { &merged } else { &[] }) {
+    let installed = first.snapshot.is_some();
+    if let Err(e) = first
+        .storage
+        .written(&st, if outcome.is_ok() { &merged } else { &[] }, installed)
+    {
         error!(error = %e, "cannot read the log's bounds after a write");
         return Err(e.into());
     }

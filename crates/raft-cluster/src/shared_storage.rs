@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use raft_core::{Entry, InitialState, LogIndex, Snapshot, SnapshotInfo, Storage, StorageError, Term};
+use raft_storage::{ChunkSource, LogStore};
 
 /// What the tail cache keeps at most.
 const TAIL_MAX_BYTES: u64 = 64 << 20;
@@ -92,10 +93,15 @@ impl Tail {
     }
 }
 
+/// The current snapshot's chunks, when the storage can read them without itself.
+type Chunks = Option<Arc<dyn ChunkSource>>;
+
 /// A storage shared by the node task (reads) and the log writer (writes).
 pub(crate) struct Shared<S> {
     store: Arc<Mutex<S>>,
     tail: Arc<Mutex<Tail>>,
+    /// Read by a leader sending a snapshot, without waiting for the writer's fsync.
+    chunks: Arc<Mutex<Chunks>>,
 }
 
 impl<S> Clone for Shared<S> {
@@ -103,20 +109,42 @@ impl<S> Clone for Shared<S> {
         Shared {
             store: self.store.clone(),
             tail: self.tail.clone(),
+            chunks: self.chunks.clone(),
         }
     }
 }
 
-impl<S: Storage> Shared<S> {
+impl<S: LogStore> Shared<S> {
     pub(crate) fn new(s: S) -> Result<Self, StorageError> {
         let mut tail = Tail::default();
         tail.refresh(&s)?;
+        let chunks = s.snapshot_chunks()?;
         Ok(Shared {
             store: Arc::new(Mutex::new(s)),
             tail: Arc::new(Mutex::new(tail)),
+            chunks: Arc::new(Mutex::new(chunks)),
         })
     }
 
+    /// Called by the writer, holding `store`, after it wrote `entries` (and maybe
+    /// installed a snapshot): the tail (and the snapshot's chunk reader) learn them
+    /// before the core hears they are persisted.
+    pub(crate) fn written(&self, store: &S, entries: &[Entry], snapshot: bool) -> Result<(), StorageError> {
+        let mut tail = self.tail();
+        tail.appended(entries);
+        tail.refresh(store)?;
+        if snapshot {
+            *self.chunks.lock().unwrap_or_else(|e| e.into_inner()) = store.snapshot_chunks()?;
+        }
+        Ok(())
+    }
+
+    fn chunks(&self) -> Chunks {
+        self.chunks.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl<S: Storage> Shared<S> {
     /// The storage itself, for writing (the log writer) or a read the tail lacks.
     pub(crate) fn lock(&self) -> MutexGuard<'_, S> {
         // A panic in a storage call poisons the lock; the node stops on storage
@@ -126,14 +154,6 @@ impl<S: Storage> Shared<S> {
 
     fn tail(&self) -> MutexGuard<'_, Tail> {
         self.tail.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Called by the writer, holding `store`, after it wrote `entries` (and maybe a
-    /// snapshot): the tail learns them before the core hears they are persisted.
-    pub(crate) fn written(&self, store: &S, entries: &[Entry]) -> Result<(), StorageError> {
-        let mut tail = self.tail();
-        tail.appended(entries);
-        tail.refresh(store)
     }
 
     /// Whether two handles share one storage.
@@ -149,7 +169,7 @@ impl<S: Storage> Shared<S> {
     }
 }
 
-impl<S: Storage> Storage for Shared<S> {
+impl<S: LogStore> Storage for Shared<S> {
     fn initial_state(&self) -> Result<InitialState, StorageError> {
         self.lock().initial_state()
     }
@@ -213,10 +233,16 @@ impl<S: Storage> Storage for Shared<S> {
     }
 
     fn snapshot_info(&self) -> Result<SnapshotInfo, StorageError> {
+        if let Some(c) = self.chunks() {
+            return Ok(c.info().clone());
+        }
         self.lock().snapshot_info()
     }
 
     fn snapshot_chunk(&self, index: LogIndex, offset: u64, max_len: u64) -> Result<bytes::Bytes, StorageError> {
+        if let Some(c) = self.chunks().filter(|c| c.info().meta.index == index) {
+            return c.read(offset, max_len);
+        }
         self.lock().snapshot_chunk(index, offset, max_len)
     }
 }
@@ -242,7 +268,7 @@ mod tests {
         let write = |es: &[Entry]| {
             let mut st = shared.lock();
             st.append(es).unwrap();
-            shared.written(&st, es).unwrap();
+            shared.written(&st, es, false).unwrap();
         };
         write(&(1..=10).map(|i| entry(i, 1)).collect::<Vec<_>>());
         write(&(6..=8).map(|i| entry(i, 2)).collect::<Vec<_>>());
@@ -276,7 +302,7 @@ mod tests {
                 data: Bytes::new(),
             };
             st.save_snapshot(&snap).unwrap();
-            shared.written(&st, &[]).unwrap();
+            shared.written(&st, &[], true).unwrap();
         }
         check(&shared);
         assert_eq!(shared.first_index().unwrap(), 6);
@@ -284,5 +310,46 @@ mod tests {
             shared.entries(3, 7, u64::MAX),
             Err(StorageError::Compacted(3))
         ));
+    }
+
+    #[test]
+    fn a_leader_reads_snapshot_chunks_while_the_writer_holds_the_storage() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let fs = raft_storage::FileStorage::open(dir.path(), raft_storage::Options::default()).unwrap();
+        let shared = Shared::new(fs).unwrap();
+        let install = |index: LogIndex, byte: u8| {
+            let mut st = shared.lock();
+            let mut sink = st.snapshot_sink().unwrap();
+            sink.write_all(&vec![byte; 100_000]).unwrap();
+            let meta = raft_core::SnapshotMeta {
+                index,
+                term: 1,
+                membership: raft_core::Membership::with_voters(["a"]),
+            };
+            st.install_snapshot(&meta, sink.finish().unwrap()).unwrap();
+            shared.written(&st, &[], true).unwrap();
+        };
+        install(10, 7);
+        // The writer holds the storage (as during an fsync); chunks still come.
+        let held = shared.lock();
+        let reader = shared.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let info = reader.snapshot_info();
+            let chunk = reader.snapshot_chunk(10, 99_990, 1000);
+            let _ = tx.send((info, chunk));
+        });
+        let (info, chunk) = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the chunk was read without waiting for the storage");
+        drop(held);
+        assert_eq!(info.unwrap().meta.index, 10);
+        assert_eq!(chunk.unwrap(), Bytes::from(vec![7u8; 10]));
+        // A newer snapshot replaces the reader; the old index is no longer served.
+        install(20, 9);
+        assert_eq!(shared.snapshot_info().unwrap().meta.index, 20);
+        assert_eq!(shared.snapshot_chunk(20, 0, 3).unwrap(), Bytes::from(vec![9u8; 3]));
+        assert!(shared.snapshot_chunk(10, 0, 3).is_err());
     }
 }

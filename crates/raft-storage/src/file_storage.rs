@@ -405,6 +405,21 @@ impl LogStore for FileStorage {
         Ok(self.install_inner(meta, staged)?)
     }
 
+    fn snapshot_chunks(&self) -> Result<Option<std::sync::Arc<dyn crate::ChunkSource>>, StorageError> {
+        let Some(region) = self.data_region()? else {
+            return Ok(None);
+        };
+        let info = SnapshotInfo {
+            meta: self.state.snapshot.clone(),
+            len: region.len,
+            crc: region.crc,
+        };
+        Ok(Some(std::sync::Arc::new(crate::snapshot_file::RegionChunks {
+            info,
+            region,
+        })))
+    }
+
     fn snapshot_reader(&self) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
         match self.data_region()? {
             Some(region) => Ok(region.into_reader()),

@@ -56,6 +56,6 @@ mod wal;
 
 pub use error::{Corruption, Error, REPAIR_HINT};
 pub use file_storage::{FileStorage, Stats};
-pub use log_store::LogStore;
+pub use log_store::{ChunkSource, LogStore};
 pub use options::{Durability, Options, MIN_SEGMENT_SIZE};
 pub use snapshot_file::{SnapshotSink, StagedSnapshot};

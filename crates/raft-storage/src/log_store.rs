@@ -2,7 +2,8 @@
 
 use std::io::Read;
 
-use raft_core::{Entry, HardState, MemStorage, Snapshot, SnapshotMeta, Storage, StorageError};
+use bytes::Bytes;
+use raft_core::{Entry, HardState, MemStorage, Snapshot, SnapshotInfo, SnapshotMeta, Storage, StorageError};
 
 use crate::snapshot_file::{SnapshotSink, StagedSnapshot};
 
@@ -92,6 +93,30 @@ pub trait LogStore: Storage {
     fn snapshot_reader(&self) -> Result<Box<dyn Read + Send>, StorageError> {
         Ok(Box::new(std::io::Cursor::new(self.snapshot()?.data)))
     }
+
+    /// The current snapshot's chunks, readable without the storage: a leader sends
+    /// them while the log writer holds the storage for an fsync. `None` (the default)
+    /// when the storage has no such reader; then chunks are read through
+    /// [`Storage::snapshot_chunk`](raft_core::Storage::snapshot_chunk).
+    ///
+    /// # Errors
+    /// Whatever the implementation reports.
+    fn snapshot_chunks(&self) -> Result<Option<std::sync::Arc<dyn ChunkSource>>, StorageError> {
+        Ok(None)
+    }
+}
+
+/// One snapshot's data, read by offset, independent of the storage it came from (it
+/// keeps its file open: a newer snapshot replacing it does not change what it reads).
+pub trait ChunkSource: Send + Sync + std::fmt::Debug {
+    /// What the snapshot covers, its length and CRC.
+    fn info(&self) -> &SnapshotInfo;
+
+    /// Up to `max_len` bytes of its data from `offset` (empty past the end).
+    ///
+    /// # Errors
+    /// The read failed.
+    fn read(&self, offset: u64, max_len: u64) -> Result<Bytes, StorageError>;
 }
 
 impl LogStore for MemStorage {

@@ -499,3 +499,20 @@ impl Read for CheckedReader {
         Ok(n)
     }
 }
+
+/// A snapshot file's data as a [`crate::ChunkSource`]: the open file, read by offset.
+#[derive(Debug)]
+pub(crate) struct RegionChunks {
+    pub(crate) info: raft_core::SnapshotInfo,
+    pub(crate) region: DataRegion,
+}
+
+impl crate::ChunkSource for RegionChunks {
+    fn info(&self) -> &raft_core::SnapshotInfo {
+        &self.info
+    }
+
+    fn read(&self, offset: u64, max_len: u64) -> Result<Bytes, raft_core::StorageError> {
+        Ok(self.region.read(offset, max_len)?)
+    }
+}
