@@ -27,7 +27,13 @@ Environment: EASYRAFT_ENDPOINTS (as --endpoints), EASYRAFT_ADMIN_TOKEN (as
 pub struct Cli {
     /// Members' client addresses (host:port or http://host:port), comma-separated;
     /// tried in turn, leader hints followed.
-    #[arg(long, global = true, env = "EASYRAFT_ENDPOINTS", value_delimiter = ',', default_value = "127.0.0.1:7000")]
+    #[arg(
+        long,
+        global = true,
+        env = "EASYRAFT_ENDPOINTS",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:7000"
+    )]
     pub endpoints: Vec<String>,
     /// Output format.
     #[arg(long, short = 'o', global = true, value_enum, default_value = "table")]
@@ -326,8 +332,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => n.checked_mul(3_600_000),
         _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
     };
-    ms.map(Duration::from_millis)
-        .ok_or_else(|| format!("{s:?}: too long"))
+    ms.map(Duration::from_millis).ok_or_else(|| format!("{s:?}: too long"))
 }
 
 #[cfg(test)]
@@ -350,6 +355,16 @@ mod tests {
         Cli::command().debug_assert();
         assert!(Cli::try_parse_from(["easyraftctl", "kv", "cas", "k", "--new", "v"]).is_err());
         assert!(Cli::try_parse_from(["easyraftctl", "kv", "cas", "k", "--expect-absent", "--new", "v"]).is_ok());
-        assert!(Cli::try_parse_from(["easyraftctl", "kv", "cas", "k", "--expected", "a", "--expect-absent", "--delete"]).is_err());
+        assert!(Cli::try_parse_from([
+            "easyraftctl",
+            "kv",
+            "cas",
+            "k",
+            "--expected",
+            "a",
+            "--expect-absent",
+            "--delete"
+        ])
+        .is_err());
     }
 }

@@ -303,7 +303,10 @@ mod tests {
         assert_eq!(parse_answer(b"missing or wrong cluster token"), None);
         assert_eq!(parse_answer(br#"{"error":{"message":"no code"}}"#), None);
         let body = Call::new("kv_get", CallKind::Read, json!({"key": "a"})).body();
-        assert_eq!(body, json!({"jsonrpc": "2.0", "id": 1, "method": "kv_get", "params": {"key": "a"}}));
+        assert_eq!(
+            body,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "kv_get", "params": {"key": "a"}})
+        );
         assert_eq!(snippet("x".repeat(300).as_bytes()).len(), 203);
     }
 }

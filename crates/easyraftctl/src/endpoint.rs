@@ -23,9 +23,13 @@ impl Endpoint {
         let rest = if let Some(r) = t.strip_prefix("http://") {
             r
         } else if t.starts_with("https://") {
-            return Err(format!("{t:?}: https:// endpoints are not supported by this build (plain http only)"));
+            return Err(format!(
+                "{t:?}: https:// endpoints are not supported by this build (plain http only)"
+            ));
         } else if t.contains("://") {
-            return Err(format!("{t:?}: unknown scheme (expected host:port or http://host:port)"));
+            return Err(format!(
+                "{t:?}: unknown scheme (expected host:port or http://host:port)"
+            ));
         } else {
             t
         };

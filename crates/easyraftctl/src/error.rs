@@ -196,7 +196,10 @@ mod tests {
             data: Some(serde_json::json!({"reason": "last_voter"})),
         };
         let shown = e.to_string();
-        assert!(shown.contains("10.0.0.1:7000") && shown.contains("last_voter"), "{shown}");
+        assert!(
+            shown.contains("10.0.0.1:7000") && shown.contains("last_voter"),
+            "{shown}"
+        );
         assert_eq!(e.exit(), Exit::Error);
         let u = CtlError::Unreachable {
             attempts: vec![("a:1".into(), "refused".into()), ("b:2".into(), "timed out".into())],

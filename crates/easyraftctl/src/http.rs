@@ -109,10 +109,7 @@ impl HttpClient {
                 .send_request(req)
                 .await
                 .map_err(|e| HttpError::Exchange(e.to_string()))?;
-            Ok(Streaming {
-                response,
-                _conn: guard,
-            })
+            Ok(Streaming { response, _conn: guard })
         };
         tokio::time::timeout(timeout, work)
             .await

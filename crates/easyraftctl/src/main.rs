@@ -37,7 +37,11 @@ fn main() -> ExitCode {
         }
     };
     if cli.verbose > 0 {
-        let level = if cli.verbose > 1 { "easyraftctl=trace" } else { "easyraftctl=debug" };
+        let level = if cli.verbose > 1 {
+            "easyraftctl=trace"
+        } else {
+            "easyraftctl=debug"
+        };
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(level))
             .with_writer(std::io::stderr)

@@ -191,7 +191,10 @@ mod tests {
             leader_address: Some("10.0.0.2:7000".into()),
         };
         for kind in [CallKind::Read, CallKind::IdempotentWrite, CallKind::Write] {
-            assert_eq!(decide(kind, &hint, tries(3)), Decision::Redirect("10.0.0.2:7000".into()));
+            assert_eq!(
+                decide(kind, &hint, tries(3)),
+                Decision::Redirect("10.0.0.2:7000".into())
+            );
         }
         let looping = Tries {
             redirects: MAX_REDIRECTS,
@@ -199,7 +202,10 @@ mod tests {
         };
         assert_eq!(decide(CallKind::Write, &hint, looping), Decision::Next(backoff(0)));
         // No leader known (an election): pause and ask elsewhere.
-        assert_eq!(decide(CallKind::Write, &err(code::NOT_LEADER), tries(3)), Decision::Next(backoff(0)));
+        assert_eq!(
+            decide(CallKind::Write, &err(code::NOT_LEADER), tries(3)),
+            Decision::Next(backoff(0))
+        );
     }
 
     #[test]
@@ -211,16 +217,28 @@ mod tests {
                 "{outcome:?}"
             );
             assert!(matches!(decide(CallKind::Read, &outcome, tries(3)), Decision::Next(_)));
-            assert!(matches!(decide(CallKind::IdempotentWrite, &outcome, tries(3)), Decision::Next(_)));
+            assert!(matches!(
+                decide(CallKind::IdempotentWrite, &outcome, tries(3)),
+                Decision::Next(_)
+            ));
         }
     }
 
     #[test]
     fn unavailable_not_applied_and_backpressure_retry_with_growing_pauses() {
         let t = |retries| Tries { retries, ..tries(3) };
-        assert_eq!(decide(CallKind::Write, &err(code::UNAVAILABLE), t(0)), Decision::Next(backoff(0)));
-        assert_eq!(decide(CallKind::Write, &err(code::NOT_APPLIED), t(1)), Decision::Same(backoff(1)));
-        assert_eq!(decide(CallKind::Write, &err(code::BACKPRESSURE), t(0)), Decision::Same(backoff(2)));
+        assert_eq!(
+            decide(CallKind::Write, &err(code::UNAVAILABLE), t(0)),
+            Decision::Next(backoff(0))
+        );
+        assert_eq!(
+            decide(CallKind::Write, &err(code::NOT_APPLIED), t(1)),
+            Decision::Same(backoff(1))
+        );
+        assert_eq!(
+            decide(CallKind::Write, &err(code::BACKPRESSURE), t(0)),
+            Decision::Same(backoff(2))
+        );
         assert!(backoff(1) > backoff(0));
         assert_eq!(backoff(30), MAX_BACKOFF);
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
@@ -228,20 +246,47 @@ mod tests {
 
     #[test]
     fn final_errors_fail_at_once() {
-        for c in [code::UNAUTHORIZED, code::MEMBERSHIP_REFUSED, -32600, -32601, -32602, -32700, -1] {
-            assert_eq!(decide(CallKind::Read, &err(c), tries(3)), Decision::Fail(Failure::Refused), "{c}");
+        for c in [
+            code::UNAUTHORIZED,
+            code::MEMBERSHIP_REFUSED,
+            -32600,
+            -32601,
+            -32602,
+            -32700,
+            -1,
+        ] {
+            assert_eq!(
+                decide(CallKind::Read, &err(c), tries(3)),
+                Decision::Fail(Failure::Refused),
+                "{c}"
+            );
         }
-        assert_eq!(decide(CallKind::Read, &Outcome::Http(401), tries(3)), Decision::Fail(Failure::Refused));
+        assert_eq!(
+            decide(CallKind::Read, &Outcome::Http(401), tries(3)),
+            Decision::Fail(Failure::Refused)
+        );
         assert_eq!(decide(CallKind::Write, &Outcome::Answer, tries(3)), Decision::Done);
     }
 
     #[test]
     fn connection_failures_rotate_then_pause_per_round_then_give_up() {
         let t = |not_sent| Tries { not_sent, ..tries(3) };
-        assert_eq!(decide(CallKind::Write, &Outcome::NotSent, t(1)), Decision::Next(Duration::ZERO));
-        assert_eq!(decide(CallKind::Write, &Outcome::NotSent, t(2)), Decision::Next(Duration::ZERO));
-        assert_eq!(decide(CallKind::Write, &Outcome::NotSent, t(3)), Decision::Next(backoff(1)));
-        assert_eq!(decide(CallKind::Write, &Outcome::NotSent, t(8)), Decision::Next(Duration::ZERO));
+        assert_eq!(
+            decide(CallKind::Write, &Outcome::NotSent, t(1)),
+            Decision::Next(Duration::ZERO)
+        );
+        assert_eq!(
+            decide(CallKind::Write, &Outcome::NotSent, t(2)),
+            Decision::Next(Duration::ZERO)
+        );
+        assert_eq!(
+            decide(CallKind::Write, &Outcome::NotSent, t(3)),
+            Decision::Next(backoff(1))
+        );
+        assert_eq!(
+            decide(CallKind::Write, &Outcome::NotSent, t(8)),
+            Decision::Next(Duration::ZERO)
+        );
         assert_eq!(
             decide(CallKind::Write, &Outcome::NotSent, t(9)),
             Decision::Fail(Failure::Unreachable)
@@ -251,6 +296,9 @@ mod tests {
             not_sent: 1,
             ..tries(1)
         };
-        assert_eq!(decide(CallKind::Read, &Outcome::NotSent, one), Decision::Next(backoff(1)));
+        assert_eq!(
+            decide(CallKind::Read, &Outcome::NotSent, one),
+            Decision::Next(backoff(1))
+        );
     }
 }

@@ -28,7 +28,10 @@ pub fn admin_token(flag: Option<&str>, file: Option<&Path>, env: Option<String>)
             })?;
             let token = text.trim_end_matches(['\r', '\n']).to_string();
             if token.is_empty() {
-                return Err(CtlError::Usage(format!("{}: the admin token file is empty", path.display())));
+                return Err(CtlError::Usage(format!(
+                    "{}: the admin token file is empty",
+                    path.display()
+                )));
             }
             Ok(Some(token))
         }
@@ -106,7 +109,12 @@ async fn run_lock(client: &Client, l: &Lock) -> Result<Report, CtlError> {
             &client.call(&lock::acquire(name, owner, *ttl, *wait)).await?,
             "lock_acquire",
         ),
-        Lock::Renew { name, owner, token, ttl } => lock::granted(
+        Lock::Renew {
+            name,
+            owner,
+            token,
+            ttl,
+        } => lock::granted(
             name,
             &client.call(&lock::renew(name, owner, *token, *ttl)).await?,
             "lock_renew",
@@ -206,10 +214,16 @@ mod tests {
         std::fs::write(&file, "from-file\n").unwrap();
         let env = || Some("from-env".to_string());
         assert_eq!(admin_token(Some("flag"), None, env()).unwrap().as_deref(), Some("flag"));
-        assert_eq!(admin_token(None, Some(&file), env()).unwrap().as_deref(), Some("from-file"));
+        assert_eq!(
+            admin_token(None, Some(&file), env()).unwrap().as_deref(),
+            Some("from-file")
+        );
         assert_eq!(admin_token(None, None, env()).unwrap().as_deref(), Some("from-env"));
         assert_eq!(admin_token(None, None, None).unwrap(), None);
-        assert!(matches!(admin_token(Some("a"), Some(&file), None), Err(CtlError::Usage(_))));
+        assert!(matches!(
+            admin_token(Some("a"), Some(&file), None),
+            Err(CtlError::Usage(_))
+        ));
         std::fs::write(&file, "\n").unwrap();
         assert!(matches!(admin_token(None, Some(&file), None), Err(CtlError::Usage(_))));
         let missing = admin_token(None, Some(&dir.path().join("nope")), None).unwrap_err();

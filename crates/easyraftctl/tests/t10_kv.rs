@@ -28,7 +28,10 @@ fn t10_put_get_scan_cas_del_round_trip() {
     assert_eq!(limited["pairs"].as_array().map(Vec::len), Some(1));
     // A CAS whose expectation fails answers "no" (exit 5) and changes nothing.
     let failed = ctl_json(&e, 5, &["kv", "cas", "app/a", "--expected", "0", "--new", "9"]);
-    assert_eq!((failed["ok"].clone(), failed["previous"].clone()), (false.into(), "1".into()));
+    assert_eq!(
+        (failed["ok"].clone(), failed["previous"].clone()),
+        (false.into(), "1".into())
+    );
     ctl_json(&e, 0, &["kv", "cas", "app/a", "--expected", "1", "--new", "2"]);
     ctl_json(&e, 0, &["kv", "cas", "app/new", "--expect-absent", "--new", "x"]);
     assert_eq!(ctl_json(&e, 0, &["kv", "get", "app/a"])["value"], "2");
@@ -36,7 +39,10 @@ fn t10_put_get_scan_cas_del_round_trip() {
     assert_eq!(del["previous"], "2");
     assert!(ctl_json(&e, 0, &["kv", "get", "app/a"])["value"].is_null());
     // A stale read answers from any node.
-    assert_eq!(ctl_json(&n.endpoints[2], 0, &["kv", "get", "--stale", "ready"])["value"], "yes");
+    assert_eq!(
+        ctl_json(&n.endpoints[2], 0, &["kv", "get", "--stale", "ready"])["value"],
+        "yes"
+    );
     // The table form.
     let table = ctl(&["--endpoints", &e, "kv", "get", "app/b"]).expect(0);
     assert_eq!(table.stdout, "KEY    VALUE\napp/b  -2\n");
@@ -47,7 +53,18 @@ fn t20_a_follower_alone_in_endpoints_redirects_to_the_leader() {
     let n = kv_cluster();
     let follower = n.follower();
     // Only the follower is listed: the write succeeds only by following its hint.
-    let out = ctl(&["--endpoints", &follower, "-v", "-o", "json", "kv", "put", "via", "follower"]).expect(0);
+    let out = ctl(&[
+        "--endpoints",
+        &follower,
+        "-v",
+        "-o",
+        "json",
+        "kv",
+        "put",
+        "via",
+        "follower",
+    ])
+    .expect(0);
     assert!(out.stderr.contains("following the leader hint"), "{}", out.stderr);
     assert_eq!(ctl_json(&follower, 0, &["kv", "get", "via"])["value"], "follower");
 }
@@ -64,7 +81,10 @@ fn t30_a_dead_endpoint_first_then_the_next_is_tried() {
 
 #[test]
 fn t40_all_endpoints_dead_is_exit_3_naming_them() {
-    let (a, b) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
+    let (a, b) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
     let out = ctl(&["--endpoints", &format!("{a},{b}"), "kv", "get", "k"]).expect(3);
     assert!(out.stderr.contains(&a) && out.stderr.contains(&b), "{}", out.stderr);
     assert!(out.stderr.contains("no endpoint reachable"), "{}", out.stderr);

@@ -27,7 +27,11 @@ fn t10_set_get_list_history_and_delete_with_versions() {
         .as_array()
         .map(|c| c.iter().filter_map(|x| x["version"].as_u64()).collect())
         .unwrap_or_default();
-    assert_eq!(versions, [Some(v1), Some(v2), del].into_iter().flatten().collect::<Vec<_>>(), "{h}");
+    assert_eq!(
+        versions,
+        [Some(v1), Some(v2), del].into_iter().flatten().collect::<Vec<_>>(),
+        "{h}"
+    );
     let since = ctl_json(&e, 0, &["config", "history", "app/", "--since", &v1.to_string()]);
     assert_eq!(since["changes"].as_array().map(Vec::len), Some(2), "{since}");
     let table = ctl(&["--endpoints", &e, "config", "history", "app/"]).expect(0);
@@ -44,7 +48,19 @@ fn t20_watch_prints_each_change_after_a_version_as_json_lines() {
         .expect("a version")
         .to_string();
     let watcher = ctl_command(&[
-        "--endpoints", &e, "-o", "json", "config", "watch", "svc/", "--from", &from, "--count", "2", "--poll", "2s",
+        "--endpoints",
+        &e,
+        "-o",
+        "json",
+        "config",
+        "watch",
+        "svc/",
+        "--from",
+        &from,
+        "--count",
+        "2",
+        "--poll",
+        "2s",
     ])
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped())
@@ -59,6 +75,9 @@ fn t20_watch_prints_each_change_after_a_version_as_json_lines() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|err| panic!("{err}: {l:?}")))
         .collect();
     assert_eq!(events.len(), 2, "{}", out.stdout);
-    assert_eq!((events[0]["key"].clone(), events[0]["value"].clone()), ("svc/a".into(), "1".into()));
+    assert_eq!(
+        (events[0]["key"].clone(), events[0]["value"].clone()),
+        ("svc/a".into(), "1".into())
+    );
     assert_eq!(events[1]["deleted"], true);
 }

@@ -63,7 +63,10 @@ fn t10_snapshot_save_follows_the_redirect_and_writes_the_whole_file() {
     for seen in [follower_seen, leader_seen] {
         let head = seen.recv().expect("a request");
         assert!(head.starts_with("GET /admin/snapshot HTTP/1.1"), "{head}");
-        assert!(head.to_ascii_lowercase().contains("authorization: bearer s3cret"), "{head}");
+        assert!(
+            head.to_ascii_lowercase().contains("authorization: bearer s3cret"),
+            "{head}"
+        );
     }
 }
 
@@ -78,7 +81,11 @@ fn t20_a_refused_snapshot_is_exit_1_and_leaves_no_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("backup.snap");
     let out = ctl(&["--endpoints", &addr, "snapshot", "save", &file.to_string_lossy()]).expect(1);
-    assert!(out.stderr.contains("unauthorized") && out.stderr.contains(&addr), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unauthorized") && out.stderr.contains(&addr),
+        "{}",
+        out.stderr
+    );
     assert!(!file.exists());
     assert!(!dir.path().join("backup.snap.part").exists());
 }

@@ -106,7 +106,11 @@ pub fn members_report(reply: &Reply) -> Result<Report, CtlError> {
     let mut t = Table::new(&["ID", "ROLE", "LEADER", "PEER", "CLIENT", "MATCH", "LAG"]);
     let num = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
     for x in &m.members {
-        let leader = if m.leader.as_deref() == Some(x.id.as_str()) { "*" } else { "" };
+        let leader = if m.leader.as_deref() == Some(x.id.as_str()) {
+            "*"
+        } else {
+            ""
+        };
         t.push([
             x.id.clone(),
             x.role.clone(),
@@ -172,12 +176,20 @@ mod tests {
                 "admin_replace",
                 json!({"old": "n1", "id": "n5", "peer": "h:7001"}),
             ),
-            (transfer_leader(Some("n2")), "admin_transfer_leader", json!({"to": "n2"})),
+            (
+                transfer_leader(Some("n2")),
+                "admin_transfer_leader",
+                json!({"to": "n2"}),
+            ),
             (transfer_leader(None), "admin_transfer_leader", json!({})),
         ];
         for (call, method, params) in cases {
             assert_eq!((call.method, &call.params, call.admin), (method, &params, true));
-            let expected = if method == "admin_members" { CallKind::Read } else { CallKind::Write };
+            let expected = if method == "admin_members" {
+                CallKind::Read
+            } else {
+                CallKind::Write
+            };
             assert_eq!(call.kind, expected, "{method}");
         }
         assert_eq!(replace("a", "b", "c", None).extra_time, REPLACE_TIME);

@@ -82,7 +82,11 @@ pub fn node(
     let member = members.and_then(|m| {
         m.members.iter().find(|x| {
             Some(&x.id) == id.as_ref()
-                || x.client.as_deref().and_then(|c| Endpoint::parse(c).ok()).map(|c| c.authority()) == Some(authority.clone())
+                || x.client
+                    .as_deref()
+                    .and_then(|c| Endpoint::parse(c).ok())
+                    .map(|c| c.authority())
+                    == Some(authority.clone())
         })
     });
     // An errors list that repeats the same connection failure twice says it once.
@@ -94,7 +98,11 @@ pub fn node(
         lag: member.and_then(|m| m.lag),
         status,
         healthy,
-        error: if errors.is_empty() { None } else { Some(errors.join("; ")) },
+        error: if errors.is_empty() {
+            None
+        } else {
+            Some(errors.join("; "))
+        },
     }
 }
 
@@ -183,7 +191,11 @@ pub async fn gather(client: &Client) -> (Vec<Node>, Option<Members>, Option<Stri
             node(ep, s, h, members.as_ref())
         })
         .collect();
-    (nodes, members, note.map(|n| format!("member list not available ({n}): showing the endpoints given")))
+    (
+        nodes,
+        members,
+        note.map(|n| format!("member list not available ({n}): showing the endpoints given")),
+    )
 }
 
 /// `cluster status` (`health: false`) or `cluster health`: exit 3 if no node answered;
@@ -242,7 +254,10 @@ mod tests {
     fn targets_add_the_members_not_given() {
         let given = vec![Endpoint::parse("127.0.0.1:7000").unwrap()];
         let t = targets(&given, Some(&members()));
-        assert_eq!(t.iter().map(|e| e.to_string()).collect::<Vec<_>>(), ["127.0.0.1:7000", "127.0.0.2:7000"]);
+        assert_eq!(
+            t.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            ["127.0.0.1:7000", "127.0.0.2:7000"]
+        );
         assert_eq!(targets(&given, None), given);
     }
 
@@ -252,7 +267,10 @@ mod tests {
         let ep = Endpoint::parse("127.0.0.2:7000").unwrap();
         let status = r#"{"role":"Follower","term":2,"leader":"n1","commit":9,"applied":9,"running":true}"#;
         let n = node(&ep, answer(200, status), answer(503, r#"{"ok":false}"#), Some(&m));
-        assert_eq!((n.id.as_deref(), n.member.as_deref(), n.lag), (Some("n2"), Some("learner"), Some(4)));
+        assert_eq!(
+            (n.id.as_deref(), n.member.as_deref(), n.lag),
+            (Some("n2"), Some("learner"), Some(4))
+        );
         assert_eq!(n.healthy, Some(false));
         let t = table(&[n]);
         assert_eq!(t.rows[0][3..10], ["Follower", "2", "n1", "9", "9", "4", "UNHEALTHY"]);

@@ -18,7 +18,11 @@ use crate::policy::CallKind;
 
 /// `config_set {key, value}`: idempotent.
 pub fn set(key: &str, value: &str) -> Call {
-    Call::new("config_set", CallKind::IdempotentWrite, json!({"key": key, "value": value}))
+    Call::new(
+        "config_set",
+        CallKind::IdempotentWrite,
+        json!({"key": key, "value": value}),
+    )
 }
 
 /// `config_delete {key}`: idempotent.
@@ -175,7 +179,8 @@ pub fn watch_events(w: &Watched) -> (Vec<Report>, u64) {
         for e in &w.entries {
             t.push([e.version.to_string(), e.key.clone(), e.value.clone()]);
         }
-        let mut r = Report::ok(json, t).note("resync: the watch fell behind the kept history; the current entries follow");
+        let mut r =
+            Report::ok(json, t).note("resync: the watch fell behind the kept history; the current entries follow");
         r.event = true;
         out.push(r);
     }
@@ -222,7 +227,10 @@ mod tests {
         }))
         .unwrap();
         let (events, next) = watch_events(&r);
-        assert_eq!((events.len(), next, events[0].json["resync"].clone()), (1, 4, json!(true)));
+        assert_eq!(
+            (events.len(), next, events[0].json["resync"].clone()),
+            (1, 4, json!(true))
+        );
         let empty: Watched = serde_json::from_value(json!({"changes": [], "version": 4})).unwrap();
         assert_eq!(watch_events(&empty), (vec![], 4));
     }

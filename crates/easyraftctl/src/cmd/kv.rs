@@ -26,7 +26,11 @@ pub fn del(key: &str) -> Call {
 
 /// `kv_cas {key, expected, new}` (`None`: absent / delete): not idempotent.
 pub fn cas(key: &str, expected: Option<&str>, new: Option<&str>) -> Call {
-    Call::new("kv_cas", CallKind::Write, json!({"key": key, "expected": expected, "new": new}))
+    Call::new(
+        "kv_cas",
+        CallKind::Write,
+        json!({"key": key, "expected": expected, "new": new}),
+    )
 }
 
 /// `kv_scan {prefix, limit}`.
@@ -130,7 +134,10 @@ mod tests {
     #[test]
     fn calls_carry_the_params_of_examples_kv() {
         assert_eq!(put("a", "1").params, json!({"key": "a", "value": "1"}));
-        assert_eq!(cas("a", None, Some("2")).params, json!({"key": "a", "expected": null, "new": "2"}));
+        assert_eq!(
+            cas("a", None, Some("2")).params,
+            json!({"key": "a", "expected": null, "new": "2"})
+        );
         assert_eq!(cas("a", None, None).kind, CallKind::Write);
         assert_eq!(get("a", true).params, json!({"key": "a", "stale": true}));
         assert_eq!(scan("p", None).params, json!({"prefix": "p"}));

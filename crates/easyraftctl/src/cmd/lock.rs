@@ -78,7 +78,9 @@ pub fn granted(name: &str, reply: &Reply, method: &str) -> Result<Report, CtlErr
     Ok(match (&a.holder, a.not_holder) {
         _ if a.granted => report,
         (Some(h), _) => report.note(format!("{name} is held by {h}")),
-        (None, _) => report.note(format!("not the holder of {name} (expired, released, or another token)")),
+        (None, _) => report.note(format!(
+            "not the holder of {name} (expired, released, or another token)"
+        )),
     })
 }
 
@@ -90,7 +92,9 @@ pub fn released(name: &str, reply: &Reply) -> Result<Report, CtlError> {
     Ok(if a.released {
         report
     } else {
-        report.note(format!("not the holder of {name} (expired, released, or another token)"))
+        report.note(format!(
+            "not the holder of {name} (expired, released, or another token)"
+        ))
     })
 }
 
@@ -108,7 +112,12 @@ pub fn held(name: &str, reply: &Reply) -> Result<Report, CtlError> {
     }
     let a: Answer = parse(reply, "lock_holder")?;
     let row = match &a.holder {
-        Some(h) => [name.to_string(), h.owner.clone(), h.token.to_string(), h.expires_at.to_string()],
+        Some(h) => [
+            name.to_string(),
+            h.owner.clone(),
+            h.token.to_string(),
+            h.expires_at.to_string(),
+        ],
         None => [name.to_string(), "-".into(), "-".into(), "-".into()],
     };
     let table = Table::new(&["NAME", "OWNER", "TOKEN", "EXPIRES_AT"]).row(row);
@@ -133,7 +142,10 @@ mod tests {
     #[test]
     fn calls_carry_the_params_of_examples_lock() {
         let a = acquire("l", "me", Duration::from_secs(10), Duration::from_millis(1500));
-        assert_eq!(a.params, json!({"name": "l", "owner": "me", "ttl_ms": 10_000, "wait_ms": 1500}));
+        assert_eq!(
+            a.params,
+            json!({"name": "l", "owner": "me", "ttl_ms": 10_000, "wait_ms": 1500})
+        );
         assert_eq!((a.kind, a.extra_time), (CallKind::Write, Duration::from_millis(1500)));
         assert_eq!(
             renew("l", "me", 7, Duration::from_secs(1)).params,
@@ -160,7 +172,11 @@ mod tests {
         .unwrap();
         assert_eq!(h.verdict, Verdict::NotMet);
         assert!(h.notes[0].contains("you"));
-        let n = released("l", &reply(json!({"granted": false, "released": false, "not_holder": true}))).unwrap();
+        let n = released(
+            "l",
+            &reply(json!({"granted": false, "released": false, "not_holder": true})),
+        )
+        .unwrap();
         assert_eq!(n.verdict, Verdict::NotMet);
         let r = released("l", &reply(json!({"released": true}))).unwrap();
         assert_eq!(r.verdict, Verdict::Ok);

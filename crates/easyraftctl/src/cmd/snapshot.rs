@@ -137,9 +137,7 @@ pub async fn save(client: &Client, file: &Path) -> Result<Report, CtlError> {
                 _ => PathBuf::from("."),
             };
             // The rename is durable once the directory is.
-            std::fs::File::open(&dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io(&dir))?;
+            std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io(&dir))?;
             let shown = file.display().to_string();
             let table = Table::new(&["FILE", "BYTES", "INDEX", "TERM", "FROM"]).row([
                 shown.clone(),
@@ -204,7 +202,10 @@ mod tests {
             redirect_target("http://10.0.0.2:7000/admin/snapshot").map(|e| e.to_string()),
             Ok("10.0.0.2:7000".into())
         );
-        assert_eq!(redirect_target("10.0.0.2:7000").map(|e| e.to_string()), Ok("10.0.0.2:7000".into()));
+        assert_eq!(
+            redirect_target("10.0.0.2:7000").map(|e| e.to_string()),
+            Ok("10.0.0.2:7000".into())
+        );
         assert!(redirect_target("https://a:1/x").is_err());
         assert!(redirect_target("").is_err());
         assert_eq!(part_path(Path::new("/b/snap.db")), PathBuf::from("/b/snap.db.part"));

@@ -137,9 +137,9 @@ impl Nodes {
             if out.code == 0 {
                 let v = out.json();
                 let nodes = v["nodes"].as_array().cloned().unwrap_or_default();
-                let follower = nodes.iter().find(|n| {
-                    n["status"]["role"] == "follower" && n["status"]["leader"].is_string()
-                });
+                let follower = nodes
+                    .iter()
+                    .find(|n| n["status"]["role"] == "follower" && n["status"]["leader"].is_string());
                 if let Some(f) = follower {
                     return f["endpoint"].as_str().unwrap_or_default().to_string();
                 }
@@ -179,7 +179,11 @@ impl Run {
 
     /// Fails the test unless the exit code is `code`.
     pub(crate) fn expect(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "exit code; stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code; stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
