@@ -23,7 +23,7 @@ Environment: EASYRAFT_ENDPOINTS (as --endpoints), EASYRAFT_ADMIN_TOKEN (as
 
 /// easyraftctl: talk to an easyraft cluster (kv, lock, config, members, snapshots).
 #[derive(Parser, Debug)]
-#[command(name = "easyraftctl", version, after_help = EXIT_CODES)]
+#[command(name = "easyraftctl", version, after_help = EXIT_CODES, args_override_self = true)]
 pub struct Cli {
     /// Members' client addresses (host:port or http://host:port), comma-separated;
     /// tried in turn, leader hints followed.
@@ -32,6 +32,7 @@ pub struct Cli {
         global = true,
         env = "EASYRAFT_ENDPOINTS",
         value_delimiter = ',',
+        action = clap::ArgAction::Set,
         default_value = "127.0.0.1:7000"
     )]
     pub endpoints: Vec<String>,
@@ -353,6 +354,15 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent_and_cas_needs_both_sides() {
         Cli::command().debug_assert();
+        let eps = |args: &[&str]| {
+            let mut all = vec!["easyraftctl"];
+            all.extend_from_slice(args);
+            all.extend_from_slice(&["kv", "get", "k"]);
+            Cli::try_parse_from(all).map(|c| c.endpoints)
+        };
+        assert_eq!(eps(&["--endpoints", "a:1,b:2"]).unwrap(), ["a:1", "b:2"]);
+        // The last --endpoints wins (as with any flag given twice), it does not add up.
+        assert_eq!(eps(&["--endpoints", "a:1", "--endpoints", "b:2"]).unwrap(), ["b:2"]);
         assert!(Cli::try_parse_from(["easyraftctl", "kv", "cas", "k", "--new", "v"]).is_err());
         assert!(Cli::try_parse_from(["easyraftctl", "kv", "cas", "k", "--expect-absent", "--new", "v"]).is_ok());
         assert!(Cli::try_parse_from([

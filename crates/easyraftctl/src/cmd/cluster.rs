@@ -141,7 +141,7 @@ pub fn table(nodes: &[Node]) -> Table {
                 Some(false) => "UNHEALTHY".into(),
                 None => "unreachable".into(),
             },
-            n.error.clone().unwrap_or_default(),
+            n.error.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
     t

@@ -131,22 +131,36 @@ impl Nodes {
 
     /// The endpoint of a follower that knows the leader (from `cluster status`).
     pub(crate) fn follower(&self) -> String {
+        self.find(|n| n["status"]["role"] == "follower" && n["status"]["leader"].is_string())
+    }
+
+    /// The endpoint of the leader (from `cluster status`).
+    pub(crate) fn leader(&self) -> String {
+        self.find(|n| n["status"]["role"] == "leader")
+    }
+
+    fn find(&self, pred: impl Fn(&Value) -> bool) -> String {
         let start = Instant::now();
         loop {
             let out = ctl(&["--endpoints", &self.all(), "-o", "json", "cluster", "status"]);
             if out.code == 0 {
                 let v = out.json();
                 let nodes = v["nodes"].as_array().cloned().unwrap_or_default();
-                let follower = nodes
-                    .iter()
-                    .find(|n| n["status"]["role"] == "follower" && n["status"]["leader"].is_string());
-                if let Some(f) = follower {
+                if let Some(f) = nodes.iter().find(|n| pred(n)) {
                     return f["endpoint"].as_str().unwrap_or_default().to_string();
                 }
             }
-            assert!(start.elapsed() < PATIENCE, "no follower with a leader: {}", out.stdout);
+            assert!(start.elapsed() < PATIENCE, "no such node: {}", out.stdout);
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// Sends `signal` (`-STOP`, `-CONT`) to the node at `endpoint`.
+    pub(crate) fn signal(&self, endpoint: &str, signal: &str) {
+        let i = self.endpoints.iter().position(|e| e == endpoint).expect("one of the nodes");
+        let pid = self.children[i].id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().expect("run kill");
+        assert!(status.success(), "kill {signal} {pid}");
     }
 }
 
