@@ -45,6 +45,9 @@ pub struct Cli {
     /// A file holding the admin token (a trailing newline is ignored).
     #[arg(long, global = true)]
     pub admin_token_file: Option<PathBuf>,
+    /// CA certificates (PEM) for https:// endpoints.
+    #[arg(long, global = true)]
+    pub cacert: Option<PathBuf>,
     /// TCP connect timeout per endpoint (e.g. 500ms, 2s).
     #[arg(long, global = true, default_value = "2s", value_parser = parse_duration)]
     pub connect_timeout: Duration,

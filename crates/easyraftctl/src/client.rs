@@ -81,6 +81,8 @@ pub struct Settings {
     pub deadline: Duration,
     /// The admin token.
     pub admin_token: Option<String>,
+    /// The CA certificates (PEM) that `https://` endpoints' certificates must chain to.
+    pub cacert: Option<std::path::PathBuf>,
 }
 
 /// The client.
@@ -132,12 +134,16 @@ pub fn snippet(body: &[u8]) -> String {
 }
 
 impl Client {
-    /// A client with these settings.
-    pub fn new(settings: Settings) -> Client {
-        let http = HttpClient {
-            connect_timeout: settings.connect_timeout,
-        };
-        Client { settings, http }
+    /// A client with these settings; a usage error if an `https://` endpoint has no
+    /// `cacert`, or `cacert` cannot be read.
+    pub fn new(settings: Settings) -> Result<Client, CtlError> {
+        let http = HttpClient::new(settings.connect_timeout, settings.cacert.as_deref()).map_err(CtlError::Usage)?;
+        if let Some(e) = settings.endpoints.iter().find(|e| e.tls && !http.has_tls()) {
+            return Err(CtlError::Usage(format!(
+                "{e}: https:// endpoints need --cacert FILE (the CA that signed the servers' certificates)"
+            )));
+        }
+        Ok(Client { settings, http })
     }
 
     /// Makes `call`, retrying and redirecting per [`policy::decide`].
@@ -240,7 +246,7 @@ impl Client {
                 }
                 Decision::Redirect(address) => {
                     tries.redirects += 1;
-                    match Endpoint::parse(&address) {
+                    match Endpoint::parse_like(&address, &current) {
                         Ok(leader) => {
                             tracing::debug!(from = %current, to = %leader, "following the leader hint");
                             current = leader;

@@ -12,26 +12,36 @@ pub struct Endpoint {
     pub host: String,
     /// The port.
     pub port: u16,
+    /// `https://`.
+    pub tls: bool,
 }
 
 impl Endpoint {
     /// Parses `host:port`, `host` (port 7000), `[v6]:port`, or any of them after
-    /// `http://` (a trailing `/` is allowed). `https://` is refused: this build speaks
-    /// plain HTTP only.
+    /// `http://` or `https://` (a trailing `/` is allowed).
     pub fn parse(s: &str) -> Result<Endpoint, String> {
+        Endpoint::parse_with(s, false)
+    }
+
+    /// Parses a leader hint or a member's client address: without a scheme, it is
+    /// reached the way `like` is (`https://` stays `https://`).
+    pub fn parse_like(s: &str, like: &Endpoint) -> Result<Endpoint, String> {
+        Endpoint::parse_with(s, like.tls)
+    }
+
+    fn parse_with(s: &str, default_tls: bool) -> Result<Endpoint, String> {
         let t = s.trim();
-        let rest = if let Some(r) = t.strip_prefix("http://") {
-            r
-        } else if t.starts_with("https://") {
-            return Err(format!(
-                "{t:?}: https:// endpoints are not supported by this build (plain http only)"
-            ));
+        let (rest, tls) = if let Some(r) = t.strip_prefix("http://") {
+            (r, false)
+        } else if let Some(r) = t.strip_prefix("https://") {
+            if !cfg!(feature = "tls") {
+                return Err(format!("{t:?}: https:// needs easyraftctl built with the `tls` feature"));
+            }
+            (r, true)
         } else if t.contains("://") {
-            return Err(format!(
-                "{t:?}: unknown scheme (expected host:port or http://host:port)"
-            ));
+            return Err(format!("{t:?}: unknown scheme (expected host:port or http[s]://host:port)"));
         } else {
-            t
+            (t, default_tls)
         };
         let rest = rest.trim_end_matches('/');
         if rest.is_empty() || rest.contains('/') {
@@ -62,6 +72,7 @@ impl Endpoint {
         Ok(Endpoint {
             host: host.to_string(),
             port,
+            tls,
         })
     }
 
@@ -93,8 +104,12 @@ impl Endpoint {
     }
 }
 
+/// `host:port`, or `https://host:port`.
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.tls {
+            f.write_str("https://")?;
+        }
         f.write_str(&self.authority())
     }
 }
@@ -110,7 +125,12 @@ mod tests {
         assert_eq!(e("http://node1:7001/").as_deref(), Ok("node1:7001"));
         assert_eq!(e("node1").as_deref(), Ok("node1:7000"));
         assert_eq!(e("[::1]:80").as_deref(), Ok("[::1]:80"));
-        for bad in ["", "host:x", "https://a:1", "ftp://a", ":80", "a:1/path", "a:70000"] {
+        assert_eq!(e("https://node1:7000").as_deref(), Ok("https://node1:7000"));
+        let secure = Endpoint::parse("https://a:1").unwrap();
+        assert!(Endpoint::parse_like("b:2", &secure).unwrap().tls);
+        assert!(!Endpoint::parse_like("http://b:2", &secure).unwrap().tls);
+        assert!(!Endpoint::parse_like("b:2", &Endpoint::parse("a:1").unwrap()).unwrap().tls);
+        for bad in ["", "host:x", "ftp://a", ":80", "a:1/path", "a:70000"] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }
         let list = Endpoint::parse_list(&["a:1,b:2", "a:1", ""]).unwrap();

@@ -59,14 +59,110 @@ pub struct Answer {
     pub body: Bytes,
 }
 
+/// The rustls client configuration for `https://` endpoints.
+#[cfg(feature = "tls")]
+pub type TlsConfig = std::sync::Arc<tokio_rustls::rustls::ClientConfig>;
+
+/// A connection, plain or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 /// How to reach endpoints.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
-    /// The TCP connect timeout.
+    /// The TCP connect timeout (TLS handshake included).
     pub connect_timeout: Duration,
+    /// For `https://` endpoints: trusts the CA certificates of `--cacert`.
+    #[cfg(feature = "tls")]
+    pub tls: Option<TlsConfig>,
+}
+
+/// Reads the PEM certificates of `cacert` into a rustls client configuration (ring).
+#[cfg(feature = "tls")]
+pub fn tls_config(cacert: &std::path::Path) -> Result<TlsConfig, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    use tokio_rustls::rustls;
+    let shown = cacert.display();
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(cacert).map_err(|e| format!("{shown}: {e}"))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| format!("{shown}: {e}"))?;
+        roots.add(cert).map_err(|e| format!("{shown}: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{shown}: no PEM certificate in it"));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
 }
 
 impl HttpClient {
+    /// A client; `cacert` (PEM) is needed for `https://` endpoints.
+    pub fn new(connect_timeout: Duration, cacert: Option<&std::path::Path>) -> Result<HttpClient, String> {
+        #[cfg(feature = "tls")]
+        {
+            let tls = cacert.map(tls_config).transpose()?;
+            Ok(HttpClient { connect_timeout, tls })
+        }
+        #[cfg(not(feature = "tls"))]
+        match cacert {
+            Some(_) => Err("--cacert needs easyraftctl built with the `tls` feature".into()),
+            None => Ok(HttpClient { connect_timeout }),
+        }
+    }
+
+    /// Whether `https://` endpoints can be reached.
+    pub fn has_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// Connects to `ep` (TCP, then TLS for `https://`), within the connect timeout.
+    async fn connect(&self, ep: &Endpoint) -> Result<Box<dyn Io>, HttpError> {
+        let authority = ep.authority();
+        let limit = self.connect_timeout;
+        let work = async {
+            let tcp = TcpStream::connect(authority.as_str())
+                .await
+                .map_err(|e| HttpError::Connect(e.to_string()))?;
+            let _ = tcp.set_nodelay(true);
+            if !ep.tls {
+                return Ok(Box::new(tcp) as Box<dyn Io>);
+            }
+            self.tls_wrap(ep, tcp).await
+        };
+        tokio::time::timeout(limit, work)
+            .await
+            .map_err(|_| HttpError::Connect(format!("timed out after {} ms", limit.as_millis())))?
+    }
+
+    #[cfg(feature = "tls")]
+    async fn tls_wrap(&self, ep: &Endpoint, tcp: TcpStream) -> Result<Box<dyn Io>, HttpError> {
+        let Some(config) = &self.tls else {
+            return Err(HttpError::Connect("https:// needs --cacert FILE".into()));
+        };
+        let name = rustls_pki_types::ServerName::try_from(ep.host.clone())
+            .map_err(|e| HttpError::Connect(format!("TLS: bad server name {:?}: {e}", ep.host)))?;
+        let stream = tokio_rustls::TlsConnector::from(config.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| HttpError::Connect(format!("TLS: {e}")))?;
+        Ok(Box::new(stream))
+    }
+
+    #[cfg(not(feature = "tls"))]
+    async fn tls_wrap(&self, _ep: &Endpoint, _tcp: TcpStream) -> Result<Box<dyn Io>, HttpError> {
+        Err(HttpError::Connect("built without the `tls` feature".into()))
+    }
+
     /// Sends `method path` with `body` to `ep`, with an optional bearer token, and
     /// returns the response head once it arrives (within `timeout` of connecting).
     pub async fn open(
@@ -79,13 +175,9 @@ impl HttpClient {
         timeout: Duration,
     ) -> Result<Streaming, HttpError> {
         let authority = ep.authority();
-        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(authority.as_str()))
-            .await
-            .map_err(|_| HttpError::Connect(format!("timed out after {} ms", self.connect_timeout.as_millis())))?
-            .map_err(|e| HttpError::Connect(e.to_string()))?;
-        let _ = tcp.set_nodelay(true);
+        let io = self.connect(ep).await?;
         let work = async {
-            let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(tcp))
+            let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(io))
                 .await
                 .map_err(|e| HttpError::Exchange(e.to_string()))?;
             let guard = AbortOnDrop(tokio::spawn(async move {

@@ -16,7 +16,8 @@
 //!     timeout: Duration::from_secs(5),
 //!     deadline: Duration::from_secs(15),
 //!     admin_token: None,
-//! });
+//!     cacert: None,
+//! })?;
 //! let reply = client.call(&kv::put("greeting", "hello")).await?;
 //! let report = kv::written("greeting", &reply, "kv_put")?;
 //! print!("{}", report.table.render());
@@ -65,7 +66,8 @@
 //! -32024 are retried with a capped exponential backoff until `--deadline`; -32021
 //! and a lost answer are retried only for idempotent calls ([`policy::CallKind`]).
 //!
-//! Only `http://` endpoints are supported by this build (no TLS yet).
+//! `https://` endpoints (feature `tls`, on by default) are verified against the CA
+//! certificates of `--cacert FILE` (PEM); the system's roots are not used.
 
 pub mod cli;
 pub mod client;

@@ -61,7 +61,13 @@ fn main() -> ExitCode {
             return exit(Exit::Error);
         }
     };
-    let client = Client::new(settings);
+    let client = match Client::new(settings) {
+        Ok(c) => c,
+        Err(e) => {
+            report_error(&e);
+            return exit(e.exit());
+        }
+    };
     let format = cli.output;
     let mut first_event = true;
     let mut print = |r: &easyraftctl::output::Report| {

@@ -53,6 +53,7 @@ pub fn settings(cli: &Cli) -> Result<Settings, CtlError> {
         timeout: cli.timeout,
         deadline: cli.deadline,
         admin_token: token,
+        cacert: cli.cacert.clone(),
     })
 }
 

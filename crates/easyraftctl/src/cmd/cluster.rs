@@ -109,8 +109,12 @@ pub fn node(
 /// The endpoints to ask: those given, then members' client addresses not among them.
 pub fn targets(given: &[Endpoint], members: Option<&Members>) -> Vec<Endpoint> {
     let mut out = given.to_vec();
+    let parse = |c: &str| match given.first() {
+        Some(like) => Endpoint::parse_like(c, like),
+        None => Endpoint::parse(c),
+    };
     for m in members.map(|m| m.members.as_slice()).unwrap_or(&[]) {
-        if let Some(e) = m.client.as_deref().and_then(|c| Endpoint::parse(c).ok()) {
+        if let Some(e) = m.client.as_deref().and_then(|c| parse(c).ok()) {
             if !out.contains(&e) {
                 out.push(e);
             }

@@ -22,14 +22,19 @@ pub const PATH: &str = "/admin/snapshot";
 /// Redirects followed before giving up.
 pub const MAX_REDIRECTS: u32 = 5;
 
-/// Where a `Location` header sends the client: `http://host:port/...` or `host:port`.
-pub fn redirect_target(location: &str) -> Result<Endpoint, String> {
-    let rest = location.strip_prefix("http://").unwrap_or(location);
-    if location.starts_with("https://") {
-        return Err(format!("redirect to {location}: https is not supported by this build"));
-    }
+/// Where a `Location` header sends the client: `http[s]://host:port/...`, or
+/// `host:port` (reached the way `from` was).
+pub fn redirect_target(location: &str, from: &Endpoint) -> Result<Endpoint, String> {
+    let (scheme, rest) = match location.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, location),
+    };
     let authority = rest.split('/').next().unwrap_or("");
-    Endpoint::parse(authority).map_err(|e| format!("bad redirect {location:?}: {e}"))
+    let target = match scheme {
+        Some(scheme) => Endpoint::parse(&format!("{scheme}://{authority}")),
+        None => Endpoint::parse_like(authority, from),
+    };
+    target.map_err(|e| format!("bad redirect {location:?}: {e}"))
 }
 
 /// The file written before the rename: `FILE.part` next to `FILE`.
@@ -87,7 +92,7 @@ pub async fn save(client: &Client, file: &Path) -> Result<Report, CtlError> {
                         body: format!("more than {MAX_REDIRECTS} redirects (last to {location:?})"),
                     });
                 }
-                let to = redirect_target(&location).map_err(|reason| CtlError::BadAnswer {
+                let to = redirect_target(&location, &ep).map_err(|reason| CtlError::BadAnswer {
                     endpoint: ep.to_string(),
                     what: PATH.into(),
                     reason,
@@ -198,16 +203,15 @@ mod tests {
 
     #[test]
     fn redirects_name_the_leader_and_the_part_file_sits_next_to_the_file() {
-        assert_eq!(
-            redirect_target("http://10.0.0.2:7000/admin/snapshot").map(|e| e.to_string()),
-            Ok("10.0.0.2:7000".into())
-        );
-        assert_eq!(
-            redirect_target("10.0.0.2:7000").map(|e| e.to_string()),
-            Ok("10.0.0.2:7000".into())
-        );
-        assert!(redirect_target("https://a:1/x").is_err());
-        assert!(redirect_target("").is_err());
+        let plain = Endpoint::parse("10.0.0.1:7000").unwrap();
+        let secure = Endpoint::parse("https://10.0.0.1:7000").unwrap();
+        let to = |l: &str, from: &Endpoint| redirect_target(l, from).map(|e| e.to_string());
+        assert_eq!(to("http://10.0.0.2:7000/admin/snapshot", &secure), Ok("10.0.0.2:7000".into()));
+        assert_eq!(to("10.0.0.2:7000", &plain), Ok("10.0.0.2:7000".into()));
+        assert_eq!(to("10.0.0.2:7000", &secure), Ok("https://10.0.0.2:7000".into()));
+        assert_eq!(to("https://a:1/x", &plain), Ok("https://a:1".into()));
+        assert!(to("", &plain).is_err());
+        assert!(to("ftp://a:1/", &plain).is_err());
         assert_eq!(part_path(Path::new("/b/snap.db")), PathBuf::from("/b/snap.db.part"));
         assert_eq!(part_path(Path::new("snap")), PathBuf::from("snap.part"));
     }
