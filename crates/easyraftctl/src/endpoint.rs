@@ -35,11 +35,15 @@ impl Endpoint {
             (r, false)
         } else if let Some(r) = t.strip_prefix("https://") {
             if !cfg!(feature = "tls") {
-                return Err(format!("{t:?}: https:// needs easyraftctl built with the `tls` feature"));
+                return Err(format!(
+                    "{t:?}: https:// needs easyraftctl built with the `tls` feature"
+                ));
             }
             (r, true)
         } else if t.contains("://") {
-            return Err(format!("{t:?}: unknown scheme (expected host:port or http[s]://host:port)"));
+            return Err(format!(
+                "{t:?}: unknown scheme (expected host:port or http[s]://host:port)"
+            ));
         } else {
             (t, default_tls)
         };
@@ -129,7 +133,11 @@ mod tests {
         let secure = Endpoint::parse("https://a:1").unwrap();
         assert!(Endpoint::parse_like("b:2", &secure).unwrap().tls);
         assert!(!Endpoint::parse_like("http://b:2", &secure).unwrap().tls);
-        assert!(!Endpoint::parse_like("b:2", &Endpoint::parse("a:1").unwrap()).unwrap().tls);
+        assert!(
+            !Endpoint::parse_like("b:2", &Endpoint::parse("a:1").unwrap())
+                .unwrap()
+                .tls
+        );
         for bad in ["", "host:x", "ftp://a", ":80", "a:1/path", "a:70000"] {
             assert!(Endpoint::parse(bad).is_err(), "{bad}");
         }

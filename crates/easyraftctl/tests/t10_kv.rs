@@ -143,17 +143,46 @@ fn t60_cluster_status_and_health_show_every_node_and_unknown_methods_are_errors(
 fn t70_a_write_to_a_frozen_leader_is_an_unknown_outcome_unless_idempotent() {
     let n = kv_cluster();
     let leader = n.leader();
-    let others: Vec<&str> = n.endpoints.iter().map(String::as_str).filter(|e| *e != leader).collect();
+    let others: Vec<&str> = n
+        .endpoints
+        .iter()
+        .map(String::as_str)
+        .filter(|e| *e != leader)
+        .collect();
     n.signal(&leader, "-STOP");
     // The connection is accepted (by the kernel) and the request sent; no answer comes.
     // A CAS must not be retried: exit 4, said loudly.
-    let cas = ["--timeout", "1s", "kv", "cas", "frozen", "--expect-absent", "--new", "v"];
+    let cas = [
+        "--timeout",
+        "1s",
+        "kv",
+        "cas",
+        "frozen",
+        "--expect-absent",
+        "--new",
+        "v",
+    ];
     let out = ctl(&[&["--endpoints", leader.as_str()][..], &cas[..]].concat()).expect(4);
-    assert!(out.stderr.contains("OUTCOME UNKNOWN") && out.stderr.contains(&leader), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("OUTCOME UNKNOWN") && out.stderr.contains(&leader),
+        "{}",
+        out.stderr
+    );
     // A put is idempotent: tried on the others (whose hints may still name the frozen
     // leader) until they elect a new one.
     let endpoints = format!("{leader},{}", others.join(","));
-    let put = ["--timeout", "1s", "--deadline", "60s", "-o", "json", "kv", "put", "frozen", "v2"];
+    let put = [
+        "--timeout",
+        "1s",
+        "--deadline",
+        "60s",
+        "-o",
+        "json",
+        "kv",
+        "put",
+        "frozen",
+        "v2",
+    ];
     let out = ctl(&[&["--endpoints", endpoints.as_str()][..], &put[..]].concat()).expect(0);
     assert_eq!(out.json()["ok"], true);
     n.signal(&leader, "-CONT");

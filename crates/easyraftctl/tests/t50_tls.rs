@@ -105,10 +105,28 @@ fn t10_https_endpoints_are_verified_against_the_cacert() {
     // Another CA: the certificate is refused, and nothing else answers.
     let other = dir.path().join("other.pem");
     std::fs::write(&other, self_signed().pem).expect("write another CA");
-    let refused = ctl(&["--endpoints", &ep, "--cacert", &other.to_string_lossy(), "kv", "get", "k"]).expect(3);
+    let refused = ctl(&[
+        "--endpoints",
+        &ep,
+        "--cacert",
+        &other.to_string_lossy(),
+        "kv",
+        "get",
+        "k",
+    ])
+    .expect(3);
     assert!(refused.stderr.contains("TLS"), "{}", refused.stderr);
     // A file with no certificate in it.
     let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, "not a certificate\n").expect("write");
-    ctl(&["--endpoints", &ep, "--cacert", &empty.to_string_lossy(), "kv", "get", "k"]).expect(2);
+    ctl(&[
+        "--endpoints",
+        &ep,
+        "--cacert",
+        &empty.to_string_lossy(),
+        "kv",
+        "get",
+        "k",
+    ])
+    .expect(2);
 }

@@ -206,7 +206,10 @@ mod tests {
         let plain = Endpoint::parse("10.0.0.1:7000").unwrap();
         let secure = Endpoint::parse("https://10.0.0.1:7000").unwrap();
         let to = |l: &str, from: &Endpoint| redirect_target(l, from).map(|e| e.to_string());
-        assert_eq!(to("http://10.0.0.2:7000/admin/snapshot", &secure), Ok("10.0.0.2:7000".into()));
+        assert_eq!(
+            to("http://10.0.0.2:7000/admin/snapshot", &secure),
+            Ok("10.0.0.2:7000".into())
+        );
         assert_eq!(to("10.0.0.2:7000", &plain), Ok("10.0.0.2:7000".into()));
         assert_eq!(to("10.0.0.2:7000", &secure), Ok("https://10.0.0.2:7000".into()));
         assert_eq!(to("https://a:1/x", &plain), Ok("https://a:1".into()));

@@ -157,7 +157,11 @@ impl Nodes {
 
     /// Sends `signal` (`-STOP`, `-CONT`) to the node at `endpoint`.
     pub(crate) fn signal(&self, endpoint: &str, signal: &str) {
-        let i = self.endpoints.iter().position(|e| e == endpoint).expect("one of the nodes");
+        let i = self
+            .endpoints
+            .iter()
+            .position(|e| e == endpoint)
+            .expect("one of the nodes");
         let pid = self.children[i].id().to_string();
         let status = Command::new("kill").args([signal, &pid]).status().expect("run kill");
         assert!(status.success(), "kill {signal} {pid}");
