@@ -25,11 +25,11 @@ Environment: EASYRAFT_ENDPOINTS (as --endpoints), EASYRAFT_ADMIN_TOKEN (as
 #[derive(Parser, Debug)]
 #[command(name = "easyraftctl", version, after_help = EXIT_CODES, args_override_self = true)]
 pub struct Cli {
-    /// Members' client addresses (host:port or http://host:port), comma-separated;
+    /// Members' client addresses (host:port, http://host:port or https://host:port), comma-separated;
     /// tried in turn, leader hints followed.
     #[arg(
         long,
-        global = true,
+        global = true, help_heading = "Global options",
         env = "EASYRAFT_ENDPOINTS",
         value_delimiter = ',',
         action = clap::ArgAction::Set,
@@ -37,28 +37,35 @@ pub struct Cli {
     )]
     pub endpoints: Vec<String>,
     /// Output format.
-    #[arg(long, short = 'o', global = true, value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'o',
+        global = true,
+        help_heading = "Global options",
+        value_enum,
+        default_value = "table"
+    )]
     pub output: Format,
     /// The admin token (for member, leader, cluster and snapshot commands).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub admin_token: Option<String>,
     /// A file holding the admin token (a trailing newline is ignored).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub admin_token_file: Option<PathBuf>,
     /// CA certificates (PEM) for https:// endpoints.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub cacert: Option<PathBuf>,
     /// TCP connect timeout per endpoint (e.g. 500ms, 2s).
-    #[arg(long, global = true, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, global = true, help_heading = "Global options", default_value = "2s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
     /// Timeout of one call to one endpoint.
-    #[arg(long, global = true, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, global = true, help_heading = "Global options", default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// How long all the tries of a command may take (redirects, retries).
-    #[arg(long, global = true, default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, global = true, help_heading = "Global options", default_value = "15s", value_parser = parse_duration)]
     pub deadline: Duration,
     /// Log what is tried on stderr (-v: debug, -vv: trace).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// The command.
     #[command(subcommand)]
