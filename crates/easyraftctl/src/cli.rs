@@ -326,6 +326,8 @@ pub enum Snapshot {
         /// Where to write it.
         file: PathBuf,
     },
+    /// Has the node asked take a snapshot now (compacting its log); prints its index and term.
+    Take,
 }
 
 /// Parses `250ms`, `5s`, `2m`, `1h` (a bare number is seconds).

@@ -137,6 +137,14 @@ fn t60_cluster_status_and_health_show_every_node_and_unknown_methods_are_errors(
     // The kv example serves no admin API: a clear error, exit 1.
     let members = ctl(&["--endpoints", &e, "member", "list"]).expect(1);
     assert!(members.stderr.contains("method not found"), "{}", members.stderr);
+    for admin in [
+        &["snapshot", "take"][..],
+        &["leader", "transfer"][..],
+        &["member", "promote", "node9"][..],
+    ] {
+        let out = ctl(&[&["--endpoints", e.as_str()][..], admin].concat()).expect(1);
+        assert!(out.stderr.contains("-32601"), "{admin:?}: {}", out.stderr);
+    }
 }
 
 #[test]

@@ -17,6 +17,25 @@ use crate::policy::CallKind;
 /// new member caught up.
 pub const REPLACE_TIME: Duration = Duration::from_secs(120);
 
+/// `admin_snapshot {}`: a snapshot taken now on the node (`{index, term}`); taking
+/// another is harmless, so it is retried like an idempotent write.
+pub fn take_snapshot() -> Call {
+    Call::new("admin_snapshot", CallKind::IdempotentWrite, json!({})).admin()
+}
+
+/// Reports `admin_snapshot`'s `{index, term}`.
+pub fn snapshot_taken(reply: &Reply) -> Result<Report, CtlError> {
+    #[derive(Deserialize)]
+    struct Taken {
+        index: u64,
+        term: u64,
+    }
+    let t: Taken = parse(reply, "admin_snapshot")?;
+    let table =
+        Table::new(&["INDEX", "TERM", "BY"]).row([t.index.to_string(), t.term.to_string(), reply.endpoint.to_string()]);
+    Ok(Report::ok(reply.result.clone(), table))
+}
+
 /// `admin_members {}`.
 pub fn members() -> Call {
     Call::new("admin_members", CallKind::Read, json!({})).admin()
@@ -193,6 +212,15 @@ mod tests {
             assert_eq!(call.kind, expected, "{method}");
         }
         assert_eq!(replace("a", "b", "c", None).extra_time, REPLACE_TIME);
+        let take = take_snapshot();
+        assert_eq!(
+            (take.method, &take.params, take.admin),
+            ("admin_snapshot", &json!({}), true)
+        );
+        assert_eq!(take.kind, CallKind::IdempotentWrite);
+        let taken = snapshot_taken(&reply(json!({"index": 40, "term": 2}))).unwrap();
+        assert_eq!(taken.table.rows[0][..2], ["40", "2"]);
+        assert!(snapshot_taken(&reply(json!({"index": "x"}))).is_err());
     }
 
     #[test]
