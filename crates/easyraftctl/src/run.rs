@@ -186,7 +186,24 @@ async fn watch(
 
 async fn run_member(client: &Client, m: &Member) -> Result<Report, CtlError> {
     match m {
-        Member::List => admin::members_report(&client.call(&admin::members()).await?),
+        Member::List => {
+            let reply = client.call(&admin::members()).await?;
+            // Off the leader, match and lag are unknown: ask the leader once more.
+            if let Some(leader) = admin::leader_view(&admin::parse_members(&reply)?, &reply.endpoint) {
+                let mut settings = client.settings.clone();
+                settings.endpoints = vec![leader];
+                settings.deadline = settings.timeout;
+                let direct = Client {
+                    settings,
+                    http: client.http.clone(),
+                };
+                match direct.call(&admin::members()).await {
+                    Ok(better) => return admin::members_report(&better),
+                    Err(e) => tracing::debug!(error = %e, "the leader's view is not available"),
+                }
+            }
+            admin::members_report(&reply)
+        }
         Member::Add { id, peer, client: c } => admin::changed(
             "add-learner",
             &client.call(&admin::add_learner(id, peer, c.as_deref())).await?,

@@ -119,6 +119,18 @@ pub fn parse_members(reply: &Reply) -> Result<Members, CtlError> {
     parse(reply, "admin_members")
 }
 
+/// Where to ask again for the leader's view: `match` and `lag` are `null` off the
+/// leader, so when every member's `match` is unknown and the leader's client address
+/// is listed (and is not who answered), the leader's client endpoint.
+pub fn leader_view(m: &Members, answered: &crate::endpoint::Endpoint) -> Option<crate::endpoint::Endpoint> {
+    if m.members.iter().any(|x| x.match_index.is_some()) {
+        return None;
+    }
+    let leader = m.members.iter().find(|x| Some(&x.id) == m.leader.as_ref())?;
+    let ep = crate::endpoint::Endpoint::parse_like(leader.client.as_deref()?, answered).ok()?;
+    (ep != *answered).then_some(ep)
+}
+
 /// Reports the members: ID, ROLE, LEADER (`*`), PEER, CLIENT, MATCH, LAG.
 pub fn members_report(reply: &Reply) -> Result<Report, CtlError> {
     let m = parse_members(reply)?;
@@ -239,6 +251,25 @@ mod tests {
         assert_eq!(report.table.rows[0][..3], ["n1", "voter", "*"]);
         assert_eq!(report.table.rows[1][5..], ["-", "-"]);
         assert!(parse_members(&reply(json!({"members": "nope"}))).is_err());
+        // The leader's view has match/lag: no need to ask again.
+        let asked = Endpoint::parse("127.0.0.1:1").unwrap();
+        assert_eq!(leader_view(&m, &asked), None);
+        let off_leader: Members = serde_json::from_value(json!({"leader": "n1", "members": [
+            {"id": "n1", "role": "voter", "client": "h1:7000"}, {"id": "n2", "role": "voter", "client": "127.0.0.1:1"}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            leader_view(&off_leader, &asked).map(|e| e.to_string()),
+            Some("h1:7000".into())
+        );
+        // The leader itself answered, or no leader is known: nothing better to ask.
+        let h1 = Endpoint::parse("h1:7000").unwrap();
+        assert_eq!(leader_view(&off_leader, &h1), None);
+        let leaderless = Members {
+            leader: None,
+            ..off_leader
+        };
+        assert_eq!(leader_view(&leaderless, &asked), None);
         let c = changed("promote", &reply(json!({"index": 12}))).unwrap();
         assert_eq!(c.table.rows[0][1], "12");
         assert_eq!(c.json["index"], 12);
