@@ -1,0 +1,318 @@
+//! A JSON-RPC client over a list of endpoints that applies [`policy::decide`] after
+//! each attempt: it tries the endpoints in turn, follows leader hints and retries what
+//! the contract says may be retried, within a deadline.
+
+use std::time::Duration;
+
+use hyper::body::Bytes;
+use hyper::Method;
+use serde_json::{json, Value};
+
+use crate::endpoint::Endpoint;
+use crate::error::CtlError;
+use crate::http::{HttpClient, HttpError};
+use crate::policy::{self, CallKind, Decision, Failure, Outcome, Tries};
+
+/// One JSON-RPC call to make.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    /// The method.
+    pub method: &'static str,
+    /// The params (by name).
+    pub params: Value,
+    /// What it does, for the retry policy.
+    pub kind: CallKind,
+    /// Whether it needs the admin token.
+    pub admin: bool,
+    /// Time the server may take on top of the usual call timeout (a lock wait, a
+    /// watch, a replace that waits for a catch-up).
+    pub extra_time: Duration,
+}
+
+impl Call {
+    /// A call of `kind` with `params`.
+    pub fn new(method: &'static str, kind: CallKind, params: Value) -> Call {
+        Call {
+            method,
+            params,
+            kind,
+            admin: false,
+            extra_time: Duration::ZERO,
+        }
+    }
+
+    /// The same call, needing the admin token.
+    pub fn admin(mut self) -> Call {
+        self.admin = true;
+        self
+    }
+
+    /// The same call, allowing the server `extra` more time.
+    pub fn with_extra_time(mut self, extra: Duration) -> Call {
+        self.extra_time = extra;
+        self
+    }
+
+    /// The JSON-RPC request body.
+    pub fn body(&self) -> Value {
+        json!({"jsonrpc": "2.0", "id": 1, "method": self.method, "params": self.params})
+    }
+}
+
+/// A result, with the endpoint that gave it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    /// Who answered.
+    pub endpoint: Endpoint,
+    /// The JSON-RPC result.
+    pub result: Value,
+}
+
+/// How to talk to the cluster.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Members' client addresses, tried in this order.
+    pub endpoints: Vec<Endpoint>,
+    /// The TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// The timeout of one call to one endpoint.
+    pub timeout: Duration,
+    /// How long all the tries of one command may take.
+    pub deadline: Duration,
+    /// The admin token.
+    pub admin_token: Option<String>,
+    /// The CA certificates (PEM) that `https://` endpoints' certificates must chain to.
+    pub cacert: Option<std::path::PathBuf>,
+}
+
+/// The client.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// The settings.
+    pub settings: Settings,
+    /// The HTTP layer.
+    pub http: HttpClient,
+}
+
+/// What one JSON-RPC answer body says.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Parsed {
+    /// A result.
+    Result(Value),
+    /// An error.
+    Error {
+        /// The code.
+        code: i64,
+        /// The message.
+        message: String,
+        /// The data.
+        data: Option<Value>,
+    },
+}
+
+/// Reads a JSON-RPC answer body; `None` if it is not one.
+pub fn parse_answer(body: &[u8]) -> Option<Parsed> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    if let Some(e) = v.get("error") {
+        return Some(Parsed::Error {
+            code: e.get("code").and_then(Value::as_i64)?,
+            message: e.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
+            data: e.get("data").cloned().filter(|d| !d.is_null()),
+        });
+    }
+    v.get("result").cloned().map(Parsed::Result)
+}
+
+/// The start of a body, for an error message.
+pub fn snippet(body: &[u8]) -> String {
+    let s = String::from_utf8_lossy(body);
+    let s = s.trim();
+    match s.char_indices().nth(200) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+impl Client {
+    /// A client with these settings; a usage error if an `https://` endpoint has no
+    /// `cacert`, or `cacert` cannot be read.
+    pub fn new(settings: Settings) -> Result<Client, CtlError> {
+        let http = HttpClient::new(settings.connect_timeout, settings.cacert.as_deref()).map_err(CtlError::Usage)?;
+        if let Some(e) = settings.endpoints.iter().find(|e| e.tls && !http.has_tls()) {
+            return Err(CtlError::Usage(format!(
+                "{e}: https:// endpoints need --cacert FILE (the CA that signed the servers' certificates)"
+            )));
+        }
+        Ok(Client { settings, http })
+    }
+
+    /// Makes `call`, retrying and redirecting per [`policy::decide`].
+    pub async fn call(&self, call: &Call) -> Result<Reply, CtlError> {
+        let s = &self.settings;
+        let start = tokio::time::Instant::now();
+        let deadline = start + s.deadline + call.extra_time;
+        let timeout = s.timeout + call.extra_time;
+        let body = Bytes::from(call.body().to_string());
+        let token = if call.admin { s.admin_token.as_deref() } else { None };
+        let n = s.endpoints.len();
+        let Some(first) = s.endpoints.first() else {
+            return Err(CtlError::Usage("no endpoints given".into()));
+        };
+        let mut idx = 0usize;
+        let mut current = first.clone();
+        let mut tries = Tries {
+            endpoints: n as u32,
+            ..Tries::default()
+        };
+        let mut attempts = 0u32;
+        // The last reason each endpoint could not be connected to (for "unreachable").
+        let mut unreachable: Vec<(String, String)> = Vec::new();
+        loop {
+            attempts += 1;
+            tracing::debug!(endpoint = %current, method = call.method, attempt = attempts, "calling");
+            let exchanged = self
+                .http
+                .exchange(&current, Method::POST, "/", token, body.clone(), timeout)
+                .await;
+            let (outcome, error) = match exchanged {
+                Err(HttpError::Connect(reason)) => {
+                    tracing::debug!(endpoint = %current, %reason, "cannot connect");
+                    unreachable.retain(|(e, _)| *e != current.to_string());
+                    unreachable.push((current.to_string(), reason.clone()));
+                    (Outcome::NotSent, None)
+                }
+                Err(HttpError::Exchange(reason)) => {
+                    tracing::debug!(endpoint = %current, %reason, "no answer");
+                    let e = CtlError::UnknownOutcome {
+                        endpoint: current.to_string(),
+                        method: call.method.to_string(),
+                        reason,
+                    };
+                    (Outcome::NoAnswer, Some(e))
+                }
+                Ok(answer) => match parse_answer(&answer.body) {
+                    Some(Parsed::Result(result)) => {
+                        return Ok(Reply {
+                            endpoint: current,
+                            result,
+                        })
+                    }
+                    Some(Parsed::Error { code, message, data }) => {
+                        tracing::debug!(endpoint = %current, code, %message, "error answer");
+                        let leader_address = data
+                            .as_ref()
+                            .and_then(|d| d.get("address"))
+                            .and_then(Value::as_str)
+                            .map(str::to_string);
+                        let e = CtlError::Rpc {
+                            endpoint: current.to_string(),
+                            method: call.method.to_string(),
+                            code,
+                            message,
+                            data,
+                        };
+                        (Outcome::Error { code, leader_address }, Some(e))
+                    }
+                    None => {
+                        let e = CtlError::Http {
+                            endpoint: current.to_string(),
+                            what: call.method.to_string(),
+                            status: answer.status,
+                            body: snippet(&answer.body),
+                        };
+                        (Outcome::Http(answer.status), Some(e))
+                    }
+                },
+            };
+            if outcome == Outcome::NotSent {
+                tries.not_sent += 1;
+            } else {
+                tries.not_sent = 0;
+            }
+            let decision = policy::decide(call.kind, &outcome, tries);
+            tracing::debug!(?outcome, ?decision, "policy");
+            let give_up = |e: Option<CtlError>, unreachable: &[(String, String)]| {
+                e.unwrap_or_else(|| CtlError::Unreachable {
+                    attempts: unreachable.to_vec(),
+                })
+            };
+            let pause = match decision {
+                Decision::Done => Duration::ZERO,
+                Decision::Fail(Failure::Unreachable) => {
+                    return Err(CtlError::Unreachable { attempts: unreachable });
+                }
+                Decision::Fail(Failure::Refused | Failure::UnknownOutcome) => {
+                    return Err(give_up(error, &unreachable));
+                }
+                Decision::Redirect(address) => {
+                    tries.redirects += 1;
+                    match Endpoint::parse_like(&address, &current) {
+                        Ok(leader) => {
+                            tracing::debug!(from = %current, to = %leader, "following the leader hint");
+                            current = leader;
+                            continue;
+                        }
+                        Err(reason) => {
+                            tracing::debug!(%reason, "ignoring a bad leader hint");
+                            idx = (idx + 1) % n;
+                            current = s.endpoints[idx].clone();
+                            policy::backoff(tries.retries)
+                        }
+                    }
+                }
+                Decision::Next(pause) => {
+                    idx = (idx + 1) % n;
+                    current = s.endpoints[idx].clone();
+                    pause
+                }
+                Decision::Same(pause) => pause,
+            };
+            if !matches!(outcome, Outcome::NotSent) {
+                tries.retries += 1;
+                tries.redirects = 0;
+            }
+            let now = tokio::time::Instant::now();
+            if now + pause >= deadline {
+                let last = give_up(error, &unreachable);
+                return Err(CtlError::Deadline {
+                    elapsed_ms: now.duration_since(start).as_millis(),
+                    tries: attempts,
+                    last: Box::new(last),
+                });
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_parse_into_results_and_errors() {
+        assert_eq!(
+            parse_answer(br#"{"jsonrpc":"2.0","id":1,"result":{"ok":true}}"#),
+            Some(Parsed::Result(json!({"ok": true})))
+        );
+        let e = parse_answer(
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32020,"message":"not the leader","data":{"leader":"n2","address":"127.0.0.1:9"}}}"#,
+        );
+        assert_eq!(
+            e,
+            Some(Parsed::Error {
+                code: -32020,
+                message: "not the leader".into(),
+                data: Some(json!({"leader": "n2", "address": "127.0.0.1:9"}))
+            })
+        );
+        assert_eq!(parse_answer(b"missing or wrong cluster token"), None);
+        assert_eq!(parse_answer(br#"{"error":{"message":"no code"}}"#), None);
+        let body = Call::new("kv_get", CallKind::Read, json!({"key": "a"})).body();
+        assert_eq!(
+            body,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "kv_get", "params": {"key": "a"}})
+        );
+        assert_eq!(snippet("x".repeat(300).as_bytes()).len(), 203);
+    }
+}
