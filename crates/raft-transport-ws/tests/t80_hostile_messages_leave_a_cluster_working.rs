@@ -49,8 +49,8 @@ fn rss() -> u64 {
     line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cluster_survives_a_u64_max_term_a_u64_max_snapshot_and_a_huge_frame() {
+/// Three nodes on 127.0.0.1 that committed and applied the write `1`.
+async fn three_nodes_with_one_write(cluster: &str) -> (Vec<NodeId>, Vec<Node>, Vec<std::net::SocketAddr>) {
     let voters = ids(3);
     let discovery = Arc::new(StaticServiceDiscovery::new(
         Vec::<(String, raft_discovery::NodeAddress)>::new(),
@@ -58,12 +58,18 @@ async fn a_cluster_survives_a_u64_max_term_a_u64_max_snapshot_and_a_huge_frame()
     let mut nodes = Vec::new();
     let mut addrs = Vec::new();
     for id in &voters {
-        let (node, transport) = start_node(id.as_str(), &voters, ws_config("hostile"), &discovery).await;
+        let (node, transport) = start_node(id.as_str(), &voters, ws_config(cluster), &discovery).await;
         addrs.push(transport.local_addr().unwrap());
         nodes.push(node);
     }
     propose(&nodes, 1).await;
     converge(&nodes, &[1]).await;
+    (voters, nodes, addrs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_survives_a_u64_max_term_a_u64_max_snapshot_and_a_huge_frame() {
+    let (voters, nodes, addrs) = three_nodes_with_one_write("hostile").await;
 
     // A heartbeat at term u64::MAX and a snapshot at index u64::MAX, to every node.
     for (id, addr) in voters.iter().zip(&addrs) {
@@ -156,19 +162,7 @@ async fn a_cluster_survives_a_u64_max_term_a_u64_max_snapshot_and_a_huge_frame()
 /// cluster goes on committing, and the process does not grow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_rejects_a_snapshot_its_state_machine_cannot_read_and_keeps_going() {
-    let voters = ids(3);
-    let discovery = Arc::new(StaticServiceDiscovery::new(
-        Vec::<(String, raft_discovery::NodeAddress)>::new(),
-    ));
-    let mut nodes = Vec::new();
-    let mut addrs = Vec::new();
-    for id in &voters {
-        let (node, transport) = start_node(id.as_str(), &voters, ws_config("garbage"), &discovery).await;
-        addrs.push(transport.local_addr().unwrap());
-        nodes.push(node);
-    }
-    propose(&nodes, 1).await;
-    converge(&nodes, &[1]).await;
+    let (voters, nodes, addrs) = three_nodes_with_one_write("garbage").await;
     let leader = leader_of(&nodes).await;
     let at = nodes.iter().position(|n| n.id() != leader.id()).unwrap();
     let follower = &nodes[at];
