@@ -17,7 +17,11 @@ fn t10_three_servers_from_config_files_elect_a_leader_and_serve_kv() {
     assert_eq!(put["ok"], true);
     // A linearizable read on every node, followers included.
     for n in &nodes {
-        let got = wait_for("kv_get on every node", || rpc(n.client, "kv_get", json!({"key": "greeting"}), None).ok());
+        let got = wait_for("kv_get on every node", || {
+            rpc(n.client, "kv_get", json!({"key": "greeting"}), None)
+                .map_err(|e| eprintln!("kv_get on {}: {e}", n.id))
+                .ok()
+        });
         assert_eq!(got["value"], "hello", "on {}", n.id);
     }
 

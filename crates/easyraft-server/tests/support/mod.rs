@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-pub const ADMIN_TOKEN: &str = "admin-secret";
-pub const PEER_TOKEN: &str = "peer-secret";
-pub const DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const ADMIN_TOKEN: &str = "admin-secret";
+pub(crate) const PEER_TOKEN: &str = "peer-secret";
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
 
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -24,7 +24,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A plain HTTP/1.1 request; the status and the body.
-pub fn http(port: u16, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> Result<(u16, String), String> {
+pub(crate) fn http(port: u16, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> Result<(u16, String), String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(40))).map_err(|e| e.to_string())?;
     let body = body.unwrap_or("");
@@ -46,7 +46,7 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&str>, token: Opti
 }
 
 /// A JSON-RPC call: the HTTP status and the whole response object.
-pub fn rpc_raw(port: u16, method: &str, params: Value, token: Option<&str>) -> Result<(u16, Value), String> {
+pub(crate) fn rpc_raw(port: u16, method: &str, params: Value, token: Option<&str>) -> Result<(u16, Value), String> {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
     let (status, text) = http(port, "POST", "/", Some(&body), token)?;
     let v = serde_json::from_str(&text).map_err(|e| format!("{e}: {text:?}"))?;
@@ -55,7 +55,7 @@ pub fn rpc_raw(port: u16, method: &str, params: Value, token: Option<&str>) -> R
 
 /// A JSON-RPC call: `Ok(result)` or `Err(error object)` (transport failures as
 /// `{"code": 0, "message": ...}`).
-pub fn rpc(port: u16, method: &str, params: Value, token: Option<&str>) -> Result<Value, Value> {
+pub(crate) fn rpc(port: u16, method: &str, params: Value, token: Option<&str>) -> Result<Value, Value> {
     match rpc_raw(port, method, params, token) {
         Ok((_, v)) if v.get("result").is_some() => Ok(v["result"].clone()),
         Ok((_, v)) => Err(v["error"].clone()),
@@ -64,7 +64,7 @@ pub fn rpc(port: u16, method: &str, params: Value, token: Option<&str>) -> Resul
 }
 
 /// Polls `f` until it returns `Some`, for up to [`DEADLINE`].
-pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
@@ -76,21 +76,21 @@ pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 /// One server process.
-pub struct Proc {
-    pub id: String,
-    pub peer: u16,
-    pub client: u16,
-    pub dir: PathBuf,
-    pub config: PathBuf,
+pub(crate) struct Proc {
+    pub(crate) id: String,
+    pub(crate) peer: u16,
+    pub(crate) client: u16,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: PathBuf,
     child: Option<Child>,
 }
 
 impl Proc {
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join(format!("{}.log", self.id))).unwrap_or_default()
     }
 
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -104,14 +104,18 @@ impl Drop for Proc {
     }
 }
 
-pub fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_easyraft-server"))
 }
 
 /// Writes `dir/<id>.toml` for a node and the token files.
-pub fn write_config(dir: &Path, id: &str, peer: u16, client: u16, extra: &str) -> PathBuf {
-    std::fs::write(dir.join("admin.token"), ADMIN_TOKEN).unwrap();
-    std::fs::write(dir.join("peer.token"), PEER_TOKEN).unwrap();
+pub(crate) fn write_config(dir: &Path, id: &str, peer: u16, client: u16, extra: &str) -> PathBuf {
+    // Written once: a running node may be reading them.
+    for (name, token) in [("admin.token", ADMIN_TOKEN), ("peer.token", PEER_TOKEN)] {
+        if !dir.join(name).exists() {
+            std::fs::write(dir.join(name), token).unwrap();
+        }
+    }
     let text = format!(
         r#"id = "{id}"
 data_dir = "{data}"
@@ -135,7 +139,7 @@ request_timeout = "5s"
     path
 }
 
-pub fn spawn(dir: &Path, id: &str, peer: u16, client: u16, config: PathBuf, args: &[&str]) -> Proc {
+pub(crate) fn spawn(dir: &Path, id: &str, peer: u16, client: u16, config: PathBuf, args: &[&str]) -> Proc {
     let log = std::fs::File::create(dir.join(format!("{id}.log"))).unwrap();
     let child = bin()
         .arg("--config")
@@ -157,7 +161,7 @@ pub fn spawn(dir: &Path, id: &str, peer: u16, client: u16, config: PathBuf, args
 }
 
 /// `n` servers bootstrapped from config files with one `initial_cluster`.
-pub fn start_cluster(dir: &Path, n: usize) -> Vec<Proc> {
+pub(crate) fn start_cluster(dir: &Path, n: usize) -> Vec<Proc> {
     let ports: Vec<(String, u16, u16)> = (1..=n).map(|i| (format!("node{i}"), free_port(), free_port())).collect();
     let initial = ports
         .iter()
@@ -174,8 +178,24 @@ pub fn start_cluster(dir: &Path, n: usize) -> Vec<Proc> {
 }
 
 /// The node every live node agrees leads (by `/status`), with its client port.
-pub fn leader(nodes: &[Proc]) -> (String, u16) {
-    wait_for("a leader", || {
+pub(crate) fn leader(nodes: &[Proc]) -> (String, u16) {
+    let start = Instant::now();
+    let mut found = None;
+    while found.is_none() {
+        if start.elapsed() > DEADLINE {
+            for n in nodes {
+                eprintln!("--- {} ---\n{}", n.id, n.log());
+            }
+            panic!("timed out waiting for a leader");
+        }
+        found = find_leader(nodes);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    found.unwrap()
+}
+
+fn find_leader(nodes: &[Proc]) -> Option<(String, u16)> {
+    (|| {
         for n in nodes {
             if n.child.is_none() {
                 continue;
@@ -184,17 +204,17 @@ pub fn leader(nodes: &[Proc]) -> (String, u16) {
                 continue;
             };
             let s: Value = serde_json::from_str(&body).ok()?;
-            if s["role"] == "Leader" || s["role"] == "leader" {
+            if s["role"] == "leader" {
                 return Some((n.id.clone(), n.client));
             }
         }
         None
-    })
+    })()
 }
 
 /// Calls `method` following not-leader hints and retrying while unavailable; the
 /// final answer.
-pub fn call_leader(start: u16, method: &str, params: Value, token: Option<&str>) -> Result<Value, Value> {
+pub(crate) fn call_leader(start: u16, method: &str, params: Value, token: Option<&str>) -> Result<Value, Value> {
     let mut port = start;
     let begin = Instant::now();
     loop {
@@ -217,12 +237,12 @@ pub fn call_leader(start: u16, method: &str, params: Value, token: Option<&str>)
     }
 }
 
-pub fn members(port: u16) -> Value {
+pub(crate) fn members(port: u16) -> Value {
     rpc(port, "admin_members", json!({}), Some(ADMIN_TOKEN)).unwrap_or_else(|e| panic!("admin_members: {e}"))
 }
 
 /// `id → role` of the members `port` reports.
-pub fn roles(port: u16) -> std::collections::BTreeMap<String, String> {
+pub(crate) fn roles(port: u16) -> std::collections::BTreeMap<String, String> {
     members(port)["members"]
         .as_array()
         .unwrap()
