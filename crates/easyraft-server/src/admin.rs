@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use easyraft::core::MembershipError;
+use easyraft::core::{MembershipError, ProgressState};
 use easyraft::{Error, MembershipChange, NodeId, RaftHandle, Role, Status};
 use examples::api::{bad, opt_str_param, str_param, Node};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Params};
@@ -106,14 +106,12 @@ impl Admin {
         if !s.membership.learners.contains(&NodeId::new(id)) {
             return Err(refused("unknown_member", format!("{id} is not a learner")));
         }
-        match lag(s, id) {
-            Some(l) if l <= self.promote_lag => {}
-            l => {
-                return Err(refused(
-                    "not_caught_up",
-                    format!("{id} is {l:?} entries behind (promote_lag {})", self.promote_lag),
-                ))
-            }
+        if !caught_up(s, id, self.promote_lag) {
+            let behind = lag(s, id).map_or("an unknown number of".to_string(), |l| l.to_string());
+            return Err(refused(
+                "not_caught_up",
+                format!("{id} has not caught up: {behind} entries behind (promote_lag {})", self.promote_lag),
+            ));
         }
         self.handle
             .change_membership(vec![MembershipChange::PromoteLearner(NodeId::new(id))])
@@ -148,7 +146,7 @@ impl Admin {
         let deadline = tokio::time::Instant::now() + self.catch_up_timeout;
         loop {
             let s = self.leader_status().await?;
-            if lag(&s, id).is_some_and(|l| l <= self.promote_lag) {
+            if caught_up(&s, id, self.promote_lag) {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
@@ -295,6 +293,17 @@ fn lag(s: &Status, id: &str) -> Option<u64> {
     s.progress
         .get(&NodeId::new(id))
         .map(|p| s.last_index.saturating_sub(p.match_index))
+}
+
+/// Whether `id` has caught up: it acknowledged entries (a learner that never answered
+/// has `match` 0, which a short log would otherwise count as "within the lag"), is
+/// being replicated to, and is within `max_lag` of the leader's log.
+fn caught_up(s: &Status, id: &str, max_lag: u64) -> bool {
+    s.progress.get(&NodeId::new(id)).is_some_and(|p| {
+        p.match_index > 0
+            && matches!(p.state, ProgressState::Replicate)
+            && s.last_index.saturating_sub(p.match_index) <= max_lag
+    })
 }
 
 fn params(p: Params<'static>) -> Result<Value, ErrorObjectOwned> {

@@ -215,21 +215,33 @@ fn find_leader(nodes: &[Proc]) -> Option<(String, u16)> {
 /// Calls `method` following not-leader hints and retrying while unavailable; the
 /// final answer.
 pub(crate) fn call_leader(start: u16, method: &str, params: Value, token: Option<&str>) -> Result<Value, Value> {
-    let mut port = start;
+    call_any(&[start], method, params, token)
+}
+
+/// Like [`call_leader`] over several endpoints, as a client given a member list would:
+/// a hint is followed; no hint, a dead endpoint or "unavailable" moves on to the next.
+pub(crate) fn call_any(endpoints: &[u16], method: &str, params: Value, token: Option<&str>) -> Result<Value, Value> {
+    let mut next = 0;
+    let mut port = endpoints[0];
     let begin = Instant::now();
     loop {
         match rpc(port, method, params.clone(), token) {
             Err(e) if e["code"] == -32020 && begin.elapsed() < DEADLINE => {
-                if let Some(p) = e["data"]["address"]
+                match e["data"]["address"]
                     .as_str()
                     .and_then(|a| a.rsplit(':').next())
                     .and_then(|p| p.parse().ok())
                 {
-                    port = p;
+                    Some(p) if p != port => port = p,
+                    _ => {
+                        next += 1;
+                        port = endpoints[next % endpoints.len()];
+                    }
                 }
             }
             Err(e) if (e["code"] == -32022 || e["code"] == -32023 || e["code"] == 0) && begin.elapsed() < DEADLINE => {
-                port = start;
+                next += 1;
+                port = endpoints[next % endpoints.len()];
             }
             other => return other,
         }
