@@ -213,7 +213,13 @@ async fn watch<M: Hosts<ConfigStore>>(params: Params<'static>, node: Arc<Node<M>
 /// timeout_ms}` (returns the changes after `version`, waiting up to `timeout_ms` for
 /// one; `resync: true` with the full listing when `version` is older than the kept
 /// history).
-pub fn rpc<M: Hosts<ConfigStore>>(node: Node<M>) -> RpcModule<Node<M>> {
+pub fn rpc(node: Node<ConfigStore>) -> RpcModule<Node<ConfigStore>> {
+    rpc_for(node)
+}
+
+/// [`rpc`] over any state machine that carries the config service (see
+/// [`Hosts`]), such as `easyraft-server`'s combined machine.
+pub fn rpc_for<M: Hosts<ConfigStore>>(node: Node<M>) -> RpcModule<Node<M>> {
     let mut m = RpcModule::new(node);
     let _ = m.register_async_method("config_set", |params, node, _| async move {
         let p: Value = params.parse()?;

@@ -134,7 +134,13 @@ impl StateMachine for KvStore {
 /// Reads are linearizable (ReadIndex) unless `kv_get` is given `"stale": true`: then
 /// the node answers from its own state at once ([`RaftHandle::read_local`](easyraft::RaftHandle::read_local)),
 /// which works on any node, even one cut off, but may miss acknowledged writes.
-pub fn rpc<M: Hosts<KvStore>>(node: Node<M>) -> RpcModule<Node<M>> {
+pub fn rpc(node: Node<KvStore>) -> RpcModule<Node<KvStore>> {
+    rpc_for(node)
+}
+
+/// [`rpc`] over any state machine that carries the kv service (see
+/// [`Hosts`]), such as `easyraft-server`'s combined machine.
+pub fn rpc_for<M: Hosts<KvStore>>(node: Node<M>) -> RpcModule<Node<M>> {
     let mut m = RpcModule::new(node);
     let write = |method: &'static str, make: fn(&Value) -> Result<KvCommand, ErrorObjectOwned>| {
         move |params: jsonrpsee::types::Params<'static>, node: Arc<Node<M>>, _| async move {

@@ -213,7 +213,13 @@ async fn acquire<M: Hosts<LockTable>>(params: Params<'static>, node: Arc<Node<M>
 /// The lock API: `lock_acquire {name, owner, ttl_ms, wait_ms?}`,
 /// `lock_renew {name, owner, token, ttl_ms}`, `lock_release {name, owner, token}`,
 /// `lock_holder {name}`.
-pub fn rpc<M: Hosts<LockTable>>(node: Node<M>) -> RpcModule<Node<M>> {
+pub fn rpc(node: Node<LockTable>) -> RpcModule<Node<LockTable>> {
+    rpc_for(node)
+}
+
+/// [`rpc`] over any state machine that carries the lock service (see
+/// [`Hosts`]), such as `easyraft-server`'s combined machine.
+pub fn rpc_for<M: Hosts<LockTable>>(node: Node<M>) -> RpcModule<Node<M>> {
     let mut m = RpcModule::new(node);
     let _ = m.register_async_method("lock_acquire", |params, node, _| acquire(params, node));
     let _ = m.register_async_method("lock_renew", |params, node, _| async move {

@@ -169,9 +169,9 @@ impl Server {
         let mut methods = RpcModule::new(());
         for s in &config.services {
             let merged = match s {
-                Service::Kv => methods.merge(examples::kv::rpc(node.clone())),
-                Service::Lock => methods.merge(examples::lock::rpc(node.clone())),
-                Service::Config => methods.merge(examples::config::rpc(node.clone())),
+                Service::Kv => methods.merge(examples::kv::rpc_for(node.clone())),
+                Service::Lock => methods.merge(examples::lock::rpc_for(node.clone())),
+                Service::Config => methods.merge(examples::config::rpc_for(node.clone())),
             };
             merged.map_err(|e| ServerError::Node(easyraft::Error::Internal(e.to_string())))?;
         }

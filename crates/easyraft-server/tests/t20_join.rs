@@ -90,3 +90,30 @@ fn t20_a_node_joins_is_promoted_and_the_old_leader_is_moved_away_and_removed() {
     let before = call_leader(node4.client, "kv_get", json!({"key": "before"}), None).unwrap();
     assert_eq!(before["value"], "0");
 }
+
+#[test]
+fn t25_a_leader_started_with_leave_on_shutdown_hands_over_and_leaves_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster(dir.path(), 3);
+    let (_, first) = leader(&nodes);
+    let (peer, client) = (free_port(), free_port());
+    let cfg = write_config(dir.path(), "node4", peer, client, "");
+    let join = format!("127.0.0.1:{}", nodes[1].client);
+    nodes.push(spawn(dir.path(), "node4", peer, client, cfg, &["--join", &join, "--leave-on-shutdown"]));
+    wait_for("node4 to be a voter", || {
+        (roles(leader(&nodes[..3]).1).get("node4").map(String::as_str) == Some("voter")).then_some(())
+    });
+    // Make node4 the leader, then stop it: it hands leadership over and leaves.
+    call_leader(first, "admin_transfer_leader", json!({"to": "node4"}), Some(ADMIN_TOKEN)).unwrap();
+    wait_for("node4 to lead", || (leader(&nodes).0 == "node4").then_some(()));
+    let status = nodes[3].terminate();
+    assert!(status.success(), "{status:?}\n{}", nodes[3].log());
+    let rest: Vec<u16> = nodes[..3].iter().map(|n| n.client).collect();
+    let r = wait_for("node4 gone from the members", || {
+        let r = roles(leader(&nodes[..3]).1);
+        (!r.contains_key("node4")).then_some(r)
+    });
+    assert_eq!(r.len(), 3, "{r:?}");
+    let put = call_any(&rest, "kv_put", json!({"key": "after", "value": "1"}), None).unwrap();
+    assert_eq!(put["ok"], true);
+}

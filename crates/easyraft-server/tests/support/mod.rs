@@ -90,6 +90,22 @@ impl Proc {
         std::fs::read_to_string(self.dir.join(format!("{}.log", self.id))).unwrap_or_default()
     }
 
+    /// Sends SIGTERM and waits (up to [`DEADLINE`]) for the process to exit.
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let pid = child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(start.elapsed() < DEADLINE, "{} did not exit after SIGTERM\n{}", self.id, self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
