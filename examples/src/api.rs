@@ -159,7 +159,11 @@ impl<M: StateMachine> Node<M> {
     /// Runs a query of service `S`: linearizable, or from this node's state at once
     /// when `stale` ([`RaftHandle::read_local`]); errors mapped with
     /// [`Node::read_error`].
-    pub async fn query<S: StateMachine>(&self, query: S::Query, stale: bool) -> Result<S::QueryResponse, ErrorObjectOwned>
+    pub async fn query<S: StateMachine>(
+        &self,
+        query: S::Query,
+        stale: bool,
+    ) -> Result<S::QueryResponse, ErrorObjectOwned>
     where
         M: Hosts<S>,
     {

@@ -191,7 +191,8 @@ async fn watch<M: Hosts<ConfigStore>>(params: Params<'static>, node: Arc<Node<M>
                 return Ok(json!({ "changes": changes_json(changes), "version": current }));
             }
             ConfigAnswer::Resync(current) => {
-                let ConfigAnswer::Entries(entries, _) = node.query::<ConfigStore>(ConfigQuery::List(prefix), false).await?
+                let ConfigAnswer::Entries(entries, _) =
+                    node.query::<ConfigStore>(ConfigQuery::List(prefix), false).await?
                 else {
                     return Err(bad("unexpected answer"));
                 };

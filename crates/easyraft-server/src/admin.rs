@@ -110,7 +110,10 @@ impl Admin {
             let behind = lag(s, id).map_or("an unknown number of".to_string(), |l| l.to_string());
             return Err(refused(
                 "not_caught_up",
-                format!("{id} has not caught up: {behind} entries behind (promote_lag {})", self.promote_lag),
+                format!(
+                    "{id} has not caught up: {behind} entries behind (promote_lag {})",
+                    self.promote_lag
+                ),
             ));
         }
         self.handle
@@ -196,7 +199,10 @@ impl Admin {
         if !s.membership.voters.contains(&to) {
             return Err(refused("unknown_member", format!("{to} is not a voter")));
         }
-        self.handle.transfer_leadership(to.clone()).await.map_err(|e| self.map(e))?;
+        self.handle
+            .transfer_leadership(to.clone())
+            .await
+            .map_err(|e| self.map(e))?;
         // Wait (a while) until this node sees the new leader.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let mut watch = self.handle.watch();
@@ -285,7 +291,9 @@ impl Admin {
 
 fn is_member(s: &Status, id: &str) -> bool {
     let id = NodeId::new(id);
-    s.membership.voters.contains(&id) || s.membership.voters_outgoing.contains(&id) || s.membership.learners.contains(&id)
+    s.membership.voters.contains(&id)
+        || s.membership.voters_outgoing.contains(&id)
+        || s.membership.learners.contains(&id)
 }
 
 /// How far `id` is behind the leader's log, as the leader sees it.
@@ -317,10 +325,17 @@ fn params(p: Params<'static>) -> Result<Value, ErrorObjectOwned> {
 pub fn rpc(admin: Admin) -> RpcModule<Admin> {
     let mut m = RpcModule::new(admin);
     let _ = m.register_async_method("admin_members", |_, a: Arc<Admin>, _| async move { a.members().await });
-    let _ = m.register_async_method("admin_status", |_, a: Arc<Admin>, _| async move { a.status_all().await });
+    let _ = m.register_async_method(
+        "admin_status",
+        |_, a: Arc<Admin>, _| async move { a.status_all().await },
+    );
     let _ = m.register_async_method("admin_add_learner", |p, a: Arc<Admin>, _| async move {
         let p = params(p)?;
-        let (id, peer, client) = (str_param(&p, "id")?, str_param(&p, "peer")?, opt_str_param(&p, "client")?);
+        let (id, peer, client) = (
+            str_param(&p, "id")?,
+            str_param(&p, "peer")?,
+            opt_str_param(&p, "client")?,
+        );
         let _guard = a.lock()?;
         let s = a.leader_status().await?;
         a.add_learner(&s, &id, peer, client).await
@@ -357,7 +372,11 @@ pub fn rpc(admin: Admin) -> RpcModule<Admin> {
     });
     let _ = m.register_async_method("directory_register", |p, a: Arc<Admin>, _| async move {
         let p = params(p)?;
-        let (id, peer, client) = (str_param(&p, "id")?, str_param(&p, "peer")?, opt_str_param(&p, "client")?);
+        let (id, peer, client) = (
+            str_param(&p, "id")?,
+            str_param(&p, "peer")?,
+            opt_str_param(&p, "client")?,
+        );
         let s = a.leader_status().await?;
         if !is_member(&s, &id) {
             return Err(refused("unknown_member", format!("{id} is not a member")));

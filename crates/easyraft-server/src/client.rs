@@ -43,7 +43,11 @@ pub async fn call(address: &str, method: &str, params: &Value, token: Option<&st
         Ok(v) => Ok(v),
         Err(RpcError::Call(e)) => {
             let data = e.data().and_then(|d| serde_json::from_str(d.get()).ok());
-            Err(fail(format!("error {}: {}", e.code(), e.message()), Some(e.code()), data))
+            Err(fail(
+                format!("error {}: {}", e.code(), e.message()),
+                Some(e.code()),
+                data,
+            ))
         }
         Err(e) => Err(fail(e.to_string(), None, None)),
     }
@@ -81,7 +85,9 @@ pub async fn call_leader(
 /// `GET path` on `address`: the status code and the body as JSON.
 pub async fn get_json(address: &str, path: &str) -> Result<(u16, Value), String> {
     let work = async {
-        let stream = tokio::net::TcpStream::connect(address).await.map_err(|e| e.to_string())?;
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| e.to_string())?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| e.to_string())?;
@@ -92,7 +98,12 @@ pub async fn get_json(address: &str, path: &str) -> Result<(u16, Value), String>
             .map_err(|e| e.to_string())?;
         let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
-        let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
         let json = serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))?;
         Ok((status, json))
     };

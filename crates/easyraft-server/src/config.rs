@@ -239,7 +239,10 @@ impl Config {
                 reason,
             };
             set(&mut table, &o.key, &o.value).map_err(bad)?;
-            config = table.clone().try_into::<Config>().map_err(|e| bad(e.message().to_string()))?;
+            config = table
+                .clone()
+                .try_into::<Config>()
+                .map_err(|e| bad(e.message().to_string()))?;
         }
         Ok(config)
     }
@@ -260,7 +263,10 @@ impl Config {
             ));
         }
         if !self.initial_cluster.0.is_empty() && !self.initial_cluster.0.contains_key(&self.id) {
-            return Err(invalid("initial_cluster", format!("does not name this node ({})", self.id)));
+            return Err(invalid(
+                "initial_cluster",
+                format!("does not name this node ({})", self.id),
+            ));
         }
         if self.services.is_empty() {
             return Err(invalid("services", "lists no service".into()));
@@ -270,7 +276,10 @@ impl Config {
         if let Some(url) = &self.discovery {
             easyraft::discovery::discovery_from_url(url).map_err(|e| invalid("discovery", e.to_string()))?;
         }
-        for (key, addr) in [("advertise_peer", &self.advertise_peer), ("advertise_client", &self.advertise_client)] {
+        for (key, addr) in [
+            ("advertise_peer", &self.advertise_peer),
+            ("advertise_client", &self.advertise_client),
+        ] {
             if let Some(a) = addr {
                 a.parse::<easyraft::discovery::NodeAddress>()
                     .map_err(|e| invalid(key, e.to_string()))?;
@@ -323,7 +332,9 @@ fn set(table: &mut toml::Table, key: &str, raw: &str) -> Result<(), String> {
         },
     };
     let value = match target.get(field) {
-        Some(toml::Value::Integer(_)) => toml::Value::Integer(raw.trim().parse().map_err(|_| format!("{raw:?} is not an integer"))?),
+        Some(toml::Value::Integer(_)) => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| format!("{raw:?} is not an integer"))?)
+        }
         Some(toml::Value::Boolean(_)) => toml::Value::Boolean(match raw.trim() {
             "true" | "1" | "yes" => true,
             "false" | "0" | "no" => false,
@@ -387,9 +398,13 @@ mod tests {
         let text = "id = \"n1\"\n\n[raft]\nelection_timeout = \"3 fortnights\"\n";
         let e = Config::from_toml(text, Path::new("x.toml")).unwrap_err().to_string();
         assert!(e.contains("x.toml:4") && e.contains("raft.election_timeout"), "{e}");
-        let e = Config::from_toml("id = \"n1\"\nlisten_peer = 5\n", Path::new("x.toml")).unwrap_err().to_string();
+        let e = Config::from_toml("id = \"n1\"\nlisten_peer = 5\n", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("x.toml:2") && e.contains("listen_peer"), "{e}");
-        let e = Config::from_toml("idd = \"n1\"\n", Path::new("x.toml")).unwrap_err().to_string();
+        let e = Config::from_toml("idd = \"n1\"\n", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("x.toml:1") && e.contains("idd"), "{e}");
     }
 
@@ -400,7 +415,11 @@ mod tests {
             Path::new("f"),
         )
         .unwrap();
-        let mut o = env(&[("EASYRAFT_PROMOTE_LAG", "7"), ("EASYRAFT_RAFT_ELECTION_TIMEOUT", "300ms"), ("HOME", "/")]);
+        let mut o = env(&[
+            ("EASYRAFT_PROMOTE_LAG", "7"),
+            ("EASYRAFT_RAFT_ELECTION_TIMEOUT", "300ms"),
+            ("HOME", "/"),
+        ]);
         o.push(Override {
             key: "promote_lag".into(),
             value: "9".into(),

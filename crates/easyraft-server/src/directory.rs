@@ -74,7 +74,12 @@ impl Directory {
 
     /// A member's addresses: the log's, else a seeded one.
     pub fn get(&self, id: &str) -> Option<MemberAddress> {
-        let replicated = self.replicated.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned();
+        let replicated = self
+            .replicated
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned();
         replicated.or_else(|| self.seeded.read().unwrap_or_else(|e| e.into_inner()).get(id).cloned())
     }
 

@@ -22,7 +22,7 @@ pub fn parse(s: &str) -> Result<Duration, String> {
             ))
         }
     };
-    if !millis.is_finite() || millis < 0.0 || millis > 1e15 {
+    if !(0.0..=1e15).contains(&millis) {
         return Err(format!("{s:?} is out of range"));
     }
     Ok(Duration::from_micros((millis * 1e3).round() as u64))

@@ -90,7 +90,10 @@ async fn route(req: Request<Incoming>, api: &ClientApi) -> Response<Full<Bytes>>
                 None => json_reply(404, json!({"error": "not found"})),
             }
         }
-        _ => json_reply(404, json!({ "error": format!("no such endpoint: {} {path}", req.method()) })),
+        _ => json_reply(
+            404,
+            json!({ "error": format!("no such endpoint: {} {path}", req.method()) }),
+        ),
     }
 }
 
@@ -145,7 +148,10 @@ async fn status(api: &ClientApi) -> Response<Full<Bytes>> {
                 "metrics": metrics,
             }),
         ),
-        Err(e) => json_reply(503, json!({ "id": api.handle.id().as_str(), "running": false, "error": e.to_string() })),
+        Err(e) => json_reply(
+            503,
+            json!({ "id": api.handle.id().as_str(), "running": false, "error": e.to_string() }),
+        ),
     }
 }
 
@@ -181,7 +187,10 @@ async fn rpc(req: Request<Incoming>, api: &ClientApi) -> Response<Full<Bytes>> {
         let method = c["method"].as_str().unwrap_or("");
         if !authorized_head(&head, api, method) {
             let id = c.get("id").cloned().unwrap_or(Value::Null);
-            return json_reply(401, rpc_error(id, UNAUTHORIZED, "unauthorized: a valid admin token is required"));
+            return json_reply(
+                401,
+                rpc_error(id, UNAUTHORIZED, "unauthorized: a valid admin token is required"),
+            );
         }
     }
     let mut answers = Vec::with_capacity(calls.len());

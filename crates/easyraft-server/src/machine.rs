@@ -198,7 +198,10 @@ mod tests {
             peer: "127.0.0.1:1".into(),
             client: Some("127.0.0.1:2".into()),
         };
-        m.apply(3, ServerCommand::Directory(DirectoryCommand::Set("n1".into(), addr.clone())));
+        m.apply(
+            3,
+            ServerCommand::Directory(DirectoryCommand::Set("n1".into(), addr.clone())),
+        );
         let snap = m.snapshot().unwrap();
         let mirror = Directory::default();
         let mut back = ServerMachine::new(mirror.clone());

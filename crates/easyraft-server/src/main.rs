@@ -17,7 +17,10 @@ fn main() -> ExitCode {
         }
     };
     overrides.extend(flags);
-    let file = args.config.clone().or_else(|| std::env::var_os("EASYRAFT_CONFIG").map(Into::into));
+    let file = args
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("EASYRAFT_CONFIG").map(Into::into));
     let config = match Config::load(file.as_deref(), &overrides) {
         Ok(c) => c,
         Err(e) => {
@@ -40,7 +43,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -11,4 +11,10 @@ pub const MEMBERSHIP_REFUSED: i32 = -32031;
 pub const METHOD_NOT_FOUND: i32 = -32601;
 
 /// The `reason`s of [`MEMBERSHIP_REFUSED`].
-pub const REASONS: [&str; 5] = ["last_voter", "change_in_progress", "unknown_member", "already_member", "not_caught_up"];
+pub const REASONS: [&str; 5] = [
+    "last_voter",
+    "change_in_progress",
+    "unknown_member",
+    "already_member",
+    "not_caught_up",
+];

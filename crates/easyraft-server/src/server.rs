@@ -112,8 +112,11 @@ impl Server {
         }
 
         std::fs::create_dir_all(&config.data_dir).map_err(|e| storage_error(&config.data_dir, e))?;
-        let storage = FileStorage::open(&config.data_dir, Options::default()).map_err(|e| storage_error(&config.data_dir, e))?;
-        let init = storage.initial_state().map_err(|e| storage_error(&config.data_dir, e))?;
+        let storage =
+            FileStorage::open(&config.data_dir, Options::default()).map_err(|e| storage_error(&config.data_dir, e))?;
+        let init = storage
+            .initial_state()
+            .map_err(|e| storage_error(&config.data_dir, e))?;
         let last = storage.last_index().map_err(|e| storage_error(&config.data_dir, e))?;
         let fresh = init.hard_state == Default::default() && last == 0 && init.membership == Membership::default();
         let bootstrap = if !fresh {
@@ -122,13 +125,18 @@ impl Server {
         } else if config.join.is_some() {
             None
         } else if !config.initial_cluster.0.is_empty() {
-            Some(Membership::with_voters(config.initial_cluster.0.keys().map(String::as_str)))
+            Some(Membership::with_voters(
+                config.initial_cluster.0.keys().map(String::as_str),
+            ))
         } else if let Some(d) = &configured {
             let all = d.get_all_node_addresses().await?;
             if !all.contains_key(&id) {
                 return Err(ConfigError::Invalid {
                     key: "discovery".into(),
-                    reason: format!("the discovery set {:?} does not include this node ({id})", all.keys().collect::<Vec<_>>()),
+                    reason: format!(
+                        "the discovery set {:?} does not include this node ({id})",
+                        all.keys().collect::<Vec<_>>()
+                    ),
                 }
                 .into());
             }
@@ -194,7 +202,12 @@ impl Server {
             peer_token: peer_token.clone(),
         });
         let mut tasks = vec![tokio::spawn(http::serve(listener, api))];
-        tasks.push(tokio::spawn(register(handle.clone(), directory.clone(), me, peer_token)));
+        tasks.push(tokio::spawn(register(
+            handle.clone(),
+            directory.clone(),
+            me,
+            peer_token,
+        )));
         Ok(Server {
             config,
             handle,
@@ -229,7 +242,9 @@ impl Server {
     /// `join`, following not-leader hints) to add this node as a learner, waits until
     /// it caught up, then has it promoted (unless `learner`).
     pub async fn join(&self) -> Result<(), ServerError> {
-        let Some(at) = self.config.join.clone() else { return Ok(()) };
+        let Some(at) = self.config.join.clone() else {
+            return Ok(());
+        };
         if !self.fresh {
             return Ok(());
         }
@@ -260,9 +275,17 @@ impl Server {
             "client": self.config.client_address(),
         });
         info!(through = %at, "asking the cluster to add this node as a learner");
-        retry_refusals(&at, "admin_add_learner", &me, token, deadline, &["already_member"], &["change_in_progress"])
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        retry_refusals(
+            &at,
+            "admin_add_learner",
+            &me,
+            token,
+            deadline,
+            &["already_member"],
+            &["change_in_progress"],
+        )
+        .await
+        .map_err(|e| fail(e.to_string()))?;
         if self.config.learner {
             info!("added as a learner; staying one (learner = true)");
             return Ok(());
@@ -294,7 +317,16 @@ impl Server {
             call(&own, "admin_transfer_leader", &json!({}), token).await?;
         }
         let me = json!({ "id": self.config.id });
-        retry_refusals(&own, "admin_remove", &me, token, deadline, &["unknown_member"], &["change_in_progress"]).await?;
+        retry_refusals(
+            &own,
+            "admin_remove",
+            &me,
+            token,
+            deadline,
+            &["unknown_member"],
+            &["change_in_progress"],
+        )
+        .await?;
         info!("left the cluster");
         Ok(())
     }
@@ -331,7 +363,9 @@ async fn retry_refusals(
                 code: Some(MEMBERSHIP_REFUSED),
                 data: Some(d),
                 ..
-            }) if d["reason"].as_str().is_some_and(|r| again.contains(&r)) && tokio::time::Instant::now() < deadline => {
+            }) if d["reason"].as_str().is_some_and(|r| again.contains(&r))
+                && tokio::time::Instant::now() < deadline =>
+            {
                 debug!(method, reason = ?d["reason"], "refused for now; retrying");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

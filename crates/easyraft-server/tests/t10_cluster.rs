@@ -12,8 +12,13 @@ fn t10_three_servers_from_config_files_elect_a_leader_and_serve_kv() {
     let nodes = start_cluster(dir.path(), 3);
     let (leader_id, leader_port) = leader(&nodes);
 
-    let put = call_leader(leader_port, "kv_put", json!({"key": "greeting", "value": "hello"}), None)
-        .unwrap_or_else(|e| panic!("kv_put: {e}\n{}", nodes[0].log()));
+    let put = call_leader(
+        leader_port,
+        "kv_put",
+        json!({"key": "greeting", "value": "hello"}),
+        None,
+    )
+    .unwrap_or_else(|e| panic!("kv_put: {e}\n{}", nodes[0].log()));
     assert_eq!(put["ok"], true);
     // A linearizable read on every node, followers included.
     for n in &nodes {
@@ -52,7 +57,13 @@ fn t10_three_servers_from_config_files_elect_a_leader_and_serve_kv() {
     assert_eq!(status["membership"]["voters"].as_array().unwrap().len(), 3, "{body}");
 
     // The other services are served by default; admin_status reaches every member.
-    let lock = call_leader(leader_port, "lock_acquire", json!({"name": "l", "owner": "me", "ttl_ms": 10_000}), None).unwrap();
+    let lock = call_leader(
+        leader_port,
+        "lock_acquire",
+        json!({"name": "l", "owner": "me", "ttl_ms": 10_000}),
+        None,
+    )
+    .unwrap();
     assert_eq!(lock["granted"], true);
     let cfg = call_leader(leader_port, "config_set", json!({"key": "app/x", "value": "1"}), None).unwrap();
     assert!(cfg["version"].as_u64().unwrap() > 0);

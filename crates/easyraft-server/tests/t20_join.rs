@@ -31,7 +31,14 @@ fn t20_a_node_joins_is_promoted_and_the_old_leader_is_moved_away_and_removed() {
                 let key = format!("w{i}");
                 let mut endpoints = ports.clone();
                 endpoints.rotate_left((i as usize) % ports.len());
-                if call_any(&endpoints, "kv_put", json!({"key": key, "value": format!("v{i}")}), None).is_ok() {
+                if call_any(
+                    &endpoints,
+                    "kv_put",
+                    json!({"key": key, "value": format!("v{i}")}),
+                    None,
+                )
+                .is_ok()
+                {
                     acked.lock().unwrap().push(key);
                 }
                 i += 1;
@@ -60,14 +67,17 @@ fn t20_a_node_joins_is_promoted_and_the_old_leader_is_moved_away_and_removed() {
         let s = rpc(rest[0], "admin_members", json!({}), Some(ADMIN_TOKEN)).ok()?;
         (s["leader"].is_string() && s["leader"] != old.as_str()).then_some(())
     });
-    call_leader(rest[0], "admin_remove", json!({"id": old}), Some(ADMIN_TOKEN)).unwrap_or_else(|e| panic!("remove: {e}"));
+    call_leader(rest[0], "admin_remove", json!({"id": old}), Some(ADMIN_TOKEN))
+        .unwrap_or_else(|e| panic!("remove: {e}"));
     let after = roles(rest[0]);
     assert!(!after.contains_key(&old), "{after:?}");
     assert_eq!(after.len(), 3, "{after:?}");
 
     // Writes keep flowing after the change.
     let n_before = acked.lock().unwrap().len();
-    wait_for("more acknowledged writes", || (acked.lock().unwrap().len() > n_before + 5).then_some(()));
+    wait_for("more acknowledged writes", || {
+        (acked.lock().unwrap().len() > n_before + 5).then_some(())
+    });
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
 
@@ -99,12 +109,25 @@ fn t25_a_leader_started_with_leave_on_shutdown_hands_over_and_leaves_on_sigterm(
     let (peer, client) = (free_port(), free_port());
     let cfg = write_config(dir.path(), "node4", peer, client, "");
     let join = format!("127.0.0.1:{}", nodes[1].client);
-    nodes.push(spawn(dir.path(), "node4", peer, client, cfg, &["--join", &join, "--leave-on-shutdown"]));
+    nodes.push(spawn(
+        dir.path(),
+        "node4",
+        peer,
+        client,
+        cfg,
+        &["--join", &join, "--leave-on-shutdown"],
+    ));
     wait_for("node4 to be a voter", || {
         (roles(leader(&nodes[..3]).1).get("node4").map(String::as_str) == Some("voter")).then_some(())
     });
     // Make node4 the leader, then stop it: it hands leadership over and leaves.
-    call_leader(first, "admin_transfer_leader", json!({"to": "node4"}), Some(ADMIN_TOKEN)).unwrap();
+    call_leader(
+        first,
+        "admin_transfer_leader",
+        json!({"to": "node4"}),
+        Some(ADMIN_TOKEN),
+    )
+    .unwrap();
     wait_for("node4 to lead", || (leader(&nodes).0 == "node4").then_some(()));
     let status = nodes[3].terminate();
     assert!(status.success(), "{status:?}\n{}", nodes[3].log());

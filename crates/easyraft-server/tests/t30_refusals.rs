@@ -15,7 +15,10 @@ fn t30_a_bad_config_file_names_the_key_and_the_line() {
     let out = bin().arg("--config").arg(&path).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml:4") && err.contains("raft.election_timeout"), "{err}");
+    assert!(
+        err.contains("bad.toml:4") && err.contains("raft.election_timeout"),
+        "{err}"
+    );
 
     std::fs::write(&path, "id = \"node1\"\npromote_lagg = 3\n").unwrap();
     let out = bin().arg("--config").arg(&path).output().unwrap();
@@ -47,10 +50,21 @@ fn t32_flags_win_over_the_environment_which_wins_over_the_file() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let printed = String::from_utf8_lossy(&out.stdout);
-    for line in ["promote_lag = 9", "cluster_id = \"env\"", "election_timeout = \"700ms\"", "heartbeat_interval = \"50ms\""] {
+    for line in [
+        "promote_lag = 9",
+        "cluster_id = \"env\"",
+        "election_timeout = \"700ms\"",
+        "heartbeat_interval = \"50ms\"",
+    ] {
         assert!(printed.contains(line), "{line} not in\n{printed}");
     }
-    let out = bin().arg("--config").arg(&path).env("EASYRAFT_PROMOTE_LAG", "lots").arg("--print-config").output().unwrap();
+    let out = bin()
+        .arg("--config")
+        .arg(&path)
+        .env("EASYRAFT_PROMOTE_LAG", "lots")
+        .arg("--print-config")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("EASYRAFT_PROMOTE_LAG"));
 }
@@ -61,7 +75,12 @@ fn t33_an_unreachable_join_fails_with_a_typed_error() {
     let (peer, client) = (free_port(), free_port());
     let cfg = write_config(dir.path(), "node9", peer, client, "");
     let dead = format!("127.0.0.1:{}", free_port());
-    let out = bin().arg("--config").arg(&cfg).args(["--join", &dead]).output().unwrap();
+    let out = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--join", &dead])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("join through") && err.contains(&dead), "{err}");
@@ -76,7 +95,13 @@ fn t34_admin_refusals_change_nothing() {
 
     // A wrong or missing admin token: 401, -32030, nothing changed.
     for token in [Some("wrong"), None] {
-        let (status, body) = rpc_raw(port, "admin_add_learner", json!({"id": "intruder", "peer": dead_peer}), token).unwrap();
+        let (status, body) = rpc_raw(
+            port,
+            "admin_add_learner",
+            json!({"id": "intruder", "peer": dead_peer}),
+            token,
+        )
+        .unwrap();
         assert_eq!(status, 401, "{body}");
         assert_eq!(body["error"]["code"], -32030, "{body}");
     }
@@ -90,7 +115,11 @@ fn t34_admin_refusals_change_nothing() {
 
     // Unknown members cannot be removed or promoted.
     let e = call_leader(leader_port, "admin_remove", json!({"id": "ghost"}), Some(ADMIN_TOKEN)).unwrap_err();
-    assert_eq!((e["code"].clone(), e["data"]["reason"].clone()), (json!(-32031), json!("unknown_member")), "{e}");
+    assert_eq!(
+        (e["code"].clone(), e["data"]["reason"].clone()),
+        (json!(-32031), json!("unknown_member")),
+        "{e}"
+    );
 
     // A replace whose new node never catches up holds the membership lock while it
     // waits: a second change meanwhile is refused with change_in_progress.
@@ -106,8 +135,18 @@ fn t34_admin_refusals_change_nothing() {
         (roles(leader_port).get("node9").map(String::as_str) == Some("learner")).then_some(())
     });
     let other = format!("127.0.0.1:{}", free_port());
-    let e = rpc(leader_port, "admin_add_learner", json!({"id": "node8", "peer": other}), Some(ADMIN_TOKEN)).unwrap_err();
-    assert_eq!((e["code"].clone(), e["data"]["reason"].clone()), (json!(-32031), json!("change_in_progress")), "{e}");
+    let e = rpc(
+        leader_port,
+        "admin_add_learner",
+        json!({"id": "node8", "peer": other}),
+        Some(ADMIN_TOKEN),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e["code"].clone(), e["data"]["reason"].clone()),
+        (json!(-32031), json!("change_in_progress")),
+        "{e}"
+    );
     assert!(!roles(leader_port).contains_key("node8"));
     // The replace gives up (not_caught_up) and undoes its learner: node3 stays.
     let outcome = replacing.join().unwrap().unwrap_err();
@@ -125,8 +164,15 @@ fn t35_the_last_voter_cannot_be_removed() {
     let nodes = start_cluster(dir.path(), 1);
     let (_, port) = leader(&nodes);
     let e = call_leader(port, "admin_remove", json!({"id": "node1"}), Some(ADMIN_TOKEN)).unwrap_err();
-    assert_eq!((e["code"].clone(), e["data"]["reason"].clone()), (json!(-32031), json!("last_voter")), "{e}");
+    assert_eq!(
+        (e["code"].clone(), e["data"]["reason"].clone()),
+        (json!(-32031), json!("last_voter")),
+        "{e}"
+    );
     assert_eq!(roles(port).get("node1").map(String::as_str), Some("voter"));
     let snap = rpc(port, "admin_snapshot", json!({}), Some(ADMIN_TOKEN)).unwrap_err();
-    assert!(snap["message"].as_str().unwrap().contains("not implemented yet"), "{snap}");
+    assert!(
+        snap["message"].as_str().unwrap().contains("not implemented yet"),
+        "{snap}"
+    );
 }

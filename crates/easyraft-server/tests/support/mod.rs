@@ -24,11 +24,20 @@ pub(crate) fn free_port() -> u16 {
 }
 
 /// A plain HTTP/1.1 request; the status and the body.
-pub(crate) fn http(port: u16, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> Result<(u16, String), String> {
+pub(crate) fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> Result<(u16, String), String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(40))).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(40)))
+        .map_err(|e| e.to_string())?;
     let body = body.unwrap_or("");
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
         body.len()
@@ -41,7 +50,10 @@ pub(crate) fn http(port: u16, method: &str, path: &str, body: Option<&str>, toke
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| format!("no status line in {out:?}"))?;
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
@@ -101,7 +113,12 @@ impl Proc {
                 self.child = None;
                 return status;
             }
-            assert!(start.elapsed() < DEADLINE, "{} did not exit after SIGTERM\n{}", self.id, self.log());
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{} did not exit after SIGTERM\n{}",
+                self.id,
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -178,7 +195,9 @@ pub(crate) fn spawn(dir: &Path, id: &str, peer: u16, client: u16, config: PathBu
 
 /// `n` servers bootstrapped from config files with one `initial_cluster`.
 pub(crate) fn start_cluster(dir: &Path, n: usize) -> Vec<Proc> {
-    let ports: Vec<(String, u16, u16)> = (1..=n).map(|i| (format!("node{i}"), free_port(), free_port())).collect();
+    let ports: Vec<(String, u16, u16)> = (1..=n)
+        .map(|i| (format!("node{i}"), free_port(), free_port()))
+        .collect();
     let initial = ports
         .iter()
         .map(|(id, p, _)| format!("{id}=127.0.0.1:{p}"))
@@ -275,6 +294,11 @@ pub(crate) fn roles(port: u16) -> std::collections::BTreeMap<String, String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["id"].as_str().unwrap().to_string(), m["role"].as_str().unwrap().to_string()))
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap().to_string(),
+                m["role"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
