@@ -99,6 +99,20 @@ fn t20_a_node_joins_is_promoted_and_the_old_leader_is_moved_away_and_removed() {
     }
     let before = call_leader(node4.client, "kv_get", json!({"key": "before"}), None).unwrap();
     assert_eq!(before["value"], "0");
+
+    // Restarted on its data, node4 ignores --join (here an address nobody serves: a
+    // join attempt would fail and exit) and is back as the voter it was.
+    let (peer4, client4, cfg4) = (node4.peer, node4.client, node4.config.clone());
+    let i4 = nodes.iter().position(|n| n.id == "node4").unwrap();
+    nodes[i4].kill();
+    let dead = format!("127.0.0.1:{}", free_port());
+    nodes[i4] = spawn(dir.path(), "node4", peer4, client4, cfg4, &["--join", &dead]);
+    let again = wait_for("node4 serving again", || {
+        rpc(client4, "kv_get", json!({"key": "before"}), None).ok()
+    });
+    assert_eq!(again["value"], "0", "{}", nodes[i4].log());
+    assert_eq!(roles(rest[0]).get("node4").map(String::as_str), Some("voter"));
+    assert!(!nodes[i4].log().contains("asking the cluster to add"), "{}", nodes[i4].log());
 }
 
 #[test]
