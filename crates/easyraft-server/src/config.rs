@@ -63,7 +63,8 @@ fn parse_members(s: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(map)
 }
 
-/// Certificate and key files (PEM) for `wss://` between peers.
+/// Certificate and key files (PEM) for `wss://` between peers (the client port stays
+/// plain HTTP in this version).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
@@ -71,8 +72,11 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// The private key.
     pub key: PathBuf,
-    /// The CA that signed the peers' certificates.
+    /// The CA that signed the peers' certificates (default: `cert` itself, for a
+    /// cluster sharing one certificate).
     pub ca: Option<PathBuf>,
+    /// The name peers' certificates are checked against (default: each peer's host).
+    pub server_name: Option<String>,
 }
 
 /// Everything a server needs to run one node.
@@ -285,11 +289,8 @@ impl Config {
                     .map_err(|e| invalid(key, e.to_string()))?;
             }
         }
-        if self.tls.is_some() {
-            return Err(invalid(
-                "tls",
-                "is not supported by this version yet (use a TLS-terminating proxy)".into(),
-            ));
+        if let Some(tls) = &self.tls {
+            crate::tls::peer_tls(tls)?;
         }
         easyraft::RaftConfig::from(&self.raft)
             .core_config(&self.id.as_str().into(), 0)

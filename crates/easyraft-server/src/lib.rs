@@ -38,6 +38,7 @@ pub mod machine;
 pub mod raft_section;
 pub mod rpc_codes;
 mod server;
+pub mod tls;
 
 pub use error::{ConfigError, ServerError};
 pub use server::{run, Server};

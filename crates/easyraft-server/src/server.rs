@@ -164,6 +164,9 @@ impl Server {
 
         let mut ws = WsConfig::new(config.listen_peer, config.cluster_id.clone());
         ws.token = peer_token.clone();
+        if let Some(files) = &config.tls {
+            ws.tls = Some(crate::tls::peer_tls(files)?);
+        }
         let discovery = Arc::new(DirectoryDiscovery::new(configured, directory.clone()));
         let transport = WsTransport::new(id.clone(), ws, discovery);
         let raft = RaftConfig::from(&config.raft);

@@ -93,3 +93,52 @@ fn t15_a_server_serves_only_the_configured_services() {
     let err = rpc(n.client, "lock_holder", json!({"name": "l"}), None).unwrap_err();
     assert_eq!(err["code"], -32601, "{err}");
 }
+
+#[test]
+fn t18_three_servers_over_wss_with_certificate_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("node.crt"), dir.path().join("node.key"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let tls = format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\nserver_name = \"localhost\"\n",
+        cert.display(),
+        key.display()
+    );
+    let ports: Vec<(String, u16, u16)> = (1..=3)
+        .map(|i| (format!("node{i}"), free_port(), free_port()))
+        .collect();
+    let initial = ports
+        .iter()
+        .map(|(id, p, _)| format!("{id}=127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let nodes: Vec<Proc> = ports
+        .iter()
+        .map(|(id, p, c)| {
+            let cfg = write_config(
+                dir.path(),
+                id,
+                *p,
+                *c,
+                &format!("initial_cluster = \"{initial}\"\n{tls}"),
+            );
+            spawn(dir.path(), id, *p, *c, cfg, &[])
+        })
+        .collect();
+    let (_, port) = leader(&nodes);
+    let put = call_leader(port, "kv_put", json!({"key": "over", "value": "wss"}), None).unwrap();
+    assert_eq!(put["ok"], true);
+    for n in &nodes {
+        let got = wait_for("the write on every node", || {
+            rpc(n.client, "kv_get", json!({"key": "over"}), None).ok()
+        });
+        assert_eq!(got["value"], "wss");
+    }
+    // The peer port speaks TLS only: a plain-text request gets no HTTP answer.
+    assert!(!matches!(
+        http(nodes[0].peer, "GET", "/health", None, None),
+        Ok((200, _))
+    ));
+}

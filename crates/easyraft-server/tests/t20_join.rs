@@ -112,7 +112,11 @@ fn t20_a_node_joins_is_promoted_and_the_old_leader_is_moved_away_and_removed() {
     });
     assert_eq!(again["value"], "0", "{}", nodes[i4].log());
     assert_eq!(roles(rest[0]).get("node4").map(String::as_str), Some("voter"));
-    assert!(!nodes[i4].log().contains("asking the cluster to add"), "{}", nodes[i4].log());
+    assert!(
+        !nodes[i4].log().contains("asking the cluster to add"),
+        "{}",
+        nodes[i4].log()
+    );
 }
 
 #[test]

@@ -176,3 +176,23 @@ fn t35_the_last_voter_cannot_be_removed() {
         "{snap}"
     );
 }
+
+#[test]
+fn t36_a_missing_certificate_file_is_named_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let (peer, client) = (free_port(), free_port());
+    let cfg = write_config(
+        dir.path(),
+        "node1",
+        peer,
+        client,
+        &format!("initial_cluster = \"node1=127.0.0.1:{peer}\"\n[tls]\ncert = \"/nonexistent/node.crt\"\nkey = \"/nonexistent/node.key\"\n"),
+    );
+    let out = bin().arg("--config").arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tls.cert") && err.contains("/nonexistent/node.crt"),
+        "{err}"
+    );
+}
