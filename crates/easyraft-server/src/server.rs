@@ -33,6 +33,8 @@ pub struct Server {
     handle: RaftHandle<ServerMachine>,
     directory: Directory,
     client_addr: SocketAddr,
+    /// The addresses this node advertises.
+    address: MemberAddress,
     admin_token: Option<String>,
     /// The data directory had no state: bootstrap or join applies.
     fresh: bool,
@@ -70,7 +72,7 @@ impl Server {
         let peer_token = read_token("peer_token_file", config.peer_token_file.as_deref())?;
         let admin_token = read_token("admin_token_file", config.admin_token_file.as_deref())?;
         let id = NodeId::new(&config.id);
-        let me = MemberAddress {
+        let mut me = MemberAddress {
             peer: config.peer_address(),
             client: Some(config.client_address()),
         };
@@ -104,10 +106,21 @@ impl Server {
             }
             None => None,
         };
-        if let (Some(d), Ok(addr)) = (&configured, me.peer.parse::<NodeAddress>()) {
-            match d.register_node(&id, addr).await {
-                Ok(()) | Err(DiscoveryError::Unsupported { .. }) => {}
-                Err(e) => warn!(error = %e, "could not register this node in discovery"),
+        if let Some(d) = &configured {
+            // With no advertise_peer or initial_cluster entry, the discovery's address
+            // for this node is the one to advertise; else register ours where the
+            // backend supports it.
+            let known = match config.advertise_peer.is_none() && config.initial_cluster.0.is_empty() {
+                true => d.get_node_address(&id).await.ok(),
+                false => None,
+            };
+            match (known, me.peer.parse::<NodeAddress>()) {
+                (Some(a), _) => me.peer = a.to_string(),
+                (None, Ok(addr)) => match d.register_node(&id, addr).await {
+                    Ok(()) | Err(DiscoveryError::Unsupported { .. }) => {}
+                    Err(e) => warn!(error = %e, "could not register this node in discovery"),
+                },
+                (None, Err(_)) => {}
             }
         }
 
@@ -208,7 +221,7 @@ impl Server {
         tasks.push(tokio::spawn(register(
             handle.clone(),
             directory.clone(),
-            me,
+            me.clone(),
             peer_token,
         )));
         Ok(Server {
@@ -216,6 +229,7 @@ impl Server {
             handle,
             directory,
             client_addr,
+            address: me,
             admin_token,
             fresh,
             tasks,
@@ -274,8 +288,8 @@ impl Server {
         self.directory.seed(seeds);
         let me = json!({
             "id": self.config.id,
-            "peer": self.config.peer_address(),
-            "client": self.config.client_address(),
+            "peer": self.address.peer,
+            "client": self.address.client,
         });
         info!(through = %at, "asking the cluster to add this node as a learner");
         retry_refusals(

@@ -142,3 +142,41 @@ fn t18_three_servers_over_wss_with_certificate_files() {
         Ok((200, _))
     ));
 }
+
+#[test]
+fn t16_three_servers_bootstrap_from_a_discovery_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<(String, u16, u16)> = (1..=3)
+        .map(|i| (format!("node{i}"), free_port(), free_port()))
+        .collect();
+    let url = format!(
+        "static:{}",
+        ports
+            .iter()
+            .map(|(id, p, _)| format!("{id}=127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let nodes: Vec<Proc> = ports
+        .iter()
+        .map(|(id, p, c)| {
+            // No initial_cluster: the discovery set bootstraps, and gives the advertised
+            // peer address (listen on all interfaces).
+            let cfg = write_config(dir.path(), id, *p, *c, &format!("discovery = \"{url}\""));
+            spawn(dir.path(), id, *p, *c, cfg, &["--listen-peer", &format!("0.0.0.0:{p}")])
+        })
+        .collect();
+    let (_, port) = leader(&nodes);
+    let put = call_leader(port, "kv_put", json!({"key": "found", "value": "by-url"}), None).unwrap();
+    assert_eq!(put["ok"], true);
+    let m = wait_for("every member's peer address as discovery gives it", || {
+        let m = members(port);
+        let peers: Vec<String> = m["members"]
+            .as_array()?
+            .iter()
+            .filter_map(|x| x["peer"].as_str().map(str::to_string))
+            .collect();
+        (peers.len() == 3 && peers.iter().all(|p| p.starts_with("127.0.0.1:"))).then_some(m)
+    });
+    assert_eq!(m["members"].as_array().unwrap().len(), 3);
+}
