@@ -92,6 +92,31 @@ fn t15_a_server_serves_only_the_configured_services() {
     assert_eq!(put["ok"], true);
     let err = rpc(n.client, "lock_holder", json!({"name": "l"}), None).unwrap_err();
     assert_eq!(err["code"], -32601, "{err}");
+
+    // A batch gets one answer per call; one with an admin call and no token is refused
+    // whole; a body that is not JSON is a parse error.
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "kv_put", "params": {"key": "b", "value": "2"}},
+        {"jsonrpc": "2.0", "id": 2, "method": "kv_get", "params": {"key": "a"}},
+    ]);
+    let (code, body) = http(n.client, "POST", "/", Some(&batch.to_string()), None).unwrap();
+    let answers: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (code, answers[1]["result"]["value"].clone()),
+        (200, json!("1")),
+        "{body}"
+    );
+    assert_eq!(answers[0]["result"]["ok"], true, "{body}");
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "kv_put", "params": {"key": "c", "value": "3"}},
+        {"jsonrpc": "2.0", "id": 2, "method": "admin_remove", "params": {"id": "solo"}},
+    ]);
+    let (code, _) = http(n.client, "POST", "/", Some(&batch.to_string()), None).unwrap();
+    assert_eq!(code, 401);
+    let c = rpc(n.client, "kv_get", json!({"key": "c"}), None).unwrap();
+    assert_eq!(c["value"], serde_json::Value::Null, "the refused batch wrote nothing");
+    let (_, body) = http(n.client, "POST", "/", Some("{not json"), None).unwrap();
+    assert!(body.contains("-32700"), "{body}");
 }
 
 #[test]
