@@ -1,6 +1,9 @@
 //! What the three services share: a late-bound handle (the API is registered before
-//! the node starts), and the mapping of Raft errors to JSON-RPC errors.
+//! the node starts), the mapping of Raft errors to JSON-RPC errors, and [`Hosts`], which
+//! lets a service's API run over any state machine that carries the service (the
+//! service's own, or one combining several, as `easyraft-server` does).
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use easyraft::{Error, RaftHandle, StateMachine};
@@ -25,11 +28,45 @@ pub const BACKPRESSURE: i32 = -32024;
 /// The request is valid JSON-RPC but makes no sense for the service.
 pub const BAD_REQUEST: i32 = -32602;
 
+/// A state machine that carries service `S`: `S` itself, or a machine combining several
+/// services. The services' `rpc` functions ([`crate::kv::rpc`], ...) work over any
+/// `M: Hosts<S>`, wrapping `S`'s commands and queries into `M`'s and unwrapping the
+/// answers.
+pub trait Hosts<S: StateMachine>: StateMachine {
+    /// `S`'s command as one of this machine's.
+    fn wrap_command(command: S::Command) -> Self::Command;
+    /// The response to one of `S`'s commands (`None`: the answer of another service,
+    /// which is a bug of the combined machine).
+    fn unwrap_response(response: Self::Response) -> Option<S::Response>;
+    /// `S`'s query as one of this machine's.
+    fn wrap_query(query: S::Query) -> Self::Query;
+    /// The answer to one of `S`'s queries (`None`: another service's answer, a bug).
+    fn unwrap_answer(answer: Self::QueryResponse) -> Option<S::QueryResponse>;
+}
+
+impl<S: StateMachine> Hosts<S> for S {
+    fn wrap_command(command: S::Command) -> S::Command {
+        command
+    }
+    fn unwrap_response(response: S::Response) -> Option<S::Response> {
+        Some(response)
+    }
+    fn wrap_query(query: S::Query) -> S::Query {
+        query
+    }
+    fn unwrap_answer(answer: S::QueryResponse) -> Option<S::QueryResponse> {
+        Some(answer)
+    }
+}
+
+/// Where a node's API listens, by node id: for the not-leader hint.
+pub type AddressLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// The node's handle, set once the node has started. Clones share the slot.
 pub struct Node<SM: StateMachine> {
     handle: Arc<OnceLock<RaftHandle<SM>>>,
     /// Where each node's API listens, for redirect hints.
-    addresses: Arc<std::collections::BTreeMap<String, String>>,
+    addresses: AddressLookup,
 }
 
 impl<SM: StateMachine> Clone for Node<SM> {
@@ -43,10 +80,16 @@ impl<SM: StateMachine> Clone for Node<SM> {
 
 impl<SM: StateMachine> Node<SM> {
     /// A slot for the handle, with the API addresses of all nodes.
-    pub fn new(addresses: std::collections::BTreeMap<String, String>) -> Self {
+    pub fn new(addresses: BTreeMap<String, String>) -> Self {
+        Node::with_lookup(Arc::new(move |id: &str| addresses.get(id).cloned()))
+    }
+
+    /// A slot for the handle, with a live lookup of the nodes' API addresses (a
+    /// membership that changes, a replicated directory).
+    pub fn with_lookup(addresses: AddressLookup) -> Self {
         Node {
             handle: Arc::new(OnceLock::new()),
-            addresses: Arc::new(addresses),
+            addresses,
         }
     }
 
@@ -67,7 +110,7 @@ impl<SM: StateMachine> Node<SM> {
         match &e {
             Error::NotLeader { leader_hint } => {
                 let leader = leader_hint.as_ref().map(|l| l.to_string());
-                let address = leader.as_ref().and_then(|l| self.addresses.get(l)).cloned();
+                let address = leader.as_deref().and_then(|l| (self.addresses)(l));
                 ErrorObject::owned(
                     NOT_LEADER,
                     "not the leader; retry on the leader",
@@ -96,6 +139,48 @@ impl<SM: StateMachine> Node<SM> {
             _ => ErrorObject::owned(UNAVAILABLE, e.to_string(), None::<()>),
         }
     }
+}
+
+impl<M: StateMachine> Node<M> {
+    /// Proposes a command of service `S` and waits for its response, errors mapped
+    /// with [`Node::error`].
+    pub async fn propose<S: StateMachine>(&self, command: S::Command) -> Result<S::Response, ErrorObjectOwned>
+    where
+        M: Hosts<S>,
+    {
+        let r = self
+            .get()?
+            .propose(<M as Hosts<S>>::wrap_command(command))
+            .await
+            .map_err(|e| self.error(e))?;
+        <M as Hosts<S>>::unwrap_response(r).ok_or_else(mismatch)
+    }
+
+    /// Runs a query of service `S`: linearizable, or from this node's state at once
+    /// when `stale` ([`RaftHandle::read_local`]); errors mapped with
+    /// [`Node::read_error`].
+    pub async fn query<S: StateMachine>(
+        &self,
+        query: S::Query,
+        stale: bool,
+    ) -> Result<S::QueryResponse, ErrorObjectOwned>
+    where
+        M: Hosts<S>,
+    {
+        let h = self.get()?;
+        let q = <M as Hosts<S>>::wrap_query(query);
+        let answer = if stale { h.read_local(q).await } else { h.read(q).await };
+        <M as Hosts<S>>::unwrap_answer(answer.map_err(|e| self.read_error(e))?).ok_or_else(mismatch)
+    }
+}
+
+/// A combined machine answered with another service's response: a bug.
+fn mismatch() -> ErrorObjectOwned {
+    ErrorObject::owned(
+        jsonrpsee::types::error::INTERNAL_ERROR_CODE,
+        "the state machine answered for another service",
+        None::<()>,
+    )
 }
 
 /// A `-32602` error: the params make no sense for the method.

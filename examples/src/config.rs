@@ -12,7 +12,7 @@ use jsonrpsee::RpcModule;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::{bad, decode, encode, str_param, Node};
+use crate::api::{bad, decode, encode, str_param, Hosts, Node};
 
 /// How many past changes are kept for watches; a watcher further behind gets a full
 /// resync instead.
@@ -167,7 +167,7 @@ fn changes_json(changes: Vec<Change>) -> Vec<Value> {
         .collect()
 }
 
-async fn watch(params: Params<'static>, node: Arc<Node<ConfigStore>>) -> Result<Value, ErrorObjectOwned> {
+async fn watch<M: Hosts<ConfigStore>>(params: Params<'static>, node: Arc<Node<M>>) -> Result<Value, ErrorObjectOwned> {
     let p: Value = params.parse()?;
     let prefix = p.get("prefix").and_then(Value::as_str).unwrap_or("").to_string();
     let version = p.get("version").and_then(Value::as_u64).unwrap_or(0);
@@ -178,24 +178,21 @@ async fn watch(params: Params<'static>, node: Arc<Node<ConfigStore>>) -> Result<
             .min(120_000),
     );
     let deadline = tokio::time::Instant::now() + timeout;
-    let h = node.get()?;
-    let mut events = h.events();
+    let mut events = node.get()?.events();
     loop {
         let q = ConfigQuery::Since {
             prefix: prefix.clone(),
             version,
         };
-        match h.read(q).await.map_err(|e| node.read_error(e))? {
+        match node.query::<ConfigStore>(q, false).await? {
             ConfigAnswer::Changes(changes, current)
                 if !changes.is_empty() || tokio::time::Instant::now() >= deadline =>
             {
                 return Ok(json!({ "changes": changes_json(changes), "version": current }));
             }
             ConfigAnswer::Resync(current) => {
-                let ConfigAnswer::Entries(entries, _) = h
-                    .read(ConfigQuery::List(prefix))
-                    .await
-                    .map_err(|e| node.read_error(e))?
+                let ConfigAnswer::Entries(entries, _) =
+                    node.query::<ConfigStore>(ConfigQuery::List(prefix), false).await?
                 else {
                     return Err(bad("unexpected answer"));
                 };
@@ -218,6 +215,12 @@ async fn watch(params: Params<'static>, node: Arc<Node<ConfigStore>>) -> Result<
 /// one; `resync: true` with the full listing when `version` is older than the kept
 /// history).
 pub fn rpc(node: Node<ConfigStore>) -> RpcModule<Node<ConfigStore>> {
+    rpc_for(node)
+}
+
+/// [`rpc`] over any state machine that carries the config service (see
+/// [`Hosts`]), such as `easyraft-server`'s combined machine.
+pub fn rpc_for<M: Hosts<ConfigStore>>(node: Node<M>) -> RpcModule<Node<M>> {
     let mut m = RpcModule::new(node);
     let _ = m.register_async_method("config_set", |params, node, _| async move {
         let p: Value = params.parse()?;
@@ -225,7 +228,7 @@ pub fn rpc(node: Node<ConfigStore>) -> RpcModule<Node<ConfigStore>> {
             key: str_param(&p, "key")?,
             value: str_param(&p, "value")?,
         };
-        let v = node.get()?.propose(cmd).await.map_err(|e| node.error(e))?;
+        let v = node.propose::<ConfigStore>(cmd).await?;
         Ok::<_, ErrorObjectOwned>(json!({ "version": v }))
     });
     let _ = m.register_async_method("config_delete", |params, node, _| async move {
@@ -233,13 +236,13 @@ pub fn rpc(node: Node<ConfigStore>) -> RpcModule<Node<ConfigStore>> {
         let cmd = ConfigCommand::Delete {
             key: str_param(&p, "key")?,
         };
-        let v = node.get()?.propose(cmd).await.map_err(|e| node.error(e))?;
+        let v = node.propose::<ConfigStore>(cmd).await?;
         Ok::<_, ErrorObjectOwned>(json!({ "version": v }))
     });
     let _ = m.register_async_method("config_get", |params, node, _| async move {
         let p: Value = params.parse()?;
         let q = ConfigQuery::Get(str_param(&p, "key")?);
-        match node.get()?.read(q).await.map_err(|e| node.error(e))? {
+        match node.query::<ConfigStore>(q, false).await? {
             ConfigAnswer::Entry(e) => Ok::<_, ErrorObjectOwned>(match e {
                 Some((value, version)) => json!({"value": value, "version": version}),
                 None => json!({"value": null}),
@@ -250,7 +253,7 @@ pub fn rpc(node: Node<ConfigStore>) -> RpcModule<Node<ConfigStore>> {
     let _ = m.register_async_method("config_list", |params, node, _| async move {
         let p: Value = params.parse()?;
         let prefix = p.get("prefix").and_then(Value::as_str).unwrap_or("").to_string();
-        match node.get()?.read(ConfigQuery::List(prefix)).await.map_err(|e| node.error(e))? {
+        match node.query::<ConfigStore>(ConfigQuery::List(prefix), false).await? {
             ConfigAnswer::Entries(entries, version) => Ok::<_, ErrorObjectOwned>(json!({
                 "entries": entries.into_iter().map(|(k, v, ver)| json!({"key": k, "value": v, "version": ver})).collect::<Vec<_>>(),
                 "version": version,

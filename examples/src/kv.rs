@@ -9,7 +9,7 @@ use jsonrpsee::RpcModule;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::{bad, count_param, decode, encode, flag_param, opt_str_param, str_param, Node};
+use crate::api::{bad, count_param, decode, encode, flag_param, opt_str_param, str_param, Hosts, Node};
 
 /// The store's state.
 #[derive(Default, Serialize, Deserialize)]
@@ -135,13 +135,18 @@ impl StateMachine for KvStore {
 /// the node answers from its own state at once ([`RaftHandle::read_local`](easyraft::RaftHandle::read_local)),
 /// which works on any node, even one cut off, but may miss acknowledged writes.
 pub fn rpc(node: Node<KvStore>) -> RpcModule<Node<KvStore>> {
+    rpc_for(node)
+}
+
+/// [`rpc`] over any state machine that carries the kv service (see
+/// [`Hosts`]), such as `easyraft-server`'s combined machine.
+pub fn rpc_for<M: Hosts<KvStore>>(node: Node<M>) -> RpcModule<Node<M>> {
     let mut m = RpcModule::new(node);
     let write = |method: &'static str, make: fn(&Value) -> Result<KvCommand, ErrorObjectOwned>| {
-        move |params: jsonrpsee::types::Params<'static>, node: Arc<Node<KvStore>>, _| async move {
+        move |params: jsonrpsee::types::Params<'static>, node: Arc<Node<M>>, _| async move {
             let p: Value = params.parse()?;
             let cmd = make(&p)?;
-            let h = node.get()?;
-            let r = h.propose(cmd).await.map_err(|e| node.error(e))?;
+            let r = node.propose::<KvStore>(cmd).await?;
             tracing::debug!(method, index = r.index, "kv write applied");
             Ok::<_, ErrorObjectOwned>(json!({ "ok": r.ok, "previous": r.previous, "index": r.index }))
         }
@@ -171,13 +176,7 @@ pub fn rpc(node: Node<KvStore>) -> RpcModule<Node<KvStore>> {
         let p: Value = params.parse()?;
         let key = str_param(&p, "key")?;
         let stale = flag_param(&p, "stale")?;
-        let h = node.get()?;
-        let answer = if stale {
-            h.read_local(KvQuery::Get(key)).await
-        } else {
-            h.read(KvQuery::Get(key)).await
-        };
-        match answer.map_err(|e| node.read_error(e))? {
+        match node.query::<KvStore>(KvQuery::Get(key), stale).await? {
             KvAnswer::Value(v) => Ok::<_, ErrorObjectOwned>(json!({ "value": v })),
             KvAnswer::Pairs(_) => Err(bad("unexpected answer")),
         }
@@ -186,12 +185,7 @@ pub fn rpc(node: Node<KvStore>) -> RpcModule<Node<KvStore>> {
         let p: Value = params.parse()?;
         let prefix = opt_str_param(&p, "prefix")?.unwrap_or_default();
         let limit = count_param(&p, "limit", 1000, 10_000)? as usize;
-        let h = node.get()?;
-        match h
-            .read(KvQuery::Scan { prefix, limit })
-            .await
-            .map_err(|e| node.read_error(e))?
-        {
+        match node.query::<KvStore>(KvQuery::Scan { prefix, limit }, false).await? {
             KvAnswer::Pairs(pairs) => Ok::<_, ErrorObjectOwned>(json!({
                 "pairs": pairs.into_iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()
             })),

@@ -17,7 +17,7 @@ use jsonrpsee::RpcModule;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::{bad, decode, encode, now_ms, Node};
+use crate::api::{bad, decode, encode, now_ms, Hosts, Node};
 
 /// Who holds a lock.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,14 +183,13 @@ fn answer(r: LockResult) -> Value {
     }
 }
 
-async fn acquire(params: Params<'static>, node: Arc<Node<LockTable>>) -> Result<Value, ErrorObjectOwned> {
+async fn acquire<M: Hosts<LockTable>>(params: Params<'static>, node: Arc<Node<M>>) -> Result<Value, ErrorObjectOwned> {
     let p: Value = params.parse()?;
     let name: String = field(&p, "name")?;
     let owner: String = field(&p, "owner")?;
     let ttl_ms: u64 = field(&p, "ttl_ms")?;
     let wait_ms: u64 = p.get("wait_ms").and_then(Value::as_u64).unwrap_or(0).min(60_000);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
-    let h = node.get()?;
     loop {
         let cmd = LockCommand::Acquire {
             name: name.clone(),
@@ -198,7 +197,7 @@ async fn acquire(params: Params<'static>, node: Arc<Node<LockTable>>) -> Result<
             ttl_ms,
             now_ms: now_ms(),
         };
-        let r = h.propose(cmd).await.map_err(|e| node.error(e))?;
+        let r = node.propose::<LockTable>(cmd).await?;
         if matches!(r, LockResult::Granted(_)) || tokio::time::Instant::now() >= deadline {
             return Ok(answer(r));
         }
@@ -215,6 +214,12 @@ async fn acquire(params: Params<'static>, node: Arc<Node<LockTable>>) -> Result<
 /// `lock_renew {name, owner, token, ttl_ms}`, `lock_release {name, owner, token}`,
 /// `lock_holder {name}`.
 pub fn rpc(node: Node<LockTable>) -> RpcModule<Node<LockTable>> {
+    rpc_for(node)
+}
+
+/// [`rpc`] over any state machine that carries the lock service (see
+/// [`Hosts`]), such as `easyraft-server`'s combined machine.
+pub fn rpc_for<M: Hosts<LockTable>>(node: Node<M>) -> RpcModule<Node<M>> {
     let mut m = RpcModule::new(node);
     let _ = m.register_async_method("lock_acquire", |params, node, _| acquire(params, node));
     let _ = m.register_async_method("lock_renew", |params, node, _| async move {
@@ -226,7 +231,7 @@ pub fn rpc(node: Node<LockTable>) -> RpcModule<Node<LockTable>> {
             ttl_ms: field(&p, "ttl_ms")?,
             now_ms: now_ms(),
         };
-        let r = node.get()?.propose(cmd).await.map_err(|e| node.error(e))?;
+        let r = node.propose::<LockTable>(cmd).await?;
         Ok::<_, ErrorObjectOwned>(answer(r))
     });
     let _ = m.register_async_method("lock_release", |params, node, _| async move {
@@ -237,13 +242,13 @@ pub fn rpc(node: Node<LockTable>) -> RpcModule<Node<LockTable>> {
             token: field(&p, "token")?,
             now_ms: now_ms(),
         };
-        let r = node.get()?.propose(cmd).await.map_err(|e| node.error(e))?;
+        let r = node.propose::<LockTable>(cmd).await?;
         Ok::<_, ErrorObjectOwned>(answer(r))
     });
     let _ = m.register_async_method("lock_holder", |params, node, _| async move {
         let p: Value = params.parse()?;
         let name: String = field(&p, "name")?;
-        let h = node.get()?.read(name).await.map_err(|e| node.read_error(e))?;
+        let h = node.query::<LockTable>(name, false).await?;
         Ok::<_, ErrorObjectOwned>(
             json!({ "holder": h.map(|h| json!({"owner": h.owner, "token": h.token, "expires_at": h.expires_at})) }),
         )

@@ -1,0 +1,230 @@
+//! The client port: JSON-RPC 2.0 over HTTP/1.1 (`POST /`, one call or a batch), and
+//! `GET /health`, `/status`, `/metrics`. Built from the node's handle, not the
+//! transport.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use easyraft::cluster::ops;
+use easyraft::RaftHandle;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use jsonrpsee::Methods;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tracing::{debug, warn};
+
+use crate::machine::ServerMachine;
+use crate::rpc_codes::UNAUTHORIZED;
+
+/// The largest request body accepted.
+const MAX_BODY: usize = 8 << 20;
+
+/// What the client port serves.
+pub struct ClientApi {
+    /// The services' and admin methods.
+    pub methods: Methods,
+    /// The node.
+    pub handle: RaftHandle<ServerMachine>,
+    /// The admin token; `None` refuses admin calls unless `admin_insecure`.
+    pub admin_token: Option<String>,
+    /// Serve admin calls without a token.
+    pub admin_insecure: bool,
+    /// The peer token, which members present to register their addresses.
+    pub peer_token: Option<String>,
+}
+
+/// Serves `api` on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, api: Arc<ClientApi>) {
+    loop {
+        let (stream, from) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "client port: accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let api = api.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let api = api.clone();
+                async move { Ok::<_, Infallible>(route(req, &api).await) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                debug!(%from, error = %e, "client connection ended");
+            }
+        });
+    }
+}
+
+fn reply(status: u16, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn json_reply(status: u16, body: Value) -> Response<Full<Bytes>> {
+    reply(status, "application/json", body.to_string())
+}
+
+async fn route(req: Request<Incoming>, api: &ClientApi) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_string();
+    match (req.method(), path.as_str()) {
+        (&Method::POST, "/") => rpc(req, api).await,
+        (&Method::GET, "/health") => health(api),
+        (&Method::GET, "/status") => status(api).await,
+        (&Method::GET, "/metrics") => {
+            let view = api.handle.view();
+            match ops::respond("/metrics", api.handle.id(), Some(&view), Some(api.handle.metrics())) {
+                Some(r) => reply(r.status, r.content_type, r.body),
+                None => json_reply(404, json!({"error": "not found"})),
+            }
+        }
+        _ => json_reply(
+            404,
+            json!({ "error": format!("no such endpoint: {} {path}", req.method()) }),
+        ),
+    }
+}
+
+/// 200 when the node runs and knows a leader, else 503.
+fn health(api: &ClientApi) -> Response<Full<Bytes>> {
+    let view = api.handle.view();
+    let base = ops::respond("/health", api.handle.id(), Some(&view), None);
+    let mut body: Value = base
+        .as_ref()
+        .and_then(|r| serde_json::from_str(&r.body).ok())
+        .unwrap_or_else(|| json!({}));
+    let healthy = base.is_some_and(|r| r.status == 200);
+    let leader = view.leader.as_ref().map(|l| l.to_string());
+    let ok = healthy && leader.is_some();
+    body["ok"] = json!(ok);
+    body["leader"] = json!(leader);
+    body["role"] = json!(view.role.to_string());
+    if healthy && !ok {
+        body["status"] = json!("no-leader");
+    }
+    json_reply(if ok { 200 } else { 503 }, body)
+}
+
+async fn status(api: &ClientApi) -> Response<Full<Bytes>> {
+    let view = api.handle.view();
+    let m = api.handle.metrics();
+    let metrics = json!({
+        "proposals": m.proposals, "applied": m.applied, "persists": m.persists,
+        "entries_persisted": m.entries_persisted, "elections_won": m.elections_won,
+        "snapshots_taken": m.snapshots_taken, "snapshots_installed": m.snapshots_installed,
+        "messages_sent": m.messages_sent, "outbound_dropped": m.outbound_dropped,
+    });
+    match api.handle.status().await {
+        Ok(s) => json_reply(
+            200,
+            json!({
+                "id": s.id.as_str(),
+                "role": s.role.to_string(),
+                "term": s.term,
+                "leader": s.leader.as_ref().map(|l| l.as_str()),
+                "commit": s.commit,
+                "applied": s.applied,
+                "first_index": s.first_index,
+                "last_index": s.last_index,
+                "running": view.running,
+                "disk_stalled": view.disk_stalled,
+                "membership": {
+                    "voters": s.membership.voters.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+                    "voters_outgoing": s.membership.voters_outgoing.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+                    "learners": s.membership.learners.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+                },
+                "metrics": metrics,
+            }),
+        ),
+        Err(e) => json_reply(
+            503,
+            json!({ "id": api.handle.id().as_str(), "running": false, "error": e.to_string() }),
+        ),
+    }
+}
+
+fn rpc_error(id: Value, code: i32, message: &str) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn rpc(req: Request<Incoming>, api: &ClientApi) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return json_reply(413, rpc_error(Value::Null, -32600, &format!("request body: {e}"))),
+    };
+    let head = Request::from_parts(parts, ());
+    let parsed: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return json_reply(200, rpc_error(Value::Null, -32700, &format!("parse error: {e}"))),
+    };
+    let (calls, batch) = match parsed {
+        Value::Array(calls) if calls.is_empty() => {
+            return json_reply(200, rpc_error(Value::Null, -32600, "empty batch"));
+        }
+        Value::Array(calls) => (calls, true),
+        one => (vec![one], false),
+    };
+    // Authorization first, for the whole request: a batch with one admin call and a
+    // wrong token does nothing at all.
+    for c in &calls {
+        let method = c["method"].as_str().unwrap_or("");
+        if !authorized_head(&head, api, method) {
+            let id = c.get("id").cloned().unwrap_or(Value::Null);
+            return json_reply(
+                401,
+                rpc_error(id, UNAUTHORIZED, "unauthorized: a valid admin token is required"),
+            );
+        }
+    }
+    let mut answers = Vec::with_capacity(calls.len());
+    for c in calls {
+        let id = c.get("id").cloned().unwrap_or(Value::Null);
+        let text = c.to_string();
+        match api.methods.raw_json_request(&text, 1).await {
+            Ok((answer, _)) => answers.push(serde_json::from_str(answer.get()).unwrap_or(Value::Null)),
+            Err(e) => answers.push(rpc_error(id, -32600, &format!("invalid request: {e}"))),
+        }
+    }
+    if batch {
+        json_reply(200, Value::Array(answers))
+    } else {
+        json_reply(200, answers.pop().unwrap_or(Value::Null))
+    }
+}
+
+/// Whether the request may call `method`: admin methods need the admin token,
+/// `directory_register` the admin or the peer token.
+fn authorized_head(req: &Request<()>, api: &ClientApi, method: &str) -> bool {
+    let bearer = |token: &str| {
+        req.headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), token.as_bytes()))
+    };
+    let admin = match &api.admin_token {
+        Some(t) => bearer(t),
+        None => api.admin_insecure,
+    };
+    if method == "directory_register" {
+        return admin || api.peer_token.as_ref().is_none_or(|t| bearer(t));
+    }
+    !method.starts_with("admin_") || admin
+}

@@ -1,0 +1,217 @@
+//! The one state machine a server replicates: the kv, lock and config services side by
+//! side, plus the directory of members' addresses. Each service's API
+//! (`examples::kv::rpc`, ...) runs over it through [`examples::api::Hosts`].
+
+use bytes::Bytes;
+use easyraft::{BoxError, LogIndex, StateMachine};
+use examples::api::{decode, encode, Hosts};
+use examples::config::{ConfigAnswer, ConfigCommand, ConfigQuery, ConfigStore};
+use examples::kv::{KvAnswer, KvCommand, KvQuery, KvResult, KvStore};
+use examples::lock::{Holder, LockCommand, LockResult, LockTable};
+use serde::{Deserialize, Serialize};
+
+use crate::directory::{Directory, DirectoryCommand, Members};
+
+/// The services' states and the directory.
+#[derive(Default)]
+pub struct ServerMachine {
+    kv: KvStore,
+    lock: LockTable,
+    config: ConfigStore,
+    directory: Directory,
+}
+
+impl ServerMachine {
+    /// A machine whose directory is mirrored into `directory` (read by discovery and
+    /// the not-leader hints without asking the node).
+    pub fn new(directory: Directory) -> Self {
+        ServerMachine {
+            directory,
+            ..ServerMachine::default()
+        }
+    }
+}
+
+/// A command of one of the services, or of the directory.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ServerCommand {
+    /// A kv write.
+    Kv(KvCommand),
+    /// A lock command.
+    Lock(LockCommand),
+    /// A config write.
+    Config(ConfigCommand),
+    /// A directory change.
+    Directory(DirectoryCommand),
+}
+
+/// The response to a [`ServerCommand`], of the same service.
+#[derive(Debug)]
+pub enum ServerResponse {
+    /// A kv write's result.
+    Kv(KvResult),
+    /// A lock command's result.
+    Lock(LockResult),
+    /// A config write's version.
+    Config(LogIndex),
+    /// A directory change was applied at this index.
+    Directory(LogIndex),
+}
+
+/// A query of one of the services, or of the directory.
+#[derive(Debug)]
+pub enum ServerQuery {
+    /// A kv read.
+    Kv(KvQuery),
+    /// A lock's holder.
+    Lock(String),
+    /// A config read.
+    Config(ConfigQuery),
+    /// The whole directory.
+    Directory,
+}
+
+/// The answer to a [`ServerQuery`].
+#[derive(Debug)]
+pub enum ServerAnswer {
+    /// A kv answer.
+    Kv(KvAnswer),
+    /// A lock's holder.
+    Lock(Option<Holder>),
+    /// A config answer.
+    Config(ConfigAnswer),
+    /// The directory.
+    Directory(Members),
+}
+
+/// The snapshot: each part's own snapshot.
+#[derive(Serialize, Deserialize)]
+struct Parts {
+    kv: Vec<u8>,
+    lock: Vec<u8>,
+    config: Vec<u8>,
+    directory: Members,
+}
+
+impl StateMachine for ServerMachine {
+    type Command = ServerCommand;
+    type Response = ServerResponse;
+    type Query = ServerQuery;
+    type QueryResponse = ServerAnswer;
+
+    fn apply(&mut self, index: LogIndex, command: ServerCommand) -> ServerResponse {
+        match command {
+            ServerCommand::Kv(c) => ServerResponse::Kv(self.kv.apply(index, c)),
+            ServerCommand::Lock(c) => ServerResponse::Lock(self.lock.apply(index, c)),
+            ServerCommand::Config(c) => ServerResponse::Config(self.config.apply(index, c)),
+            ServerCommand::Directory(c) => {
+                self.directory.apply(c);
+                ServerResponse::Directory(index)
+            }
+        }
+    }
+
+    fn query(&self, query: ServerQuery) -> ServerAnswer {
+        match query {
+            ServerQuery::Kv(q) => ServerAnswer::Kv(self.kv.query(q)),
+            ServerQuery::Lock(q) => ServerAnswer::Lock(self.lock.query(q)),
+            ServerQuery::Config(q) => ServerAnswer::Config(self.config.query(q)),
+            ServerQuery::Directory => ServerAnswer::Directory(self.directory.members()),
+        }
+    }
+
+    fn snapshot(&self) -> Result<Bytes, BoxError> {
+        encode(&Parts {
+            kv: self.kv.snapshot()?.to_vec(),
+            lock: self.lock.snapshot()?.to_vec(),
+            config: self.config.snapshot()?.to_vec(),
+            directory: self.directory.members(),
+        })
+    }
+
+    fn restore(&mut self, data: &[u8]) -> Result<(), BoxError> {
+        // Every part is checked before anything changes.
+        let parts: Parts = decode(data)?;
+        let (mut kv, mut lock, mut config) = (KvStore::default(), LockTable::default(), ConfigStore::default());
+        kv.restore(&parts.kv)?;
+        lock.restore(&parts.lock)?;
+        config.restore(&parts.config)?;
+        (self.kv, self.lock, self.config) = (kv, lock, config);
+        self.directory.replace(parts.directory);
+        Ok(())
+    }
+}
+
+/// `impl Hosts<$service> for ServerMachine` through the variant `$v`.
+macro_rules! hosts {
+    ($service:ty, $v:ident) => {
+        impl Hosts<$service> for ServerMachine {
+            fn wrap_command(command: <$service as StateMachine>::Command) -> ServerCommand {
+                ServerCommand::$v(command)
+            }
+            fn unwrap_response(response: ServerResponse) -> Option<<$service as StateMachine>::Response> {
+                match response {
+                    ServerResponse::$v(r) => Some(r),
+                    _ => None,
+                }
+            }
+            fn wrap_query(query: <$service as StateMachine>::Query) -> ServerQuery {
+                ServerQuery::$v(query)
+            }
+            fn unwrap_answer(answer: ServerAnswer) -> Option<<$service as StateMachine>::QueryResponse> {
+                match answer {
+                    ServerAnswer::$v(a) => Some(a),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+hosts!(KvStore, Kv);
+hosts!(LockTable, Lock);
+hosts!(ConfigStore, Config);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::MemberAddress;
+
+    #[test]
+    fn a_snapshot_restores_every_service_and_the_directory() {
+        let mut m = ServerMachine::default();
+        m.apply(
+            1,
+            ServerCommand::Kv(KvCommand::Put {
+                key: "a".into(),
+                value: "1".into(),
+            }),
+        );
+        m.apply(
+            2,
+            ServerCommand::Config(ConfigCommand::Set {
+                key: "c".into(),
+                value: "2".into(),
+            }),
+        );
+        let addr = MemberAddress {
+            peer: "127.0.0.1:1".into(),
+            client: Some("127.0.0.1:2".into()),
+        };
+        m.apply(
+            3,
+            ServerCommand::Directory(DirectoryCommand::Set("n1".into(), addr.clone())),
+        );
+        let snap = m.snapshot().unwrap();
+        let mirror = Directory::default();
+        let mut back = ServerMachine::new(mirror.clone());
+        back.restore(&snap).unwrap();
+        assert_eq!(
+            back.kv.query(KvQuery::Get("a".into())),
+            KvAnswer::Value(Some("1".into()))
+        );
+        assert_eq!(mirror.get("n1"), Some(addr));
+        assert!(back.restore(b"garbage").is_err());
+        assert_eq!(mirror.members().len(), 1);
+    }
+}

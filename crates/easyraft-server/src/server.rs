@@ -1,0 +1,473 @@
+//! One node per process: FileStorage in `data_dir`, WsTransport on `listen_peer`, the
+//! client port on `listen_client`, and the node's life: bootstrap or join, register
+//! its addresses in the directory, leave on shutdown.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use easyraft::core::Storage;
+use easyraft::discovery::{discovery_from_url, DiscoveryError, NodeAddress, ServiceDiscovery, StaticServiceDiscovery};
+use easyraft::storage::Options;
+use easyraft::transport_ws::{WsConfig, WsTransport};
+use easyraft::{FileStorage, Membership, NodeId, RaftConfig, RaftHandle, RaftNode};
+use examples::api::Node;
+use jsonrpsee::RpcModule;
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::admin::{self, Admin};
+use crate::client::{call, call_leader};
+use crate::config::{Config, Service};
+use crate::directory::{Directory, DirectoryCommand, DirectoryDiscovery, MemberAddress, Members};
+use crate::error::{ConfigError, ServerError};
+use crate::http::{self, ClientApi};
+use crate::machine::{ServerCommand, ServerMachine};
+use crate::rpc_codes::MEMBERSHIP_REFUSED;
+
+/// A running node with its client port.
+pub struct Server {
+    config: Config,
+    handle: RaftHandle<ServerMachine>,
+    directory: Directory,
+    client_addr: SocketAddr,
+    /// The addresses this node advertises.
+    address: MemberAddress,
+    admin_token: Option<String>,
+    /// The data directory had no state: bootstrap or join applies.
+    fresh: bool,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn read_token(key: &'static str, path: Option<&Path>) -> Result<Option<String>, ConfigError> {
+    let Some(path) = path else { return Ok(None) };
+    let bad = |reason: String| ConfigError::TokenFile {
+        key,
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(bad("is empty".into()));
+    }
+    Ok(Some(token.to_string()))
+}
+
+fn storage_error(path: &Path, e: impl std::fmt::Display) -> ServerError {
+    ServerError::Storage {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+impl Server {
+    /// Opens the data directory, starts the node (bootstrapping a new cluster from
+    /// `initial_cluster` or the discovery set when the directory is empty and no
+    /// `join` is given) and serves the client port. Call [`Server::join`] next when
+    /// joining.
+    pub async fn start(config: Config) -> Result<Server, ServerError> {
+        let peer_token = read_token("peer_token_file", config.peer_token_file.as_deref())?;
+        let admin_token = read_token("admin_token_file", config.admin_token_file.as_deref())?;
+        let id = NodeId::new(&config.id);
+        let mut me = MemberAddress {
+            peer: config.peer_address(),
+            client: Some(config.client_address()),
+        };
+
+        let directory = Directory::default();
+        let seeds: Members = config
+            .initial_cluster
+            .0
+            .iter()
+            .map(|(id, peer)| {
+                let addr = MemberAddress {
+                    peer: peer.clone(),
+                    client: None,
+                };
+                (id.clone(), addr)
+            })
+            .collect();
+        directory.seed(seeds);
+        let configured: Option<Arc<dyn ServiceDiscovery>> = match &config.discovery {
+            Some(url) => Some(discovery_from_url(url)?),
+            None if !config.initial_cluster.0.is_empty() => {
+                let mut nodes = Vec::new();
+                for (id, addr) in &config.initial_cluster.0 {
+                    let a: NodeAddress = addr.parse().map_err(|e| ConfigError::Invalid {
+                        key: "initial_cluster".into(),
+                        reason: format!("member {id}: {e}"),
+                    })?;
+                    nodes.push((id.clone(), a));
+                }
+                Some(Arc::new(StaticServiceDiscovery::new(nodes)) as Arc<dyn ServiceDiscovery>)
+            }
+            None => None,
+        };
+        if let Some(d) = &configured {
+            // With no advertise_peer or initial_cluster entry, the discovery's address
+            // for this node is the one to advertise; else register ours where the
+            // backend supports it.
+            let known = match config.advertise_peer.is_none() && config.initial_cluster.0.is_empty() {
+                true => d.get_node_address(&id).await.ok(),
+                false => None,
+            };
+            match (known, me.peer.parse::<NodeAddress>()) {
+                (Some(a), _) => me.peer = a.to_string(),
+                (None, Ok(addr)) => match d.register_node(&id, addr).await {
+                    Ok(()) | Err(DiscoveryError::Unsupported { .. }) => {}
+                    Err(e) => warn!(error = %e, "could not register this node in discovery"),
+                },
+                (None, Err(_)) => {}
+            }
+        }
+
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| storage_error(&config.data_dir, e))?;
+        let storage =
+            FileStorage::open(&config.data_dir, Options::default()).map_err(|e| storage_error(&config.data_dir, e))?;
+        let init = storage
+            .initial_state()
+            .map_err(|e| storage_error(&config.data_dir, e))?;
+        let last = storage.last_index().map_err(|e| storage_error(&config.data_dir, e))?;
+        let fresh = init.hard_state == Default::default() && last == 0 && init.membership == Membership::default();
+        let bootstrap = if !fresh {
+            info!(data_dir = %config.data_dir.display(), "the data directory has state: bootstrap and join settings are ignored");
+            None
+        } else if config.join.is_some() {
+            None
+        } else if !config.initial_cluster.0.is_empty() {
+            Some(Membership::with_voters(
+                config.initial_cluster.0.keys().map(String::as_str),
+            ))
+        } else if let Some(d) = &configured {
+            let all = d.get_all_node_addresses().await?;
+            if !all.contains_key(&id) {
+                return Err(ConfigError::Invalid {
+                    key: "discovery".into(),
+                    reason: format!(
+                        "the discovery set {:?} does not include this node ({id})",
+                        all.keys().collect::<Vec<_>>()
+                    ),
+                }
+                .into());
+            }
+            Some(Membership::with_voters(all.into_keys()))
+        } else {
+            return Err(ConfigError::Invalid {
+                key: "initial_cluster".into(),
+                reason: "a new node needs initial_cluster, discovery or join".into(),
+            }
+            .into());
+        };
+
+        let listener = tokio::net::TcpListener::bind(config.listen_client)
+            .await
+            .map_err(|source| ServerError::Listen {
+                key: "listen_client",
+                addr: config.listen_client,
+                source,
+            })?;
+        let client_addr = listener.local_addr().map_err(|source| ServerError::Listen {
+            key: "listen_client",
+            addr: config.listen_client,
+            source,
+        })?;
+
+        let mut ws = WsConfig::new(config.listen_peer, config.cluster_id.clone());
+        ws.token = peer_token.clone();
+        if let Some(files) = &config.tls {
+            ws.tls = Some(crate::tls::peer_tls(files)?);
+        }
+        let discovery = Arc::new(DirectoryDiscovery::new(configured, directory.clone()));
+        let transport = WsTransport::new(id.clone(), ws, discovery);
+        let raft = RaftConfig::from(&config.raft);
+        let machine = ServerMachine::new(directory.clone());
+        let handle = RaftNode::start(id.clone(), raft, storage, machine, transport, bootstrap).await?;
+        info!(%id, peer = %me.peer, client = %client_addr, fresh, "node started");
+
+        let lookup_dir = directory.clone();
+        let node = Node::with_lookup(Arc::new(move |id: &str| lookup_dir.client(id)));
+        node.set(handle.clone());
+        let mut methods = RpcModule::new(());
+        for s in &config.services {
+            let merged = match s {
+                Service::Kv => methods.merge(examples::kv::rpc_for(node.clone())),
+                Service::Lock => methods.merge(examples::lock::rpc_for(node.clone())),
+                Service::Config => methods.merge(examples::config::rpc_for(node.clone())),
+            };
+            merged.map_err(|e| ServerError::Node(easyraft::Error::Internal(e.to_string())))?;
+        }
+        let admin = Admin {
+            node,
+            handle: handle.clone(),
+            directory: directory.clone(),
+            promote_lag: config.promote_lag,
+            catch_up_timeout: config.catch_up_timeout,
+            change: tokio::sync::Mutex::new(()),
+        };
+        methods
+            .merge(admin::rpc(admin))
+            .map_err(|e| ServerError::Node(easyraft::Error::Internal(e.to_string())))?;
+        let api = Arc::new(ClientApi {
+            methods: methods.into(),
+            handle: handle.clone(),
+            admin_token: admin_token.clone(),
+            admin_insecure: config.admin_insecure,
+            peer_token: peer_token.clone(),
+        });
+        let mut tasks = vec![tokio::spawn(http::serve(listener, api))];
+        tasks.push(tokio::spawn(register(
+            handle.clone(),
+            directory.clone(),
+            me.clone(),
+            peer_token,
+        )));
+        Ok(Server {
+            config,
+            handle,
+            directory,
+            client_addr,
+            address: me,
+            admin_token,
+            fresh,
+            tasks,
+        })
+    }
+
+    /// The node's handle.
+    pub fn handle(&self) -> &RaftHandle<ServerMachine> {
+        &self.handle
+    }
+
+    /// Where the client port is bound.
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client_addr
+    }
+
+    /// The address this process reaches its own client port at.
+    fn own_address(&self) -> String {
+        let mut a = self.client_addr;
+        if a.ip().is_unspecified() {
+            a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        a.to_string()
+    }
+
+    /// If `join` is set and the data directory was empty: asks the cluster (through
+    /// `join`, following not-leader hints) to add this node as a learner, waits until
+    /// it caught up, then has it promoted (unless `learner`).
+    pub async fn join(&self) -> Result<(), ServerError> {
+        let Some(at) = self.config.join.clone() else {
+            return Ok(());
+        };
+        if !self.fresh {
+            return Ok(());
+        }
+        let fail = |reason: String| ServerError::Join {
+            address: at.clone(),
+            reason,
+        };
+        let token = self.admin_token.as_deref();
+        let deadline = tokio::time::Instant::now() + self.config.catch_up_timeout;
+        // The members' addresses, to answer the leader before this node has the log.
+        let members = call_leader(&at, "admin_members", &json!({}), token, deadline)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let mut seeds = Members::new();
+        for m in members["members"].as_array().into_iter().flatten() {
+            if let (Some(id), Some(peer)) = (m["id"].as_str(), m["peer"].as_str()) {
+                let addr = MemberAddress {
+                    peer: peer.to_string(),
+                    client: m["client"].as_str().map(str::to_string),
+                };
+                seeds.insert(id.to_string(), addr);
+            }
+        }
+        self.directory.seed(seeds);
+        let me = json!({
+            "id": self.config.id,
+            "peer": self.address.peer,
+            "client": self.address.client,
+        });
+        info!(through = %at, "asking the cluster to add this node as a learner");
+        retry_refusals(
+            &at,
+            "admin_add_learner",
+            &me,
+            token,
+            deadline,
+            &["already_member"],
+            &["change_in_progress"],
+        )
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+        if self.config.learner {
+            info!("added as a learner; staying one (learner = true)");
+            return Ok(());
+        }
+        let id = json!({ "id": self.config.id });
+        retry_refusals(
+            &at,
+            "admin_promote",
+            &id,
+            token,
+            deadline,
+            &["already_member"],
+            &["change_in_progress", "not_caught_up"],
+        )
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+        info!("promoted to voter");
+        Ok(())
+    }
+
+    /// Leaves the cluster: hands leadership over first if this node leads, then has the
+    /// leader remove it.
+    pub async fn leave(&self) -> Result<(), ServerError> {
+        let token = self.admin_token.as_deref();
+        let own = self.own_address();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        if self.handle.view().leader.as_ref() == Some(self.handle.id()) {
+            info!("leaving: handing leadership over first");
+            call(&own, "admin_transfer_leader", &json!({}), token).await?;
+        }
+        let me = json!({ "id": self.config.id });
+        retry_refusals(
+            &own,
+            "admin_remove",
+            &me,
+            token,
+            deadline,
+            &["unknown_member"],
+            &["change_in_progress"],
+        )
+        .await?;
+        info!("left the cluster");
+        Ok(())
+    }
+
+    /// Stops the client port and the node.
+    pub async fn shutdown(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.handle.shutdown().await;
+    }
+}
+
+/// Calls `method` on the leader until it succeeds, is refused with a reason in `done`
+/// (counts as success) or a reason not in `again`, or `deadline` passes.
+async fn retry_refusals(
+    at: &str,
+    method: &str,
+    params: &Value,
+    token: Option<&str>,
+    deadline: tokio::time::Instant,
+    done: &[&str],
+    again: &[&str],
+) -> Result<(), ServerError> {
+    loop {
+        match call_leader(at, method, params, token, deadline).await {
+            Ok(_) => return Ok(()),
+            Err(ServerError::Call {
+                code: Some(MEMBERSHIP_REFUSED),
+                data: Some(d),
+                ..
+            }) if d["reason"].as_str().is_some_and(|r| done.contains(&r)) => return Ok(()),
+            Err(ServerError::Call {
+                code: Some(MEMBERSHIP_REFUSED),
+                data: Some(d),
+                ..
+            }) if d["reason"].as_str().is_some_and(|r| again.contains(&r))
+                && tokio::time::Instant::now() < deadline =>
+            {
+                debug!(method, reason = ?d["reason"], "refused for now; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Keeps this node's addresses in the directory: proposes them when it leads, else
+/// asks the leader (`directory_register`) once the leader's client address is known.
+async fn register(handle: RaftHandle<ServerMachine>, directory: Directory, me: MemberAddress, token: Option<String>) {
+    let id = handle.id().to_string();
+    loop {
+        if directory.members().get(&id) == Some(&me) {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            continue;
+        }
+        let view = handle.view();
+        let outcome = match &view.leader {
+            Some(l) if l == handle.id() => handle
+                .propose(ServerCommand::Directory(DirectoryCommand::Set(id.clone(), me.clone())))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Some(l) => match directory.client(l.as_str()) {
+                Some(addr) => {
+                    let p = json!({ "id": id, "peer": me.peer, "client": me.client });
+                    call(&addr, "directory_register", &p, token.as_deref())
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+                None => Err("the leader's client address is not known yet".into()),
+            },
+            None => Err("no leader yet".into()),
+        };
+        match outcome {
+            Ok(()) => info!(%id, "addresses recorded in the directory"),
+            Err(e) => {
+                debug!(%id, error = %e, "addresses not recorded yet");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs a server until SIGTERM or Ctrl-C: start, join if asked, serve, leave if
+/// `leave_on_shutdown`, stop.
+pub async fn run(config: Config) -> Result<(), ServerError> {
+    let leave = config.leave_on_shutdown;
+    let server = Server::start(config).await?;
+    if let Err(e) = server.join().await {
+        server.shutdown().await;
+        return Err(e);
+    }
+    wait_for_signal().await;
+    if leave {
+        if let Err(e) = server.leave().await {
+            warn!(error = %e, "could not leave the cluster");
+        }
+    }
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => info!("SIGTERM"),
+                    _ = tokio::signal::ctrl_c() => info!("interrupted"),
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,304 @@
+//! Real `easyraft-server` processes on loopback ports, real config files, and a small
+//! blocking HTTP/JSON-RPC client, as an operator's script would use them.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub(crate) const ADMIN_TOKEN: &str = "admin-secret";
+pub(crate) const PEER_TOKEN: &str = "peer-secret";
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
+
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP/1.1 request; the status and the body.
+pub(crate) fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> Result<(u16, String), String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(40)))
+        .map_err(|e| e.to_string())?;
+    let body = body.unwrap_or("");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("no status line in {out:?}"))?;
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A JSON-RPC call: the HTTP status and the whole response object.
+pub(crate) fn rpc_raw(port: u16, method: &str, params: Value, token: Option<&str>) -> Result<(u16, Value), String> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    let (status, text) = http(port, "POST", "/", Some(&body), token)?;
+    let v = serde_json::from_str(&text).map_err(|e| format!("{e}: {text:?}"))?;
+    Ok((status, v))
+}
+
+/// A JSON-RPC call: `Ok(result)` or `Err(error object)` (transport failures as
+/// `{"code": 0, "message": ...}`).
+pub(crate) fn rpc(port: u16, method: &str, params: Value, token: Option<&str>) -> Result<Value, Value> {
+    match rpc_raw(port, method, params, token) {
+        Ok((_, v)) if v.get("result").is_some() => Ok(v["result"].clone()),
+        Ok((_, v)) => Err(v["error"].clone()),
+        Err(e) => Err(json!({"code": 0, "message": e})),
+    }
+}
+
+/// Polls `f` until it returns `Some`, for up to [`DEADLINE`].
+pub(crate) fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One server process.
+pub(crate) struct Proc {
+    pub(crate) id: String,
+    pub(crate) peer: u16,
+    pub(crate) client: u16,
+    pub(crate) dir: PathBuf,
+    pub(crate) config: PathBuf,
+    child: Option<Child>,
+}
+
+impl Proc {
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{}.log", self.id))).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits (up to [`DEADLINE`]) for the process to exit.
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let pid = child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{} did not exit after SIGTERM\n{}",
+                self.id,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub(crate) fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_easyraft-server"))
+}
+
+/// Writes `dir/<id>.toml` for a node and the token files.
+pub(crate) fn write_config(dir: &Path, id: &str, peer: u16, client: u16, extra: &str) -> PathBuf {
+    // Written once: a running node may be reading them.
+    for (name, token) in [("admin.token", ADMIN_TOKEN), ("peer.token", PEER_TOKEN)] {
+        if !dir.join(name).exists() {
+            std::fs::write(dir.join(name), token).unwrap();
+        }
+    }
+    let text = format!(
+        r#"id = "{id}"
+data_dir = "{data}"
+listen_peer = "127.0.0.1:{peer}"
+listen_client = "127.0.0.1:{client}"
+admin_token_file = "{admin}"
+peer_token_file = "{peertok}"
+catch_up_timeout = "20s"
+{extra}
+[raft]
+election_timeout = "600ms"
+heartbeat_interval = "60ms"
+request_timeout = "5s"
+"#,
+        data = dir.join(id).display(),
+        admin = dir.join("admin.token").display(),
+        peertok = dir.join("peer.token").display(),
+    );
+    let path = dir.join(format!("{id}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub(crate) fn spawn(dir: &Path, id: &str, peer: u16, client: u16, config: PathBuf, args: &[&str]) -> Proc {
+    let log = std::fs::File::create(dir.join(format!("{id}.log"))).unwrap();
+    let child = bin()
+        .arg("--config")
+        .arg(&config)
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Proc {
+        id: id.into(),
+        peer,
+        client,
+        dir: dir.to_path_buf(),
+        config,
+        child: Some(child),
+    }
+}
+
+/// `n` servers bootstrapped from config files with one `initial_cluster`.
+pub(crate) fn start_cluster(dir: &Path, n: usize) -> Vec<Proc> {
+    let ports: Vec<(String, u16, u16)> = (1..=n)
+        .map(|i| (format!("node{i}"), free_port(), free_port()))
+        .collect();
+    let initial = ports
+        .iter()
+        .map(|(id, p, _)| format!("{id}=127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    ports
+        .iter()
+        .map(|(id, p, c)| {
+            let cfg = write_config(dir, id, *p, *c, &format!("initial_cluster = \"{initial}\""));
+            spawn(dir, id, *p, *c, cfg, &[])
+        })
+        .collect()
+}
+
+/// The node every live node agrees leads (by `/status`), with its client port.
+pub(crate) fn leader(nodes: &[Proc]) -> (String, u16) {
+    let start = Instant::now();
+    let mut found = None;
+    while found.is_none() {
+        if start.elapsed() > DEADLINE {
+            for n in nodes {
+                eprintln!("--- {} ---\n{}", n.id, n.log());
+            }
+            panic!("timed out waiting for a leader");
+        }
+        found = find_leader(nodes);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    found.unwrap()
+}
+
+fn find_leader(nodes: &[Proc]) -> Option<(String, u16)> {
+    (|| {
+        for n in nodes {
+            if n.child.is_none() {
+                continue;
+            }
+            let Ok((200, body)) = http(n.client, "GET", "/status", None, None) else {
+                continue;
+            };
+            let s: Value = serde_json::from_str(&body).ok()?;
+            if s["role"] == "leader" {
+                return Some((n.id.clone(), n.client));
+            }
+        }
+        None
+    })()
+}
+
+/// Calls `method` following not-leader hints and retrying while unavailable; the
+/// final answer.
+pub(crate) fn call_leader(start: u16, method: &str, params: Value, token: Option<&str>) -> Result<Value, Value> {
+    call_any(&[start], method, params, token)
+}
+
+/// Like [`call_leader`] over several endpoints, as a client given a member list would:
+/// a hint is followed; no hint, a dead endpoint or "unavailable" moves on to the next.
+pub(crate) fn call_any(endpoints: &[u16], method: &str, params: Value, token: Option<&str>) -> Result<Value, Value> {
+    let mut next = 0;
+    let mut port = endpoints[0];
+    let begin = Instant::now();
+    loop {
+        match rpc(port, method, params.clone(), token) {
+            Err(e) if e["code"] == -32020 && begin.elapsed() < DEADLINE => {
+                match e["data"]["address"]
+                    .as_str()
+                    .and_then(|a| a.rsplit(':').next())
+                    .and_then(|p| p.parse().ok())
+                {
+                    Some(p) if p != port => port = p,
+                    _ => {
+                        next += 1;
+                        port = endpoints[next % endpoints.len()];
+                    }
+                }
+            }
+            Err(e) if (e["code"] == -32022 || e["code"] == -32023 || e["code"] == 0) && begin.elapsed() < DEADLINE => {
+                next += 1;
+                port = endpoints[next % endpoints.len()];
+            }
+            other => return other,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub(crate) fn members(port: u16) -> Value {
+    rpc(port, "admin_members", json!({}), Some(ADMIN_TOKEN)).unwrap_or_else(|e| panic!("admin_members: {e}"))
+}
+
+/// `id → role` of the members `port` reports.
+pub(crate) fn roles(port: u16) -> std::collections::BTreeMap<String, String> {
+    members(port)["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap().to_string(),
+                m["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}

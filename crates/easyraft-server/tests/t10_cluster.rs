@@ -1,0 +1,207 @@
+//! Three servers started from config files: they elect a leader and serve kv over
+//! HTTP JSON-RPC; a write to a follower is redirected to the leader's client address.
+
+mod support;
+
+use serde_json::json;
+use support::*;
+
+#[test]
+fn t10_three_servers_from_config_files_elect_a_leader_and_serve_kv() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = start_cluster(dir.path(), 3);
+    let (leader_id, leader_port) = leader(&nodes);
+
+    let put = call_leader(
+        leader_port,
+        "kv_put",
+        json!({"key": "greeting", "value": "hello"}),
+        None,
+    )
+    .unwrap_or_else(|e| panic!("kv_put: {e}\n{}", nodes[0].log()));
+    assert_eq!(put["ok"], true);
+    // A linearizable read on every node, followers included.
+    for n in &nodes {
+        let got = wait_for("kv_get on every node", || {
+            rpc(n.client, "kv_get", json!({"key": "greeting"}), None)
+                .map_err(|e| eprintln!("kv_get on {}: {e}", n.id))
+                .ok()
+        });
+        assert_eq!(got["value"], "hello", "on {}", n.id);
+    }
+
+    // A write to a follower: -32020 with the leader's *client* address (known once the
+    // leader recorded it in the replicated directory).
+    let follower = nodes.iter().find(|n| n.id != leader_id).unwrap();
+    let err = wait_for("a not-leader answer with the leader's client address", || {
+        match rpc(follower.client, "kv_put", json!({"key": "k", "value": "v"}), None) {
+            Err(e) if e["code"] == -32020 && e["data"]["address"].is_string() => Some(e),
+            _ => None,
+        }
+    });
+    // The leader may have changed in between: the hint names whichever leads now.
+    let hinted = err["data"]["leader"].as_str().unwrap();
+    let hinted_port = nodes.iter().find(|n| n.id == hinted).unwrap().client;
+    assert_eq!(err["data"]["address"], format!("127.0.0.1:{hinted_port}"));
+
+    // The operator endpoints.
+    let (code, body) = http(leader_port, "GET", "/health", None, None).unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"ok\":true"), "{body}");
+    let (code, body) = http(leader_port, "GET", "/metrics", None, None).unwrap();
+    assert_eq!(code, 200);
+    assert!(body.contains("easyraft_"), "{body}");
+    let (code, body) = http(follower.client, "GET", "/status", None, None).unwrap();
+    assert_eq!(code, 200);
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["membership"]["voters"].as_array().unwrap().len(), 3, "{body}");
+
+    // The other services are served by default; admin_status reaches every member.
+    let lock = call_leader(
+        leader_port,
+        "lock_acquire",
+        json!({"name": "l", "owner": "me", "ttl_ms": 10_000}),
+        None,
+    )
+    .unwrap();
+    assert_eq!(lock["granted"], true);
+    let cfg = call_leader(leader_port, "config_set", json!({"key": "app/x", "value": "1"}), None).unwrap();
+    assert!(cfg["version"].as_u64().unwrap() > 0);
+    let all = wait_for("admin_status reaching all three", || {
+        let s = rpc(leader_port, "admin_status", json!({}), Some(ADMIN_TOKEN)).ok()?;
+        let reachable = s["nodes"].as_array()?.iter().filter(|n| n["reachable"] == true).count();
+        (reachable == 3).then_some(s)
+    });
+    assert_eq!(all["nodes"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn t15_a_server_serves_only_the_configured_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let (peer, client) = (free_port(), free_port());
+    let cfg = write_config(
+        dir.path(),
+        "solo",
+        peer,
+        client,
+        &format!("initial_cluster = \"solo=127.0.0.1:{peer}\"\nservices = [\"kv\"]"),
+    );
+    let n = spawn(dir.path(), "solo", peer, client, cfg, &[]);
+    let put = call_leader(n.client, "kv_put", json!({"key": "a", "value": "1"}), None)
+        .unwrap_or_else(|e| panic!("{e}\n{}", n.log()));
+    assert_eq!(put["ok"], true);
+    let err = rpc(n.client, "lock_holder", json!({"name": "l"}), None).unwrap_err();
+    assert_eq!(err["code"], -32601, "{err}");
+
+    // A batch gets one answer per call; one with an admin call and no token is refused
+    // whole; a body that is not JSON is a parse error.
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "kv_put", "params": {"key": "b", "value": "2"}},
+        {"jsonrpc": "2.0", "id": 2, "method": "kv_get", "params": {"key": "a"}},
+    ]);
+    let (code, body) = http(n.client, "POST", "/", Some(&batch.to_string()), None).unwrap();
+    let answers: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (code, answers[1]["result"]["value"].clone()),
+        (200, json!("1")),
+        "{body}"
+    );
+    assert_eq!(answers[0]["result"]["ok"], true, "{body}");
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "kv_put", "params": {"key": "c", "value": "3"}},
+        {"jsonrpc": "2.0", "id": 2, "method": "admin_remove", "params": {"id": "solo"}},
+    ]);
+    let (code, _) = http(n.client, "POST", "/", Some(&batch.to_string()), None).unwrap();
+    assert_eq!(code, 401);
+    let c = rpc(n.client, "kv_get", json!({"key": "c"}), None).unwrap();
+    assert_eq!(c["value"], serde_json::Value::Null, "the refused batch wrote nothing");
+    let (_, body) = http(n.client, "POST", "/", Some("{not json"), None).unwrap();
+    assert!(body.contains("-32700"), "{body}");
+}
+
+#[test]
+fn t18_three_servers_over_wss_with_certificate_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("node.crt"), dir.path().join("node.key"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let tls = format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\nserver_name = \"localhost\"\n",
+        cert.display(),
+        key.display()
+    );
+    let ports: Vec<(String, u16, u16)> = (1..=3)
+        .map(|i| (format!("node{i}"), free_port(), free_port()))
+        .collect();
+    let initial = ports
+        .iter()
+        .map(|(id, p, _)| format!("{id}=127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let nodes: Vec<Proc> = ports
+        .iter()
+        .map(|(id, p, c)| {
+            let cfg = write_config(
+                dir.path(),
+                id,
+                *p,
+                *c,
+                &format!("initial_cluster = \"{initial}\"\n{tls}"),
+            );
+            spawn(dir.path(), id, *p, *c, cfg, &[])
+        })
+        .collect();
+    let (_, port) = leader(&nodes);
+    let put = call_leader(port, "kv_put", json!({"key": "over", "value": "wss"}), None).unwrap();
+    assert_eq!(put["ok"], true);
+    for n in &nodes {
+        let got = wait_for("the write on every node", || {
+            rpc(n.client, "kv_get", json!({"key": "over"}), None).ok()
+        });
+        assert_eq!(got["value"], "wss");
+    }
+    // The peer port speaks TLS only: a plain-text request gets no HTTP answer.
+    assert!(!matches!(
+        http(nodes[0].peer, "GET", "/health", None, None),
+        Ok((200, _))
+    ));
+}
+
+#[test]
+fn t16_three_servers_bootstrap_from_a_discovery_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<(String, u16, u16)> = (1..=3)
+        .map(|i| (format!("node{i}"), free_port(), free_port()))
+        .collect();
+    let url = format!(
+        "static:{}",
+        ports
+            .iter()
+            .map(|(id, p, _)| format!("{id}=127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let nodes: Vec<Proc> = ports
+        .iter()
+        .map(|(id, p, c)| {
+            // No initial_cluster: the discovery set bootstraps, and gives the advertised
+            // peer address (listen on all interfaces).
+            let cfg = write_config(dir.path(), id, *p, *c, &format!("discovery = \"{url}\""));
+            spawn(dir.path(), id, *p, *c, cfg, &["--listen-peer", &format!("0.0.0.0:{p}")])
+        })
+        .collect();
+    let (_, port) = leader(&nodes);
+    let put = call_leader(port, "kv_put", json!({"key": "found", "value": "by-url"}), None).unwrap();
+    assert_eq!(put["ok"], true);
+    let m = wait_for("every member's peer address as discovery gives it", || {
+        let m = members(port);
+        let peers: Vec<String> = m["members"]
+            .as_array()?
+            .iter()
+            .filter_map(|x| x["peer"].as_str().map(str::to_string))
+            .collect();
+        (peers.len() == 3 && peers.iter().all(|p| p.starts_with("127.0.0.1:"))).then_some(m)
+    });
+    assert_eq!(m["members"].as_array().unwrap().len(), 3);
+}
