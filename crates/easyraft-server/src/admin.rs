@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::directory::{Directory, DirectoryCommand, MemberAddress};
 use crate::machine::{ServerCommand, ServerMachine};
-use crate::rpc_codes::{MEMBERSHIP_REFUSED, METHOD_NOT_FOUND};
+use crate::rpc_codes::MEMBERSHIP_REFUSED;
 
 /// What the admin methods work with.
 pub struct Admin {
@@ -363,12 +363,9 @@ pub fn rpc(admin: Admin) -> RpcModule<Admin> {
         let to = opt_str_param(&params(p)?, "to")?;
         a.transfer(to).await
     });
-    let _ = m.register_method("admin_snapshot", |_, _: &Admin, _| {
-        Err::<Value, _>(ErrorObject::owned(
-            METHOD_NOT_FOUND,
-            "admin_snapshot is not implemented yet: raft-cluster offers no way to take a snapshot on demand",
-            None::<()>,
-        ))
+    let _ = m.register_async_method("admin_snapshot", |_, a: Arc<Admin>, _| async move {
+        let meta = a.handle.snapshot_now().await.map_err(|e| a.map(e))?;
+        Ok::<Value, ErrorObjectOwned>(json!({ "index": meta.index, "term": meta.term }))
     });
     let _ = m.register_async_method("directory_register", |p, a: Arc<Admin>, _| async move {
         let p = params(p)?;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::config::{Origin, Override};
 use crate::error::ConfigError;
@@ -13,8 +13,11 @@ use crate::error::ConfigError;
 #[derive(Parser, Debug)]
 #[command(name = "easyraft-server", version)]
 pub struct Args {
+    /// What to do instead of running the node (on its stopped data directory).
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// The TOML configuration file (also `EASYRAFT_CONFIG`).
-    #[arg(long, short = 'c')]
+    #[arg(long, short = 'c', global = true)]
     pub config: Option<PathBuf>,
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
@@ -73,6 +76,22 @@ pub struct Args {
     /// Any key, dotted for sections: `--set raft.election_timeout=300ms`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+}
+
+/// Disaster recovery on this node's stopped data directory (docs/operations.md).
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Seed the empty `data_dir` from a backup (`easyraftctl snapshot save`) for a new
+    /// cluster of the `initial_cluster` members; run on each, then start them.
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from_snapshot: PathBuf,
+    },
+    /// UNSAFE: make this node the only voter of its log, keeping every entry it has,
+    /// when a majority is lost for good. Entries it never received are lost; the old
+    /// members must never return with their data.
+    UnsafeRecover,
 }
 
 impl Args {

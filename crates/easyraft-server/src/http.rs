@@ -35,6 +35,15 @@ pub struct ClientApi {
     pub admin_insecure: bool,
     /// The peer token, which members present to register their addresses.
     pub peer_token: Option<String>,
+    /// Members' client addresses (to send a backup request to the leader).
+    pub directory: crate::directory::Directory,
+}
+
+/// A response body: whole, or streamed (a backup).
+type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+fn boxed(r: Response<Full<Bytes>>) -> Response<Body> {
+    r.map(|b| b.map_err(|never| match never {}).boxed())
 }
 
 /// Serves `api` on `listener` until the task is dropped.
@@ -50,9 +59,15 @@ pub async fn serve(listener: TcpListener, api: Arc<ClientApi>) {
         };
         let api = api.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let api = api.clone();
-                async move { Ok::<_, Infallible>(route(req, &api).await) }
+                async move {
+                    if req.method() == Method::GET && req.uri().path() == "/admin/snapshot" {
+                        let (parts, _) = req.into_parts();
+                        return Ok::<_, Infallible>(backup(&Request::from_parts(parts, ()), &api).await);
+                    }
+                    Ok::<_, Infallible>(boxed(route(req, &api).await))
+                }
             });
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -207,6 +222,95 @@ async fn rpc(req: Request<Incoming>, api: &ClientApi) -> Response<Full<Bytes>> {
     } else {
         json_reply(200, answers.pop().unwrap_or(Value::Null))
     }
+}
+
+/// Sends what a blocking writer writes as body chunks.
+struct ChunkWriter(tokio::sync::mpsc::Sender<std::io::Result<Bytes>>);
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `GET /admin/snapshot`: a backup taken now on the leader (`snapshot_now`, then the
+/// snapshot streamed as a backup file, `raft_storage::backup`), with its index and term
+/// in `X-Easyraft-Snapshot-Index`/`-Term`. A follower answers 307 to the leader's
+/// client address. A failure half-way aborts the body, so a client never mistakes a
+/// cut backup for a whole one (and the file checks itself).
+async fn backup(head: &Request<()>, api: &ClientApi) -> Response<Body> {
+    if !authorized_head(head, api, "admin_snapshot") {
+        return boxed(json_reply(
+            401,
+            rpc_error(
+                Value::Null,
+                UNAUTHORIZED,
+                "unauthorized: a valid admin token is required",
+            ),
+        ));
+    }
+    let view = api.handle.view();
+    if view.role != easyraft::Role::Leader {
+        let address = view.leader.as_ref().and_then(|l| api.directory.client(l.as_str()));
+        return boxed(match address {
+            Some(a) => {
+                let mut r = json_reply(
+                    307,
+                    json!({ "leader": view.leader.map(|l| l.to_string()), "address": a }),
+                );
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("http://{a}/admin/snapshot")) {
+                    r.headers_mut().insert(hyper::header::LOCATION, v);
+                }
+                r
+            }
+            None => json_reply(503, json!({ "error": "no leader known; retry" })),
+        });
+    }
+    let meta = match api.handle.snapshot_now().await {
+        Ok(m) => m,
+        Err(e) => return boxed(json_reply(503, json!({ "error": format!("no snapshot taken: {e}") }))),
+    };
+    let (info, mut data) = match api.handle.open_snapshot().await {
+        Ok(s) => s,
+        Err(e) => {
+            return boxed(json_reply(
+                503,
+                json!({ "error": format!("cannot read the snapshot: {e}") }),
+            ))
+        }
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
+    tokio::task::spawn_blocking(move || {
+        let mut out = std::io::BufWriter::with_capacity(256 << 10, ChunkWriter(tx.clone()));
+        let done = easyraft::storage::backup::write_backup(&info.meta, info.len, &mut data, &mut out)
+            .map_err(std::io::Error::other)
+            .and_then(|_| std::io::Write::flush(&mut out));
+        if let Err(e) = done {
+            warn!(error = %e, "a backup download failed half-way");
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let stream =
+        futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|o| o.map(|r| r.map(hyper::body::Frame::data))));
+    let mut r = Response::new(http_body_util::StreamBody::new(stream).boxed());
+    let headers = r.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/octet-stream"),
+    );
+    for (name, value) in [
+        ("x-easyraft-snapshot-index", meta.index),
+        ("x-easyraft-snapshot-term", meta.term),
+    ] {
+        headers.insert(name, hyper::header::HeaderValue::from(value));
+    }
+    r
 }
 
 /// Whether the request may call `method`: admin methods need the admin token,

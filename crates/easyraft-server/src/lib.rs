@@ -36,6 +36,7 @@ mod error;
 pub mod http;
 pub mod machine;
 pub mod raft_section;
+pub mod recover;
 pub mod rpc_codes;
 mod server;
 pub mod tls;

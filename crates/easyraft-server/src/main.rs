@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use easyraft_server::cli::Args;
+use easyraft_server::cli::{Args, Command};
 use easyraft_server::config::{env_overrides, Config};
 
 fn main() -> ExitCode {
@@ -28,6 +28,48 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    match &args.command {
+        Some(Command::Restore { from_snapshot }) => {
+            return match easyraft_server::recover::restore(&config, from_snapshot) {
+                Ok(meta) => {
+                    println!(
+                        "restored {} from {} (index {}, term {}) for members {:?}",
+                        config.data_dir.display(),
+                        from_snapshot.display(),
+                        meta.index,
+                        meta.term,
+                        meta.membership.voters.iter().map(|v| v.as_str()).collect::<Vec<_>>()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::UnsafeRecover) => {
+            return match easyraft_server::recover::unsafe_recover(&config) {
+                Ok(r) => {
+                    println!(
+                        "{} is now the only voter of {}: kept every entry through {} (known committed: {}), new membership at {} in term {}",
+                        config.id,
+                        config.data_dir.display(),
+                        r.kept_through,
+                        r.previously_committed,
+                        r.membership_index,
+                        r.term
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        None => {}
+    }
     if args.print_config {
         return match config.to_toml() {
             Ok(text) => {

@@ -216,6 +216,7 @@ impl Server {
             admin_token: admin_token.clone(),
             admin_insecure: config.admin_insecure,
             peer_token: peer_token.clone(),
+            directory: directory.clone(),
         });
         let mut tasks = vec![tokio::spawn(http::serve(listener, api))];
         tasks.push(tokio::spawn(register(

@@ -170,11 +170,6 @@ fn t35_the_last_voter_cannot_be_removed() {
         "{e}"
     );
     assert_eq!(roles(port).get("node1").map(String::as_str), Some("voter"));
-    let snap = rpc(port, "admin_snapshot", json!({}), Some(ADMIN_TOKEN)).unwrap_err();
-    assert!(
-        snap["message"].as_str().unwrap().contains("not implemented yet"),
-        "{snap}"
-    );
 }
 
 #[test]
