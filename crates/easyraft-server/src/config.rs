@@ -9,7 +9,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
-use crate::raft_section::RaftSection;
 
 /// One of the services a server can serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -125,7 +124,7 @@ pub struct Config {
     /// Certificate and key for `wss://` between peers.
     pub tls: Option<TlsFiles>,
     /// The Raft settings.
-    pub raft: RaftSection,
+    pub raft: easyraft::RaftConfig,
 }
 
 impl Default for Config {
@@ -150,7 +149,7 @@ impl Default for Config {
             admin_token_file: None,
             admin_insecure: false,
             tls: None,
-            raft: RaftSection::default(),
+            raft: easyraft::RaftConfig::default(),
         }
     }
 }
@@ -292,7 +291,8 @@ impl Config {
         if let Some(tls) = &self.tls {
             crate::tls::peer_tls(tls)?;
         }
-        easyraft::RaftConfig::from(&self.raft)
+        self.raft
+            .clone()
             .core_config(&self.id.as_str().into(), 0)
             .map_err(|e| invalid("raft", e.to_string()))?;
         Ok(())
@@ -455,7 +455,7 @@ mod tests {
         let text = include_str!("../../../deploy/easyraft.toml");
         let mut c = Config::from_toml(text, Path::new("deploy/easyraft.toml")).unwrap();
         c.validate().unwrap();
-        assert_eq!(c.raft, RaftSection::default());
+        assert_eq!(c.raft, easyraft::RaftConfig::default());
         assert_eq!(c.initial_cluster.0.len(), 3);
     }
 

@@ -11,7 +11,7 @@ use easyraft::core::Storage;
 use easyraft::discovery::{discovery_from_url, DiscoveryError, NodeAddress, ServiceDiscovery, StaticServiceDiscovery};
 use easyraft::storage::Options;
 use easyraft::transport_ws::{WsConfig, WsTransport};
-use easyraft::{FileStorage, Membership, NodeId, RaftConfig, RaftHandle, RaftNode};
+use easyraft::{FileStorage, Membership, NodeId, RaftHandle, RaftNode};
 use examples::api::Node;
 use jsonrpsee::RpcModule;
 use serde_json::{json, Value};
@@ -182,7 +182,7 @@ impl Server {
         }
         let discovery = Arc::new(DirectoryDiscovery::new(configured, directory.clone()));
         let transport = WsTransport::new(id.clone(), ws, discovery);
-        let raft = RaftConfig::from(&config.raft);
+        let raft = config.raft.clone();
         let machine = ServerMachine::new(directory.clone());
         let handle = RaftNode::start(id.clone(), raft, storage, machine, transport, bootstrap).await?;
         info!(%id, peer = %me.peer, client = %client_addr, fresh, "node started");

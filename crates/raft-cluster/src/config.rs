@@ -7,12 +7,19 @@ use raft_core::{Config, ConfigError, NodeId};
 
 /// How a node runs. Converted into the core's tick-based [`Config`]: one tick per
 /// heartbeat interval.
-#[derive(Clone, Debug)]
+///
+/// A serde type (every field optional, defaults from [`RaftConfig::default`], unknown
+/// keys refused, durations written as `"300ms"`, `"5s"`), so a server reads it from a
+/// file: `easyraft-server`'s `[raft]` section is this struct.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RaftConfig {
     /// The minimum election timeout; followers wait a random time in
     /// `[election_timeout, 2 * election_timeout)` before campaigning.
+    #[serde(with = "crate::duration::serde")]
     pub election_timeout: Duration,
     /// How often the leader sends heartbeats (also the tick interval).
+    #[serde(with = "crate::duration::serde")]
     pub heartbeat_interval: Duration,
     /// At most this many proposals taken into one batch by the node task (one log
     /// append; the log writer may merge several batches into one fsync).
@@ -34,6 +41,7 @@ pub struct RaftConfig {
     pub snapshot_interval: u64,
     /// How long `propose`, `read` and membership calls wait before giving up with a
     /// timeout error (whose outcome is unknown).
+    #[serde(with = "crate::duration::serde")]
     pub request_timeout: Duration,
     /// Pre-vote (on by default).
     pub pre_vote: bool,
@@ -58,6 +66,7 @@ pub struct RaftConfig {
     /// A log write (fsync included) in flight for longer than this makes the node
     /// unhealthy (`/health` answers 503 `disk-stalled`); a leader whose write is
     /// stuck for longer than `election_timeout` steps down.
+    #[serde(with = "crate::duration::serde")]
     pub disk_stall_timeout: Duration,
     /// Capacity of each peer's outbound queue, in messages; when full, messages to
     /// that peer are dropped (Raft retries) instead of blocking the node.

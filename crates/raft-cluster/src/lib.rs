@@ -59,6 +59,7 @@ mod apply;
 mod backoff;
 mod cluster;
 mod config;
+pub mod duration;
 mod error;
 mod events;
 mod faulty;

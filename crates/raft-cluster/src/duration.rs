@@ -44,7 +44,7 @@ pub fn format(d: Duration) -> String {
     }
 }
 
-/// `#[serde(with = "crate::duration::serde")]` for a `Duration` field.
+/// `#[serde(with = "raft_cluster::duration::serde")]` for a `Duration` field.
 pub mod serde {
     use std::time::Duration;
 
