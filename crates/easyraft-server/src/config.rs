@@ -206,6 +206,10 @@ pub fn env_overrides(vars: impl IntoIterator<Item = (String, String)>) -> Vec<Ov
     out
 }
 
+fn is_unknown_key(e: &toml::de::Error) -> bool {
+    e.message().starts_with("unknown field")
+}
+
 impl Config {
     /// Parses a TOML document; `path` names it in errors, which give the key, the line
     /// and the reason.
@@ -241,13 +245,38 @@ impl Config {
                 origin: o.origin.clone(),
                 reason,
             };
+            let before = table.clone();
             set(&mut table, &o.key, &o.value).map_err(bad)?;
-            config = table
-                .clone()
-                .try_into::<Config>()
-                .map_err(|e| bad(e.message().to_string()))?;
+            match table.clone().try_into::<Config>() {
+                Ok(c) => config = c,
+                // `EASYRAFT_…` is shared with other tools (easyraftctl's
+                // EASYRAFT_ENDPOINTS, the test runner's EASYRAFT_PYTHON): a variable
+                // that names no key is left alone (see `unknown_env`), a bad value of
+                // a key is an error.
+                Err(e) if matches!(o.origin, Origin::Env(_)) && is_unknown_key(&e) => table = before,
+                Err(e) => return Err(bad(e.message().to_string())),
+            }
         }
         Ok(config)
+    }
+
+    /// The `EASYRAFT_…` variables among `vars` that name no configuration key (they are
+    /// ignored; the binary says so, in case one is a typo).
+    pub fn unknown_env(vars: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+        let Ok(table) = toml::Table::try_from(Config::default()) else {
+            return Vec::new();
+        };
+        env_overrides(vars)
+            .into_iter()
+            .filter(|o| {
+                let mut t = table.clone();
+                set(&mut t, &o.key, &o.value).is_ok() && t.try_into::<Config>().is_err_and(|e| is_unknown_key(&e))
+            })
+            .filter_map(|o| match o.origin {
+                Origin::Env(name) => Some(name),
+                Origin::Flag(_) => None,
+            })
+            .collect()
     }
 
     /// Checks what types cannot: required keys and consistency.

@@ -8,7 +8,13 @@ use easyraft_server::config::{env_overrides, Config};
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let mut overrides: Vec<_> = env_overrides(std::env::vars().filter(|(k, _)| k != "EASYRAFT_CONFIG"));
+    let vars = || std::env::vars().filter(|(k, _)| k != "EASYRAFT_CONFIG");
+    let mut overrides: Vec<_> = env_overrides(vars());
+    if !args.print_config {
+        for name in Config::unknown_env(vars()) {
+            eprintln!("note: ignoring {name}: it names no configuration key");
+        }
+    }
     let flags = match args.overrides() {
         Ok(f) => f,
         Err(e) => {

@@ -46,6 +46,9 @@ fn t32_flags_win_over_the_environment_which_wins_over_the_file() {
         .env("EASYRAFT_PROMOTE_LAG", "7")
         .env("EASYRAFT_CLUSTER_ID", "env")
         .env("EASYRAFT_RAFT_ELECTION_TIMEOUT", "700ms")
+        // Other tools' variables share the prefix: they name no key and are ignored.
+        .env("EASYRAFT_ENDPOINTS", "127.0.0.1:7000")
+        .env("EASYRAFT_RAFT_NO_SUCH_KNOB", "1")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -67,6 +70,17 @@ fn t32_flags_win_over_the_environment_which_wins_over_the_file() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("EASYRAFT_PROMOTE_LAG"));
+    // Running (not printing), the ignored names are reported, in case of a typo.
+    let out = bin()
+        .arg("--config")
+        .arg(&path)
+        .env("EASYRAFT_PROMOTE_LAGG", "7")
+        .args(["--set", "promote_lag=oops"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ignoring EASYRAFT_PROMOTE_LAGG"), "{err}");
 }
 
 #[test]
