@@ -127,6 +127,23 @@ struct Setup {
 
 /// Runs the demo, printing as it goes.
 pub async fn run(opts: DemoOptions) -> Result<Report, DemoError> {
+    // Free ports are picked by binding and releasing them; another process may take
+    // one before a node binds it. Then the demo starts again on other ports (only when
+    // it picked them itself).
+    let mut attempt = 0;
+    loop {
+        match run_once(opts.clone()).await {
+            Err(e) if opts.base_port.is_none() && attempt < 2 && e.to_string().contains("Address already in use") => {
+                attempt += 1;
+                eprintln!("easyraft demo: {e}; starting again on other ports");
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One run of the demo on ports picked once.
+async fn run_once(opts: DemoOptions) -> Result<Report, DemoError> {
     let started = Instant::now();
     let n = opts.nodes;
     if n < 3 || n % 2 == 0 {
