@@ -131,27 +131,7 @@ fn t18_three_servers_over_wss_with_certificate_files() {
         cert.display(),
         key.display()
     );
-    let ports: Vec<(String, u16, u16)> = (1..=3)
-        .map(|i| (format!("node{i}"), free_port(), free_port()))
-        .collect();
-    let initial = ports
-        .iter()
-        .map(|(id, p, _)| format!("{id}=127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let nodes: Vec<Proc> = ports
-        .iter()
-        .map(|(id, p, c)| {
-            let cfg = write_config(
-                dir.path(),
-                id,
-                *p,
-                *c,
-                &format!("initial_cluster = \"{initial}\"\n{tls}"),
-            );
-            spawn(dir.path(), id, *p, *c, cfg, &[])
-        })
-        .collect();
+    let nodes = start_cluster_with(dir.path(), 3, &tls);
     let (_, port) = leader(&nodes);
     let put = call_leader(port, "kv_put", json!({"key": "over", "value": "wss"}), None).unwrap();
     assert_eq!(put["ok"], true);

@@ -195,6 +195,12 @@ pub(crate) fn spawn(dir: &Path, id: &str, peer: u16, client: u16, config: PathBu
 
 /// `n` servers bootstrapped from config files with one `initial_cluster`.
 pub(crate) fn start_cluster(dir: &Path, n: usize) -> Vec<Proc> {
+    start_cluster_with(dir, n, "")
+}
+
+/// [`start_cluster`] with `extra` appended to every node's config (e.g. a `[tls]`
+/// section).
+pub(crate) fn start_cluster_with(dir: &Path, n: usize, extra: &str) -> Vec<Proc> {
     let ports: Vec<(String, u16, u16)> = (1..=n)
         .map(|i| (format!("node{i}"), free_port(), free_port()))
         .collect();
@@ -206,7 +212,7 @@ pub(crate) fn start_cluster(dir: &Path, n: usize) -> Vec<Proc> {
     ports
         .iter()
         .map(|(id, p, c)| {
-            let cfg = write_config(dir, id, *p, *c, &format!("initial_cluster = \"{initial}\""));
+            let cfg = write_config(dir, id, *p, *c, &format!("initial_cluster = \"{initial}\"\n{extra}"));
             spawn(dir, id, *p, *c, cfg, &[])
         })
         .collect()
