@@ -17,8 +17,8 @@
 //! - **kv put** (`kv-put`). Throughput and p50/p99 latency of `kv_put` through the kv
 //!   service's JSON-RPC API on a 3-node loopback cluster (`examples::runner::
 //!   LocalCluster`, `FileStorage` with fsync on), at 1, 16 and 256 concurrent clients,
-//!   each its own jsonrpsee WebSocket connection to the leader, one call in flight per
-//!   client; beside a TCP echo of the same request bytes (1 and 64 in flight).
+//!   each its own jsonrpsee HTTP client (keep-alive) to the leader's API port
+//!   (`examples::serve`), one call in flight per client; beside a TCP echo of the same request bytes (1 and 64 in flight).
 //!   Latencies are over every put of the run (warm-up included).
 //!
 //! One element is one message delivered or echoed, or one put acknowledged, so
@@ -41,8 +41,7 @@ use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throug
 use examples::runner::LocalCluster;
 use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::params::ObjectParams;
-use jsonrpsee::http_client::{HeaderMap, HeaderValue};
-use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
+use jsonrpsee::http_client::{HeaderMap, HeaderValue, HttpClient, HttpClientBuilder};
 use raft_cluster::{BoxError, RaftConfig, RaftHandle, RaftNode, StateMachine, Transport};
 use raft_core::{LogIndex, MemStorage, Message, NodeId};
 use raft_discovery::{NodeAddress, ServiceDiscovery, StaticServiceDiscovery};
@@ -271,22 +270,20 @@ fn one_connection(c: &mut Criterion) {
 
 // ---------------------------------------------------------------- kv put
 
-/// The token `LocalCluster` gives its nodes.
-const TOKEN: &str = "local-token";
+use examples::runner::TOKEN;
 const VALUE_BYTES: usize = 100;
 
-async fn kv_client(port: u16) -> WsClient {
+fn kv_client(port: u16) -> HttpClient {
     let mut h = HeaderMap::new();
     h.insert(
         "authorization",
         HeaderValue::from_str(&format!("Bearer {TOKEN}")).expect("header"),
     );
-    WsClientBuilder::default()
+    HttpClientBuilder::default()
         .set_headers(h)
         .request_timeout(Duration::from_secs(30))
-        .build(format!("ws://127.0.0.1:{port}"))
-        .await
-        .expect("kv client connects")
+        .build(format!("http://127.0.0.1:{port}"))
+        .expect("kv client")
 }
 
 fn put_params(key: String, value: &str) -> ObjectParams {
@@ -299,7 +296,7 @@ fn put_params(key: String, value: &str) -> ObjectParams {
 /// `total` puts spread over `clients`; returns the wall time, and appends each put's
 /// latency to `latencies`.
 async fn put_round(
-    clients: &[Arc<WsClient>],
+    clients: &[Arc<HttpClient>],
     total: u64,
     value: &Arc<String>,
     seq: &Arc<std::sync::atomic::AtomicU64>,
@@ -386,13 +383,8 @@ fn kv_put(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     let mut figures = Vec::new();
     for clients in [1usize, 16, 256] {
-        let conns: Vec<Arc<WsClient>> = rt.block_on(async {
-            let mut conns = Vec::with_capacity(clients);
-            for _ in 0..clients {
-                conns.push(Arc::new(kv_client(port).await));
-            }
-            conns
-        });
+        let conns: Vec<Arc<HttpClient>> =
+            rt.block_on(async { (0..clients).map(|_| Arc::new(kv_client(port))).collect() });
         let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
         let mut total = (0u64, 0f64);
         g.bench_function(format!("clients/{clients}"), |b| {

@@ -1,10 +1,10 @@
-//! What the three services share: a late-bound handle (the API is registered before
-//! the node starts), the mapping of Raft errors to JSON-RPC errors, and [`Hosts`], which
+//! What the three services share: the node they run on ([`Node`], a handle built
+//! once the node has started), the mapping of Raft errors to JSON-RPC errors, and [`Hosts`], which
 //! lets a service's API run over any state machine that carries the service (the
 //! service's own, or one combining several, as `easyraft-server` does).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use easyraft::{Error, RaftHandle, StateMachine};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
@@ -16,7 +16,8 @@ pub const NOT_LEADER: i32 = -32020;
 /// storage failure): the write may or may not have happened. Retry only what is
 /// idempotent, or read first.
 pub const UNKNOWN_OUTCOME: i32 = -32021;
-/// The node is not ready yet (starting): nothing was done; retry, here or elsewhere.
+/// The node cannot serve the request now (a read that could not be confirmed, the
+/// node stopping): nothing was done; retry, here or elsewhere.
 pub const UNAVAILABLE: i32 = -32022;
 /// The write was not applied and never will be: a leader change replaced it, or a
 /// leadership transfer is in progress. Retrying is safe.
@@ -25,6 +26,8 @@ pub const NOT_APPLIED: i32 = -32023;
 /// committed (`RaftConfig::max_uncommitted_bytes`). Nothing was proposed: retry
 /// later (with backoff), on the same node.
 pub const BACKPRESSURE: i32 = -32024;
+/// A missing or wrong token (an admin token on `easyraft-server`); HTTP 401.
+pub const UNAUTHORIZED: i32 = -32030;
 /// The request is valid JSON-RPC but makes no sense for the service.
 pub const BAD_REQUEST: i32 = -32602;
 
@@ -62,9 +65,10 @@ impl<S: StateMachine> Hosts<S> for S {
 /// Where a node's API listens, by node id: for the not-leader hint.
 pub type AddressLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// The node's handle, set once the node has started. Clones share the slot.
+/// A node's handle and where the other nodes' APIs listen: what the services'
+/// methods run on. Clones share the handle.
 pub struct Node<SM: StateMachine> {
-    handle: Arc<OnceLock<RaftHandle<SM>>>,
+    handle: RaftHandle<SM>,
     /// Where each node's API listens, for redirect hints.
     addresses: AddressLookup,
 }
@@ -79,30 +83,20 @@ impl<SM: StateMachine> Clone for Node<SM> {
 }
 
 impl<SM: StateMachine> Node<SM> {
-    /// A slot for the handle, with the API addresses of all nodes.
-    pub fn new(addresses: BTreeMap<String, String>) -> Self {
-        Node::with_lookup(Arc::new(move |id: &str| addresses.get(id).cloned()))
+    /// The node `handle`, with the API addresses of all nodes.
+    pub fn new(handle: RaftHandle<SM>, addresses: BTreeMap<String, String>) -> Self {
+        Node::with_lookup(handle, Arc::new(move |id: &str| addresses.get(id).cloned()))
     }
 
-    /// A slot for the handle, with a live lookup of the nodes' API addresses (a
+    /// The node `handle`, with a live lookup of the nodes' API addresses (a
     /// membership that changes, a replicated directory).
-    pub fn with_lookup(addresses: AddressLookup) -> Self {
-        Node {
-            handle: Arc::new(OnceLock::new()),
-            addresses,
-        }
+    pub fn with_lookup(handle: RaftHandle<SM>, addresses: AddressLookup) -> Self {
+        Node { handle, addresses }
     }
 
-    /// Sets the handle (once the node started).
-    pub fn set(&self, handle: RaftHandle<SM>) {
-        let _ = self.handle.set(handle);
-    }
-
-    /// The handle, or an "unavailable" error while the node starts.
-    pub fn get(&self) -> Result<&RaftHandle<SM>, ErrorObjectOwned> {
-        self.handle
-            .get()
-            .ok_or_else(|| ErrorObject::owned(UNAVAILABLE, "node starting", None::<()>))
+    /// The node's handle.
+    pub fn handle(&self) -> &RaftHandle<SM> {
+        &self.handle
     }
 
     /// Maps a runtime error to a JSON-RPC error (with a redirect hint for NotLeader).
@@ -149,7 +143,7 @@ impl<M: StateMachine> Node<M> {
         M: Hosts<S>,
     {
         let r = self
-            .get()?
+            .handle
             .propose(<M as Hosts<S>>::wrap_command(command))
             .await
             .map_err(|e| self.error(e))?;
@@ -167,7 +161,7 @@ impl<M: StateMachine> Node<M> {
     where
         M: Hosts<S>,
     {
-        let h = self.get()?;
+        let h = &self.handle;
         let q = <M as Hosts<S>>::wrap_query(query);
         let answer = if stale { h.read_local(q).await } else { h.read(q).await };
         <M as Hosts<S>>::unwrap_answer(answer.map_err(|e| self.read_error(e))?).ok_or_else(mismatch)
@@ -250,10 +244,20 @@ pub fn decode<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<T, easyraft
 mod tests {
     use super::*;
     use crate::kv::KvStore;
+    use easyraft::{MemCluster, MemClusterExt, RaftConfig};
 
-    #[test]
-    fn errors_say_whether_a_write_may_have_happened() {
-        let node: Node<KvStore> = Node::new([("node2".to_string(), "127.0.0.1:5002".to_string())].into());
+    /// A one-node cluster on the in-memory network, and its node with `addresses`.
+    async fn node(addresses: BTreeMap<String, String>) -> (MemCluster<KvStore>, Node<KvStore>) {
+        let cluster = MemCluster::start_in_memory(["node1"], RaftConfig::fast(), |_| KvStore::default())
+            .await
+            .unwrap();
+        let handle = cluster.nodes().next().unwrap().clone();
+        (cluster, Node::new(handle, addresses))
+    }
+
+    #[tokio::test]
+    async fn errors_say_whether_a_write_may_have_happened() {
+        let (mut cluster, node) = node([("node2".to_string(), "127.0.0.1:5002".to_string())].into()).await;
         let code = |e: Error| node.error(e).code();
         let hint = node.error(Error::NotLeader {
             leader_hint: Some("node2".into()),
@@ -272,7 +276,6 @@ mod tests {
         assert_eq!(code(Error::Internal("x".into())), UNKNOWN_OUTCOME);
         // Never proposed.
         assert_eq!(code(Error::Encoding("x".into())), BAD_REQUEST);
-        assert_eq!(node.get().err().map(|e| e.code()), Some(UNAVAILABLE));
         // Nothing was proposed: retry after a backoff.
         assert_eq!(
             code(Error::Backpressure {
@@ -281,11 +284,12 @@ mod tests {
             }),
             BACKPRESSURE
         );
+        cluster.stop().await;
     }
 
-    #[test]
-    fn a_read_is_never_reported_as_an_unknown_outcome() {
-        let node: Node<KvStore> = Node::new(Default::default());
+    #[tokio::test]
+    async fn a_read_is_never_reported_as_an_unknown_outcome() {
+        let (mut cluster, node) = node(Default::default()).await;
         let read = |e: Error| node.read_error(e).code();
         for e in [
             Error::Timeout(std::time::Duration::from_secs(1)),
@@ -299,6 +303,7 @@ mod tests {
         }
         assert_eq!(read(Error::NotLeader { leader_hint: None }), NOT_LEADER);
         assert_eq!(read(Error::Encoding("x".into())), BAD_REQUEST);
+        cluster.stop().await;
     }
 
     #[test]

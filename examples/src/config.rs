@@ -178,7 +178,7 @@ async fn watch<M: Hosts<ConfigStore>>(params: Params<'static>, node: Arc<Node<M>
             .min(120_000),
     );
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut events = node.get()?.events();
+    let mut events = node.handle().events();
     loop {
         let q = ConfigQuery::Since {
             prefix: prefix.clone(),

@@ -1,5 +1,6 @@
-//! The seed's three uses of Raft, each a state machine plus a JSON-RPC API served on
-//! the node's own port (so `curl` or any JSON-RPC library can use it):
+//! The seed's three uses of Raft, each a state machine plus a JSON-RPC API served over
+//! HTTP by an API server built on the node's handle ([`serve`]; so `curl` or any
+//! JSON-RPC library can use it), on its own port beside the Raft port:
 //!
 //! - [`kv`]: a key-value store with `kv_put`, `kv_get`, `kv_delete`, `kv_cas`, `kv_scan`;
 //! - [`lock`]: a distributed lock with fencing tokens, `lock_acquire` (optionally
@@ -9,6 +10,9 @@
 //!
 //! Writes go to the leader: a follower answers with error [`api::NOT_LEADER`] and the
 //! leader's id and address in `data`. Reads are linearizable on every node.
+//!
+//! One node per process, serving all three services, is `easyraft-server`;
+//! [`runner::LocalCluster`] runs a whole cluster of one service in one process.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod api;
@@ -16,3 +20,4 @@ pub mod config;
 pub mod kv;
 pub mod lock;
 pub mod runner;
+pub mod serve;

@@ -1,255 +1,170 @@
-//! Running the services: one node per process ([`run_node`], used by the binaries),
-//! or a whole local cluster in one process ([`LocalCluster`], used by tests and the
-//! demo), every node serving Raft and the service's API on one JSON-RPC port.
+//! A whole local cluster of a service in one process ([`LocalCluster`], used by tests,
+//! benches and the demo): every node has a Raft port (the JSON-RPC transport, `raft_*`
+//! methods, peers only) and an API port ([`crate::serve`]: the service's methods over
+//! HTTP JSON-RPC and `GET /health`, `/status`, `/metrics`, built on the node's handle).
+//! One node per process is `easyraft-server`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::time::Duration;
 
 use easyraft::discovery::{NodeAddress, StaticServiceDiscovery};
-use easyraft::{storage_for, AnyStorage, Cluster, Membership, NodeId, RaftConfig, RaftHandle, RaftNode, StateMachine};
+use easyraft::{storage_for, AnyStorage, Cluster, RaftConfig, StateMachine, TransportError};
 use jsonrpsee::RpcModule;
 use raft_transport_jsonrpc::{JsonRpcConfig, JsonRpcTransport};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
 use crate::api::Node;
+use crate::serve::{serve, Api};
 
 /// Builds a service's API for a node.
 pub type ApiBuilder<SM> = fn(Node<SM>) -> RpcModule<Node<SM>>;
 
-/// One node of a service.
-#[derive(Clone, Debug)]
-pub struct NodeSpec {
-    /// This node's id.
-    pub id: String,
-    /// Every founding node's id and address (this node included).
-    pub peers: BTreeMap<String, NodeAddress>,
-    /// Where to keep the log (`None`: memory).
-    pub data_dir: Option<PathBuf>,
-    /// The cluster token.
-    pub token: Option<String>,
-    /// The cluster id.
-    pub cluster_id: String,
-}
+/// The token a [`LocalCluster`]'s nodes want from peers and clients
+/// (`Authorization: Bearer local-token`).
+pub const TOKEN: &str = "local-token";
 
-fn transport<SM: StateMachine>(
-    spec: &NodeSpec,
-    listen: SocketAddr,
-    slot: Node<SM>,
-    api: ApiBuilder<SM>,
-) -> JsonRpcTransport {
-    let discovery = Arc::new(StaticServiceDiscovery::new(spec.peers.clone()));
-    let mut cfg = JsonRpcConfig::new(listen, spec.cluster_id.clone());
-    cfg.token = spec.token.clone();
-    JsonRpcTransport::new(spec.id.as_str(), cfg, discovery).with_api(api(slot))
-}
+/// The API servers of a cluster, stopped when it goes.
+#[derive(Default)]
+struct Servers(BTreeMap<String, JoinHandle<()>>);
 
-fn addresses(peers: &BTreeMap<String, NodeAddress>) -> BTreeMap<String, String> {
-    peers.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()
-}
-
-/// Starts one node of a service in this process and returns its handle.
-pub async fn run_node<SM: StateMachine>(
-    spec: NodeSpec,
-    sm: SM,
-    config: RaftConfig,
-    api: ApiBuilder<SM>,
-) -> easyraft::Result<RaftHandle<SM>> {
-    let me = spec
-        .peers
-        .get(&spec.id)
-        .cloned()
-        .unwrap_or_else(|| NodeAddress::new("127.0.0.1", 0));
-    let listen: SocketAddr = format!("{me}")
-        .parse()
-        .unwrap_or_else(|_| ([0, 0, 0, 0], me.port).into());
-    let slot = Node::new(addresses(&spec.peers));
-    let t = transport(&spec, listen, slot.clone(), api);
-    let storage = storage_for(spec.data_dir.as_ref(), &NodeId::new(&spec.id))?;
-    let members = Membership::with_voters(spec.peers.keys().map(String::as_str));
-    let handle = RaftNode::start(spec.id.as_str(), config, storage, sm, t, Some(members)).await?;
-    slot.set(handle.clone());
-    Ok(handle)
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for task in self.0.values() {
+            task.abort();
+        }
+    }
 }
 
 /// A whole cluster of a service in one process, on loopback ports.
 pub struct LocalCluster<SM: StateMachine> {
     /// The nodes.
     pub cluster: Cluster<SM, AnyStorage, JsonRpcTransport>,
-    /// Each node's JSON-RPC port.
+    /// Each node's API port: what clients use (JSON-RPC over HTTP `POST /` with
+    /// [`TOKEN`], and `GET /health`, `/status`, `/metrics`).
     pub ports: BTreeMap<String, u16>,
-    slots: Arc<Mutex<BTreeMap<NodeId, Node<SM>>>>,
+    /// Each node's Raft port (the JSON-RPC transport; peers only).
+    pub raft_ports: BTreeMap<String, u16>,
+    api: ApiBuilder<SM>,
+    servers: Servers,
+}
+
+fn io_error(e: std::io::Error) -> easyraft::Error {
+    easyraft::Error::Transport(TransportError::Other(Box::new(e)))
+}
+
+/// `n` listeners on free loopback ports.
+fn listeners(n: usize) -> easyraft::Result<Vec<std::net::TcpListener>> {
+    (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()
+        .map_err(io_error)
+}
+
+fn port_map(listeners: &[std::net::TcpListener]) -> BTreeMap<String, u16> {
+    listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (format!("node{}", i + 1), l.local_addr().map(|a| a.port()).unwrap_or(0)))
+        .collect()
 }
 
 impl<SM: StateMachine + Default> LocalCluster<SM> {
-    /// Starts `n` nodes (`node1`..) on free loopback ports, logs under `data_dir`.
+    /// Starts `n` nodes (`node1`..) on free loopback ports, logs under `data_dir`,
+    /// each serving the API `api` builds on its own port.
     pub async fn start(
         n: usize,
         data_dir: Option<PathBuf>,
         config: RaftConfig,
         api: ApiBuilder<SM>,
     ) -> easyraft::Result<Self> {
-        let listeners: Vec<std::net::TcpListener> = (0..n)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-            .collect::<Result<_, _>>()
-            .map_err(|e| easyraft::Error::Transport(easyraft::TransportError::Other(Box::new(e))))?;
-        let ports: BTreeMap<String, u16> = listeners
-            .iter()
-            .enumerate()
-            .map(|(i, l)| (format!("node{}", i + 1), l.local_addr().map(|a| a.port()).unwrap_or(0)))
-            .collect();
-        drop(listeners);
-        let peers: BTreeMap<String, NodeAddress> = ports
-            .iter()
-            .map(|(id, p)| (id.clone(), NodeAddress::new("127.0.0.1", *p)))
-            .collect();
-        let slots: Arc<Mutex<BTreeMap<NodeId, Node<SM>>>> = Arc::default();
-        let (s, dir) = (slots.clone(), data_dir.clone());
-        let spec = NodeSpec {
-            id: String::new(),
-            peers: peers.clone(),
-            data_dir,
-            token: Some("local-token".into()),
-            cluster_id: "local".into(),
-        };
+        let raft = listeners(n)?;
+        let raft_ports = port_map(&raft);
+        // The transports bind their own ports when the nodes start.
+        drop(raft);
+        let api_listeners = listeners(n)?;
+        let ports = port_map(&api_listeners);
+        let discovery = Arc::new(StaticServiceDiscovery::new(
+            raft_ports
+                .iter()
+                .map(|(id, p)| (id.clone(), NodeAddress::new("127.0.0.1", *p))),
+        ));
+        let listen = raft_ports.clone();
         let cluster = Cluster::start(
-            ports.keys().cloned(),
+            raft_ports.keys().cloned(),
             config,
-            move |id| storage_for(dir.as_ref(), id),
+            move |id| storage_for(data_dir.as_ref(), id),
             |_| SM::default(),
             move |id| {
-                let slot = Node::new(addresses(&peers));
-                if let Ok(mut m) = s.lock() {
-                    m.insert(id.clone(), slot.clone());
-                }
-                let listen = SocketAddr::from(([127, 0, 0, 1], peers.get(id.as_str()).map_or(0, |a| a.port)));
-                transport(
-                    &NodeSpec {
-                        id: id.to_string(),
-                        ..spec.clone()
-                    },
-                    listen,
-                    slot,
-                    api,
-                )
+                let port = listen.get(id.as_str()).copied().unwrap_or(0);
+                let cfg = JsonRpcConfig::new(SocketAddr::from(([127, 0, 0, 1], port)), "local").with_token(TOKEN);
+                JsonRpcTransport::new(id.clone(), cfg, discovery.clone())
             },
         )
         .await?;
-        let local = LocalCluster { cluster, ports, slots };
-        local.bind_handles();
+        let mut local = LocalCluster {
+            cluster,
+            ports,
+            raft_ports,
+            api,
+            servers: Servers::default(),
+        };
+        for (id, l) in local.ports.clone().keys().zip(api_listeners) {
+            l.set_nonblocking(true).map_err(io_error)?;
+            local.serve(id, TcpListener::from_std(l).map_err(io_error)?);
+        }
         Ok(local)
     }
 
-    /// Gives every (re)started node's API its handle.
-    fn bind_handles(&self) {
-        if let Ok(slots) = self.slots.lock() {
-            for h in self.cluster.nodes() {
-                if let Some(slot) = slots.get(h.id()) {
-                    slot.set(h.clone());
-                }
-            }
+    /// Serves node `id`'s API on `listener`, built on its current handle.
+    fn serve(&mut self, id: &str, listener: TcpListener) {
+        let Some(handle) = self.cluster.node(id).cloned() else {
+            return;
+        };
+        let addresses = self
+            .ports
+            .iter()
+            .map(|(id, p)| (id.clone(), format!("127.0.0.1:{p}")))
+            .collect();
+        let api = Api {
+            methods: (self.api)(Node::new(handle.clone(), addresses)).into(),
+            handle,
+            token: Some(TOKEN.into()),
+        };
+        let task = tokio::spawn(serve(listener, Arc::new(api)));
+        if let Some(old) = self.servers.0.insert(id.to_string(), task) {
+            old.abort();
         }
     }
 
-    /// Restarts a node (after `cluster.kill`), re-binding its API.
+    /// Kills node `id` like a crash (`Cluster::kill`); its API port closes too.
+    pub async fn kill(&mut self, id: &str) {
+        self.cluster.kill(id).await;
+        if let Some(task) = self.servers.0.remove(id) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Restarts a node (after [`kill`](Self::kill)) and serves its API again on its
+    /// port, built on the new handle.
     pub async fn restart(&mut self, id: &str) -> easyraft::Result<()> {
         self.cluster.restart(id).await?;
-        self.bind_handles();
+        let port = self.ports.get(id).copied().unwrap_or(0);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(l) => break l,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(io_error(e)),
+            }
+        };
+        self.serve(id, listener);
         Ok(())
-    }
-}
-
-/// The command line shared by the three binaries.
-pub mod cli {
-    use std::collections::BTreeMap;
-    use std::path::PathBuf;
-    use std::process::ExitCode;
-
-    use clap::Parser;
-    use easyraft::discovery::NodeAddress;
-    use easyraft::{RaftConfig, StateMachine};
-
-    use super::{run_node, ApiBuilder, NodeSpec};
-
-    /// One node of an easyraft service.
-    #[derive(Parser, Debug)]
-    struct Args {
-        /// This node's id (one of --peers).
-        #[arg(long)]
-        id: String,
-        /// Every founding node: `node1=127.0.0.1:5001,node2=127.0.0.1:5002,...`.
-        #[arg(long, value_delimiter = ',')]
-        peers: Vec<String>,
-        /// Keep the log here (durable); memory when absent.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// The cluster token clients and peers must present.
-        #[arg(long)]
-        token: Option<String>,
-        /// The cluster id.
-        #[arg(long, default_value = "easyraft")]
-        cluster_id: String,
-    }
-
-    fn parse_peers(peers: &[String]) -> Result<BTreeMap<String, NodeAddress>, String> {
-        peers
-            .iter()
-            .map(|p| {
-                let (id, addr) = p
-                    .split_once('=')
-                    .ok_or_else(|| format!("expected id=host:port, got {p:?}"))?;
-                let addr: NodeAddress = addr.parse().map_err(|e| format!("{id}: {e}"))?;
-                Ok((id.to_string(), addr))
-            })
-            .collect()
-    }
-
-    /// Parses the command line, runs the node until Ctrl-C.
-    pub fn main<SM: StateMachine>(sm: SM, api: ApiBuilder<SM>) -> ExitCode {
-        tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-            )
-            .init();
-        let args = Args::parse();
-        let peers = match parse_peers(&args.peers) {
-            Ok(p) if p.contains_key(&args.id) => p,
-            Ok(_) => {
-                eprintln!("error: --id {} is not one of --peers", args.id);
-                return ExitCode::from(2);
-            }
-            Err(e) => {
-                eprintln!("error: --peers: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        let spec = NodeSpec {
-            id: args.id,
-            peers,
-            data_dir: args.data_dir,
-            token: args.token,
-            cluster_id: args.cluster_id,
-        };
-        let rt = match tokio::runtime::Runtime::new() {
-            Ok(rt) => rt,
-            Err(e) => {
-                eprintln!("error: cannot start the runtime: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        rt.block_on(async move {
-            match run_node(spec, sm, RaftConfig::default(), api).await {
-                Ok(handle) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    handle.shutdown().await;
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        })
     }
 }

@@ -95,7 +95,7 @@ async fn kv_put_get_cas_scan_delete_and_follower_redirects() {
         .unwrap();
     assert_eq!(r["value"], "9");
     // Kill the leader: the service keeps working and nothing acknowledged is lost.
-    local.cluster.kill(leader.id().as_str()).await;
+    local.kill(leader.id().as_str()).await;
     let alive: Vec<u16> = ports
         .iter()
         .filter(|(id, _)| id.as_str() != leader.id().as_str())

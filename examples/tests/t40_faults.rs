@@ -30,7 +30,7 @@ async fn kill_leader_then_restart<SM: StateMachine + Default>(
     tokio::time::sleep(after).await;
     let leader = local.cluster.wait_for_leader(Duration::from_secs(10)).await.unwrap();
     let id = leader.id().to_string();
-    local.cluster.kill(&id).await;
+    local.kill(&id).await;
     tokio::time::sleep(down).await;
     local.restart(&id).await.unwrap();
 }

@@ -16,7 +16,7 @@ use easyraft::{storage_for, AnyStorage, Status, Transport};
 use serde_json::{json, Value};
 
 use crate::discovery::{DemoDiscoveries, DemoDiscovery};
-use crate::http::{self, NodeStatus};
+use crate::http;
 use crate::kv::{Kv, KvAnswer, KvCommand, KvQuery};
 use crate::relay::Relays;
 use crate::ui::{secs, Ui};
@@ -27,13 +27,11 @@ pub type DemoError = Box<dyn std::error::Error + Send + Sync>;
 /// The network between the demo's nodes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DemoTransport {
-    /// WebSocket: `ws://host:port/raft/`, binary frames; each node also serves
-    /// `GET /status`, which the status tables are read from.
+    /// WebSocket: `ws://host:port/raft/`, binary frames.
     #[default]
     Ws,
     /// JSON-RPC 2.0 (HTTP and WebSocket on one port, `raft_appendEntries`, ...; peers
-    /// keep one WebSocket JSON-RPC connection each). These nodes serve no `/status`:
-    /// the status tables come from `RaftHandle::status()` in the demo's process.
+    /// keep one WebSocket JSON-RPC connection each).
     JsonRpc,
 }
 
@@ -210,10 +208,7 @@ async fn run_on<T: Transport>(
     } = setup;
     let ui = opts.ui;
     let n = opts.nodes;
-    let via = match opts.transport {
-        DemoTransport::Ws => StatusVia::Http,
-        DemoTransport::JsonRpc => StatusVia::Handle,
-    };
+    let jsonrpc = opts.transport == DemoTransport::JsonRpc;
 
     println!(
         "{}",
@@ -238,26 +233,24 @@ async fn run_on<T: Transport>(
     };
     for id in &ids {
         let port = ports[id];
-        ui.line(match via {
-            StatusVia::Http => format!("{id}  ws://127.0.0.1:{port}/raft/   status: http://127.0.0.1:{port}/status"),
-            StatusVia::Handle => format!(
+        ui.line(if jsonrpc {
+            format!(
                 "{id}  http://127.0.0.1:{port}/   JSON-RPC 2.0 over HTTP and WebSocket (raft_appendEntries, raft_requestVote, ...)"
-            ),
+            )
+        } else {
+            format!("{id}  ws://127.0.0.1:{port}/raft/")
         });
     }
     ui.note(format!(
         "storage: FileStorage (segmented WAL, fsync on every append) under {}",
         data.path().display()
     ));
-    match via {
-        StatusVia::Http => {
-            ui.note("each handshake carries the cluster id and a token; a small replicated key-value map runs on top")
-        }
-        StatusVia::Handle => {
-            ui.note("every call and every peer connection carries the cluster token (Authorization: Bearer ...) and the cluster id; a small replicated key-value map runs on top");
-            ui.note("JSON-RPC nodes have no /status endpoint: the status tables below come from RaftHandle::status() on each node's handle in this process");
-        }
+    if jsonrpc {
+        ui.note("every call and every peer connection carries the cluster token (Authorization: Bearer ...) and the cluster id; a small replicated key-value map runs on top");
+    } else {
+        ui.note("each handshake carries the cluster id and a token; a small replicated key-value map runs on top");
     }
+    ui.note("the transport carries Raft traffic only: the status tables below come from RaftHandle::status() on each node's handle in this process");
     ui.note("peer traffic goes through one loopback TCP relay per link, so step 6 can cut a real network");
     ui.note(format!("nodes find their peers through {}", discoveries.description()));
 
@@ -274,23 +267,16 @@ async fn run_on<T: Transport>(
         secs(took)
     ));
     let addr = loopback(ports[leader.id()]);
-    match via {
-        StatusVia::Http => {
-            if let Ok((_, body)) = http::status(addr).await {
-                ui.note(format!("GET http://{addr}/status -> {body}"));
-            }
-        }
-        StatusVia::Handle => {
-            if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(1), leader.status()).await {
-                ui.note(format!("RaftHandle::status() on {} -> {}", leader.id(), describe(&s)));
-            }
-            let (code, body) = rpc_probe(addr, &token).await;
-            ui.note(format!(
-                "POST http://{addr}/ raft_appendEntries with params of the wrong shape -> HTTP {code} {body}"
-            ));
-        }
+    if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(1), leader.status()).await {
+        ui.note(format!("RaftHandle::status() on {} -> {}", leader.id(), describe(&s)));
     }
-    status_table(&ui, via, &cluster, &ids, &ports).await;
+    if jsonrpc {
+        let (code, body) = rpc_probe(addr, &token).await;
+        ui.note(format!(
+            "POST http://{addr}/ raft_appendEntries with params of the wrong shape -> HTTP {code} {body}"
+        ));
+    }
+    status_table(&ui, &cluster, &ids, &ports).await;
 
     // 3. Replicate.
     ui.step(3, STEPS, "Replicate writes");
@@ -298,7 +284,7 @@ async fn run_on<T: Transport>(
     let client = Client::new(cluster.nodes(), leader.id());
     acked.extend(write_phase(&ui, &client, "boot", opts.writes).await?);
     check_nodes(&ui, cluster.nodes().cloned().collect(), &acked).await;
-    status_table(&ui, via, &cluster, &ids, &ports).await;
+    status_table(&ui, &cluster, &ids, &ports).await;
 
     // 4. Leader crash.
     ui.step(4, STEPS, "Kill the leader");
@@ -310,25 +296,15 @@ async fn run_on<T: Transport>(
     ));
     let gone = Instant::now();
     let probe = loop {
-        let probe = match via {
-            StatusVia::Http => http::get(loopback(ports[&old]), "/status").await,
-            StatusVia::Handle => {
-                let call = json!({"jsonrpc": "2.0", "id": 1, "method": "raft_heartbeat", "params": {}}).to_string();
-                http::post_json(loopback(ports[&old]), &call, Some(&token), Duration::from_secs(1)).await
-            }
-        };
+        let probe = http::get(loopback(ports[&old]), "/").await;
         if probe.is_err() || gone.elapsed() > Duration::from_secs(1) {
             break probe;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    let what = match via {
-        StatusVia::Http => "GET /status",
-        StatusVia::Handle => "a JSON-RPC call",
-    };
     match probe {
-        Ok((code, body)) => ui.note(format!("{what} on {old} -> HTTP {code} {body}")),
-        Err(e) => ui.note(format!("{what} on {old} -> {e}")),
+        Ok((code, body)) => ui.note(format!("GET / on {old}'s port -> HTTP {code} {body}")),
+        Err(e) => ui.note(format!("GET / on {old}'s port -> {e}")),
     }
     let (leader, took) = ui
         .spin(
@@ -346,7 +322,7 @@ async fn run_on<T: Transport>(
     let client = Client::new(cluster.nodes(), leader.id());
     acked.extend(write_phase(&ui, &client, "failover", opts.writes).await?);
     check_nodes(&ui, cluster.nodes().cloned().collect(), &acked).await;
-    status_table(&ui, via, &cluster, &ids, &ports).await;
+    status_table(&ui, &cluster, &ids, &ports).await;
 
     // 5. Restart from disk.
     ui.step(5, STEPS, &format!("Restart {old} from its data directory"));
@@ -368,7 +344,7 @@ async fn run_on<T: Transport>(
         secs(took)
     ));
     check_nodes(&ui, vec![back.clone()], &acked).await;
-    status_table(&ui, via, &cluster, &ids, &ports).await;
+    status_table(&ui, &cluster, &ids, &ports).await;
 
     // 6. Partition.
     let leader = cluster.wait_for_leader(WAIT).await?;
@@ -393,10 +369,7 @@ async fn run_on<T: Transport>(
         },
         list(&majority)
     ));
-    ui.note(match via {
-        StatusVia::Http => "all nodes keep running; /status is still read straight from each node's own port",
-        StatusVia::Handle => "all nodes keep running; the status table still comes from each node's handle",
-    });
+    ui.note("all nodes keep running; the status table still comes from each node's handle");
     let handles: Vec<RaftHandle<Kv>> = cluster.nodes().cloned().collect();
     let side =
         |ids: &[NodeId]| -> Vec<RaftHandle<Kv>> { handles.iter().filter(|h| ids.contains(h.id())).cloned().collect() };
@@ -492,7 +465,7 @@ async fn run_on<T: Transport>(
             cut_off.id()
         ));
     }
-    status_table(&ui, via, &cluster, &ids, &ports).await;
+    status_table(&ui, &cluster, &ids, &ports).await;
 
     // 7. Heal.
     ui.step(7, STEPS, "Heal the network");
@@ -520,12 +493,12 @@ async fn run_on<T: Transport>(
 
     // 8. Verify.
     ui.step(8, STEPS, "Verify");
-    let mut report = verify(&ui, via, &cluster, &ids, &ports, &token, &handles, &acked).await;
+    let mut report = verify(&ui, opts.transport, &cluster, &ids, &ports, &token, &handles, &acked).await;
     if stale_read {
         report.checks.push(("no stale read on the cut-off side".into(), false));
         report.passed = false;
     }
-    status_table(&ui, via, &cluster, &ids, &ports).await;
+    status_table(&ui, &cluster, &ids, &ports).await;
     cluster.stop().await;
     drop(cluster);
     report.elapsed = started.elapsed();
@@ -558,7 +531,7 @@ async fn run_on<T: Transport>(
 #[allow(clippy::too_many_arguments)]
 async fn verify<T: Transport>(
     ui: &Ui,
-    via: StatusVia,
+    transport: DemoTransport,
     cluster: &DemoCluster<T>,
     ids: &[NodeId],
     ports: &BTreeMap<NodeId, u16>,
@@ -592,19 +565,19 @@ async fn verify<T: Transport>(
     ));
     let mut statuses: Vec<NodeStatus> = Vec::new();
     for id in ids {
-        if let Some(s) = node_status(via, cluster, id, ports).await {
+        if let Some(s) = node_status(cluster, id).await {
             statuses.push(s);
         }
     }
-    let asked = match via {
-        StatusVia::Http => "GET /status",
-        StatusVia::Handle => "RaftHandle::status()",
-    };
     checks.push((
-        format!("every node answers {asked} ({} of {})", statuses.len(), ids.len()),
+        format!(
+            "every node answers RaftHandle::status() ({} of {})",
+            statuses.len(),
+            ids.len()
+        ),
         statuses.len() == ids.len() && statuses.iter().all(|s| s.running),
     ));
-    if via == StatusVia::Handle {
+    if transport == DemoTransport::JsonRpc {
         let mut serving = 0;
         for id in ids {
             let (_, body) = rpc_probe(loopback(ports[id]), token).await;
@@ -666,43 +639,33 @@ async fn restart<T: Transport>(cluster: &mut DemoCluster<T>, id: &NodeId) -> Res
     }
 }
 
-/// Where the status tables come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum StatusVia {
-    /// Each node's own `GET /status` (WebSocket nodes serve it).
-    Http,
-    /// `RaftHandle::status()` on each running node's handle in this process (JSON-RPC
-    /// nodes have no `/status` endpoint).
-    Handle,
+/// What the status tables and the final checks read of a node.
+struct NodeStatus {
+    role: String,
+    term: u64,
+    leader: Option<String>,
+    commit: u64,
+    applied: u64,
+    running: bool,
 }
 
-/// One node's status, or `None` when it is down (or does not answer within a second).
-async fn node_status<T: Transport>(
-    via: StatusVia,
-    cluster: &DemoCluster<T>,
-    id: &NodeId,
-    ports: &BTreeMap<NodeId, u16>,
-) -> Option<NodeStatus> {
-    match via {
-        StatusVia::Http => http::status(loopback(ports[id])).await.ok().map(|(s, _)| s),
-        StatusVia::Handle => {
-            let h = cluster.node(id)?;
-            let running = h.view().running;
-            let s = tokio::time::timeout(Duration::from_secs(1), h.status())
-                .await
-                .ok()?
-                .ok()?;
-            Some(NodeStatus {
-                id: s.id.to_string(),
-                role: s.role.to_string(),
-                term: s.term,
-                leader: s.leader.map(|l| l.to_string()),
-                commit: s.commit,
-                applied: s.applied,
-                running,
-            })
-        }
-    }
+/// One node's status from its handle, or `None` when it is down (or does not answer
+/// within a second).
+async fn node_status<T: Transport>(cluster: &DemoCluster<T>, id: &NodeId) -> Option<NodeStatus> {
+    let h = cluster.node(id)?;
+    let running = h.view().running;
+    let s = tokio::time::timeout(Duration::from_secs(1), h.status())
+        .await
+        .ok()?
+        .ok()?;
+    Some(NodeStatus {
+        role: s.role.to_string(),
+        term: s.term,
+        leader: s.leader.map(|l| l.to_string()),
+        commit: s.commit,
+        applied: s.applied,
+        running,
+    })
 }
 
 /// A one-line summary of `RaftHandle::status()`.
@@ -740,18 +703,12 @@ async fn rpc_probe(addr: SocketAddr, token: &str) -> (String, String) {
     }
 }
 
-/// Prints the status table, from each node's `GET /status` or its handle.
-async fn status_table<T: Transport>(
-    ui: &Ui,
-    via: StatusVia,
-    cluster: &DemoCluster<T>,
-    ids: &[NodeId],
-    ports: &BTreeMap<NodeId, u16>,
-) {
+/// Prints the status table, from each node's handle.
+async fn status_table<T: Transport>(ui: &Ui, cluster: &DemoCluster<T>, ids: &[NodeId], ports: &BTreeMap<NodeId, u16>) {
     let mut rows = Vec::new();
     for id in ids {
         let port = ports[id];
-        let row = match node_status(via, cluster, id, ports).await {
+        let row = match node_status(cluster, id).await {
             Some(s) if s.running => vec![
                 id.to_string(),
                 port.to_string(),

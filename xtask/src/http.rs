@@ -1,32 +1,12 @@
-//! A tiny HTTP/1.1 client over a tokio `TcpStream`: `GET` a node's `/status` and
-//! `/health` the way a load balancer or an operator's `curl` would, and `POST` a
+//! A tiny HTTP/1.1 client over a tokio `TcpStream`: `GET` a path the way a load
+//! balancer or an operator's `curl` would, and `POST` a
 //! JSON-RPC call the way `curl -d` does (one connection per request, closed after it).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// A node's `GET /status` body.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-pub struct NodeStatus {
-    /// The node id.
-    pub id: String,
-    /// `leader`, `follower`, `pre-candidate` or `candidate`.
-    pub role: String,
-    /// The current term.
-    pub term: u64,
-    /// The leader the node knows of.
-    pub leader: Option<String>,
-    /// The commit index.
-    pub commit: u64,
-    /// The last applied index.
-    pub applied: u64,
-    /// Whether the node runs.
-    pub running: bool,
-}
 
 /// Sends `request` to `addr` and reads the response until the server closes the
 /// connection: the status code and the (de-chunked) body.
@@ -105,14 +85,6 @@ pub async fn post_json(
         body.len()
     );
     exchange(addr, request.into_bytes(), timeout).await
-}
-
-/// `GET /status` on `addr`, parsed; with the raw body for display.
-pub async fn status(addr: SocketAddr) -> std::io::Result<(NodeStatus, String)> {
-    let (code, body) = get(addr, "/status").await?;
-    let parsed: NodeStatus = serde_json::from_str(&body)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("HTTP {code}: {e}")))?;
-    Ok((parsed, body))
 }
 
 #[cfg(test)]

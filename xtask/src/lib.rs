@@ -9,7 +9,8 @@
 //! - `cargo xtask chaos`: node processes put through SIGKILL, SIGSTOP, partitions,
 //!   loss, one-way cuts, clock skew, membership churn and disk faults
 //!   while clients record a history, then checked for linearizability ([`chaos`]).
-//! - `cargo xtask node`: one key-value node per process.
+//! - One node per process is `easyraft-server` (`cargo run -p easyraft-server`), not an
+//!   xtask.
 //! - `cargo xtask test`: the whole suite on a fresh machine, prerequisites included
 //!   ([`suite`]).
 //! - `cargo xtask bench`: the criterion benches; `cargo xtask bench compare`: easyraft
@@ -23,7 +24,6 @@ pub mod discovery;
 pub mod fuzz;
 pub mod http;
 pub mod kv;
-pub mod node;
 pub mod relay;
 pub mod services;
 pub mod suite;

@@ -14,7 +14,6 @@ use xtask::chaos::node::ChaosNodeOptions;
 use xtask::chaos::{self, ChaosOptions};
 use xtask::demo::{self, DemoOptions, DemoTransport};
 use xtask::discovery::DemoDiscovery;
-use xtask::node::{self, NodeOptions};
 use xtask::services::{self, Service, ServiceOptions};
 use xtask::ui::Ui;
 
@@ -38,16 +37,6 @@ enum Task {
     ///
     /// Logs go to stderr at level `warn`; set RUST_LOG (e.g. RUST_LOG=info) for more.
     Demo(DemoArgs),
-    /// Run one key-value node in this process until Ctrl-C (one process per node)
-    ///
-    /// Example, in three terminals:
-    ///   cargo xtask node --id node1 --port 5001 --peers node1=127.0.0.1:5001,node2=127.0.0.1:5002,node3=127.0.0.1:5003
-    ///   (then --id node2 --port 5002 and --id node3 --port 5003 with the same --peers)
-    ///
-    /// Type `set KEY VALUE`, `get KEY`, `del KEY` or `status` on a node's stdin;
-    /// `curl http://127.0.0.1:5001/status` shows its role, term, leader and indexes.
-    #[command(verbatim_doc_comment)]
-    Node(NodeArgs),
     /// Whole-system chaos: node processes, concurrent clients recording a history,
     /// SIGKILL / SIGSTOP / partitions / loss / one-way cuts / clock skew / membership
     /// churn / disk faults chosen by a seeded RNG, then the history checked
@@ -210,11 +199,14 @@ struct ChaosNodeArgs {
     /// This node's id.
     #[arg(long)]
     id: String,
-    /// Its port (must match --peers).
+    /// Its Raft port (must match --peers).
     #[arg(long)]
     port: u16,
+    /// Its API port (kv and admin methods, on 127.0.0.1).
+    #[arg(long)]
+    api_port: u16,
     /// Every node as id=host:port: this one's own address, the others' relays.
-    #[arg(long, required = true, value_delimiter = ',', value_parser = node::parse_peer)]
+    #[arg(long, required = true, value_delimiter = ',', value_parser = xtask::chaos::node::parse_peer)]
     peers: Vec<(NodeId, NodeAddress)>,
     /// The founding voters, comma-separated; absent for a node that joins the running
     /// cluster (the leader adds it as a learner).
@@ -260,31 +252,6 @@ enum Transport {
     Ws,
     /// JSON-RPC 2.0 (`raft_appendEntries`, ... over HTTP and WebSocket on one port).
     Jsonrpc,
-}
-
-#[derive(clap::Args)]
-struct NodeArgs {
-    /// This node's id (one of --peers).
-    #[arg(long)]
-    id: String,
-    /// The port to listen on (default: the one --peers gives for --id).
-    #[arg(long)]
-    port: Option<u16>,
-    /// Every founding member as id=host:port, comma-separated, this node included.
-    #[arg(long, required = true, value_delimiter = ',', value_parser = node::parse_peer)]
-    peers: Vec<(NodeId, NodeAddress)>,
-    /// Where logs live (one subdirectory per node) [default: target/xtask-node].
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// A shared cluster token every connection must present.
-    #[arg(long)]
-    token: Option<String>,
-    /// The cluster id, checked at every handshake.
-    #[arg(long, default_value = "easyraft")]
-    cluster_id: String,
-    /// Listen on 0.0.0.0 instead of the host --peers gives for --id.
-    #[arg(long)]
-    listen_any: bool,
 }
 
 /// Logs to stderr; `RUST_LOG` overrides `default`.
@@ -338,24 +305,6 @@ fn main() -> ExitCode {
                 .and_then(|rt| rt.block_on(demo::run(opts)))
                 .map(|r| r.passed)
         }
-        Task::Node(a) => {
-            logging("info");
-            let opts = NodeOptions {
-                id: NodeId::new(&a.id),
-                port: a.port,
-                peers: a.peers,
-                data_dir: a.data_dir.unwrap_or_else(default_data_dir),
-                token: a.token,
-                cluster_id: a.cluster_id,
-                listen_any: a.listen_any,
-            };
-            runtime().map_err(Into::into).and_then(|rt| {
-                let done = rt.block_on(node::run(opts));
-                // A blocking read of stdin may still be pending: do not wait for it.
-                rt.shutdown_background();
-                done.map(|()| true)
-            })
-        }
         Task::Fuzz(a) => match xtask::fuzz::run(&xtask::fuzz::FuzzOptions {
             seconds: a.seconds,
             targets: a.targets,
@@ -383,6 +332,7 @@ fn main() -> ExitCode {
             let opts = ChaosNodeOptions {
                 id: NodeId::new(&a.id),
                 peers: a.peers,
+                api_port: a.api_port,
                 voters: a.voters.iter().map(NodeId::new).collect(),
                 data_dir: a.data_dir,
                 token: a.token,
@@ -518,9 +468,4 @@ fn run_compare(a: CompareArgs) -> Result<bool, demo::DemoError> {
 fn workspace_root() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     root.parent().map_or(root.clone(), PathBuf::from)
-}
-
-/// `target/xtask-node` in the workspace.
-fn default_data_dir() -> PathBuf {
-    workspace_root().join("target").join("xtask-node")
 }

@@ -2,26 +2,22 @@
 //! `GET /health`, `/status`, `/metrics`. Built from the node's handle, not the
 //! transport.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use easyraft::cluster::ops;
 use easyraft::RaftHandle;
-use http_body_util::{BodyExt, Full, Limited};
+use examples::serve::{bearer_is, boxed, json_reply, not_found, ops_reply, rpc_error, serve_with, unauthorized, Body};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::{Method, Request, Response};
 use jsonrpsee::Methods;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use crate::machine::ServerMachine;
 use crate::rpc_codes::UNAUTHORIZED;
-
-/// The largest request body accepted.
-const MAX_BODY: usize = 8 << 20;
 
 /// What the client port serves.
 pub struct ClientApi {
@@ -39,76 +35,39 @@ pub struct ClientApi {
     pub directory: crate::directory::Directory,
 }
 
-/// A response body: whole, or streamed (a backup).
-type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
-
-fn boxed(r: Response<Full<Bytes>>) -> Response<Body> {
-    r.map(|b| b.map_err(|never| match never {}).boxed())
-}
-
 /// Serves `api` on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, api: Arc<ClientApi>) {
-    loop {
-        let (stream, from) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(error = %e, "client port: accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    serve_with(listener, move |req: Request<Incoming>| {
         let api = api.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let api = api.clone();
-                async move {
-                    if req.method() == Method::GET && req.uri().path() == "/admin/snapshot" {
-                        let (parts, _) = req.into_parts();
-                        return Ok::<_, Infallible>(backup(&Request::from_parts(parts, ()), &api).await);
-                    }
-                    Ok::<_, Infallible>(boxed(route(req, &api).await))
-                }
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                debug!(%from, error = %e, "client connection ended");
+        async move {
+            if req.method() == Method::GET && req.uri().path() == "/admin/snapshot" {
+                let (parts, _) = req.into_parts();
+                return backup(&Request::from_parts(parts, ()), &api).await;
             }
-        });
-    }
-}
-
-fn reply(status: u16, content_type: &str, body: String) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
-        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
-    }
-    r
-}
-
-fn json_reply(status: u16, body: Value) -> Response<Full<Bytes>> {
-    reply(status, "application/json", body.to_string())
+            boxed(route(req, &api).await)
+        }
+    })
+    .await
 }
 
 async fn route(req: Request<Incoming>, api: &ClientApi) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
     match (req.method(), path.as_str()) {
-        (&Method::POST, "/") => rpc(req, api).await,
+        (&Method::POST, "/") => {
+            // Authorization first, for the whole request: a batch with one admin call
+            // and a wrong token does nothing at all.
+            examples::serve::rpc(req, &api.methods, |head, method, id| {
+                (!authorized_head(head, api, method))
+                    .then(|| unauthorized(id, "unauthorized: a valid admin token is required"))
+            })
+            .await
+        }
         (&Method::GET, "/health") => health(api),
         (&Method::GET, "/status") => status(api).await,
         (&Method::GET, "/metrics") => {
-            let view = api.handle.view();
-            match ops::respond("/metrics", api.handle.id(), Some(&view), Some(api.handle.metrics())) {
-                Some(r) => reply(r.status, r.content_type, r.body),
-                None => json_reply(404, json!({"error": "not found"})),
-            }
+            ops_reply("/metrics", &api.handle).unwrap_or_else(|| json_reply(404, json!({"error": "not found"})))
         }
-        _ => json_reply(
-            404,
-            json!({ "error": format!("no such endpoint: {} {path}", req.method()) }),
-        ),
+        _ => not_found(req.method(), &path),
     }
 }
 
@@ -167,60 +126,6 @@ async fn status(api: &ClientApi) -> Response<Full<Bytes>> {
             503,
             json!({ "id": api.handle.id().as_str(), "running": false, "error": e.to_string() }),
         ),
-    }
-}
-
-fn rpc_error(id: Value, code: i32, message: &str) -> Value {
-    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message } })
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn rpc(req: Request<Incoming>, api: &ClientApi) -> Response<Full<Bytes>> {
-    let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => return json_reply(413, rpc_error(Value::Null, -32600, &format!("request body: {e}"))),
-    };
-    let head = Request::from_parts(parts, ());
-    let parsed: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return json_reply(200, rpc_error(Value::Null, -32700, &format!("parse error: {e}"))),
-    };
-    let (calls, batch) = match parsed {
-        Value::Array(calls) if calls.is_empty() => {
-            return json_reply(200, rpc_error(Value::Null, -32600, "empty batch"));
-        }
-        Value::Array(calls) => (calls, true),
-        one => (vec![one], false),
-    };
-    // Authorization first, for the whole request: a batch with one admin call and a
-    // wrong token does nothing at all.
-    for c in &calls {
-        let method = c["method"].as_str().unwrap_or("");
-        if !authorized_head(&head, api, method) {
-            let id = c.get("id").cloned().unwrap_or(Value::Null);
-            return json_reply(
-                401,
-                rpc_error(id, UNAUTHORIZED, "unauthorized: a valid admin token is required"),
-            );
-        }
-    }
-    let mut answers = Vec::with_capacity(calls.len());
-    for c in calls {
-        let id = c.get("id").cloned().unwrap_or(Value::Null);
-        let text = c.to_string();
-        match api.methods.raw_json_request(&text, 1).await {
-            Ok((answer, _)) => answers.push(serde_json::from_str(answer.get()).unwrap_or(Value::Null)),
-            Err(e) => answers.push(rpc_error(id, -32600, &format!("invalid request: {e}"))),
-        }
-    }
-    if batch {
-        json_reply(200, Value::Array(answers))
-    } else {
-        json_reply(200, answers.pop().unwrap_or(Value::Null))
     }
 }
 
@@ -316,13 +221,7 @@ async fn backup(head: &Request<()>, api: &ClientApi) -> Response<Body> {
 /// Whether the request may call `method`: admin methods need the admin token,
 /// `directory_register` the admin or the peer token.
 fn authorized_head(req: &Request<()>, api: &ClientApi, method: &str) -> bool {
-    let bearer = |token: &str| {
-        req.headers()
-            .get(hyper::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| constant_time_eq(t.trim().as_bytes(), token.as_bytes()))
-    };
+    let bearer = |token: &str| bearer_is(req, token);
     let admin = match &api.admin_token {
         Some(t) => bearer(t),
         None => api.admin_insecure,

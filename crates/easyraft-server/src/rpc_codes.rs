@@ -1,9 +1,9 @@
 //! The JSON-RPC error codes of docs/server-api.md.
 
-pub use examples::api::{BACKPRESSURE, BAD_REQUEST, NOT_APPLIED, NOT_LEADER, UNAVAILABLE, UNKNOWN_OUTCOME};
+pub use examples::api::{
+    BACKPRESSURE, BAD_REQUEST, NOT_APPLIED, NOT_LEADER, UNAUTHORIZED, UNAVAILABLE, UNKNOWN_OUTCOME,
+};
 
-/// A missing or wrong admin (or peer) token; HTTP 401.
-pub const UNAUTHORIZED: i32 = -32030;
 /// A membership change was refused: `data = {reason}`, `reason` one of
 /// [`REASONS`].
 pub const MEMBERSHIP_REFUSED: i32 = -32031;

@@ -188,8 +188,7 @@ impl Server {
         info!(%id, peer = %me.peer, client = %client_addr, fresh, "node started");
 
         let lookup_dir = directory.clone();
-        let node = Node::with_lookup(Arc::new(move |id: &str| lookup_dir.client(id)));
-        node.set(handle.clone());
+        let node = Node::with_lookup(handle.clone(), Arc::new(move |id: &str| lookup_dir.client(id)));
         let mut methods = RpcModule::new(());
         for s in &config.services {
             let merged = match s {

@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use raft_core::{Message, MessageBody, NodeId};
-use tokio::sync::watch;
 
-use crate::events::NodeView;
 use crate::transport::{Inbox, Transport, TransportError};
 
 /// The cut links shared by every [`FaultyTransport`] of a test.
@@ -134,13 +132,5 @@ impl<T: Transport> Transport for FaultyTransport<T> {
 
     async fn stop(&self) {
         self.inner.stop().await;
-    }
-
-    fn observe(&self, view: watch::Receiver<NodeView>) {
-        self.inner.observe(view);
-    }
-
-    fn observe_metrics(&self, metrics: crate::metrics::MetricsSource) {
-        self.inner.observe_metrics(metrics);
     }
 }

@@ -86,7 +86,7 @@ pub use faulty::{Faults, FaultyTransport};
 pub use handle::RaftHandle;
 pub use log_limit::LogLimiter;
 pub use mem_transport::{MemNetwork, MemTransport};
-pub use metrics::{Histogram, Metrics, MetricsSource};
+pub use metrics::{Histogram, Metrics};
 pub use node::RaftNode;
 pub use state_machine::StateMachine;
 #[doc(hidden)]

@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Live counters of one node (shared with its handles).
@@ -314,18 +313,6 @@ impl AtomicHistogram {
             sum_micros: self.sum_micros.load(Ordering::Relaxed),
             buckets: std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed)),
         }
-    }
-}
-
-/// A live view of one node's metrics, for transports or exporters that publish
-/// them (e.g. the WebSocket transport's `GET /metrics`).
-#[derive(Clone, Debug)]
-pub struct MetricsSource(pub(crate) Arc<Counters>);
-
-impl MetricsSource {
-    /// The node's metrics now.
-    pub fn get(&self) -> Metrics {
-        self.0.snapshot()
     }
 }
 

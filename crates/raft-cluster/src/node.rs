@@ -24,7 +24,7 @@ use crate::config::RaftConfig;
 use crate::error::{Error, Result};
 use crate::events::{NodeView, RaftEvent};
 use crate::handle::{RaftHandle, Request, Shared as HandleShared};
-use crate::metrics::{Counters, MetricsSource};
+use crate::metrics::Counters;
 use crate::shared_storage::Shared;
 use crate::state_machine::StateMachine;
 use crate::transport::{Inbox, Outbound, SendReport, Transport};
@@ -102,9 +102,7 @@ impl RaftNode {
         };
         let (view_tx, view_rx) = watch::channel(view);
         let transport = Arc::new(transport);
-        transport.observe(view_rx.clone());
         let counters = Arc::new(Counters::default());
-        transport.observe_metrics(MetricsSource(counters.clone()));
         transport.start(inbox.clone()).await.map_err(Error::Transport)?;
         let writer = LogWriter::start(id.as_str(), counters.clone()).map_err(|e| Error::Storage(e.into()))?;
         let (persisted_tx, persisted_rx) = mpsc::unbounded_channel();

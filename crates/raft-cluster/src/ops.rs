@@ -1,53 +1,13 @@
-//! The operator endpoints every networked transport serves on its port, built in
-//! one place so they answer the same everywhere: `GET /health` for load balancers,
-//! `GET /status` for people and scripts, `GET /metrics` for Prometheus.
-
-use std::sync::Mutex;
+//! The operator endpoints an API server built on a node's [`RaftHandle`](crate::RaftHandle)
+//! serves, rendered in one place so they answer the same everywhere: `GET /health` for
+//! load balancers, `GET /status` for people and scripts, `GET /metrics` for Prometheus.
+//! The transports carry Raft traffic only.
 
 use raft_core::NodeId;
 use serde_json::json;
-use tokio::sync::watch;
 
 use crate::events::NodeView;
-use crate::metrics::{Metrics, MetricsSource};
-
-/// What a transport keeps from [`Transport::observe`](crate::Transport::observe) and
-/// [`Transport::observe_metrics`](crate::Transport::observe_metrics) to answer the
-/// operator endpoints.
-#[derive(Debug, Default)]
-pub struct Observed {
-    view: Mutex<Option<watch::Receiver<NodeView>>>,
-    metrics: Mutex<Option<MetricsSource>>,
-}
-
-impl Observed {
-    /// Keeps the node's live view.
-    pub fn set_view(&self, view: watch::Receiver<NodeView>) {
-        *self.view.lock().unwrap_or_else(|e| e.into_inner()) = Some(view);
-    }
-
-    /// Keeps the node's live metrics.
-    pub fn set_metrics(&self, metrics: MetricsSource) {
-        *self.metrics.lock().unwrap_or_else(|e| e.into_inner()) = Some(metrics);
-    }
-
-    /// The node's view now (`None` before the node started).
-    pub fn view(&self) -> Option<NodeView> {
-        let guard = self.view.lock().unwrap_or_else(|e| e.into_inner());
-        guard.as_ref().map(|v| v.borrow().clone())
-    }
-
-    /// The node's metrics now (`None` before the node started).
-    pub fn metrics(&self) -> Option<Metrics> {
-        let guard = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
-        guard.as_ref().map(MetricsSource::get)
-    }
-
-    /// [`respond`] with what was observed.
-    pub fn respond(&self, path: &str, id: &NodeId) -> Option<OpsResponse> {
-        respond(path, id, self.view().as_ref(), self.metrics())
-    }
-}
+use crate::metrics::Metrics;
 
 /// The paths [`respond`] answers.
 pub const PATHS: [&str; 3] = ["/health", "/status", "/metrics"];

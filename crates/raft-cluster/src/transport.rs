@@ -59,18 +59,6 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Stops serving (the node is shutting down).
     async fn stop(&self) {}
-
-    /// Called once before `start` with a live view of the node (role, term, leader,
-    /// commit, applied), for transports that serve health or status endpoints.
-    fn observe(&self, view: tokio::sync::watch::Receiver<crate::events::NodeView>) {
-        let _ = view;
-    }
-
-    /// Called once before `start` with the node's live metrics, for transports
-    /// that serve them (e.g. `GET /metrics`).
-    fn observe_metrics(&self, metrics: crate::metrics::MetricsSource) {
-        let _ = metrics;
-    }
 }
 
 /// Where a transport delivers inbound messages for the local node.

@@ -3,11 +3,11 @@
 //! easyraft's JSON-RPC 2.0 transport (the seed's StreamJsonRpc cluster), on jsonrpsee.
 //! Every node serves one port that speaks JSON-RPC over HTTP and WebSocket, with one
 //! method per Raft message (`raft_appendEntries`, `raft_requestVote`, ...; see
-//! docs/protocol.md), callable by any JSON-RPC client, and the application's own
-//! methods (`kv_put`, `lock_acquire`, ...) beside them. Peers keep one WebSocket
-//! JSON-RPC connection each, found through a [`ServiceDiscovery`]. The same port
-//! answers `GET /health`, `GET /status` and `GET /metrics` like the WebSocket
-//! transport does.
+//! docs/protocol.md), callable by any JSON-RPC client. The port carries Raft traffic
+//! only: the application's own methods (`kv_put`, `lock_acquire`, ...) and the
+//! node's health, status and metrics are served by an API server built on the
+//! node's `RaftHandle`, on its own port. Peers keep one WebSocket JSON-RPC
+//! connection each, found through a [`ServiceDiscovery`].
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -24,7 +24,6 @@
 mod client;
 mod config;
 mod envelope;
-mod ops;
 mod server;
 
 use std::collections::BTreeMap;
@@ -32,11 +31,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use jsonrpsee::server::{Methods, ServerHandle};
-use raft_cluster::{Inbox, MetricsSource, NodeView, Transport, TransportError};
+use jsonrpsee::server::ServerHandle;
+use raft_cluster::{Inbox, Transport, TransportError};
 use raft_core::{Message, NodeId};
 use raft_discovery::ServiceDiscovery;
-use tokio::sync::watch;
 use tracing::info;
 
 pub use config::JsonRpcConfig;
@@ -47,9 +45,7 @@ pub(crate) struct Inner {
     pub(crate) cfg: JsonRpcConfig,
     pub(crate) discovery: Arc<dyn ServiceDiscovery>,
     peers: Mutex<BTreeMap<NodeId, Arc<tokio::sync::Mutex<client::Peer>>>>,
-    api: Mutex<Option<Methods>>,
     local_addr: Mutex<Option<SocketAddr>>,
-    pub(crate) ops: Arc<raft_cluster::ops::Observed>,
 }
 
 /// Stops the server when the last handle of the transport goes.
@@ -87,21 +83,10 @@ impl JsonRpcTransport {
                 cfg: config,
                 discovery,
                 peers: Mutex::default(),
-                api: Mutex::default(),
                 local_addr: Mutex::default(),
-                ops: Arc::default(),
             }),
             server: Arc::default(),
         }
-    }
-
-    /// Serves the application's methods on the same port (call before the node
-    /// starts). Their names must not start with `raft_`.
-    pub fn with_api(self, methods: impl Into<Methods>) -> Self {
-        if let Ok(mut api) = self.inner.api.lock() {
-            *api = Some(methods.into());
-        }
-        self
     }
 
     /// The address the server is bound to, once started (useful with port 0).
@@ -121,8 +106,7 @@ impl JsonRpcTransport {
 #[async_trait]
 impl Transport for JsonRpcTransport {
     async fn start(&self, inbox: Inbox) -> Result<(), TransportError> {
-        let api = self.inner.api.lock().ok().and_then(|mut a| a.take());
-        let (handle, addr) = server::start(&self.inner, inbox, api).await?;
+        let (handle, addr) = server::start(&self.inner, inbox).await?;
         info!(id = %self.inner.me, %addr, "JSON-RPC transport listening");
         if let Ok(mut a) = self.inner.local_addr.lock() {
             *a = Some(addr);
@@ -139,14 +123,6 @@ impl Transport for JsonRpcTransport {
         let peer = self.peer(to);
         let mut peer = peer.lock().await;
         peer.send(&self.inner, to, messages).await
-    }
-
-    fn observe(&self, view: watch::Receiver<NodeView>) {
-        self.inner.ops.set_view(view);
-    }
-
-    fn observe_metrics(&self, metrics: MetricsSource) {
-        self.inner.ops.set_metrics(metrics);
     }
 
     async fn stop(&self) {

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use jsonrpsee::server::{
-    BatchRequestConfig, HttpBody, HttpRequest, HttpResponse, Methods, RpcModule, Server, ServerConfig, ServerHandle,
+    BatchRequestConfig, HttpBody, HttpRequest, HttpResponse, RpcModule, Server, ServerConfig, ServerHandle,
 };
 use jsonrpsee::types::error::INVALID_PARAMS_CODE;
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Params};
@@ -147,11 +147,7 @@ fn handle(kind: &'static str, params: Params<'_>, ctx: &Ctx, ext: &Extensions) -
     }
 }
 
-pub(crate) async fn start(
-    inner: &Inner,
-    inbox: Inbox,
-    api: Option<Methods>,
-) -> Result<(ServerHandle, SocketAddr), TransportError> {
+pub(crate) async fn start(inner: &Inner, inbox: Inbox) -> Result<(ServerHandle, SocketAddr), TransportError> {
     let other = |e: String| TransportError::Other(e.into());
     let mut module = RpcModule::new(Ctx {
         me: inner.me.clone(),
@@ -163,11 +159,6 @@ pub(crate) async fn start(
             .register_method(method, move |params, ctx, ext| handle(kind, params, ctx, ext))
             .map_err(|e| other(e.to_string()))?;
     }
-    if let Some(api) = api {
-        module
-            .merge(api)
-            .map_err(|e| other(format!("application methods: {e}")))?;
-    }
     let auth = match &inner.cfg.token {
         Some(t) => {
             let expected = jsonrpsee::http_client::HeaderValue::from_str(&format!("Bearer {t}"))
@@ -176,12 +167,7 @@ pub(crate) async fn start(
         }
         None => None,
     };
-    let operator = crate::ops::OpsLayer {
-        me: inner.me.clone(),
-        state: inner.ops.clone(),
-    };
     let http = tower::ServiceBuilder::new()
-        .layer(operator)
         .option_layer(auth)
         .layer(crate::envelope::EnvelopeLayer {
             max_body: inner.cfg.max_message_bytes as usize,

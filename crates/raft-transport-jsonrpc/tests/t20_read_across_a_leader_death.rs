@@ -1,11 +1,12 @@
 //! A linearizable read in flight on a follower when the leader dies, over the real
 //! JSON-RPC transport on 127.0.0.1, through `RaftHandle::read` and through a
-//! client's HTTP JSON-RPC call on the follower's port: answered once the next leader
+//! client's HTTP JSON-RPC call on the follower's API port (a jsonrpsee server built on
+//! the node's handle, beside the transport's Raft port): answered once the next leader
 //! is elected, well before the request timeout, never reported as a timeout or an
 //! unknown outcome. The latency is printed.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jsonrpsee::types::ErrorObject;
@@ -24,20 +25,15 @@ const PATIENCE: Duration = Duration::from_secs(30);
 type Sum = raft_cluster::testing::Counter;
 
 type Node = RaftHandle<Sum>;
-type Slot = Arc<OnceLock<Node>>;
 type RpcCluster = Cluster<Sum, MemStorage, FaultyTransport<JsonRpcTransport>>;
 
 /// The error code of a read that could not be served (nothing was done: retry).
 const READ_UNAVAILABLE: i32 = -32022;
 
-/// A client-facing `sum_read` method on the node's JSON-RPC port: a linearizable
-/// read through the node's handle (set in `slot` once the node runs).
-fn api(slot: Slot) -> RpcModule<Slot> {
-    let mut m = RpcModule::new(slot);
-    m.register_async_method("sum_read", |_, slot, _| async move {
-        let h = slot
-            .get()
-            .ok_or_else(|| ErrorObject::owned(READ_UNAVAILABLE, "node starting", None::<()>))?;
+/// A client-facing `sum_read` method: a linearizable read through the node's handle.
+fn api(node: Node) -> RpcModule<Node> {
+    let mut m = RpcModule::new(node);
+    m.register_async_method("sum_read", |_, h, _| async move {
         h.read(())
             .await
             .map(|v| json!({ "sum": v }))
@@ -63,7 +59,8 @@ fn config() -> RaftConfig {
     }
 }
 
-/// Three nodes on real sockets, every send through `faults`; returns their ports.
+/// Three nodes on real sockets, every send through `faults`, each with its API on a
+/// port of its own; returns their API ports.
 async fn start(config: RaftConfig, faults: &Faults) -> (RpcCluster, BTreeMap<NodeId, u16>) {
     let ports = free_ports(3);
     let ids: Vec<String> = (1..=3).map(|i| format!("node{i}")).collect();
@@ -73,8 +70,7 @@ async fn start(config: RaftConfig, faults: &Faults) -> (RpcCluster, BTreeMap<Nod
             .map(|(id, p)| (id.clone(), NodeAddress::new("127.0.0.1", *p))),
     ));
     let addrs: BTreeMap<NodeId, u16> = ids.iter().zip(&ports).map(|(i, p)| (NodeId::new(i), *p)).collect();
-    let slots: BTreeMap<NodeId, Slot> = addrs.keys().map(|id| (id.clone(), Slot::default())).collect();
-    let (a, s, f) = (addrs.clone(), slots.clone(), faults.clone());
+    let (a, f) = (addrs.clone(), faults.clone());
     let cluster = Cluster::start(
         ids,
         config,
@@ -86,17 +82,23 @@ async fn start(config: RaftConfig, faults: &Faults) -> (RpcCluster, BTreeMap<Nod
                 id.clone(),
                 JsonRpcConfig::new(listen, "t20").with_token("tok"),
                 discovery.clone(),
-            )
-            .with_api(api(s[id].clone()));
+            );
             FaultyTransport::new(id.clone(), rpc, f.clone())
         },
     )
     .await
     .expect("cluster starts");
+    let mut api_ports = BTreeMap::new();
     for n in cluster.nodes() {
-        let _ = slots[n.id()].set(n.clone());
+        let server = jsonrpsee::server::Server::builder()
+            .build("127.0.0.1:0")
+            .await
+            .expect("an API port");
+        api_ports.insert(n.id().clone(), server.local_addr().expect("bound").port());
+        // Serves until the test's runtime ends (its handle kept in that task).
+        tokio::spawn(server.start(api(n.clone())).stopped());
     }
-    (cluster, addrs)
+    (cluster, api_ports)
 }
 
 /// A plain HTTP/1.1 JSON-RPC call, as any client sends it; returns the response body.

@@ -1,12 +1,11 @@
-//! The plain-HTTP side of the port: read a request head, answer `GET /health`,
-//! `GET /status` and `GET /metrics`, and replay the head to the WebSocket handshake otherwise.
+//! The plain-HTTP side of the port: read a request head, refuse anything that is not
+//! a WebSocket upgrade of `/raft/` with a short status, and replay the head to the
+//! WebSocket handshake otherwise.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use raft_cluster::ops;
-use raft_core::NodeId;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
@@ -46,31 +45,18 @@ pub(crate) fn request_line(head: &[u8]) -> Option<(String, String)> {
     Some((method, path))
 }
 
-/// Answers `/health`, `/status` and `/metrics` (see [`raft_cluster::ops`]); anything
-/// else that is not a WebSocket upgrade of `/raft/` gets 404.
-pub(crate) async fn respond<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    path: &str,
-    id: &NodeId,
-    observed: &ops::Observed,
-) -> io::Result<()> {
-    match observed.respond(path, id) {
-        Some(r) => {
-            let status = format!("{} {}", r.status, r.reason());
-            write_response(stream, &status, r.content_type, "", &r.body).await
-        }
-        None => {
-            let mut paths = vec!["/raft/"];
-            paths.extend(ops::PATHS);
-            write_json(
-                stream,
-                "404 Not Found",
-                "",
-                &json!({ "error": "not found", "paths": paths }),
-            )
-            .await
-        }
-    }
+/// Answers a request for anything but the Raft endpoint: this port carries Raft
+/// traffic only (a node's API, health and status are served by the application's
+/// API server, on its own port). `400` when there is not even a request line.
+pub(crate) async fn not_found<S: AsyncWrite + Unpin>(stream: &mut S, garbled: bool) -> io::Result<()> {
+    let status = if garbled { "400 Bad Request" } else { "404 Not Found" };
+    write_json(
+        stream,
+        status,
+        "",
+        &json!({ "error": "this port serves the Raft WebSocket endpoint /raft/ only" }),
+    )
+    .await
 }
 
 async fn write_json<S: AsyncWrite + Unpin>(

@@ -4,8 +4,10 @@
 //! `wss://` with TLS) and keeps one outbound connection per peer, found through a
 //! [`ServiceDiscovery`]. Between nodes, binary frames carry postcard-encoded batches;
 //! any WebSocket client can also speak the seed's JSON envelope in text frames. The
-//! same port answers `GET /health` and `GET /status` for load balancers and operators,
-//! and `GET /metrics` (Prometheus text format) for monitoring.
+//! port carries Raft traffic only: a plain HTTP request gets a short 404 and the
+//! connection closes. A node's health, status and metrics come from its
+//! `RaftHandle` (`view`, `status`, `metrics`), which the application's API server
+//! serves (see `raft_cluster::ops::respond`).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -33,10 +35,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use raft_cluster::{Inbox, MetricsSource, NodeView, Transport, TransportError};
+use raft_cluster::{Inbox, Transport, TransportError};
 use raft_core::{Message, NodeId};
 use raft_discovery::ServiceDiscovery;
-use tokio::sync::watch;
 use tracing::info;
 
 #[cfg(feature = "tls")]
@@ -49,7 +50,6 @@ pub(crate) struct Inner {
     pub(crate) discovery: Arc<dyn ServiceDiscovery>,
     peers: Mutex<BTreeMap<NodeId, Arc<tokio::sync::Mutex<client::Peer>>>>,
     local_addr: Mutex<Option<SocketAddr>>,
-    pub(crate) observed: raft_cluster::ops::Observed,
 }
 
 /// Owns the server task: when the last handle of a transport goes (the node stopped
@@ -89,7 +89,6 @@ impl WsTransport {
                 discovery,
                 peers: Mutex::default(),
                 local_addr: Mutex::default(),
-                observed: Default::default(),
             }),
             server: Arc::default(),
         }
@@ -138,14 +137,6 @@ impl Transport for WsTransport {
         if let Ok(mut peers) = self.inner.peers.lock() {
             peers.clear();
         }
-    }
-
-    fn observe(&self, view: watch::Receiver<NodeView>) {
-        self.inner.observed.set_view(view);
-    }
-
-    fn observe_metrics(&self, metrics: MetricsSource) {
-        self.inner.observed.set_metrics(metrics);
     }
 }
 

@@ -1,5 +1,6 @@
-//! The server side: one port for `ws://host:port/raft/`, `GET /health` and
-//! `GET /status` and `GET /metrics`. Every frame is checked before anything reaches the core.
+//! The server side: one port for `ws://host:port/raft/` and nothing else (a plain
+//! HTTP request gets a short 404 or 400). Every frame is checked before anything
+//! reaches the core.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tracing::{debug, warn};
 
-use crate::http::{read_head, refuse_upgrade, request_line, respond, upgrade_problem, Prefixed};
+use crate::http::{not_found, read_head, refuse_upgrade, request_line, upgrade_problem, Prefixed};
 use crate::wire::{self, WireError, HEADER_CLUSTER, HEADER_NODE, HEADER_PROTOCOL, PROTOCOL_VERSION};
 use crate::Inner;
 
@@ -77,13 +78,14 @@ where
     let limit = inner.cfg.handshake_timeout;
     let head = within(limit, read_head(&mut stream)).await?;
     let Some((method, path)) = request_line(&head) else {
-        return respond(&mut stream, "", &inner.me, &inner.observed).await;
+        return not_found(&mut stream, true).await;
     };
     // Fix (tests): only `/raft` and `/raft/` are the Raft endpoint; `/rafts` and the
     // like went to the WebSocket handshake, which closed without an answer (now 404).
     let endpoint = path.split('?').next().unwrap_or("");
     if endpoint != "/raft/" && endpoint != "/raft" {
-        return respond(&mut stream, &path, &inner.me, &inner.observed).await;
+        debug!(local = %inner.me, %path, "refusing a plain HTTP request on the Raft port");
+        return not_found(&mut stream, false).await;
     }
     if let Some((status, why)) = upgrade_problem(&method, &head) {
         debug!(local = %inner.me, status, why, "refusing a request for the Raft endpoint");

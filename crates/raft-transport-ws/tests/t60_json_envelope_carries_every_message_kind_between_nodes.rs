@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use raft_cluster::{Inbox, NodeView, Transport, TransportError};
+use raft_cluster::{Inbox, Transport, TransportError};
 use raft_core::{Message, NodeId};
 use raft_discovery::StaticServiceDiscovery;
 use raft_storage::{FileStorage, Options};
@@ -48,9 +48,6 @@ impl Transport for Counting {
     }
     async fn stop(&self) {
         self.ws.stop().await
-    }
-    fn observe(&self, view: tokio::sync::watch::Receiver<NodeView>) {
-        self.ws.observe(view)
     }
 }
 

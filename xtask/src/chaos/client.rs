@@ -37,7 +37,7 @@ const OP_DEADLINE: Duration = Duration::from_secs(6);
 
 /// What the clients share: the nodes, the token, the leader guess, the clock.
 pub(crate) struct Shared {
-    /// Each node slot's own JSON-RPC port.
+    /// Each node slot's API port (JSON-RPC over HTTP, the kv and admin methods).
     pub(crate) ports: BTreeMap<String, u16>,
     /// The processes, and which slots are members now (membership churn changes it).
     pub(crate) procs: Arc<super::procs::Procs>,

@@ -2,9 +2,10 @@
 //! inside out", level 4).
 //!
 //! Every Raft node is an OS process of its own (`cargo xtask chaos-node`, see
-//! [`node`]) serving the replicated KV over JSON-RPC with fsynced file storage; the
-//! nodes reach each other through loopback relays ([`crate::relay`]) so partitions can
-//! be cut between processes. Concurrent clients ([`client`]) put, get and cas a few
+//! [`node`]) running the replicated KV with fsynced file storage, its API on a port of
+//! its own that the clients reach directly; the nodes' Raft traffic (the JSON-RPC
+//! transport) goes through loopback relays ([`crate::relay`]) so partitions can be cut
+//! between processes. Concurrent clients ([`client`]) put, get and cas a few
 //! keys and record every request with its invocation and completion times and its
 //! outcome (ok, failed, unknown). Meanwhile faults chosen by a seeded RNG ([`faults`])
 //! SIGKILL and restart nodes, SIGSTOP and SIGCONT them, cut partitions, one-way links
@@ -142,14 +143,14 @@ fn ephemeral_ports() -> (u16, u16) {
         .unwrap_or((32768, 60999))
 }
 
-/// Free loopback ports, one per node slot, `n1`, `n2`...
+/// Free loopback ports, `n` of them (two per node slot: Raft and API).
 ///
 /// Outside the ephemeral range: a node's port is free while it is down (killed, or a
 /// spare slot not started yet, perhaps for minutes), and the clients' thousands of
 /// connections a second cycle through every ephemeral port, so one of them would
 /// sooner or later take it and the node could not listen again. Ports below the
 /// ephemeral range are only ever taken by a program that asks for them.
-fn free_ports(n: usize) -> std::io::Result<BTreeMap<String, u16>> {
+fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
     let (lo, hi) = ephemeral_ports();
     let (first, last) = if lo > 11_000 {
         (10_000u16, lo - 1)
@@ -181,11 +182,7 @@ fn free_ports(n: usize) -> std::io::Result<BTreeMap<String, u16>> {
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
             .collect::<Result<Vec<_>, _>>()?;
     }
-    listeners
-        .iter()
-        .enumerate()
-        .map(|(i, l)| Ok((format!("n{}", i + 1), l.local_addr()?.port())))
-        .collect()
+    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }
 
 fn elapsed(start: Instant) -> String {
@@ -226,9 +223,20 @@ pub async fn run(opts: ChaosOptions) -> Result<ChaosReport, DemoError> {
         println!("  --stale-reads: clients read each node's local state; this run is expected to FAIL the check");
     }
     let data = tempfile::Builder::new().prefix("easyraft-chaos-").tempdir()?;
-    let ports = free_ports(n + spares(&opts))?;
+    let slots = n + spares(&opts);
+    let free = free_ports(2 * slots)?;
+    let slot_ports = |from: usize| -> BTreeMap<String, u16> {
+        free[from..from + slots]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("n{}", i + 1), *p))
+            .collect()
+    };
+    // Raft ports (reached through the relays, which partitions cut) and API ports
+    // (the clients connect directly).
+    let (raft_ports, ports) = (slot_ports(0), slot_ports(slots));
     let founders: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
-    let relays = Relays::start(&ports.iter().map(|(id, p)| (NodeId::new(id), *p)).collect()).await?;
+    let relays = Relays::start(&raft_ports.iter().map(|(id, p)| (NodeId::new(id), *p)).collect()).await?;
     let peers: BTreeMap<String, String> = ports
         .keys()
         .map(|id| {
@@ -245,6 +253,7 @@ pub async fn run(opts: ChaosOptions) -> Result<ChaosReport, DemoError> {
         data.path().to_path_buf(),
         TOKEN,
         ports.clone(),
+        raft_ports.clone(),
         peers,
         founders.clone(),
     ));
@@ -252,11 +261,11 @@ pub async fn run(opts: ChaosOptions) -> Result<ChaosReport, DemoError> {
         procs.spawn(id)?;
     }
     println!(
-        "  nodes {} on 127.0.0.1 (FileStorage, fsync on), {} spare slots for new members, data and logs in {}",
+        "  nodes {} on 127.0.0.1 (id:raft-port/api-port; FileStorage, fsync on), {} spare slots for new members, data and logs in {}",
         ports
             .iter()
             .filter(|(id, _)| founders.contains(id))
-            .map(|(id, p)| format!("{id}:{p}"))
+            .map(|(id, p)| format!("{id}:{}/{p}", raft_ports.get(id).copied().unwrap_or(0)))
             .collect::<Vec<_>>()
             .join(" "),
         ports.len() - founders.len(),

@@ -1,8 +1,10 @@
 //! `cargo xtask chaos-node`: one node of the chaos cluster, a process of its own.
 //!
-//! It serves the replicated KV (`examples::kv`) over the JSON-RPC transport, with the
-//! file storage (fsync on every append) in its data directory, and finds its peers at
-//! the driver's relays. It reports every change of role on stdout as
+//! It runs a node of the replicated KV (`examples::kv`) on the JSON-RPC transport (its
+//! Raft port, where it finds its peers at the driver's relays, so partitions cut Raft
+//! traffic only), with the file storage (fsync on every append) in its data directory,
+//! and serves the kv API on its own API port ([`examples::serve`], built on the node's
+//! handle; the clients connect to it directly). It reports every change of role on stdout as
 //! `role=ROLE term=TERM leader=ID` (how the driver knows whom to kill), and exits when
 //! its stdin closes, so a driver that dies takes its nodes with it. It exits with an
 //! error when its Raft node stops on its own (a storage error).
@@ -29,6 +31,7 @@ use easyraft::transport_jsonrpc::{JsonRpcConfig, JsonRpcTransport};
 use easyraft::{AnyStorage, Membership, MembershipChange, NodeId, RaftConfig, RaftNode};
 use examples::api::{bad, str_param, Node};
 use examples::kv::KvStore;
+use examples::serve::{serve, Api};
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::RpcModule;
 use serde_json::{json, Value};
@@ -41,8 +44,10 @@ use crate::demo::DemoError;
 pub struct ChaosNodeOptions {
     /// This node's id.
     pub id: NodeId,
-    /// Every node: this one at its own address, the others at their relays.
+    /// Every node: this one at its own Raft address, the others at their relays.
     pub peers: Vec<(NodeId, NodeAddress)>,
+    /// The port of this node's API (kv and admin methods), on 127.0.0.1.
+    pub api_port: u16,
     /// The founding voters (the same on every founding node); empty for a node that
     /// joins the running cluster (added as a learner by the leader).
     pub voters: Vec<NodeId>,
@@ -52,6 +57,18 @@ pub struct ChaosNodeOptions {
     pub token: String,
     /// How fast this node's clock runs against real time (1.0: exact).
     pub clock_rate: f64,
+}
+
+/// Parses `id=host:port`.
+pub fn parse_peer(s: &str) -> Result<(NodeId, NodeAddress), String> {
+    let (id, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected id=host:port, got {s:?}"))?;
+    let addr: NodeAddress = addr.parse().map_err(|e| format!("{e}"))?;
+    if id.is_empty() {
+        return Err(format!("empty node id in {s:?}"));
+    }
+    Ok((NodeId::new(id), addr))
 }
 
 /// Timing for a cluster on one busy machine whose processes get frozen and killed.
@@ -213,8 +230,7 @@ fn ids(v: &std::collections::BTreeSet<NodeId>) -> Vec<String> {
 fn admin_api(admin: Admin) -> RpcModule<Admin> {
     let mut m = RpcModule::new(admin);
     let _ = m.register_async_method("admin_status", |_, a: Arc<Admin>, _| async move {
-        let h = a.node.get()?;
-        let st = h.status().await.map_err(|e| a.node.error(e))?;
+        let st = a.node.handle().status().await.map_err(|e| a.node.error(e))?;
         Ok::<_, ErrorObjectOwned>(json!({
             "id": st.id.to_string(),
             "role": st.role.to_string(),
@@ -244,8 +260,11 @@ fn admin_api(admin: Admin) -> RpcModule<Admin> {
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let h = a.node.get()?;
-        h.change_membership(changes).await.map_err(|e| a.node.error(e))?;
+        a.node
+            .handle()
+            .change_membership(changes)
+            .await
+            .map_err(|e| a.node.error(e))?;
         Ok::<_, ErrorObjectOwned>(json!({ "ok": true }))
     });
     let _ = m.register_method("admin_diskFault", |params, a: &Admin, _| {
@@ -275,19 +294,14 @@ pub async fn run(opts: ChaosNodeOptions) -> Result<(), DemoError> {
         return Err(format!("--peers must include this node ({})", opts.id).into());
     };
     let listen: std::net::SocketAddr = format!("{me}").parse()?;
-    let addresses = peers.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
-    let slot = Node::new(addresses);
+    // Bound first: a client that connects while the node starts waits in the backlog.
+    let api_listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.api_port)).await?;
     let disk = Arc::new(DiskFaults::default());
-    let mut api = examples::kv::rpc(slot.clone());
-    api.merge(admin_api(Admin {
-        node: slot.clone(),
-        disk: disk.clone(),
-    }))?;
     let discovery = Arc::new(StaticServiceDiscovery::new(peers.clone()));
     let mut cfg = JsonRpcConfig::new(listen, "chaos");
     cfg.token = Some(opts.token.clone());
-    let transport = JsonRpcTransport::new(opts.id.as_str(), cfg, discovery).with_api(api);
-    let vfs = Arc::new(FaultyVfs { faults: disk });
+    let transport = JsonRpcTransport::new(opts.id.as_str(), cfg, discovery);
+    let vfs = Arc::new(FaultyVfs { faults: disk.clone() });
     let storage = FileStorage::open_with_vfs(vfs, opts.data_dir.join(opts.id.as_str()), Options::default())?;
     let bootstrap = (!opts.voters.is_empty()).then(|| Membership::with_voters(opts.voters.iter().cloned()));
     let config = scaled(chaos_config(), opts.clock_rate);
@@ -300,7 +314,16 @@ pub async fn run(opts: ChaosNodeOptions) -> Result<(), DemoError> {
         bootstrap,
     )
     .await?;
-    slot.set(handle.clone());
+    // The clients follow a not-leader error by the leader's id, not an address.
+    let node = Node::new(handle.clone(), BTreeMap::new());
+    let mut methods = examples::kv::rpc(node.clone());
+    methods.merge(admin_api(Admin { node, disk }))?;
+    let api = Api {
+        methods: methods.into(),
+        handle: handle.clone(),
+        token: Some(opts.token.clone()),
+    };
+    let server = tokio::spawn(serve(api_listener, Arc::new(api)));
     let mut view = handle.watch();
     let report = async move {
         loop {
@@ -334,6 +357,7 @@ pub async fn run(opts: ChaosNodeOptions) -> Result<(), DemoError> {
             false
         }
     };
+    server.abort();
     handle.kill().await;
     if stopped {
         return Err(format!("{}: the Raft node stopped (see the error above)", opts.id).into());

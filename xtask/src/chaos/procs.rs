@@ -1,7 +1,8 @@
 //! The chaos cluster's processes: spawn, SIGKILL, SIGSTOP and SIGCONT, what each one
 //! last said about its role, and which of the node slots are members of the cluster.
 //!
-//! The run has a pool of node slots (an id, a port, relays to every other slot): the
+//! The run has a pool of node slots (an id, a Raft port that the other slots reach
+//! through relays, an API port the clients connect to directly): the
 //! founding voters, and spares the membership churn adds as new nodes. A slot is used
 //! once: a node removed from the cluster is stopped and its data directory deleted,
 //! and its id is never added again (a new node gets a new id, as Raft requires).
@@ -39,8 +40,10 @@ pub(crate) struct Procs {
     exe: PathBuf,
     data: PathBuf,
     token: String,
-    /// Each slot's own port.
+    /// Each slot's API port (kv and admin methods; the clients connect directly).
     pub(crate) ports: BTreeMap<String, u16>,
+    /// Each slot's Raft port (its peers reach it through the relays).
+    raft_ports: BTreeMap<String, u16>,
     /// Each slot's `--peers` (its peers at the relays).
     peers: BTreeMap<String, String>,
     /// The founding voters.
@@ -50,14 +53,16 @@ pub(crate) struct Procs {
 }
 
 impl Procs {
-    /// Node slots `ports` (id -> own port), each seeing its peers at `peers` (id -> the
-    /// `--peers` argument), run as `exe chaos-node`, with data and logs under `data`;
-    /// `founders` are the founding voters, the other slots spares.
+    /// Node slots with API ports `ports` and Raft ports `raft_ports` (id -> port),
+    /// each seeing its peers at `peers` (id -> the `--peers` argument), run as `exe
+    /// chaos-node`, with data and logs under `data`; `founders` are the founding
+    /// voters, the other slots spares.
     pub(crate) fn new(
         exe: PathBuf,
         data: PathBuf,
         token: &str,
         ports: BTreeMap<String, u16>,
+        raft_ports: BTreeMap<String, u16>,
         peers: BTreeMap<String, String>,
         founders: Vec<String>,
     ) -> Self {
@@ -75,6 +80,7 @@ impl Procs {
             data,
             token: token.into(),
             ports,
+            raft_ports,
             peers,
             founders,
             state: Mutex::new(state),
@@ -122,7 +128,7 @@ impl Procs {
         }
     }
 
-    /// Starts member `id` (again, on the same port and data directory); nothing if it
+    /// Starts member `id` (again, on the same ports and data directory); nothing if it
     /// is no longer a member.
     pub(crate) fn spawn(&self, id: &str) -> std::io::Result<()> {
         let mut s = self.state();
@@ -133,7 +139,8 @@ impl Procs {
             let _ = old.child.kill();
             let _ = old.child.wait();
         }
-        let port = self.ports.get(id).copied().unwrap_or(0);
+        let port = self.raft_ports.get(id).copied().unwrap_or(0);
+        let api_port = self.ports.get(id).copied().unwrap_or(0);
         let peers = self.peers.get(id).cloned().unwrap_or_default();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -141,6 +148,7 @@ impl Procs {
             .open(self.log_path(id))?;
         let mut cmd = Command::new(&self.exe);
         cmd.args(["chaos-node", "--id", id, "--port", &port.to_string(), "--peers", &peers])
+            .args(["--api-port", &api_port.to_string()])
             .arg("--data-dir")
             .arg(&self.data)
             .args(["--token", &self.token])

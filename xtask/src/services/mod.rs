@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use easyraft::{RaftHandle, StateMachine};
 use examples::api::{BACKPRESSURE, NOT_APPLIED, NOT_LEADER, UNAVAILABLE, UNKNOWN_OUTCOME};
-use examples::runner::{ApiBuilder, LocalCluster};
+use examples::runner::{ApiBuilder, LocalCluster, TOKEN};
 use serde_json::{json, Value};
 
 use crate::demo::{demo_config, DemoError};
@@ -154,9 +154,10 @@ async fn drive<SM: StateMachine + Default>(
     let (method, params) = service.sample();
     for (id, port) in &local.ports {
         ui.line(format!(
-            "{id}  http://127.0.0.1:{port}/   Raft (raft_*) and the {} API ({}_*) on one JSON-RPC port",
+            "{id}  http://127.0.0.1:{port}/   the {} API ({}_*) over HTTP JSON-RPC (Raft: port {})",
             service.name(),
-            service.name()
+            service.name(),
+            local.raft_ports.get(id).copied().unwrap_or(0)
         ));
         ui.line(ui.dim(&format!("  {}", curl(TOKEN, *port, method, &params))));
     }
@@ -245,9 +246,6 @@ async fn drive<SM: StateMachine + Default>(
     Ok(report)
 }
 
-/// The token `LocalCluster` gives its nodes.
-const TOKEN: &str = "local-token";
-
 /// A JSON-RPC 2.0 request body, members in the usual order.
 fn request(method: &str, params: &Value) -> String {
     format!(
@@ -305,7 +303,7 @@ impl<SM: StateMachine + Default> Ctx<SM> {
 
     /// Kills `id` like a crash (its task aborted where it stands).
     pub(crate) async fn kill(&mut self, id: &str) {
-        self.local.cluster.kill(id).await;
+        self.local.kill(id).await;
         self.ui.line(format!(
             "killed {id}: its task aborted where it stood, like a crash; nothing flushed"
         ));
