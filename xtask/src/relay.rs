@@ -21,8 +21,8 @@
 //!   (a connection that kept losing packets and gave up), and a new connection is
 //!   refused with probability `p / 2` (lost SYNs).
 //!
-//! Nothing else changes: the nodes, their servers and their `/status` endpoints on
-//! their own ports are untouched.
+//! Nothing else changes: the nodes, their servers and their API ports (which clients
+//! reach directly) are untouched.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

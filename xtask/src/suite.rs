@@ -577,7 +577,7 @@ pub fn run(opts: SuiteOptions) -> Result<bool, SuiteError> {
         steps.push(step("benches", status, tally));
     }
 
-    if whole || opts.packages.iter().any(|p| p == "examples") {
+    if whole || opts.packages.iter().any(|p| p == "examples" || p == "easyraft-server") {
         let mut curl = Command::new("bash");
         curl.current_dir(&root).arg(root.join(".ci/kv_curl.sh"));
         for (k, v) in &env {

@@ -16,7 +16,8 @@ use raft_transport_ws::{Encoding, WsConfig, WsTransport};
 use crate::AnyStorage;
 
 /// A cluster of nodes in this process talking over WebSocket (each node serves
-/// `ws://host:port/raft/`, `/health` and `/status`).
+/// `ws://host:port/raft/`, Raft traffic only; health and status come from each
+/// node's [`RaftHandle`](raft_cluster::RaftHandle): `view`, `status`, `metrics`).
 pub type WebSocketRaftCluster<SM> = Cluster<SM, AnyStorage, WsTransport>;
 
 /// How a [`WebSocketRaftCluster`] runs its nodes.
