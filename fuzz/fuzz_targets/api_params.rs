@@ -1,7 +1,7 @@
 //! The JSON-RPC APIs of the kv, lock and config services: any request text gets a
 //! JSON-RPC answer (an error for bad params, naming the param) and never a panic.
-//! The services run without a cluster here, so a request that passes validation
-//! ends in the "no node yet" error instead of reaching Raft.
+//! The services run on a node that has stopped here, so a request that passes
+//! validation ends in the node's "stopped" error instead of reaching Raft.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -9,6 +9,27 @@ use std::sync::OnceLock;
 
 use examples::api::Node;
 use libfuzzer_sys::fuzz_target;
+use raft_cluster::{Cluster, MemNetwork, RaftConfig, RaftHandle, StateMachine};
+
+/// A node's handle, once the node stopped.
+fn stopped<SM: StateMachine + Default>(rt: &tokio::runtime::Runtime) -> Node<SM> {
+    let handle: RaftHandle<SM> = rt.block_on(async {
+        let net = MemNetwork::new();
+        let mut cluster = Cluster::start(
+            ["fuzz"],
+            RaftConfig::fast(),
+            |_| Ok(raft_core::MemStorage::default()),
+            |_| SM::default(),
+            move |id| net.transport(id.clone()),
+        )
+        .await
+        .expect("a one-node cluster starts");
+        let handle = cluster.nodes().next().cloned().expect("its node");
+        cluster.stop().await;
+        handle
+    });
+    Node::new(handle, BTreeMap::new())
+}
 
 struct Apis {
     rt: tokio::runtime::Runtime,
@@ -19,14 +40,17 @@ struct Apis {
 
 fn apis() -> &'static Apis {
     static APIS: OnceLock<Apis> = OnceLock::new();
-    APIS.get_or_init(|| Apis {
-        rt: tokio::runtime::Builder::new_current_thread()
+    APIS.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .expect("runtime"),
-        kv: examples::kv::rpc(Node::new(BTreeMap::new())),
-        lock: examples::lock::rpc(Node::new(BTreeMap::new())),
-        config: examples::config::rpc(Node::new(BTreeMap::new())),
+            .expect("runtime");
+        Apis {
+            kv: examples::kv::rpc(stopped(&rt)),
+            lock: examples::lock::rpc(stopped(&rt)),
+            config: examples::config::rpc(stopped(&rt)),
+            rt,
+        }
     })
 }
 

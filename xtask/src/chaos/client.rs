@@ -4,7 +4,7 @@
 //! The outcome of a write is classified with care, since the checker trusts it:
 //! - answered: [`Outcome::Ok`];
 //! - refused before anything was proposed (the connection was refused, error -32020
-//!   "not the leader", -32022 "node starting", -32024 "backpressure", a malformed
+//!   "not the leader", -32022 "unavailable", -32024 "backpressure", a malformed
 //!   request), or -32023 "not applied" (a leader change replaced the entry, a
 //!   leadership transfer refused it):
 //!   not applied, so the client may retry on another node within the same op;
