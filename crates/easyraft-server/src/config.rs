@@ -62,8 +62,7 @@ fn parse_members(s: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(map)
 }
 
-/// Certificate and key files (PEM) for `wss://` between peers (the client port stays
-/// plain HTTP in this version).
+/// Certificate and key files (PEM) for `wss://` between peers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
@@ -123,6 +122,10 @@ pub struct Config {
     pub admin_insecure: bool,
     /// Certificate and key for `wss://` between peers.
     pub tls: Option<TlsFiles>,
+    /// Certificate and key for HTTPS on the client port. Every member of a cluster
+    /// sets it or none does: members then reach each other's client ports over
+    /// `https://` (joining, registering, `admin_status`).
+    pub client_tls: Option<ClientTlsFiles>,
     /// The Raft settings.
     pub raft: easyraft::RaftConfig,
 }
@@ -149,8 +152,30 @@ impl Default for Config {
             admin_token_file: None,
             admin_insecure: false,
             tls: None,
+            client_tls: None,
             raft: easyraft::RaftConfig::default(),
         }
+    }
+}
+
+/// Certificate and key files (PEM) for HTTPS on the client port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTlsFiles {
+    /// The certificate chain, naming the hosts clients connect to.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
+    /// The CA that signed the members' client certificates, which this server trusts
+    /// when it calls another member (default: `cert` itself, for a cluster sharing
+    /// one certificate).
+    pub ca: Option<PathBuf>,
+}
+
+impl ClientTlsFiles {
+    /// The CA certificates other members' client ports are checked against.
+    pub fn trusted(&self) -> &std::path::Path {
+        self.ca.as_deref().unwrap_or(&self.cert)
     }
 }
 
@@ -319,6 +344,10 @@ impl Config {
         }
         if let Some(tls) = &self.tls {
             crate::tls::peer_tls(tls)?;
+        }
+        if let Some(tls) = &self.client_tls {
+            crate::tls::client_port_tls(tls)?;
+            crate::client::Caller::new(Some(tls.trusted())).map_err(|e| invalid("client_tls.ca", e))?;
         }
         self.raft
             .clone()

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use easyraft::cluster::ops;
+use easyraft::cluster::warn_limited;
 use easyraft::RaftHandle;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -15,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use jsonrpsee::Methods;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use crate::machine::ServerMachine;
@@ -37,6 +39,8 @@ pub struct ClientApi {
     pub peer_token: Option<String>,
     /// Members' client addresses (to send a backup request to the leader).
     pub directory: crate::directory::Directory,
+    /// The client ports serve HTTPS (`[client_tls]`): redirects say `https://`.
+    pub https: bool,
 }
 
 /// A response body: whole, or streamed (a backup).
@@ -46,8 +50,8 @@ fn boxed(r: Response<Full<Bytes>>) -> Response<Body> {
     r.map(|b| b.map_err(|never| match never {}).boxed())
 }
 
-/// Serves `api` on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, api: Arc<ClientApi>) {
+/// Serves `api` on `listener` until the task is dropped; over TLS with `tls`.
+pub async fn serve(listener: TcpListener, api: Arc<ClientApi>, tls: Option<TlsAcceptor>) {
     loop {
         let (stream, from) = match listener.accept().await {
             Ok(s) => s,
@@ -57,25 +61,44 @@ pub async fn serve(listener: TcpListener, api: Arc<ClientApi>) {
                 continue;
             }
         };
-        let api = api.clone();
+        let _ = stream.set_nodelay(true);
+        let (api, tls) = (api.clone(), tls.clone());
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let api = api.clone();
-                async move {
-                    if req.method() == Method::GET && req.uri().path() == "/admin/snapshot" {
-                        let (parts, _) = req.into_parts();
-                        return Ok::<_, Infallible>(backup(&Request::from_parts(parts, ()), &api).await);
-                    }
-                    Ok::<_, Infallible>(boxed(route(req, &api).await))
-                }
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                debug!(%from, error = %e, "client connection ended");
+            match tls {
+                None => connection(stream, from, api).await,
+                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => connection(stream, from, api).await,
+                    Ok(Err(e)) => warn_limited!(%from, error = %e, "client port: TLS handshake failed"),
+                    Err(_) => warn_limited!(%from, "client port: no TLS handshake within {TLS_HANDSHAKE:?}"),
+                },
             }
         });
+    }
+}
+
+/// How long a client may take to complete its TLS handshake.
+const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves one connection (plain or TLS) until it closes.
+async fn connection<S>(stream: S, from: std::net::SocketAddr, api: Arc<ClientApi>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let api = api.clone();
+        async move {
+            if req.method() == Method::GET && req.uri().path() == "/admin/snapshot" {
+                let (parts, _) = req.into_parts();
+                return Ok::<_, Infallible>(backup(&Request::from_parts(parts, ()), &api).await);
+            }
+            Ok::<_, Infallible>(boxed(route(req, &api).await))
+        }
+    });
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await
+    {
+        debug!(%from, error = %e, "client connection ended");
     }
 }
 
@@ -264,7 +287,10 @@ async fn backup(head: &Request<()>, api: &ClientApi) -> Response<Body> {
                     307,
                     json!({ "leader": view.leader.map(|l| l.to_string()), "address": a }),
                 );
-                if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("http://{a}/admin/snapshot")) {
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&format!(
+                    "{}://{a}/admin/snapshot",
+                    if api.https { "https" } else { "http" }
+                )) {
                     r.headers_mut().insert(hyper::header::LOCATION, v);
                 }
                 r

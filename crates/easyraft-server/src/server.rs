@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::admin::{self, Admin};
-use crate::client::{call, call_leader};
+use crate::client::Caller;
 use crate::config::{Config, Service};
 use crate::directory::{Directory, DirectoryCommand, DirectoryDiscovery, MemberAddress, Members};
 use crate::error::{ConfigError, ServerError};
@@ -36,6 +36,8 @@ pub struct Server {
     /// The addresses this node advertises.
     address: MemberAddress,
     admin_token: Option<String>,
+    /// Reaches other members' client ports.
+    caller: Caller,
     /// The data directory had no state: bootstrap or join applies.
     fresh: bool,
     tasks: Vec<JoinHandle<()>>,
@@ -71,6 +73,17 @@ impl Server {
     pub async fn start(config: Config) -> Result<Server, ServerError> {
         let peer_token = read_token("peer_token_file", config.peer_token_file.as_deref())?;
         let admin_token = read_token("admin_token_file", config.admin_token_file.as_deref())?;
+        let (caller, client_tls) = match &config.client_tls {
+            None => (Caller::new(None), None),
+            Some(files) => (
+                Caller::new(Some(files.trusted())),
+                Some(crate::tls::client_port_tls(files)?),
+            ),
+        };
+        let caller = caller.map_err(|reason| ConfigError::Invalid {
+            key: "client_tls.ca".into(),
+            reason,
+        })?;
         let id = NodeId::new(&config.id);
         let mut me = MemberAddress {
             peer: config.peer_address(),
@@ -206,6 +219,7 @@ impl Server {
             promote_lag: config.promote_lag,
             catch_up_timeout: config.catch_up_timeout,
             change: tokio::sync::Mutex::new(()),
+            caller: caller.clone(),
         };
         methods
             .merge(admin::rpc(admin))
@@ -217,13 +231,15 @@ impl Server {
             admin_insecure: config.admin_insecure,
             peer_token: peer_token.clone(),
             directory: directory.clone(),
+            https: client_tls.is_some(),
         });
-        let mut tasks = vec![tokio::spawn(http::serve(listener, api))];
+        let mut tasks = vec![tokio::spawn(http::serve(listener, api, client_tls))];
         tasks.push(tokio::spawn(register(
             handle.clone(),
             directory.clone(),
             me.clone(),
             peer_token,
+            caller.clone(),
         )));
         Ok(Server {
             config,
@@ -232,6 +248,7 @@ impl Server {
             client_addr,
             address: me,
             admin_token,
+            caller,
             fresh,
             tasks,
         })
@@ -247,8 +264,12 @@ impl Server {
         self.client_addr
     }
 
-    /// The address this process reaches its own client port at.
+    /// The address this process reaches its own client port at: the advertised one
+    /// (which a TLS certificate names), else the bound one on loopback.
     fn own_address(&self) -> String {
+        if let Some(a) = &self.config.advertise_client {
+            return a.clone();
+        }
         let mut a = self.client_addr;
         if a.ip().is_unspecified() {
             a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
@@ -273,7 +294,9 @@ impl Server {
         let token = self.admin_token.as_deref();
         let deadline = tokio::time::Instant::now() + self.config.catch_up_timeout;
         // The members' addresses, to answer the leader before this node has the log.
-        let members = call_leader(&at, "admin_members", &json!({}), token, deadline)
+        let members = self
+            .caller
+            .call_leader(&at, "admin_members", &json!({}), token, deadline)
             .await
             .map_err(|e| fail(e.to_string()))?;
         let mut seeds = Members::new();
@@ -294,13 +317,13 @@ impl Server {
         });
         info!(through = %at, "asking the cluster to add this node as a learner");
         retry_refusals(
+            &self.caller,
             &at,
             "admin_add_learner",
             &me,
             token,
             deadline,
-            &["already_member"],
-            &["change_in_progress"],
+            (&["already_member"], &["change_in_progress"]),
         )
         .await
         .map_err(|e| fail(e.to_string()))?;
@@ -310,13 +333,13 @@ impl Server {
         }
         let id = json!({ "id": self.config.id });
         retry_refusals(
+            &self.caller,
             &at,
             "admin_promote",
             &id,
             token,
             deadline,
-            &["already_member"],
-            &["change_in_progress", "not_caught_up"],
+            (&["already_member"], &["change_in_progress", "not_caught_up"]),
         )
         .await
         .map_err(|e| fail(e.to_string()))?;
@@ -332,17 +355,19 @@ impl Server {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         if self.handle.view().leader.as_ref() == Some(self.handle.id()) {
             info!("leaving: handing leadership over first");
-            call(&own, "admin_transfer_leader", &json!({}), token).await?;
+            self.caller
+                .call(&own, "admin_transfer_leader", &json!({}), token)
+                .await?;
         }
         let me = json!({ "id": self.config.id });
         retry_refusals(
+            &self.caller,
             &own,
             "admin_remove",
             &me,
             token,
             deadline,
-            &["unknown_member"],
-            &["change_in_progress"],
+            (&["unknown_member"], &["change_in_progress"]),
         )
         .await?;
         info!("left the cluster");
@@ -359,18 +384,19 @@ impl Server {
 }
 
 /// Calls `method` on the leader until it succeeds, is refused with a reason in `done`
-/// (counts as success) or a reason not in `again`, or `deadline` passes.
+/// (counts as success) or a reason not in `again` (`reasons` is `(done, again)`), or
+/// `deadline` passes.
 async fn retry_refusals(
+    caller: &Caller,
     at: &str,
     method: &str,
     params: &Value,
     token: Option<&str>,
     deadline: tokio::time::Instant,
-    done: &[&str],
-    again: &[&str],
+    (done, again): (&[&str], &[&str]),
 ) -> Result<(), ServerError> {
     loop {
-        match call_leader(at, method, params, token, deadline).await {
+        match caller.call_leader(at, method, params, token, deadline).await {
             Ok(_) => return Ok(()),
             Err(ServerError::Call {
                 code: Some(MEMBERSHIP_REFUSED),
@@ -394,7 +420,13 @@ async fn retry_refusals(
 
 /// Keeps this node's addresses in the directory: proposes them when it leads, else
 /// asks the leader (`directory_register`) once the leader's client address is known.
-async fn register(handle: RaftHandle<ServerMachine>, directory: Directory, me: MemberAddress, token: Option<String>) {
+async fn register(
+    handle: RaftHandle<ServerMachine>,
+    directory: Directory,
+    me: MemberAddress,
+    token: Option<String>,
+    caller: Caller,
+) {
     let id = handle.id().to_string();
     loop {
         if directory.members().get(&id) == Some(&me) {
@@ -411,7 +443,8 @@ async fn register(handle: RaftHandle<ServerMachine>, directory: Directory, me: M
             Some(l) => match directory.client(l.as_str()) {
                 Some(addr) => {
                     let p = json!({ "id": id, "peer": me.peer, "client": me.client });
-                    call(&addr, "directory_register", &p, token.as_deref())
+                    caller
+                        .call(&addr, "directory_register", &p, token.as_deref())
                         .await
                         .map(|_| ())
                         .map_err(|e| e.to_string())
