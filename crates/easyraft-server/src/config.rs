@@ -101,6 +101,11 @@ pub struct Config {
     /// Where to find members: any raft-discovery URL (`static:`, `file://`, `dns://`,
     /// `dns+srv://`, `etcd://`); its set bootstraps when `initial_cluster` is empty.
     pub discovery: Option<String>,
+    /// With a discovery whose set grows as nodes register themselves (`etcd://`), a new
+    /// node registers, waits until the set holds this many nodes (up to
+    /// `catch_up_timeout`) and bootstraps with exactly them; more than this many is an
+    /// error, not a guess. Required to bootstrap from `etcd://`.
+    pub bootstrap_expect: Option<usize>,
     /// Join a running cluster through this member's client address.
     pub join: Option<String>,
     /// Stay a learner after joining.
@@ -142,6 +147,7 @@ impl Default for Config {
             cluster_id: "easyraft".into(),
             initial_cluster: InitialCluster::default(),
             discovery: None,
+            bootstrap_expect: None,
             join: None,
             learner: false,
             promote_lag: 100,
@@ -330,6 +336,9 @@ impl Config {
         }
         self.services.sort();
         self.services.dedup();
+        if self.bootstrap_expect == Some(0) {
+            return Err(invalid("bootstrap_expect", "must be at least 1".into()));
+        }
         if let Some(url) = &self.discovery {
             easyraft::discovery::discovery_from_url(url).map_err(|e| invalid("discovery", e.to_string()))?;
         }

@@ -155,7 +155,7 @@ impl Server {
                 config.initial_cluster.0.keys().map(String::as_str),
             ))
         } else if let Some(d) = &configured {
-            let all = d.get_all_node_addresses().await?;
+            let all = discovered_set(d.as_ref(), &config).await?;
             if !all.contains_key(&id) {
                 return Err(ConfigError::Invalid {
                     key: "discovery".into(),
@@ -461,6 +461,54 @@ async fn register(
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The set a new node bootstraps with from discovery: the set as it is, or, with
+/// `bootstrap_expect`, exactly that many nodes once they all registered.
+async fn discovered_set(
+    d: &dyn ServiceDiscovery,
+    config: &Config,
+) -> Result<std::collections::BTreeMap<NodeId, NodeAddress>, ServerError> {
+    let refuse = |reason: String| -> ServerError {
+        ConfigError::Invalid {
+            key: "bootstrap_expect".into(),
+            reason,
+        }
+        .into()
+    };
+    let url = config.discovery.as_deref().unwrap_or_default();
+    let Some(expect) = config.bootstrap_expect else {
+        if url.starts_with("etcd://") {
+            return Err(refuse(format!(
+                "{url}: the set grows as nodes register, so a new node cannot tell when it is complete; \
+                 set bootstrap_expect to the number of founding members"
+            )));
+        }
+        return Ok(d.get_all_node_addresses().await?);
+    };
+    let deadline = tokio::time::Instant::now() + config.catch_up_timeout;
+    loop {
+        let all = d.get_all_node_addresses().await?;
+        match all.len() {
+            n if n == expect => return Ok(all),
+            n if n > expect => {
+                return Err(refuse(format!(
+                    "discovery lists {n} nodes ({:?}), more than the {expect} expected",
+                    all.keys().collect::<Vec<_>>()
+                )))
+            }
+            n if tokio::time::Instant::now() >= deadline => {
+                return Err(refuse(format!(
+                    "discovery lists {n} of the {expect} expected nodes after {:?}",
+                    config.catch_up_timeout
+                )))
+            }
+            n => {
+                info!(found = n, expect, "waiting for the founding members to register");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
     }
 }
 

@@ -261,3 +261,45 @@ fn t19_the_client_port_serves_https_to_clients_and_to_members() {
         Ok((200, _))
     ));
 }
+
+/// `discovery = "etcd://…"` with `bootstrap_expect = 3`: each server registers its peer
+/// address in a real etcd, and none bootstraps before all three are there. The nodes
+/// start a second apart, so a node that bootstrapped with the set it first saw would
+/// found a cluster of one or two, and the three would never agree on three members.
+#[test]
+fn t17_three_servers_register_in_etcd_and_bootstrap_once_all_are_there() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let etcd = rt
+        .block_on(raft_discovery::testing::EtcdServer::start())
+        .expect("etcd (cargo xtask test installs it)");
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("etcd://{}/easyraft-t17?ttl=5s", etcd.endpoint());
+    let mut nodes = Vec::new();
+    for i in 1..=3 {
+        let (id, p, c) = (format!("node{i}"), free_port(), free_port());
+        let extra = format!("discovery = \"{url}\"\nbootstrap_expect = 3");
+        let cfg = write_config(dir.path(), &id, p, c, &extra);
+        nodes.push(spawn(dir.path(), &id, p, c, cfg, &[]));
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let (_, port) = leader(&nodes);
+    let put = call_leader(port, "kv_put", json!({"key": "found", "value": "in-etcd"}), None).unwrap();
+    assert_eq!(put["ok"], true);
+    for n in &nodes {
+        let m = members(n.client);
+        let ids: Vec<&str> = m["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|x| x["id"].as_str())
+            .collect();
+        assert_eq!(ids, ["node1", "node2", "node3"], "members as {} sees them: {m}", n.id);
+    }
+    // Without bootstrap_expect, a new node refuses to guess when etcd's set is complete.
+    let (p, c) = (free_port(), free_port());
+    let cfg = write_config(dir.path(), "node9", p, c, &format!("discovery = \"{url}\""));
+    let out = bin().arg("--config").arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bootstrap_expect"), "{err}");
+}
