@@ -101,10 +101,10 @@ pub struct Config {
     /// Where to find members: any raft-discovery URL (`static:`, `file://`, `dns://`,
     /// `dns+srv://`, `etcd://`); its set bootstraps when `initial_cluster` is empty.
     pub discovery: Option<String>,
-    /// With a discovery whose set grows as nodes register themselves (`etcd://`), a new
+    /// With a discovery whose set grows as nodes start (`etcd://`, `dns+srv://`), a new
     /// node registers, waits until the set holds this many nodes (up to
     /// `catch_up_timeout`) and bootstraps with exactly them; more than this many is an
-    /// error, not a guess. Required to bootstrap from `etcd://`.
+    /// error, not a guess. Required to bootstrap from `etcd://` or `dns+srv://`.
     pub bootstrap_expect: Option<usize>,
     /// Join a running cluster through this member's client address.
     pub join: Option<String>,

@@ -479,7 +479,9 @@ async fn discovered_set(
     };
     let url = config.discovery.as_deref().unwrap_or_default();
     let Some(expect) = config.bootstrap_expect else {
-        if url.starts_with("etcd://") {
+        // etcd's keys and SRV records appear as nodes start: what a new node sees
+        // first is not the whole set.
+        if url.starts_with("etcd://") || url.starts_with("dns+srv://") {
             return Err(refuse(format!(
                 "{url}: the set grows as nodes register, so a new node cannot tell when it is complete; \
                  set bootstrap_expect to the number of founding members"
