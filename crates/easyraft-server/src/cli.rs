@@ -49,6 +49,10 @@ pub struct Args {
     /// Where to find members: a raft-discovery URL.
     #[arg(long)]
     pub discovery: Option<String>,
+    /// With `etcd://` or `dns+srv://` discovery: found the cluster once this many nodes
+    /// registered.
+    #[arg(long)]
+    pub bootstrap_expect: Option<String>,
     /// Join a running cluster through this member's client address.
     #[arg(long)]
     pub join: Option<String>,
@@ -116,6 +120,7 @@ impl Args {
         push("cluster_id", &self.cluster_id);
         push("initial_cluster", &self.initial_cluster);
         push("discovery", &self.discovery);
+        push("bootstrap_expect", &self.bootstrap_expect);
         push("join", &self.join);
         push("promote_lag", &self.promote_lag);
         push("services", &self.services);

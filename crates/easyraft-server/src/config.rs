@@ -386,6 +386,9 @@ impl Config {
     }
 }
 
+/// Top-level integer keys that default to absent.
+const OPTIONAL_INTEGERS: &[&str] = &["bootstrap_expect"];
+
 /// Sets dotted `key` in `table` to `raw`, typed like the value it replaces.
 fn set(table: &mut toml::Table, key: &str, raw: &str) -> Result<(), String> {
     let (section, field) = match key.split_once('.') {
@@ -400,6 +403,10 @@ fn set(table: &mut toml::Table, key: &str, raw: &str) -> Result<(), String> {
         },
     };
     let value = match target.get(field) {
+        // Integer keys with no default are absent from the table: typed by name.
+        None if section.is_none() && OPTIONAL_INTEGERS.contains(&field) => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| format!("{raw:?} is not an integer"))?)
+        }
         Some(toml::Value::Integer(_)) => {
             toml::Value::Integer(raw.trim().parse().map_err(|_| format!("{raw:?} is not an integer"))?)
         }
@@ -503,6 +510,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("EASYRAFT_PROMOTE_LAG") && e.contains("promote_lag"), "{e}");
+        // An integer key with no default is typed by name, from a variable or a flag.
+        let c = Config::default()
+            .with_overrides(&env(&[("EASYRAFT_BOOTSTRAP_EXPECT", "3")]))
+            .unwrap();
+        assert_eq!(c.bootstrap_expect, Some(3));
+        let e = Config::default()
+            .with_overrides(&env(&[("EASYRAFT_BOOTSTRAP_EXPECT", "three")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bootstrap_expect") && e.contains("not an integer"), "{e}");
     }
 
     #[test]
