@@ -169,8 +169,18 @@ impl Admin {
         if !is_member(&s, old) {
             return Err(refused("unknown_member", format!("{old} is not a member")));
         }
-        self.add_learner(&s, id, peer, client).await?;
+        // A node that joined as a learner (`join` with `learner = true`) is promoted in
+        // place; any other member is refused by add_learner.
+        let learner = s.membership.learners.contains(&NodeId::new(id));
+        if learner {
+            self.record(id, peer, client).await?;
+        } else {
+            self.add_learner(&s, id, peer, client).await?;
+        }
         if let Err(e) = self.wait_caught_up(id).await {
+            if learner {
+                return Err(e);
+            }
             // Undo the learner, so a failed replace leaves the membership as it was.
             let _ = self
                 .handle

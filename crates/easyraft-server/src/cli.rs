@@ -56,6 +56,10 @@ pub struct Args {
     /// Join a running cluster through this member's client address.
     #[arg(long)]
     pub join: Option<String>,
+    /// With --join: take the place of this dead member (added, caught up, promoted,
+    /// then the old one removed).
+    #[arg(long)]
+    pub replaces: Option<String>,
     /// Stay a learner after joining.
     #[arg(long)]
     pub learner: bool,
@@ -122,6 +126,7 @@ impl Args {
         push("discovery", &self.discovery);
         push("bootstrap_expect", &self.bootstrap_expect);
         push("join", &self.join);
+        push("replaces", &self.replaces);
         push("promote_lag", &self.promote_lag);
         push("services", &self.services);
         push("peer_token_file", &self.peer_token_file);

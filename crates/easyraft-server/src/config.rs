@@ -110,6 +110,10 @@ pub struct Config {
     pub join: Option<String>,
     /// Stay a learner after joining.
     pub learner: bool,
+    /// With `join`: take the place of this (dead) member. The new node is added as a
+    /// learner, catches up, is promoted, and then the old member is removed
+    /// (`admin_replace`), so the number of voters never drops.
+    pub replaces: Option<String>,
     /// A joining learner is promoted once it is within this many entries of the leader.
     pub promote_lag: u64,
     /// How long a join or `admin_replace` waits for the learner to catch up.
@@ -150,6 +154,7 @@ impl Default for Config {
             bootstrap_expect: None,
             join: None,
             learner: false,
+            replaces: None,
             promote_lag: 100,
             catch_up_timeout: Duration::from_secs(60),
             leave_on_shutdown: false,
@@ -336,6 +341,12 @@ impl Config {
         }
         self.services.sort();
         self.services.dedup();
+        if self.replaces.is_some() && (self.join.is_none() || self.learner) {
+            return Err(invalid(
+                "replaces",
+                "needs join (the cluster to join) and learner = false (the new node becomes a voter)".into(),
+            ));
+        }
         if self.bootstrap_expect == Some(0) {
             return Err(invalid("bootstrap_expect", "must be at least 1".into()));
         }

@@ -279,7 +279,8 @@ impl Server {
 
     /// If `join` is set and the data directory was empty: asks the cluster (through
     /// `join`, following not-leader hints) to add this node as a learner, waits until
-    /// it caught up, then has it promoted (unless `learner`).
+    /// it caught up, then has it promoted (unless `learner`), then has the member it
+    /// `replaces` removed.
     pub async fn join(&self) -> Result<(), ServerError> {
         let Some(at) = self.config.join.clone() else {
             return Ok(());
@@ -344,6 +345,20 @@ impl Server {
         .await
         .map_err(|e| fail(e.to_string()))?;
         info!("promoted to voter");
+        if let Some(old) = &self.config.replaces {
+            retry_refusals(
+                &self.caller,
+                &at,
+                "admin_remove",
+                &json!({ "id": old }),
+                token,
+                deadline,
+                (&["unknown_member"], &["change_in_progress"]),
+            )
+            .await
+            .map_err(|e| fail(format!("promoted, but removing {old} failed: {e}")))?;
+            info!(replaced = %old, "took the place of the old member");
+        }
         Ok(())
     }
 

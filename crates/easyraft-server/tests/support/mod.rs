@@ -308,3 +308,62 @@ pub(crate) fn roles(port: u16) -> std::collections::BTreeMap<String, String> {
         })
         .collect()
 }
+
+/// Writes `w0`, `w1`, ... every 20 ms through whichever of `ports` answers (following
+/// not-leader hints), remembering which were acknowledged.
+pub(crate) struct Writer {
+    acked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Writer {
+    pub(crate) fn start(ports: Vec<u16>) -> Writer {
+        use std::sync::atomic::Ordering;
+        let acked: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let stop: std::sync::Arc<std::sync::atomic::AtomicBool> = Default::default();
+        let thread = {
+            let (acked, stop) = (acked.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("w{i}");
+                    let mut endpoints = ports.clone();
+                    endpoints.rotate_left((i as usize) % ports.len());
+                    let value = json!({"key": key, "value": format!("v{i}")});
+                    if call_any(&endpoints, "kv_put", value, None).is_ok() {
+                        acked.lock().unwrap().push(key);
+                    }
+                    i += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        Writer { acked, stop, thread }
+    }
+
+    /// Waits for a few more acknowledged writes, stops, and checks that every
+    /// acknowledged write is readable (linearizably) through each of `check`.
+    pub(crate) fn finish(self, check: &[u16]) {
+        let n_before = self.acked.lock().unwrap().len();
+        wait_for("more acknowledged writes", || {
+            (self.acked.lock().unwrap().len() > n_before + 5).then_some(())
+        });
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap();
+        let keys = self.acked.lock().unwrap().clone();
+        assert!(keys.len() > 5, "only {} writes acknowledged", keys.len());
+        for &port in check {
+            let scan = call_leader(port, "kv_scan", json!({"prefix": "w", "limit": 10000}), None).unwrap();
+            let have: std::collections::BTreeSet<String> = scan["pairs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["key"].as_str().unwrap().to_string())
+                .collect();
+            for k in &keys {
+                assert!(have.contains(k), "acknowledged {k} missing on port {port}");
+            }
+        }
+    }
+}
