@@ -12,6 +12,7 @@ use easyraftctl::endpoint::Endpoint;
 use easyraftctl::http::HttpClient;
 use hyper::Method;
 use serde_json::{json, Value};
+use tracing::debug;
 
 use crate::error::ServerError;
 use crate::rpc_codes::{NOT_APPLIED, NOT_LEADER, UNAVAILABLE};
@@ -92,7 +93,9 @@ impl Caller {
     }
 
     /// Calls `method` on the leader, starting at `address`: follows not-leader hints
-    /// and retries while the cluster is unavailable or electing, until `deadline`.
+    /// and retries while the cluster is unavailable or electing, or the hinted leader
+    /// cannot be reached, until `deadline`. Callers' methods must be safe to send
+    /// twice (a lost answer is retried).
     pub async fn call_leader(
         &self,
         address: &str,
@@ -114,6 +117,15 @@ impl Caller {
                 }
                 Err(ServerError::Call { code: Some(code), .. })
                     if (code == UNAVAILABLE || code == NOT_APPLIED) && tokio::time::Instant::now() < deadline => {}
+                // A hint can name a leader that just died: start over where we began
+                // (which then names the next leader). The starting address itself
+                // unreachable is the caller's to hear at once.
+                Err(ServerError::Call { code: None, reason, .. })
+                    if at != address && tokio::time::Instant::now() < deadline =>
+                {
+                    debug!(%at, %reason, "the hinted leader is not reachable; asking {address} again");
+                    at = address.to_string();
+                }
                 other => return other,
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -297,8 +297,11 @@ impl Config {
     }
 
     /// The `EASYRAFT_…` variables among `vars` that name no configuration key (they are
-    /// ignored; the binary says so, in case one is a typo).
+    /// ignored; the binary says so, in case one is a typo). easyraftctl's own
+    /// variables, often set in the same shell, are not reported.
     pub fn unknown_env(vars: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+        const CTL: &[&str] = &["EASYRAFT_ENDPOINTS", "EASYRAFT_ADMIN_TOKEN"];
+        let vars = vars.into_iter().filter(|(name, _)| !CTL.contains(&name.as_str()));
         let Ok(table) = toml::Table::try_from(Config::default()) else {
             return Vec::new();
         };
