@@ -144,3 +144,60 @@ impl Caller {
         Ok((answer.status, json))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Answers each connection with the next of `bodies` (HTTP 200, JSON-RPC), then closes.
+    async fn member(bodies: Vec<String>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            for body in bodies {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 64 << 10];
+                let mut got = Vec::new();
+                // The request's head and its (small) body.
+                while !String::from_utf8_lossy(&got).contains("\"jsonrpc\"") {
+                    let n = s.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                s.write_all(reply.as_bytes()).await.unwrap();
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_hint_naming_a_dead_leader_is_dropped_and_the_first_member_asked_again() {
+        let dead = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        };
+        let not_leader = json!({"jsonrpc": "2.0", "id": 1, "error": {
+            "code": NOT_LEADER, "message": "not the leader",
+            "data": {"leader": "n1", "address": dead}}});
+        let ok = json!({"jsonrpc": "2.0", "id": 1, "result": {"index": 7}});
+        let at = member(vec![not_leader.to_string(), ok.to_string()]).await;
+        let caller = Caller::new(None).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let got = caller
+            .call_leader(&at, "admin_promote", &json!({"id": "n4"}), None, deadline)
+            .await;
+        assert_eq!(got.unwrap()["index"], 7);
+        // The first member itself unreachable is an error at once, not a retry loop.
+        let err = caller
+            .call_leader(&dead, "admin_promote", &json!({}), None, deadline)
+            .await;
+        assert!(matches!(err, Err(ServerError::Call { code: None, .. })), "{err:?}");
+    }
+}

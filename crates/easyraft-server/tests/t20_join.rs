@@ -114,7 +114,7 @@ fn t25_a_leader_started_with_leave_on_shutdown_hands_over_and_leaves_on_sigterm(
 }
 
 #[test]
-fn t22_a_dead_member_is_replaced_by_a_node_started_with_replaces_while_writes_flow() {
+fn t22_a_dead_leader_is_replaced_by_a_node_started_with_replaces_while_writes_flow() {
     let dir = tempfile::tempdir().unwrap();
     let mut nodes = start_cluster(dir.path(), 3);
     let (leader_id, _) = leader(&nodes);
@@ -122,12 +122,11 @@ fn t22_a_dead_member_is_replaced_by_a_node_started_with_replaces_while_writes_fl
     let mut ports: Vec<u16> = nodes.iter().map(|n| n.client).collect();
     ports.push(client);
     let writer = Writer::start(ports);
-    // A follower dies for good.
-    let dead = nodes.iter().position(|n| n.id != leader_id).unwrap();
+    // The leader dies for good; its replacement joins through a follower.
+    let dead = nodes.iter().position(|n| n.id == leader_id).unwrap();
     let dead_id = nodes[dead].id.clone();
     nodes[dead].kill();
-    // Its replacement joins through a live member and takes its place.
-    let live = nodes.iter().find(|n| n.id == leader_id).unwrap().client;
+    let live = nodes.iter().find(|n| n.id != leader_id).unwrap().client;
     let cfg = write_config(dir.path(), "node4", peer, client, "");
     let join = format!("127.0.0.1:{live}");
     nodes.push(spawn(
