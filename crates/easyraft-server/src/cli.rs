@@ -49,7 +49,9 @@ pub struct Args {
     /// Where to find members: a raft-discovery URL.
     #[arg(long)]
     pub discovery: Option<String>,
-    /// Join a running cluster through this member's client address.
+    /// Join a running cluster (a fresh node outside the bootstrap set): members'
+    /// client addresses `host:port[,host:port...]`, or a discovery URL listing them
+    /// (`dns+srv://_client._tcp.easyraft.default.svc.cluster.local`).
     #[arg(long)]
     pub join: Option<String>,
     /// Stay a learner after joining.

@@ -102,7 +102,10 @@ pub struct Config {
     /// Where to find members: any raft-discovery URL (`static:`, `file://`, `dns://`,
     /// `dns+srv://`, `etcd://`); its set bootstraps when `initial_cluster` is empty.
     pub discovery: Option<String>,
-    /// Join a running cluster through this member's client address.
+    /// Join a running cluster: members' client addresses (`host:port[,host:port...]`)
+    /// or a discovery URL listing them (`dns+srv://_client._tcp.…`). Used by a fresh
+    /// node that is not in the bootstrap set (`initial_cluster`, else the discovery
+    /// set); a fresh node in that set bootstraps, a node with data ignores it.
     pub join: Option<String>,
     /// Stay a learner after joining.
     pub learner: bool,
@@ -288,17 +291,30 @@ impl Config {
         if self.id.is_empty() {
             return Err(invalid("id", "is required (this node's id)".into()));
         }
-        if self.join.is_some() && !self.initial_cluster.0.is_empty() {
-            return Err(invalid(
-                "join",
-                "cannot be combined with initial_cluster (join a running cluster, or bootstrap a new one)".into(),
-            ));
-        }
-        if !self.initial_cluster.0.is_empty() && !self.initial_cluster.0.contains_key(&self.id) {
+        // With `join`, a fresh node outside the bootstrap set joins; without it, it
+        // must be one of the founders.
+        if self.join.is_none() && !self.initial_cluster.0.is_empty() && !self.initial_cluster.0.contains_key(&self.id) {
             return Err(invalid(
                 "initial_cluster",
-                format!("does not name this node ({})", self.id),
+                format!("does not name this node ({}), and no join is given", self.id),
             ));
+        }
+        if let Some(join) = &self.join {
+            if crate::server::is_discovery_url(join) {
+                easyraft::discovery::discovery_from_url(join).map_err(|e| invalid("join", e.to_string()))?;
+            } else {
+                let addrs: Vec<&str> = join.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
+                if addrs.is_empty() {
+                    return Err(invalid(
+                        "join",
+                        "names no member (host:port[,host:port...] or a discovery URL)".into(),
+                    ));
+                }
+                for a in addrs {
+                    a.parse::<easyraft::discovery::NodeAddress>()
+                        .map_err(|e| invalid("join", format!("{a:?}: {e}")))?;
+                }
+            }
         }
         if self.services.is_empty() {
             return Err(invalid("services", "lists no service".into()));

@@ -2,6 +2,7 @@
 //! client port on `listen_client`, and the node's life: bootstrap or join, register
 //! its addresses in the directory, leave on shutdown.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -36,8 +37,9 @@ pub struct Server {
     /// The addresses this node advertises.
     address: MemberAddress,
     admin_token: Option<String>,
-    /// The data directory had no state: bootstrap or join applies.
-    fresh: bool,
+    /// The data directory had no state and this node is not in the bootstrap set:
+    /// [`Server::join`] applies.
+    joining: bool,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -106,10 +108,56 @@ impl Server {
             }
             None => None,
         };
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| storage_error(&config.data_dir, e))?;
+        let storage =
+            FileStorage::open(&config.data_dir, Options::default()).map_err(|e| storage_error(&config.data_dir, e))?;
+        let init = storage
+            .initial_state()
+            .map_err(|e| storage_error(&config.data_dir, e))?;
+        let last = storage.last_index().map_err(|e| storage_error(&config.data_dir, e))?;
+        let fresh = init.hard_state == Default::default() && last == 0 && init.membership == Membership::default();
+        // A fresh node named in the bootstrap set founds the cluster with the others in
+        // it (even when `join` is set, so that every pod of a StatefulSet can be given
+        // the same flags); one not in it joins through `join`.
+        let mut joining = false;
+        let bootstrap = if !fresh {
+            info!(data_dir = %config.data_dir.display(), "the data directory has state: bootstrap and join settings are ignored");
+            None
+        } else {
+            match bootstrap_set(&config, configured.as_ref()).await? {
+                Some((_, set)) if set.contains(config.id.as_str()) => {
+                    if config.join.is_some() {
+                        info!(set = ?set, "this node is in the bootstrap set: bootstrapping (join is only for nodes outside it)");
+                    }
+                    Some(Membership::with_voters(set.iter().map(String::as_str)))
+                }
+                _ if config.join.is_some() => {
+                    joining = true;
+                    None
+                }
+                Some((key, set)) => {
+                    return Err(ConfigError::Invalid {
+                        key: key.into(),
+                        reason: format!(
+                            "the bootstrap set {set:?} does not include this node ({id}), and no join is given"
+                        ),
+                    }
+                    .into())
+                }
+                None => {
+                    return Err(ConfigError::Invalid {
+                        key: "initial_cluster".into(),
+                        reason: "a new node needs initial_cluster, discovery or join".into(),
+                    }
+                    .into())
+                }
+            }
+        };
         if let Some(d) = &configured {
             // With no advertise_peer or initial_cluster entry, the discovery's address
             // for this node is the one to advertise; else register ours where the
-            // backend supports it.
+            // backend supports it. (After the bootstrap set is taken: a DNS discovery
+            // lists the names it resolved once.)
             let known = match config.advertise_peer.is_none() && config.initial_cluster.0.is_empty() {
                 true => d.get_node_address(&id).await.ok(),
                 false => None,
@@ -123,44 +171,6 @@ impl Server {
                 (None, Err(_)) => {}
             }
         }
-
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| storage_error(&config.data_dir, e))?;
-        let storage =
-            FileStorage::open(&config.data_dir, Options::default()).map_err(|e| storage_error(&config.data_dir, e))?;
-        let init = storage
-            .initial_state()
-            .map_err(|e| storage_error(&config.data_dir, e))?;
-        let last = storage.last_index().map_err(|e| storage_error(&config.data_dir, e))?;
-        let fresh = init.hard_state == Default::default() && last == 0 && init.membership == Membership::default();
-        let bootstrap = if !fresh {
-            info!(data_dir = %config.data_dir.display(), "the data directory has state: bootstrap and join settings are ignored");
-            None
-        } else if config.join.is_some() {
-            None
-        } else if !config.initial_cluster.0.is_empty() {
-            Some(Membership::with_voters(
-                config.initial_cluster.0.keys().map(String::as_str),
-            ))
-        } else if let Some(d) = &configured {
-            let all = d.get_all_node_addresses().await?;
-            if !all.contains_key(&id) {
-                return Err(ConfigError::Invalid {
-                    key: "discovery".into(),
-                    reason: format!(
-                        "the discovery set {:?} does not include this node ({id})",
-                        all.keys().collect::<Vec<_>>()
-                    ),
-                }
-                .into());
-            }
-            Some(Membership::with_voters(all.into_keys()))
-        } else {
-            return Err(ConfigError::Invalid {
-                key: "initial_cluster".into(),
-                reason: "a new node needs initial_cluster, discovery or join".into(),
-            }
-            .into());
-        };
 
         let listener = tokio::net::TcpListener::bind(config.listen_client)
             .await
@@ -185,7 +195,7 @@ impl Server {
         let raft = config.raft.clone();
         let machine = ServerMachine::new(directory.clone());
         let handle = RaftNode::start(id.clone(), raft, storage, machine, transport, bootstrap).await?;
-        info!(%id, peer = %me.peer, client = %client_addr, fresh, "node started");
+        info!(%id, peer = %me.peer, client = %client_addr, fresh, joining, "node started");
 
         let lookup_dir = directory.clone();
         let node = Node::with_lookup(Arc::new(move |id: &str| lookup_dir.client(id)));
@@ -232,7 +242,7 @@ impl Server {
             client_addr,
             address: me,
             admin_token,
-            fresh,
+            joining,
             tasks,
         })
     }
@@ -256,26 +266,26 @@ impl Server {
         a.to_string()
     }
 
-    /// If `join` is set and the data directory was empty: asks the cluster (through
-    /// `join`, following not-leader hints) to add this node as a learner, waits until
+    /// If this node is joining (`join` is set, the data directory was empty and the
+    /// node is not in the bootstrap set): finds a member through `join` (client
+    /// addresses, or a discovery URL naming the members' client ports), asks the
+    /// cluster (following not-leader hints) to add this node as a learner, waits until
     /// it caught up, then has it promoted (unless `learner`).
     pub async fn join(&self) -> Result<(), ServerError> {
-        let Some(at) = self.config.join.clone() else {
+        let Some(join) = self.config.join.clone() else {
             return Ok(());
         };
-        if !self.fresh {
+        if !self.joining {
             return Ok(());
         }
+        let token = self.admin_token.as_deref();
+        let deadline = tokio::time::Instant::now() + self.config.catch_up_timeout;
+        // The members' addresses, to answer the leader before this node has the log.
+        let (at, members) = self.first_member(&join, deadline).await?;
         let fail = |reason: String| ServerError::Join {
             address: at.clone(),
             reason,
         };
-        let token = self.admin_token.as_deref();
-        let deadline = tokio::time::Instant::now() + self.config.catch_up_timeout;
-        // The members' addresses, to answer the leader before this node has the log.
-        let members = call_leader(&at, "admin_members", &json!({}), token, deadline)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
         let mut seeds = Members::new();
         for m in members["members"].as_array().into_iter().flatten() {
             if let (Some(id), Some(peer)) = (m["id"].as_str(), m["peer"].as_str()) {
@@ -324,6 +334,44 @@ impl Server {
         Ok(())
     }
 
+    /// The first member named by `join` that answers `admin_members` (through its
+    /// leader): its client address and the answer. Asks every candidate in turn; a
+    /// discovery URL is resolved and asked again until `deadline` (the records of a
+    /// just-created Service lag), a list of addresses once (a process supervisor
+    /// restarts the node).
+    async fn first_member(&self, join: &str, deadline: tokio::time::Instant) -> Result<(String, Value), ServerError> {
+        let token = self.admin_token.as_deref();
+        loop {
+            let last_error = match join_candidates(join, &self.config.id).await {
+                Ok(candidates) if candidates.is_empty() => "it names no member other than this node".to_string(),
+                Ok(candidates) => {
+                    let mut last = String::new();
+                    for at in candidates {
+                        // A short wait per candidate: the next one may be the live one.
+                        let until = deadline.min(tokio::time::Instant::now() + Duration::from_secs(5));
+                        match call_leader(&at, "admin_members", &json!({}), token, until).await {
+                            Ok(members) => return Ok((at, members)),
+                            Err(e) => {
+                                debug!(member = %at, error = %e, "no answer to join through");
+                                last = e.to_string();
+                            }
+                        }
+                    }
+                    last
+                }
+                Err(e) => e.to_string(),
+            };
+            if !is_discovery_url(join) || tokio::time::Instant::now() >= deadline {
+                return Err(ServerError::Join {
+                    address: join.to_string(),
+                    reason: last_error,
+                });
+            }
+            info!(through = %join, error = %last_error, "no member to join through yet; trying again");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// Leaves the cluster: hands leadership over first if this node leads, then has the
     /// leader remove it.
     pub async fn leave(&self) -> Result<(), ServerError> {
@@ -356,6 +404,61 @@ impl Server {
         }
         self.handle.shutdown().await;
     }
+}
+
+/// Whether `join` is a discovery URL rather than a list of client addresses.
+pub(crate) fn is_discovery_url(join: &str) -> bool {
+    join.contains("://") || join.trim_start().starts_with("static:")
+}
+
+/// The client addresses `join` names, without this node's own (a headless Service's
+/// SRV records list the joining pod too): `host:port[,host:port...]` as written, or
+/// every node of the discovery URL.
+async fn join_candidates(join: &str, own_id: &str) -> Result<Vec<String>, ServerError> {
+    if !is_discovery_url(join) {
+        return Ok(join
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect());
+    }
+    let all = discovery_from_url(join)?.get_all_node_addresses().await?;
+    Ok(all
+        .into_iter()
+        .filter(|(id, _)| id.as_str() != own_id)
+        .map(|(_, a)| a.to_string())
+        .collect())
+}
+
+/// The founding members of a new cluster and the key they come from:
+/// `initial_cluster`'s ids, else the discovery set. A discovery set is taken once
+/// every node it lists resolves (`refresh` succeeds): founders that took a partial
+/// set would found different clusters. Waits for that up to `catch_up_timeout`.
+async fn bootstrap_set(
+    config: &Config,
+    discovery: Option<&Arc<dyn ServiceDiscovery>>,
+) -> Result<Option<(&'static str, BTreeSet<String>)>, ServerError> {
+    if !config.initial_cluster.0.is_empty() {
+        return Ok(Some((
+            "initial_cluster",
+            config.initial_cluster.0.keys().cloned().collect(),
+        )));
+    }
+    let Some(d) = discovery else { return Ok(None) };
+    let deadline = tokio::time::Instant::now() + config.catch_up_timeout;
+    loop {
+        match d.refresh().await {
+            Ok(()) => break,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                info!(error = %e, "waiting for every node of the discovery set to resolve");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let all = d.get_all_node_addresses().await?;
+    Ok(Some(("discovery", all.into_keys().map(|id| id.to_string()).collect())))
 }
 
 /// Calls `method` on the leader until it succeeds, is refused with a reason in `done`
