@@ -66,10 +66,11 @@ fn storage_error(path: &Path, e: impl std::fmt::Display) -> ServerError {
 }
 
 impl Server {
-    /// Opens the data directory, starts the node (bootstrapping a new cluster from
-    /// `initial_cluster` or the discovery set when the directory is empty and no
-    /// `join` is given) and serves the client port. Call [`Server::join`] next when
-    /// joining.
+    /// Opens the data directory, starts the node and serves the client port. On an
+    /// empty data directory, a node in the bootstrap set (`initial_cluster`, else the
+    /// discovery set) founds the cluster with the others in it, unless `join` reaches
+    /// a running cluster that no longer lists it; a node outside the set needs `join`.
+    /// Call [`Server::join`] next.
     pub async fn start(config: Config) -> Result<Server, ServerError> {
         let peer_token = read_token("peer_token_file", config.peer_token_file.as_deref())?;
         let admin_token = read_token("admin_token_file", config.admin_token_file.as_deref())?;
@@ -124,8 +125,14 @@ impl Server {
             info!(data_dir = %config.data_dir.display(), "the data directory has state: bootstrap and join settings are ignored");
             None
         } else {
-            match bootstrap_set(&config, configured.as_ref()).await? {
-                Some((_, set)) if set.contains(config.id.as_str()) => {
+            let set = bootstrap_set(&config, configured.as_ref()).await?;
+            let in_set = set.as_ref().is_some_and(|(_, s)| s.contains(config.id.as_str()));
+            let removed = match (&config.join, in_set) {
+                (Some(join), true) => removed_founder(join, &config.id, admin_token.as_deref()).await?,
+                _ => false,
+            };
+            match set {
+                Some((_, set)) if in_set && !removed => {
                     if config.join.is_some() {
                         info!(set = ?set, "this node is in the bootstrap set: bootstrapping (join is only for nodes outside it)");
                     }
@@ -429,6 +436,66 @@ async fn join_candidates(join: &str, own_id: &str) -> Result<Vec<String>, Server
         .filter(|(id, _)| id.as_str() != own_id)
         .map(|(_, a)| a.to_string())
         .collect())
+}
+
+/// Whether a fresh founder (in the bootstrap set, `join` given) must join rather
+/// than bootstrap: asks the members `join` names for the running cluster's leader and
+/// its view. None answers with a leader (the cluster is being created): bootstrap. The
+/// cluster does not list this node (it was removed, e.g. after losing its volume):
+/// join. It lists it and had replicated entries to it: this node lost its data, and a
+/// voter must never come back with an empty disk under its old id: an error saying to
+/// remove it first. (Best effort: a leader elected since this node died knows no
+/// replication progress of it.)
+async fn removed_founder(join: &str, own_id: &str, token: Option<&str>) -> Result<bool, ServerError> {
+    async fn members_at(at: &str, token: Option<&str>) -> Option<Value> {
+        let params = json!({});
+        let answer = tokio::time::timeout(Duration::from_secs(3), call(at, "admin_members", &params, token));
+        answer.await.ok()?.ok()
+    }
+    fn row<'a>(members: &'a Value, id: &str) -> Option<&'a Value> {
+        members["members"].as_array()?.iter().find(|m| m["id"] == id)
+    }
+    let candidates = match join_candidates(join, own_id).await {
+        Ok(c) => c,
+        Err(e) => {
+            debug!(error = %e, "no running cluster found through join; bootstrapping");
+            return Ok(false);
+        }
+    };
+    for at in candidates {
+        let Some(mut view) = members_at(&at, token).await else {
+            continue;
+        };
+        let Some(leader) = view["leader"].as_str().map(str::to_string) else {
+            continue;
+        };
+        // The leader's own view: its membership is the newest, and only it reports how
+        // far it replicated to each member.
+        let leader_client = row(&view, &leader)
+            .and_then(|r| r["client"].as_str())
+            .map(str::to_string);
+        if let Some(lc) = leader_client.filter(|lc| *lc != at) {
+            if let Some(v) = members_at(&lc, token).await {
+                view = v;
+            }
+        }
+        return match row(&view, own_id) {
+            None => {
+                info!(through = %at, "the running cluster does not list this node (removed): joining instead of bootstrapping");
+                Ok(true)
+            }
+            Some(r) => match r["match"].as_u64() {
+                Some(n) if n > 0 => Err(ServerError::Join {
+                    address: at,
+                    reason: format!(
+                        "this node ({own_id}) is a voter of the running cluster, which had replicated its log to it up to index {n}, but its data directory is empty: its data was lost. Remove it first (easyraftctl member remove {own_id}); started again, it joins as a new member"
+                    ),
+                }),
+                _ => Ok(false),
+            },
+        };
+    }
+    Ok(false)
 }
 
 /// The founding members of a new cluster and the key they come from:

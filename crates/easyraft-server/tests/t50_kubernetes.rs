@@ -4,7 +4,8 @@
 //! publish (an A record per pod, SRV records per named port). Three pods bootstrap one
 //! cluster; a pod killed with -9 comes back on its volume (with a new pod IP, as a
 //! recreated pod gets) and re-registers its address; scaling to five, the new pods join
-//! as voters instead of founding a cluster of their own.
+//! as voters instead of founding a cluster of their own; a founder that lost its
+//! volume refuses to start until it is removed, and then joins again.
 //!
 //! Pods are 127.0.0.(20+i) (loopback aliases, no setup needed on Linux), so the
 //! manifest's fixed ports do not collide with tests binding 127.0.0.1.
@@ -37,6 +38,8 @@ struct Manifest {
     mounts: Vec<(String, String)>,
     /// The volume the token Secret is mounted from.
     secret_volume: String,
+    /// The volume of the data directory (the volumeClaimTemplate).
+    data_volume: String,
     /// The container's named ports.
     container_ports: BTreeMap<String, u16>,
     readiness_path: String,
@@ -94,6 +97,7 @@ fn manifest() -> Manifest {
         .iter()
         .map(|t| t["metadata"]["name"].as_str().unwrap().to_string())
         .collect();
+    assert_eq!(claims.len(), 1, "one volume claim (the data)");
     let volumes: Vec<String> = pod["volumes"]
         .as_array()
         .unwrap()
@@ -134,6 +138,7 @@ fn manifest() -> Manifest {
         env: c["env"].as_array().unwrap().clone(),
         mounts,
         secret_volume,
+        data_volume: claims[0].clone(),
         container_ports,
         readiness_path: probe("readinessProbe"),
         liveness_path: probe("livenessProbe"),
@@ -277,6 +282,14 @@ fn member_table(endpoints: &[String]) -> Option<BTreeMap<String, (String, String
     Some(out)
 }
 
+/// The leader's id, as the cluster (through `endpoints`) says.
+fn leader_and_members(endpoints: &[String]) -> (String, Value) {
+    wait_for("a leader", || {
+        let s = call_any_to(endpoints, "admin_members", json!({}), Some(ADMIN_TOKEN)).ok()?;
+        Some((s["leader"].as_str()?.to_string(), s))
+    })
+}
+
 fn logs(procs: &[&Proc]) -> String {
     procs
         .iter()
@@ -325,10 +338,7 @@ fn t50_the_kubernetes_manifest_bootstraps_survives_a_kill_and_scales_from_3_to_5
     // kill -9 the leader's pod; it is recreated on its volume with a new pod IP (the
     // Service's records follow), comes back as the voter it was, re-registers its
     // address and has the data.
-    let leader: String = wait_for("a leader", || {
-        let s = call_any_to(&endpoints(&pods), "admin_members", json!({}), Some(ADMIN_TOKEN)).ok()?;
-        s["leader"].as_str().map(str::to_string)
-    });
+    let (leader, _) = leader_and_members(&endpoints(&pods));
     let k = pods.iter().position(|p| p.name == leader).unwrap();
     procs[k].kill();
     pods[k].ip = Ipv4Addr::new(127, 0, 0, 30 + k as u8);
@@ -404,6 +414,54 @@ fn t50_the_kubernetes_manifest_bootstraps_survives_a_kill_and_scales_from_3_to_5
     assert_eq!(got["value"], "5 pods");
     let before = call_any_to(&endpoints(&pods[4..]), "kv_get", json!({"key": "before"}), None).unwrap();
     assert_eq!(before["value"], "3 pods");
+
+    // A founder loses its volume (a new, empty PVC). Started as it is, it refuses: it
+    // is still a voter the leader had replicated to. Removed first (easyraftctl member
+    // remove), it joins again as a new member under its id.
+    let (leader, _) = leader_and_members(&endpoints(&pods));
+    let lost = pods[..3].iter().position(|p| p.name != leader).unwrap();
+    procs[lost].kill();
+    let data = pods[lost].root.join(&m.data_volume);
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    procs[lost] = start(&m, &pods[lost], &nameserver);
+    let status = procs[lost].wait_exit();
+    assert!(!status.success(), "{}", procs[lost].log());
+    assert!(procs[lost].log().contains("member remove"), "{}", procs[lost].log());
+    let others: Vec<String> = pods
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != lost)
+        .map(|(_, p)| client(&m, p))
+        .collect();
+    call_any_to(
+        &others,
+        "admin_remove",
+        json!({"id": pods[lost].name}),
+        Some(ADMIN_TOKEN),
+    )
+    .unwrap_or_else(|e| panic!("remove: {e}"));
+    procs[lost] = start(&m, &pods[lost], &nameserver);
+    wait_for("5 voters again", || {
+        let t = member_table(&others)?;
+        (t.len() == 5 && t.values().all(|(r, _)| r == "voter")).then_some(())
+    });
+    assert!(
+        procs[lost].log().contains("asking the cluster to add"),
+        "{}",
+        procs[lost].log()
+    );
+    let v = wait_for("the data on the re-added pod", || {
+        let v = rpc_to(
+            &client(&m, &pods[lost]),
+            "kv_get",
+            json!({"key": "after", "stale": true}),
+            None,
+        )
+        .ok()?;
+        (v["value"] == "5 pods").then_some(v)
+    });
+    assert_eq!(v["value"], "5 pods");
     drop(procs);
     drop(dns);
 }

@@ -144,6 +144,20 @@ impl Proc {
         }
     }
 
+    /// Waits (up to [`DEADLINE`]) for the process to exit on its own.
+    pub(crate) fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(start.elapsed() < DEADLINE, "{} did not exit\n{}", self.id, self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
