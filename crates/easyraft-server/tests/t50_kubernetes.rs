@@ -80,7 +80,13 @@ fn manifest() -> Manifest {
     let sts = kind(&docs, "StatefulSet");
     assert_eq!(sts["spec"]["replicas"], 3);
     assert_eq!(sts["spec"]["serviceName"], svc["metadata"]["name"]);
+    assert_eq!(
+        sts["spec"]["podManagementPolicy"], "Parallel",
+        "founders must start together: none is ready before a leader is elected"
+    );
     let pod = &sts["spec"]["template"]["spec"];
+    // SIGTERM: a leave (with leave_on_shutdown) takes up to 30 s.
+    assert!(pod["terminationGracePeriodSeconds"].as_u64().unwrap() > 30);
     let containers = pod["containers"].as_array().unwrap();
     assert_eq!(containers.len(), 1);
     let c = &containers[0];
@@ -464,4 +470,114 @@ fn t50_the_kubernetes_manifest_bootstraps_survives_a_kill_and_scales_from_3_to_5
     assert_eq!(v["value"], "5 pods");
     drop(procs);
     drop(dns);
+}
+
+const DOCKERFILE: &str = include_str!("../../../deploy/Dockerfile");
+const UNIT: &str = include_str!("../../../deploy/systemd/easyraft.service");
+
+/// The lines of a Dockerfile with `instruction`, their arguments (continuations joined).
+fn instructions(instruction: &str) -> Vec<String> {
+    let joined = DOCKERFILE.replace("\\\n", " ");
+    joined
+        .lines()
+        .filter_map(|l| {
+            let (word, rest) = l.trim().split_once(char::is_whitespace)?;
+            (word == instruction).then(|| rest.trim().to_string())
+        })
+        .collect()
+}
+
+/// `Key=` values of the unit file.
+fn unit_values(key: &str) -> Vec<String> {
+    UNIT.lines()
+        .filter_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn t51_the_dockerfile_and_the_systemd_unit_name_binaries_flags_and_keys_that_exist() {
+    let m = manifest();
+    // The image: both binaries built and copied, easyraft-server the entrypoint, a
+    // non-root user, the manifest's data mount as the volume and its ports exposed.
+    for bin in ["easyraft-server", "easyraftctl"] {
+        let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(bin)
+            .join("Cargo.toml");
+        let toml = std::fs::read_to_string(&package).unwrap();
+        assert!(toml.contains(&format!("name = \"{bin}\"")), "{}", package.display());
+        let run = instructions("RUN").join("\n");
+        assert!(run.contains(&format!("-p {bin}")), "{bin} is not built");
+        assert!(run.contains(&format!("target/release/{bin}")), "{bin} is not copied");
+    }
+    assert_eq!(instructions("ENTRYPOINT"), vec![r#"["easyraft-server"]"#.to_string()]);
+    let user = instructions("USER");
+    assert_eq!(user.len(), 1);
+    assert!(!user[0].starts_with("root") && !user[0].starts_with("0"), "{user:?}");
+    let data_mount = &m.mounts.iter().find(|(v, _)| *v == m.data_volume).unwrap().1;
+    assert!(instructions("VOLUME").join(" ").contains(data_mount.as_str()));
+    let mut exposed: Vec<u16> = instructions("EXPOSE")
+        .join(" ")
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    exposed.sort();
+    let mut ports: Vec<u16> = m.container_ports.values().copied().collect();
+    ports.sort();
+    assert_eq!(exposed, ports);
+    // Its EASYRAFT_ variables are configuration keys, and they work.
+    let env: Vec<(String, String)> = instructions("ENV")
+        .iter()
+        .map(|e| {
+            let (k, v) = e.split_once('=').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    assert!(!env.is_empty());
+    assert_eq!(
+        easyraft_server::config::Config::unknown_env(env.clone()),
+        Vec::<String>::new()
+    );
+    let out = bin().args(["--id", "n1", "--print-config"]).envs(env).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains(&format!("data_dir = \"{data_mount}/data\"")),
+        "{printed}"
+    );
+
+    // The unit: its ExecStart runs with the example config in place of
+    // /etc/easyraft/easyraft.toml.
+    let exec = unit_values("ExecStart");
+    assert_eq!(exec.len(), 1);
+    let words: Vec<&str> = exec[0].split_whitespace().collect();
+    assert!(words[0].ends_with("/easyraft-server"), "{words:?}");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/easyraft.toml");
+    let args: Vec<String> = words[1..]
+        .iter()
+        .map(|w| match *w {
+            "/etc/easyraft/easyraft.toml" => example.display().to_string(),
+            w => w.to_string(),
+        })
+        .collect();
+    assert!(args.iter().any(|a| *a == example.display().to_string()), "{args:?}");
+    let out = bin().args(&args).arg("--print-config").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (key, value) in [
+        ("Restart", "on-failure"),
+        ("KillSignal", "SIGTERM"),
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("StateDirectory", "easyraft"),
+        ("ReadWritePaths", "/var/lib/easyraft"),
+        ("WorkingDirectory", "/var/lib/easyraft"),
+    ] {
+        assert_eq!(unit_values(key), vec![value.to_string()], "{key}");
+    }
+    let user = unit_values("User");
+    assert!(user.len() == 1 && user[0] != "root", "{user:?}");
+    assert_eq!(unit_values("LimitNOFILE").len(), 1);
+    // leave_on_shutdown: the leave takes up to 30 s; stopping must not cut it short.
+    let stop: u64 = unit_values("TimeoutStopSec")[0].parse().unwrap();
+    assert!(stop > 30, "TimeoutStopSec={stop}");
 }
