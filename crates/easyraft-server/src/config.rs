@@ -515,4 +515,30 @@ mod tests {
         let mut c = Config::default();
         assert!(c.validate().unwrap_err().to_string().contains("id"));
     }
+
+    #[test]
+    fn join_takes_addresses_or_a_discovery_url_and_may_name_a_node_outside_the_bootstrap_set() {
+        let with_join = |join: &str| Config {
+            id: "n4".into(),
+            join: Some(join.into()),
+            initial_cluster: InitialCluster([("n1".to_string(), "h:1".to_string())].into()),
+            ..Config::default()
+        };
+        for good in [
+            "10.0.0.1:7000",
+            "10.0.0.1:7000, 10.0.0.2:7000",
+            "dns+srv://_client._tcp.easyraft.default.svc.cluster.local?nameserver=127.0.0.1:53",
+            "static:n1=127.0.0.1:7000",
+        ] {
+            with_join(good).validate().unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for (bad, says) in [
+            ("10.0.0.1", "10.0.0.1"),
+            (" , ", "names no member"),
+            ("dns+srv://x?colour=red", "unknown parameter"),
+        ] {
+            let e = with_join(bad).validate().unwrap_err().to_string();
+            assert!(e.contains("`join`") && e.contains(says), "{bad}: {e}");
+        }
+    }
 }
