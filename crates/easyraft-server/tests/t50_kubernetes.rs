@@ -581,3 +581,45 @@ fn t51_the_dockerfile_and_the_systemd_unit_name_binaries_flags_and_keys_that_exi
     let stop: u64 = unit_values("TimeoutStopSec")[0].parse().unwrap();
     assert!(stop > 30, "TimeoutStopSec={stop}");
 }
+
+#[test]
+fn t52_founders_wait_for_every_record_of_the_bootstrap_set_before_bootstrapping() {
+    // easyraft-2's records appear late (its pod is scheduled last). easyraft-0 and -1
+    // must not found a cluster of two meanwhile: all three found the same cluster.
+    let m = manifest();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dns = rt.block_on(DnsTestServer::start("cluster.local")).unwrap();
+    let nameserver = dns.addr().to_string();
+    // Other addresses than t50's: the tests may run at once.
+    let pods: Vec<Pod> = (0..3u8)
+        .map(|i| new_pod(&m, dir.path(), i, Ipv4Addr::new(127, 0, 0, 40 + i)))
+        .collect();
+    publish(&rt, &dns, &m, &[&pods[0], &pods[1]]);
+    let mut procs: Vec<Proc> = pods[..2].iter().map(|p| start(&m, p, &nameserver)).collect();
+    wait_for("the founders to wait for easyraft-2", || {
+        procs
+            .iter()
+            .all(|p| p.log().contains("waiting for every node of the discovery set"))
+            .then_some(())
+    });
+    publish(&rt, &dns, &m, &pods.iter().collect::<Vec<_>>());
+    procs.push(start(&m, &pods[2], &nameserver));
+    for (p, proc) in pods.iter().zip(&procs) {
+        wait_probe(&m, p, proc, &m.readiness_path);
+    }
+    for p in &pods {
+        let (_, body) = http_to(&client(&m, p), "GET", "/status", None, None).unwrap();
+        let s: Value = serde_json::from_str(&body).unwrap();
+        let voters = s["membership"]["voters"].as_array().unwrap().len();
+        assert_eq!(
+            voters,
+            3,
+            "{}: {s}\n{}",
+            p.name,
+            logs(&procs.iter().collect::<Vec<_>>())
+        );
+    }
+    drop(procs);
+    drop(dns);
+}
