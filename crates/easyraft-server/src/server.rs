@@ -127,10 +127,21 @@ impl Server {
         } else {
             let set = bootstrap_set(&config, configured.as_ref()).await?;
             let in_set = set.as_ref().is_some_and(|(_, s)| s.contains(config.id.as_str()));
-            let removed = match (&config.join, in_set) {
-                (Some(join), true) => removed_founder(join, &config.id, admin_token.as_deref()).await?,
-                _ => false,
+            // What a running cluster reached through `join` says of this node, asked
+            // before the node starts (once started, a leader that still counts it
+            // would replicate to it): a member that lost its data is refused; a founder
+            // it does not list was removed and joins.
+            let listed = match &config.join {
+                Some(join) => match running_cluster(join, &config.id, admin_token.as_deref()).await {
+                    Some((at, view)) => Some(refuse_lost_data(&at, &view, &config.id)?),
+                    None => None,
+                },
+                None => None,
             };
+            let removed = in_set && listed == Some(false);
+            if removed {
+                info!("the running cluster does not list this node (removed): joining instead of bootstrapping");
+            }
             match set {
                 Some((_, set)) if in_set && !removed => {
                     if config.join.is_some() {
@@ -438,28 +449,21 @@ async fn join_candidates(join: &str, own_id: &str) -> Result<Vec<String>, Server
         .collect())
 }
 
-/// Whether a fresh founder (in the bootstrap set, `join` given) must join rather
-/// than bootstrap: asks the members `join` names for the running cluster's leader and
-/// its view. None answers with a leader (the cluster is being created): bootstrap. The
-/// cluster does not list this node (it was removed, e.g. after losing its volume):
-/// join. It lists it and had replicated entries to it: this node lost its data, and a
-/// voter must never come back with an empty disk under its old id: an error saying to
-/// remove it first. (Best effort: a leader elected since this node died knows no
-/// replication progress of it.)
-async fn removed_founder(join: &str, own_id: &str, token: Option<&str>) -> Result<bool, ServerError> {
+/// The running cluster as its leader sees it, reached through the first member `join`
+/// names that knows a leader: that member's address and the leader's `admin_members`
+/// answer (its membership is the newest, and only it reports how far it replicated to
+/// each member). `None` if no member answers with a leader.
+async fn running_cluster(join: &str, own_id: &str, token: Option<&str>) -> Option<(String, Value)> {
     async fn members_at(at: &str, token: Option<&str>) -> Option<Value> {
         let params = json!({});
         let answer = tokio::time::timeout(Duration::from_secs(3), call(at, "admin_members", &params, token));
         answer.await.ok()?.ok()
     }
-    fn row<'a>(members: &'a Value, id: &str) -> Option<&'a Value> {
-        members["members"].as_array()?.iter().find(|m| m["id"] == id)
-    }
     let candidates = match join_candidates(join, own_id).await {
         Ok(c) => c,
         Err(e) => {
-            debug!(error = %e, "no running cluster found through join; bootstrapping");
-            return Ok(false);
+            debug!(error = %e, "no running cluster found through join");
+            return None;
         }
     };
     for at in candidates {
@@ -469,9 +473,7 @@ async fn removed_founder(join: &str, own_id: &str, token: Option<&str>) -> Resul
         let Some(leader) = view["leader"].as_str().map(str::to_string) else {
             continue;
         };
-        // The leader's own view: its membership is the newest, and only it reports how
-        // far it replicated to each member.
-        let leader_client = row(&view, &leader)
+        let leader_client = member_row(&view, &leader)
             .and_then(|r| r["client"].as_str())
             .map(str::to_string);
         if let Some(lc) = leader_client.filter(|lc| *lc != at) {
@@ -479,23 +481,34 @@ async fn removed_founder(join: &str, own_id: &str, token: Option<&str>) -> Resul
                 view = v;
             }
         }
-        return match row(&view, own_id) {
-            None => {
-                info!(through = %at, "the running cluster does not list this node (removed): joining instead of bootstrapping");
-                Ok(true)
-            }
-            Some(r) => match r["match"].as_u64() {
-                Some(n) if n > 0 => Err(ServerError::Join {
-                    address: at,
-                    reason: format!(
-                        "this node ({own_id}) is a voter of the running cluster, which had replicated its log to it up to index {n}, but its data directory is empty: its data was lost. Remove it first (easyraftctl member remove {own_id}); started again, it joins as a new member"
-                    ),
-                }),
-                _ => Ok(false),
-            },
-        };
+        return Some((at, view));
     }
-    Ok(false)
+    None
+}
+
+/// `id`'s row in an `admin_members` answer.
+fn member_row<'a>(members: &'a Value, id: &str) -> Option<&'a Value> {
+    members["members"].as_array()?.iter().find(|m| m["id"] == id)
+}
+
+/// Whether the leader's `view` lists this (fresh) node; an error if it lists it with
+/// replication progress: the node lost its data, and a member must never come back
+/// with an empty disk under its old id (it forgot the votes and entries it
+/// acknowledged). Best effort: a leader elected since the node died knows no progress
+/// of it.
+fn refuse_lost_data(at: &str, view: &Value, own_id: &str) -> Result<bool, ServerError> {
+    let Some(row) = member_row(view, own_id) else {
+        return Ok(false);
+    };
+    match row["match"].as_u64() {
+        Some(n) if n > 0 => Err(ServerError::Join {
+            address: at.to_string(),
+            reason: format!(
+                "this node ({own_id}) is a member of the running cluster, which had replicated its log to it up to index {n}, but its data directory is empty: its data was lost. Remove it first (easyraftctl member remove {own_id}); started again, it joins as a new member"
+            ),
+        }),
+        _ => Ok(true),
+    }
 }
 
 /// The founding members of a new cluster and the key they come from:

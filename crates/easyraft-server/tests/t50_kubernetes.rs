@@ -4,8 +4,8 @@
 //! publish (an A record per pod, SRV records per named port). Three pods bootstrap one
 //! cluster; a pod killed with -9 comes back on its volume (with a new pod IP, as a
 //! recreated pod gets) and re-registers its address; scaling to five, the new pods join
-//! as voters instead of founding a cluster of their own; a founder that lost its
-//! volume refuses to start until it is removed, and then joins again.
+//! as voters instead of founding a cluster of their own; a founder, and a pod that
+//! joined, that lost its volume refuse to start until removed, and then join again.
 //!
 //! Pods are 127.0.0.(20+i) (loopback aliases, no setup needed on Linux), so the
 //! manifest's fixed ports do not collide with tests binding 127.0.0.1.
@@ -421,53 +421,71 @@ fn t50_the_kubernetes_manifest_bootstraps_survives_a_kill_and_scales_from_3_to_5
     let before = call_any_to(&endpoints(&pods[4..]), "kv_get", json!({"key": "before"}), None).unwrap();
     assert_eq!(before["value"], "3 pods");
 
-    // A founder loses its volume (a new, empty PVC). Started as it is, it refuses: it
-    // is still a voter the leader had replicated to. Removed first (easyraftctl member
-    // remove), it joins again as a new member under its id.
+    // A founder, then a pod that joined, loses its volume (a new, empty PVC). Started
+    // as it is, it refuses: it is still a member the leader had replicated to. Removed
+    // first (easyraftctl member remove), it joins again as a new member under its id.
     let (leader, _) = leader_and_members(&endpoints(&pods));
-    let lost = pods[..3].iter().position(|p| p.name != leader).unwrap();
-    procs[lost].kill();
-    let data = pods[lost].root.join(&m.data_volume);
-    std::fs::remove_dir_all(&data).unwrap();
-    std::fs::create_dir_all(&data).unwrap();
-    procs[lost] = start(&m, &pods[lost], &nameserver);
-    let status = procs[lost].wait_exit();
-    assert!(!status.success(), "{}", procs[lost].log());
-    assert!(procs[lost].log().contains("member remove"), "{}", procs[lost].log());
-    let others: Vec<String> = pods
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != lost)
-        .map(|(_, p)| client(&m, p))
-        .collect();
-    call_any_to(
-        &others,
-        "admin_remove",
-        json!({"id": pods[lost].name}),
-        Some(ADMIN_TOKEN),
-    )
-    .unwrap_or_else(|e| panic!("remove: {e}"));
-    procs[lost] = start(&m, &pods[lost], &nameserver);
-    wait_for("5 voters again", || {
-        let t = member_table(&others)?;
-        (t.len() == 5 && t.values().all(|(r, _)| r == "voter")).then_some(())
-    });
-    assert!(
-        procs[lost].log().contains("asking the cluster to add"),
-        "{}",
-        procs[lost].log()
-    );
-    let v = wait_for("the data on the re-added pod", || {
-        let v = rpc_to(
-            &client(&m, &pods[lost]),
-            "kv_get",
-            json!({"key": "after", "stale": true}),
-            None,
+    let founder = pods[..3].iter().position(|p| p.name != leader).unwrap();
+    let joiner = 3 + pods[3..].iter().position(|p| p.name != leader).unwrap();
+    for (round, lost) in [founder, joiner].into_iter().enumerate() {
+        procs[lost].kill();
+        let data = pods[lost].root.join(&m.data_volume);
+        std::fs::remove_dir_all(&data).unwrap();
+        std::fs::create_dir_all(&data).unwrap();
+        procs[lost] = start(&m, &pods[lost], &nameserver);
+        let status = procs[lost].wait_exit();
+        assert!(!status.success(), "{}", procs[lost].log());
+        assert!(procs[lost].log().contains("member remove"), "{}", procs[lost].log());
+        let others: Vec<String> = pods
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != lost)
+            .map(|(_, p)| client(&m, p))
+            .collect();
+        call_any_to(
+            &others,
+            "admin_remove",
+            json!({"id": pods[lost].name}),
+            Some(ADMIN_TOKEN),
         )
-        .ok()?;
-        (v["value"] == "5 pods").then_some(v)
-    });
-    assert_eq!(v["value"], "5 pods");
+        .unwrap_or_else(|e| panic!("remove: {e}"));
+        procs[lost] = start(&m, &pods[lost], &nameserver);
+        let start_at = std::time::Instant::now();
+        loop {
+            let t = member_table(&others);
+            if t.as_ref()
+                .is_some_and(|t| t.len() == 5 && t.values().all(|(r, _)| r == "voter"))
+            {
+                break;
+            }
+            assert!(
+                start_at.elapsed() < DEADLINE,
+                "round {round}: {} not back as a voter: {t:?}\n{}",
+                pods[lost].name,
+                logs(&procs.iter().collect::<Vec<_>>())
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(
+            procs[lost].log().contains("asking the cluster to add"),
+            "{}",
+            procs[lost].log()
+        );
+        let key = format!("lost{round}");
+        call_any_to(&others, "kv_put", json!({"key": key, "value": "x"}), None).unwrap();
+        for key in ["after", key.as_str()] {
+            wait_for("the data on the re-added pod", || {
+                let v = rpc_to(
+                    &client(&m, &pods[lost]),
+                    "kv_get",
+                    json!({"key": key, "stale": true}),
+                    None,
+                )
+                .ok()?;
+                v["value"].is_string().then_some(())
+            });
+        }
+    }
     drop(procs);
     drop(dns);
 }
