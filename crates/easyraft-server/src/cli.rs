@@ -53,7 +53,9 @@ pub struct Args {
     /// registered.
     #[arg(long)]
     pub bootstrap_expect: Option<String>,
-    /// Join a running cluster through this member's client address.
+    /// Join a running cluster (a fresh node outside the bootstrap set): members'
+    /// client addresses `host:port[,host:port...]`, or a discovery URL listing them
+    /// (`dns+srv://_client._tcp.easyraft.default.svc.cluster.local`).
     #[arg(long)]
     pub join: Option<String>,
     /// With --join: take the place of this dead member (added, caught up, promoted,

@@ -106,7 +106,10 @@ pub struct Config {
     /// `catch_up_timeout`) and bootstraps with exactly them; more than this many is an
     /// error, not a guess. Required to bootstrap from `etcd://` or `dns+srv://`.
     pub bootstrap_expect: Option<usize>,
-    /// Join a running cluster through this member's client address.
+    /// Join a running cluster: members' client addresses (`host:port[,host:port...]`)
+    /// or a discovery URL listing them (`dns+srv://_client._tcp.…`). Used by a fresh
+    /// node that is not in the bootstrap set (`initial_cluster`, else the discovery
+    /// set); a fresh node in that set bootstraps, a node with data ignores it.
     pub join: Option<String>,
     /// Stay a learner after joining.
     pub learner: bool,
@@ -327,17 +330,30 @@ impl Config {
         if self.id.is_empty() {
             return Err(invalid("id", "is required (this node's id)".into()));
         }
-        if self.join.is_some() && !self.initial_cluster.0.is_empty() {
-            return Err(invalid(
-                "join",
-                "cannot be combined with initial_cluster (join a running cluster, or bootstrap a new one)".into(),
-            ));
-        }
-        if !self.initial_cluster.0.is_empty() && !self.initial_cluster.0.contains_key(&self.id) {
+        // With `join`, a fresh node outside the bootstrap set joins; without it, it
+        // must be one of the founders.
+        if self.join.is_none() && !self.initial_cluster.0.is_empty() && !self.initial_cluster.0.contains_key(&self.id) {
             return Err(invalid(
                 "initial_cluster",
-                format!("does not name this node ({})", self.id),
+                format!("does not name this node ({}), and no join is given", self.id),
             ));
+        }
+        if let Some(join) = &self.join {
+            if crate::server::is_discovery_url(join) {
+                easyraft::discovery::discovery_from_url(join).map_err(|e| invalid("join", e.to_string()))?;
+            } else {
+                let addrs: Vec<&str> = join.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
+                if addrs.is_empty() {
+                    return Err(invalid(
+                        "join",
+                        "names no member (host:port[,host:port...] or a discovery URL)".into(),
+                    ));
+                }
+                for a in addrs {
+                    a.parse::<easyraft::discovery::NodeAddress>()
+                        .map_err(|e| invalid("join", format!("{a:?}: {e}")))?;
+                }
+            }
         }
         if self.services.is_empty() {
             return Err(invalid("services", "lists no service".into()));
@@ -567,5 +583,31 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("initial_cluster"));
         let mut c = Config::default();
         assert!(c.validate().unwrap_err().to_string().contains("id"));
+    }
+
+    #[test]
+    fn join_takes_addresses_or_a_discovery_url_and_may_name_a_node_outside_the_bootstrap_set() {
+        let with_join = |join: &str| Config {
+            id: "n4".into(),
+            join: Some(join.into()),
+            initial_cluster: InitialCluster([("n1".to_string(), "h:1".to_string())].into()),
+            ..Config::default()
+        };
+        for good in [
+            "10.0.0.1:7000",
+            "10.0.0.1:7000, 10.0.0.2:7000",
+            "dns+srv://_client._tcp.easyraft.default.svc.cluster.local?nameserver=127.0.0.1:53",
+            "static:n1=127.0.0.1:7000",
+        ] {
+            with_join(good).validate().unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for (bad, says) in [
+            ("10.0.0.1", "10.0.0.1"),
+            (" , ", "names no member"),
+            ("dns+srv://x?colour=red", "unknown parameter"),
+        ] {
+            let e = with_join(bad).validate().unwrap_err().to_string();
+            assert!(e.contains("`join`") && e.contains(says), "{bad}: {e}");
+        }
     }
 }
