@@ -28,6 +28,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +41,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use jsonrpsee::Methods;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, warn};
 
 use crate::api::UNAUTHORIZED;
@@ -114,13 +116,30 @@ where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
+    serve_accepting(listener, |stream, _| async move { Some(stream) }, handler).await
+}
+
+/// [`serve_with`], each accepted connection first passed through `accept` (a TLS
+/// handshake, say), which gives the stream to serve or `None` to drop it.
+pub async fn serve_accepting<A, AF, S, H, F>(listener: TcpListener, accept: A, handler: H)
+where
+    A: Fn(TcpStream, SocketAddr) -> AF + Clone + Send + Sync + 'static,
+    AF: Future<Output = Option<S>> + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, from)) => {
-                    let handler = handler.clone();
+                    let _ = stream.set_nodelay(true);
+                    let (accept, handler) = (accept.clone(), handler.clone());
                     conns.spawn(async move {
+                        let Some(stream) = accept(stream, from).await else {
+                            return;
+                        };
                         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                             let answer = handler(req);
                             async move { Ok::<_, Infallible>(answer.await) }

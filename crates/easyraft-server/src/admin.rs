@@ -1,5 +1,5 @@
 //! The admin API (docs/server-api.md): members, add learner, promote, remove, replace,
-//! transfer leadership, status of every member. The token is checked by the HTTP
+//! transfer leadership, snapshot, compact, status of every member. The token is checked by the HTTP
 //! layer before a call gets here.
 //!
 //! One membership operation at a time per leader: a second one while another is in
@@ -35,6 +35,8 @@ pub struct Admin {
     pub catch_up_timeout: Duration,
     /// Held for the whole of a membership operation.
     pub change: tokio::sync::Mutex<()>,
+    /// Reaches other members' client ports (`admin_status`).
+    pub caller: crate::client::Caller,
 }
 
 type Rpc = Result<Value, ErrorObjectOwned>;
@@ -167,8 +169,18 @@ impl Admin {
         if !is_member(&s, old) {
             return Err(refused("unknown_member", format!("{old} is not a member")));
         }
-        self.add_learner(&s, id, peer, client).await?;
+        // A node that joined as a learner (`join` with `learner = true`) is promoted in
+        // place; any other member is refused by add_learner.
+        let learner = s.membership.learners.contains(&NodeId::new(id));
+        if learner {
+            self.record(id, peer, client).await?;
+        } else {
+            self.add_learner(&s, id, peer, client).await?;
+        }
         if let Err(e) = self.wait_caught_up(id).await {
+            if learner {
+                return Err(e);
+            }
             // Undo the learner, so a failed replace leaves the membership as it was.
             let _ = self
                 .handle
@@ -249,6 +261,23 @@ impl Admin {
         Ok(json!({ "leader": s.leader.as_ref().map(|l| l.as_str()), "term": s.term, "members": members }))
     }
 
+    /// Compacts this node's log: a snapshot now, the entries it covers dropped. Runs
+    /// on the node asked, leader or not (each member compacts its own log).
+    async fn compact(&self) -> Rpc {
+        let before = self.handle.status().await.map_err(|e| self.map(e))?;
+        let meta = self.handle.snapshot_now().await.map_err(|e| self.map(e))?;
+        let after = self.handle.status().await.map_err(|e| self.map(e))?;
+        Ok(json!({
+            "id": self.handle.id().as_str(),
+            "index": meta.index,
+            "term": meta.term,
+            "first_index_before": before.first_index,
+            "first_index": after.first_index,
+            "last_index": after.last_index,
+            "removed": after.first_index.saturating_sub(before.first_index),
+        }))
+    }
+
     async fn status_all(&self) -> Rpc {
         let s = self.handle.status().await.map_err(|e| self.map(e))?;
         let mut nodes = Vec::new();
@@ -262,7 +291,7 @@ impl Admin {
             let mut row = json!({ "id": id.as_str(), "reachable": false });
             match self.directory.client(id.as_str()) {
                 None => row["error"] = json!("no client address known"),
-                Some(addr) => match crate::client::get_json(&addr, "/status").await {
+                Some(addr) => match self.caller.get_json(&addr, "/status").await {
                     Ok((_, body)) => {
                         row["reachable"] = json!(true);
                         for k in [
@@ -367,6 +396,7 @@ pub fn rpc(admin: Admin) -> RpcModule<Admin> {
         let meta = a.handle.snapshot_now().await.map_err(|e| a.map(e))?;
         Ok::<Value, ErrorObjectOwned>(json!({ "index": meta.index, "term": meta.term }))
     });
+    let _ = m.register_async_method("admin_compact", |_, a: Arc<Admin>, _| async move { a.compact().await });
     let _ = m.register_async_method("directory_register", |p, a: Arc<Admin>, _| async move {
         let p = params(p)?;
         let (id, peer, client) = (

@@ -49,9 +49,19 @@ pub struct Args {
     /// Where to find members: a raft-discovery URL.
     #[arg(long)]
     pub discovery: Option<String>,
-    /// Join a running cluster through this member's client address.
+    /// With `etcd://` or `dns+srv://` discovery: found the cluster once this many nodes
+    /// registered.
+    #[arg(long)]
+    pub bootstrap_expect: Option<String>,
+    /// Join a running cluster (a fresh node outside the bootstrap set): members'
+    /// client addresses `host:port[,host:port...]`, or a discovery URL listing them
+    /// (`dns+srv://_client._tcp.easyraft.default.svc.cluster.local`).
     #[arg(long)]
     pub join: Option<String>,
+    /// With --join: take the place of this dead member (added, caught up, promoted,
+    /// then the old one removed).
+    #[arg(long)]
+    pub replaces: Option<String>,
     /// Stay a learner after joining.
     #[arg(long)]
     pub learner: bool,
@@ -116,7 +126,9 @@ impl Args {
         push("cluster_id", &self.cluster_id);
         push("initial_cluster", &self.initial_cluster);
         push("discovery", &self.discovery);
+        push("bootstrap_expect", &self.bootstrap_expect);
         push("join", &self.join);
+        push("replaces", &self.replaces);
         push("promote_lag", &self.promote_lag);
         push("services", &self.services);
         push("peer_token_file", &self.peer_token_file);

@@ -62,8 +62,7 @@ fn parse_members(s: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(map)
 }
 
-/// Certificate and key files (PEM) for `wss://` between peers (the client port stays
-/// plain HTTP in this version).
+/// Certificate and key files (PEM) for `wss://` between peers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
@@ -102,10 +101,22 @@ pub struct Config {
     /// Where to find members: any raft-discovery URL (`static:`, `file://`, `dns://`,
     /// `dns+srv://`, `etcd://`); its set bootstraps when `initial_cluster` is empty.
     pub discovery: Option<String>,
-    /// Join a running cluster through this member's client address.
+    /// With a discovery whose set grows as nodes start (`etcd://`, `dns+srv://`), a new
+    /// node registers, waits until the set holds this many nodes (up to
+    /// `catch_up_timeout`) and bootstraps with exactly them; more than this many is an
+    /// error, not a guess. Required to bootstrap from `etcd://` or `dns+srv://`.
+    pub bootstrap_expect: Option<usize>,
+    /// Join a running cluster: members' client addresses (`host:port[,host:port...]`)
+    /// or a discovery URL listing them (`dns+srv://_client._tcp.…`). Used by a fresh
+    /// node that is not in the bootstrap set (`initial_cluster`, else the discovery
+    /// set); a fresh node in that set bootstraps, a node with data ignores it.
     pub join: Option<String>,
     /// Stay a learner after joining.
     pub learner: bool,
+    /// With `join`: take the place of this (dead) member. The new node is added as a
+    /// learner, catches up, is promoted, and then the old member is removed
+    /// (`admin_replace`), so the number of voters never drops.
+    pub replaces: Option<String>,
     /// A joining learner is promoted once it is within this many entries of the leader.
     pub promote_lag: u64,
     /// How long a join or `admin_replace` waits for the learner to catch up.
@@ -123,6 +134,10 @@ pub struct Config {
     pub admin_insecure: bool,
     /// Certificate and key for `wss://` between peers.
     pub tls: Option<TlsFiles>,
+    /// Certificate and key for HTTPS on the client port. Every member of a cluster
+    /// sets it or none does: members then reach each other's client ports over
+    /// `https://` (joining, registering, `admin_status`).
+    pub client_tls: Option<ClientTlsFiles>,
     /// The Raft settings.
     pub raft: easyraft::RaftConfig,
 }
@@ -139,8 +154,10 @@ impl Default for Config {
             cluster_id: "easyraft".into(),
             initial_cluster: InitialCluster::default(),
             discovery: None,
+            bootstrap_expect: None,
             join: None,
             learner: false,
+            replaces: None,
             promote_lag: 100,
             catch_up_timeout: Duration::from_secs(60),
             leave_on_shutdown: false,
@@ -149,8 +166,30 @@ impl Default for Config {
             admin_token_file: None,
             admin_insecure: false,
             tls: None,
+            client_tls: None,
             raft: easyraft::RaftConfig::default(),
         }
+    }
+}
+
+/// Certificate and key files (PEM) for HTTPS on the client port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTlsFiles {
+    /// The certificate chain, naming the hosts clients connect to.
+    pub cert: PathBuf,
+    /// The private key.
+    pub key: PathBuf,
+    /// The CA that signed the members' client certificates, which this server trusts
+    /// when it calls another member (default: `cert` itself, for a cluster sharing
+    /// one certificate).
+    pub ca: Option<PathBuf>,
+}
+
+impl ClientTlsFiles {
+    /// The CA certificates other members' client ports are checked against.
+    pub fn trusted(&self) -> &std::path::Path {
+        self.ca.as_deref().unwrap_or(&self.cert)
     }
 }
 
@@ -261,8 +300,11 @@ impl Config {
     }
 
     /// The `EASYRAFT_…` variables among `vars` that name no configuration key (they are
-    /// ignored; the binary says so, in case one is a typo).
+    /// ignored; the binary says so, in case one is a typo). easyraftctl's own
+    /// variables, often set in the same shell, are not reported.
     pub fn unknown_env(vars: impl IntoIterator<Item = (String, String)>) -> Vec<String> {
+        const CTL: &[&str] = &["EASYRAFT_ENDPOINTS", "EASYRAFT_ADMIN_TOKEN"];
+        let vars = vars.into_iter().filter(|(name, _)| !CTL.contains(&name.as_str()));
         let Ok(table) = toml::Table::try_from(Config::default()) else {
             return Vec::new();
         };
@@ -288,23 +330,45 @@ impl Config {
         if self.id.is_empty() {
             return Err(invalid("id", "is required (this node's id)".into()));
         }
-        if self.join.is_some() && !self.initial_cluster.0.is_empty() {
-            return Err(invalid(
-                "join",
-                "cannot be combined with initial_cluster (join a running cluster, or bootstrap a new one)".into(),
-            ));
-        }
-        if !self.initial_cluster.0.is_empty() && !self.initial_cluster.0.contains_key(&self.id) {
+        // With `join`, a fresh node outside the bootstrap set joins; without it, it
+        // must be one of the founders.
+        if self.join.is_none() && !self.initial_cluster.0.is_empty() && !self.initial_cluster.0.contains_key(&self.id) {
             return Err(invalid(
                 "initial_cluster",
-                format!("does not name this node ({})", self.id),
+                format!("does not name this node ({}), and no join is given", self.id),
             ));
+        }
+        if let Some(join) = &self.join {
+            if crate::server::is_discovery_url(join) {
+                easyraft::discovery::discovery_from_url(join).map_err(|e| invalid("join", e.to_string()))?;
+            } else {
+                let addrs: Vec<&str> = join.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
+                if addrs.is_empty() {
+                    return Err(invalid(
+                        "join",
+                        "names no member (host:port[,host:port...] or a discovery URL)".into(),
+                    ));
+                }
+                for a in addrs {
+                    a.parse::<easyraft::discovery::NodeAddress>()
+                        .map_err(|e| invalid("join", format!("{a:?}: {e}")))?;
+                }
+            }
         }
         if self.services.is_empty() {
             return Err(invalid("services", "lists no service".into()));
         }
         self.services.sort();
         self.services.dedup();
+        if self.replaces.is_some() && (self.join.is_none() || self.learner) {
+            return Err(invalid(
+                "replaces",
+                "needs join (the cluster to join) and learner = false (the new node becomes a voter)".into(),
+            ));
+        }
+        if self.bootstrap_expect == Some(0) {
+            return Err(invalid("bootstrap_expect", "must be at least 1".into()));
+        }
         if let Some(url) = &self.discovery {
             easyraft::discovery::discovery_from_url(url).map_err(|e| invalid("discovery", e.to_string()))?;
         }
@@ -319,6 +383,10 @@ impl Config {
         }
         if let Some(tls) = &self.tls {
             crate::tls::peer_tls(tls)?;
+        }
+        if let Some(tls) = &self.client_tls {
+            crate::tls::client_port_tls(tls)?;
+            crate::client::Caller::new(Some(tls.trusted())).map_err(|e| invalid("client_tls.ca", e))?;
         }
         self.raft
             .clone()
@@ -348,6 +416,9 @@ impl Config {
     }
 }
 
+/// Top-level integer keys that default to absent.
+const OPTIONAL_INTEGERS: &[&str] = &["bootstrap_expect"];
+
 /// Sets dotted `key` in `table` to `raw`, typed like the value it replaces.
 fn set(table: &mut toml::Table, key: &str, raw: &str) -> Result<(), String> {
     let (section, field) = match key.split_once('.') {
@@ -362,6 +433,10 @@ fn set(table: &mut toml::Table, key: &str, raw: &str) -> Result<(), String> {
         },
     };
     let value = match target.get(field) {
+        // Integer keys with no default are absent from the table: typed by name.
+        None if section.is_none() && OPTIONAL_INTEGERS.contains(&field) => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| format!("{raw:?} is not an integer"))?)
+        }
         Some(toml::Value::Integer(_)) => {
             toml::Value::Integer(raw.trim().parse().map_err(|_| format!("{raw:?} is not an integer"))?)
         }
@@ -465,6 +540,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("EASYRAFT_PROMOTE_LAG") && e.contains("promote_lag"), "{e}");
+        // An integer key with no default is typed by name, from a variable or a flag.
+        let c = Config::default()
+            .with_overrides(&env(&[("EASYRAFT_BOOTSTRAP_EXPECT", "3")]))
+            .unwrap();
+        assert_eq!(c.bootstrap_expect, Some(3));
+        let e = Config::default()
+            .with_overrides(&env(&[("EASYRAFT_BOOTSTRAP_EXPECT", "three")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bootstrap_expect") && e.contains("not an integer"), "{e}");
     }
 
     #[test]
@@ -498,5 +583,31 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("initial_cluster"));
         let mut c = Config::default();
         assert!(c.validate().unwrap_err().to_string().contains("id"));
+    }
+
+    #[test]
+    fn join_takes_addresses_or_a_discovery_url_and_may_name_a_node_outside_the_bootstrap_set() {
+        let with_join = |join: &str| Config {
+            id: "n4".into(),
+            join: Some(join.into()),
+            initial_cluster: InitialCluster([("n1".to_string(), "h:1".to_string())].into()),
+            ..Config::default()
+        };
+        for good in [
+            "10.0.0.1:7000",
+            "10.0.0.1:7000, 10.0.0.2:7000",
+            "dns+srv://_client._tcp.easyraft.default.svc.cluster.local?nameserver=127.0.0.1:53",
+            "static:n1=127.0.0.1:7000",
+        ] {
+            with_join(good).validate().unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+        for (bad, says) in [
+            ("10.0.0.1", "10.0.0.1"),
+            (" , ", "names no member"),
+            ("dns+srv://x?colour=red", "unknown parameter"),
+        ] {
+            let e = with_join(bad).validate().unwrap_err().to_string();
+            assert!(e.contains("`join`") && e.contains(says), "{bad}: {e}");
+        }
     }
 }

@@ -6,14 +6,18 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use easyraft::cluster::ops;
+use easyraft::cluster::warn_limited;
 use easyraft::RaftHandle;
-use examples::serve::{bearer_is, boxed, json_reply, not_found, ops_reply, rpc_error, serve_with, unauthorized, Body};
+use examples::serve::{
+    bearer_is, boxed, json_reply, not_found, ops_reply, rpc_error, serve_accepting, serve_with, unauthorized, Body,
+};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use jsonrpsee::Methods;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tracing::warn;
 
 use crate::machine::ServerMachine;
@@ -33,11 +37,13 @@ pub struct ClientApi {
     pub peer_token: Option<String>,
     /// Members' client addresses (to send a backup request to the leader).
     pub directory: crate::directory::Directory,
+    /// The client ports serve HTTPS (`[client_tls]`): redirects say `https://`.
+    pub https: bool,
 }
 
-/// Serves `api` on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, api: Arc<ClientApi>) {
-    serve_with(listener, move |req: Request<Incoming>| {
+/// Serves `api` on `listener` until the task is dropped; over TLS with `tls`.
+pub async fn serve(listener: TcpListener, api: Arc<ClientApi>, tls: Option<TlsAcceptor>) {
+    let handler = move |req: Request<Incoming>| {
         let api = api.clone();
         async move {
             if req.method() == Method::GET && req.uri().path() == "/admin/snapshot" {
@@ -46,9 +52,31 @@ pub async fn serve(listener: TcpListener, api: Arc<ClientApi>) {
             }
             boxed(route(req, &api).await)
         }
-    })
-    .await
+    };
+    let Some(acceptor) = tls else {
+        return serve_with(listener, handler).await;
+    };
+    let handshake = move |stream, from: std::net::SocketAddr| {
+        let acceptor = acceptor.clone();
+        async move {
+            match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => Some(stream),
+                Ok(Err(e)) => {
+                    warn_limited!(%from, error = %e, "client port: TLS handshake failed");
+                    None
+                }
+                Err(_) => {
+                    warn_limited!(%from, "client port: no TLS handshake within {TLS_HANDSHAKE:?}");
+                    None
+                }
+            }
+        }
+    };
+    serve_accepting(listener, handshake, handler).await
 }
+
+/// How long a client may take to complete its TLS handshake.
+const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn route(req: Request<Incoming>, api: &ClientApi) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
@@ -169,7 +197,10 @@ async fn backup(head: &Request<()>, api: &ClientApi) -> Response<Body> {
                     307,
                     json!({ "leader": view.leader.map(|l| l.to_string()), "address": a }),
                 );
-                if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("http://{a}/admin/snapshot")) {
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&format!(
+                    "{}://{a}/admin/snapshot",
+                    if api.https { "https" } else { "http" }
+                )) {
                     r.headers_mut().insert(hyper::header::LOCATION, v);
                 }
                 r

@@ -2,6 +2,7 @@
 //! client port on `listen_client`, and the node's life: bootstrap or join, register
 //! its addresses in the directory, leave on shutdown.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::admin::{self, Admin};
-use crate::client::{call, call_leader};
+use crate::client::Caller;
 use crate::config::{Config, Service};
 use crate::directory::{Directory, DirectoryCommand, DirectoryDiscovery, MemberAddress, Members};
 use crate::error::{ConfigError, ServerError};
@@ -36,8 +37,11 @@ pub struct Server {
     /// The addresses this node advertises.
     address: MemberAddress,
     admin_token: Option<String>,
-    /// The data directory had no state: bootstrap or join applies.
-    fresh: bool,
+    /// Reaches other members' client ports.
+    caller: Caller,
+    /// The data directory had no state and this node is not in the bootstrap set:
+    /// [`Server::join`] applies.
+    joining: bool,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -64,13 +68,25 @@ fn storage_error(path: &Path, e: impl std::fmt::Display) -> ServerError {
 }
 
 impl Server {
-    /// Opens the data directory, starts the node (bootstrapping a new cluster from
-    /// `initial_cluster` or the discovery set when the directory is empty and no
-    /// `join` is given) and serves the client port. Call [`Server::join`] next when
-    /// joining.
+    /// Opens the data directory, starts the node and serves the client port. On an
+    /// empty data directory, a node in the bootstrap set (`initial_cluster`, else the
+    /// discovery set) founds the cluster with the others in it, unless `join` reaches
+    /// a running cluster that no longer lists it; a node outside the set needs `join`.
+    /// Call [`Server::join`] next.
     pub async fn start(config: Config) -> Result<Server, ServerError> {
         let peer_token = read_token("peer_token_file", config.peer_token_file.as_deref())?;
         let admin_token = read_token("admin_token_file", config.admin_token_file.as_deref())?;
+        let (caller, client_tls) = match &config.client_tls {
+            None => (Caller::new(None), None),
+            Some(files) => (
+                Caller::new(Some(files.trusted())),
+                Some(crate::tls::client_port_tls(files)?),
+            ),
+        };
+        let caller = caller.map_err(|reason| ConfigError::Invalid {
+            key: "client_tls.ca".into(),
+            reason,
+        })?;
         let id = NodeId::new(&config.id);
         let mut me = MemberAddress {
             peer: config.peer_address(),
@@ -106,24 +122,6 @@ impl Server {
             }
             None => None,
         };
-        if let Some(d) = &configured {
-            // With no advertise_peer or initial_cluster entry, the discovery's address
-            // for this node is the one to advertise; else register ours where the
-            // backend supports it.
-            let known = match config.advertise_peer.is_none() && config.initial_cluster.0.is_empty() {
-                true => d.get_node_address(&id).await.ok(),
-                false => None,
-            };
-            match (known, me.peer.parse::<NodeAddress>()) {
-                (Some(a), _) => me.peer = a.to_string(),
-                (None, Ok(addr)) => match d.register_node(&id, addr).await {
-                    Ok(()) | Err(DiscoveryError::Unsupported { .. }) => {}
-                    Err(e) => warn!(error = %e, "could not register this node in discovery"),
-                },
-                (None, Err(_)) => {}
-            }
-        }
-
         std::fs::create_dir_all(&config.data_dir).map_err(|e| storage_error(&config.data_dir, e))?;
         let storage =
             FileStorage::open(&config.data_dir, Options::default()).map_err(|e| storage_error(&config.data_dir, e))?;
@@ -132,35 +130,69 @@ impl Server {
             .map_err(|e| storage_error(&config.data_dir, e))?;
         let last = storage.last_index().map_err(|e| storage_error(&config.data_dir, e))?;
         let fresh = init.hard_state == Default::default() && last == 0 && init.membership == Membership::default();
+        // A fresh node named in the bootstrap set founds the cluster with the others in
+        // it (even when `join` is set, so that every pod of a StatefulSet can be given
+        // the same flags); one not in it joins through `join`.
+        let mut joining = false;
+        let registered = fresh && config.bootstrap_expect.is_some();
+        if registered {
+            advertise(&config, configured.as_ref(), &mut me).await;
+        }
         let bootstrap = if !fresh {
             info!(data_dir = %config.data_dir.display(), "the data directory has state: bootstrap and join settings are ignored");
             None
-        } else if config.join.is_some() {
-            None
-        } else if !config.initial_cluster.0.is_empty() {
-            Some(Membership::with_voters(
-                config.initial_cluster.0.keys().map(String::as_str),
-            ))
-        } else if let Some(d) = &configured {
-            let all = d.get_all_node_addresses().await?;
-            if !all.contains_key(&id) {
-                return Err(ConfigError::Invalid {
-                    key: "discovery".into(),
-                    reason: format!(
-                        "the discovery set {:?} does not include this node ({id})",
-                        all.keys().collect::<Vec<_>>()
-                    ),
-                }
-                .into());
-            }
-            Some(Membership::with_voters(all.into_keys()))
         } else {
-            return Err(ConfigError::Invalid {
-                key: "initial_cluster".into(),
-                reason: "a new node needs initial_cluster, discovery or join".into(),
+            let set = bootstrap_set(&config, configured.as_ref()).await?;
+            let in_set = set.as_ref().is_some_and(|(_, s)| s.contains(config.id.as_str()));
+            // What a running cluster reached through `join` says of this node, asked
+            // before the node starts (once started, a leader that still counts it
+            // would replicate to it): a member that lost its data is refused; a founder
+            // it does not list was removed and joins.
+            let listed = match &config.join {
+                Some(join) => match running_cluster(&caller, join, &config.id, admin_token.as_deref()).await {
+                    Some((at, view)) => Some(refuse_lost_data(&at, &view, &config.id)?),
+                    None => None,
+                },
+                None => None,
+            };
+            let removed = in_set && listed == Some(false);
+            if removed {
+                info!("the running cluster does not list this node (removed): joining instead of bootstrapping");
             }
-            .into());
+            match set {
+                Some((_, set)) if in_set && !removed => {
+                    if config.join.is_some() {
+                        info!(set = ?set, "this node is in the bootstrap set: bootstrapping (join is only for nodes outside it)");
+                    }
+                    Some(Membership::with_voters(set.iter().map(String::as_str)))
+                }
+                _ if config.join.is_some() => {
+                    joining = true;
+                    None
+                }
+                Some((key, set)) => {
+                    return Err(ConfigError::Invalid {
+                        key: key.into(),
+                        reason: format!(
+                            "the bootstrap set {set:?} does not include this node ({id}), and no join is given"
+                        ),
+                    }
+                    .into())
+                }
+                None => {
+                    return Err(ConfigError::Invalid {
+                        key: "initial_cluster".into(),
+                        reason: "a new node needs initial_cluster, discovery or join".into(),
+                    }
+                    .into())
+                }
+            }
         };
+        // Discovery backends where nodes register themselves (etcd) count this node
+        // only after it registered: with `bootstrap_expect`, before the set is taken.
+        if !registered {
+            advertise(&config, configured.as_ref(), &mut me).await;
+        }
 
         let listener = tokio::net::TcpListener::bind(config.listen_client)
             .await
@@ -185,7 +217,7 @@ impl Server {
         let raft = config.raft.clone();
         let machine = ServerMachine::new(directory.clone());
         let handle = RaftNode::start(id.clone(), raft, storage, machine, transport, bootstrap).await?;
-        info!(%id, peer = %me.peer, client = %client_addr, fresh, "node started");
+        info!(%id, peer = %me.peer, client = %client_addr, fresh, joining, "node started");
 
         let lookup_dir = directory.clone();
         let node = Node::with_lookup(handle.clone(), Arc::new(move |id: &str| lookup_dir.client(id)));
@@ -205,6 +237,7 @@ impl Server {
             promote_lag: config.promote_lag,
             catch_up_timeout: config.catch_up_timeout,
             change: tokio::sync::Mutex::new(()),
+            caller: caller.clone(),
         };
         methods
             .merge(admin::rpc(admin))
@@ -216,13 +249,15 @@ impl Server {
             admin_insecure: config.admin_insecure,
             peer_token: peer_token.clone(),
             directory: directory.clone(),
+            https: client_tls.is_some(),
         });
-        let mut tasks = vec![tokio::spawn(http::serve(listener, api))];
+        let mut tasks = vec![tokio::spawn(http::serve(listener, api, client_tls))];
         tasks.push(tokio::spawn(register(
             handle.clone(),
             directory.clone(),
             me.clone(),
             peer_token,
+            caller.clone(),
         )));
         Ok(Server {
             config,
@@ -231,7 +266,8 @@ impl Server {
             client_addr,
             address: me,
             admin_token,
-            fresh,
+            caller,
+            joining,
             tasks,
         })
     }
@@ -246,8 +282,12 @@ impl Server {
         self.client_addr
     }
 
-    /// The address this process reaches its own client port at.
+    /// The address this process reaches its own client port at: the advertised one
+    /// (which a TLS certificate names), else the bound one on loopback.
     fn own_address(&self) -> String {
+        if let Some(a) = &self.config.advertise_client {
+            return a.clone();
+        }
         let mut a = self.client_addr;
         if a.ip().is_unspecified() {
             a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
@@ -255,26 +295,27 @@ impl Server {
         a.to_string()
     }
 
-    /// If `join` is set and the data directory was empty: asks the cluster (through
-    /// `join`, following not-leader hints) to add this node as a learner, waits until
-    /// it caught up, then has it promoted (unless `learner`).
+    /// If this node is joining (`join` is set, the data directory was empty and the
+    /// node is not in the bootstrap set): finds a member through `join` (client
+    /// addresses, or a discovery URL naming the members' client ports), asks the
+    /// cluster (following not-leader hints) to add this node as a learner, waits until
+    /// it caught up, then has it promoted (unless `learner`), then has the member it
+    /// `replaces` removed.
     pub async fn join(&self) -> Result<(), ServerError> {
-        let Some(at) = self.config.join.clone() else {
+        let Some(join) = self.config.join.clone() else {
             return Ok(());
         };
-        if !self.fresh {
+        if !self.joining {
             return Ok(());
         }
+        let token = self.admin_token.as_deref();
+        let deadline = tokio::time::Instant::now() + self.config.catch_up_timeout;
+        // The members' addresses, to answer the leader before this node has the log.
+        let (at, members) = self.first_member(&join, deadline).await?;
         let fail = |reason: String| ServerError::Join {
             address: at.clone(),
             reason,
         };
-        let token = self.admin_token.as_deref();
-        let deadline = tokio::time::Instant::now() + self.config.catch_up_timeout;
-        // The members' addresses, to answer the leader before this node has the log.
-        let members = call_leader(&at, "admin_members", &json!({}), token, deadline)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
         let mut seeds = Members::new();
         for m in members["members"].as_array().into_iter().flatten() {
             if let (Some(id), Some(peer)) = (m["id"].as_str(), m["peer"].as_str()) {
@@ -293,13 +334,13 @@ impl Server {
         });
         info!(through = %at, "asking the cluster to add this node as a learner");
         retry_refusals(
+            &self.caller,
             &at,
             "admin_add_learner",
             &me,
             token,
             deadline,
-            &["already_member"],
-            &["change_in_progress"],
+            (&["already_member"], &["change_in_progress"]),
         )
         .await
         .map_err(|e| fail(e.to_string()))?;
@@ -309,18 +350,74 @@ impl Server {
         }
         let id = json!({ "id": self.config.id });
         retry_refusals(
+            &self.caller,
             &at,
             "admin_promote",
             &id,
             token,
             deadline,
-            &["already_member"],
-            &["change_in_progress", "not_caught_up"],
+            (&["already_member"], &["change_in_progress", "not_caught_up"]),
         )
         .await
         .map_err(|e| fail(e.to_string()))?;
         info!("promoted to voter");
+        if let Some(old) = &self.config.replaces {
+            retry_refusals(
+                &self.caller,
+                &at,
+                "admin_remove",
+                &json!({ "id": old }),
+                token,
+                deadline,
+                (&["unknown_member"], &["change_in_progress"]),
+            )
+            .await
+            .map_err(|e| fail(format!("promoted, but removing {old} failed: {e}")))?;
+            info!(replaced = %old, "took the place of the old member");
+        }
         Ok(())
+    }
+
+    /// The first member named by `join` that answers `admin_members` (through its
+    /// leader): its client address and the answer. Asks every candidate in turn; a
+    /// discovery URL is resolved and asked again until `deadline` (the records of a
+    /// just-created Service lag), a list of addresses once (a process supervisor
+    /// restarts the node).
+    async fn first_member(&self, join: &str, deadline: tokio::time::Instant) -> Result<(String, Value), ServerError> {
+        let token = self.admin_token.as_deref();
+        loop {
+            let last_error = match join_candidates(join, &self.config.id).await {
+                Ok(candidates) if candidates.is_empty() => "it names no member other than this node".to_string(),
+                Ok(candidates) => {
+                    let mut last = String::new();
+                    for at in candidates {
+                        // A short wait per candidate: the next one may be the live one.
+                        let until = deadline.min(tokio::time::Instant::now() + Duration::from_secs(5));
+                        match self
+                            .caller
+                            .call_leader(&at, "admin_members", &json!({}), token, until)
+                            .await
+                        {
+                            Ok(members) => return Ok((at, members)),
+                            Err(e) => {
+                                debug!(member = %at, error = %e, "no answer to join through");
+                                last = e.to_string();
+                            }
+                        }
+                    }
+                    last
+                }
+                Err(e) => e.to_string(),
+            };
+            if !is_discovery_url(join) || tokio::time::Instant::now() >= deadline {
+                return Err(ServerError::Join {
+                    address: join.to_string(),
+                    reason: last_error,
+                });
+            }
+            info!(through = %join, error = %last_error, "no member to join through yet; trying again");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     /// Leaves the cluster: hands leadership over first if this node leads, then has the
@@ -331,17 +428,19 @@ impl Server {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         if self.handle.view().leader.as_ref() == Some(self.handle.id()) {
             info!("leaving: handing leadership over first");
-            call(&own, "admin_transfer_leader", &json!({}), token).await?;
+            self.caller
+                .call(&own, "admin_transfer_leader", &json!({}), token)
+                .await?;
         }
         let me = json!({ "id": self.config.id });
         retry_refusals(
+            &self.caller,
             &own,
             "admin_remove",
             &me,
             token,
             deadline,
-            &["unknown_member"],
-            &["change_in_progress"],
+            (&["unknown_member"], &["change_in_progress"]),
         )
         .await?;
         info!("left the cluster");
@@ -357,19 +456,219 @@ impl Server {
     }
 }
 
+/// Where the discovery backend supports it, registers this node's peer address; with
+/// no `advertise_peer` or `initial_cluster` entry, takes the discovery's address for
+/// this node as the one to advertise instead.
+async fn advertise(config: &Config, discovery: Option<&Arc<dyn ServiceDiscovery>>, me: &mut MemberAddress) {
+    let id = NodeId::new(&config.id);
+    if let Some(d) = discovery {
+        // With no advertise_peer or initial_cluster entry, the discovery's address
+        // for this node is the one to advertise; else register ours where the
+        // backend supports it. Called after the bootstrap set is taken (a DNS
+        // discovery lists the names it resolved once), except with `bootstrap_expect`.
+        let known = match config.advertise_peer.is_none() && config.initial_cluster.0.is_empty() {
+            true => d.get_node_address(&id).await.ok(),
+            false => None,
+        };
+        match (known, me.peer.parse::<NodeAddress>()) {
+            (Some(a), _) => me.peer = a.to_string(),
+            (None, Ok(addr)) => match d.register_node(&id, addr).await {
+                Ok(()) | Err(DiscoveryError::Unsupported { .. }) => {}
+                Err(e) => warn!(error = %e, "could not register this node in discovery"),
+            },
+            (None, Err(_)) => {}
+        }
+    }
+}
+
+/// Whether `join` is a discovery URL rather than a list of client addresses.
+pub(crate) fn is_discovery_url(join: &str) -> bool {
+    join.contains("://") || join.trim_start().starts_with("static:")
+}
+
+/// The client addresses `join` names, without this node's own (a headless Service's
+/// SRV records list the joining pod too): `host:port[,host:port...]` as written, or
+/// every node of the discovery URL.
+async fn join_candidates(join: &str, own_id: &str) -> Result<Vec<String>, ServerError> {
+    if !is_discovery_url(join) {
+        return Ok(join
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect());
+    }
+    let all = discovery_from_url(join)?.get_all_node_addresses().await?;
+    Ok(all
+        .into_iter()
+        .filter(|(id, _)| id.as_str() != own_id)
+        .map(|(_, a)| a.to_string())
+        .collect())
+}
+
+/// The running cluster as its leader sees it, reached through the first member `join`
+/// names that knows a leader: that member's address and the leader's `admin_members`
+/// answer (its membership is the newest, and only it reports how far it replicated to
+/// each member). `None` if no member answers with a leader.
+async fn running_cluster(caller: &Caller, join: &str, own_id: &str, token: Option<&str>) -> Option<(String, Value)> {
+    async fn members_at(caller: &Caller, at: &str, token: Option<&str>) -> Option<Value> {
+        let params = json!({});
+        let answer = tokio::time::timeout(Duration::from_secs(3), caller.call(at, "admin_members", &params, token));
+        answer.await.ok()?.ok()
+    }
+    let candidates = match join_candidates(join, own_id).await {
+        Ok(c) => c,
+        Err(e) => {
+            debug!(error = %e, "no running cluster found through join");
+            return None;
+        }
+    };
+    for at in candidates {
+        let Some(mut view) = members_at(caller, &at, token).await else {
+            continue;
+        };
+        let Some(leader) = view["leader"].as_str().map(str::to_string) else {
+            continue;
+        };
+        let leader_client = member_row(&view, &leader)
+            .and_then(|r| r["client"].as_str())
+            .map(str::to_string);
+        if let Some(lc) = leader_client.filter(|lc| *lc != at) {
+            if let Some(v) = members_at(caller, &lc, token).await {
+                view = v;
+            }
+        }
+        return Some((at, view));
+    }
+    None
+}
+
+/// `id`'s row in an `admin_members` answer.
+fn member_row<'a>(members: &'a Value, id: &str) -> Option<&'a Value> {
+    members["members"].as_array()?.iter().find(|m| m["id"] == id)
+}
+
+/// Whether the leader's `view` lists this (fresh) node; an error if it lists it with
+/// replication progress: the node lost its data, and a member must never come back
+/// with an empty disk under its old id (it forgot the votes and entries it
+/// acknowledged). Best effort: a leader elected since the node died knows no progress
+/// of it.
+fn refuse_lost_data(at: &str, view: &Value, own_id: &str) -> Result<bool, ServerError> {
+    let Some(row) = member_row(view, own_id) else {
+        return Ok(false);
+    };
+    match row["match"].as_u64() {
+        Some(n) if n > 0 => Err(ServerError::Join {
+            address: at.to_string(),
+            reason: format!(
+                "this node ({own_id}) is a member of the running cluster, which had replicated its log to it up to index {n}, but its data directory is empty: its data was lost. Remove it first (easyraftctl member remove {own_id}); started again, it joins as a new member"
+            ),
+        }),
+        _ => Ok(true),
+    }
+}
+
+/// The founding members of a new cluster and the key they come from:
+/// `initial_cluster`'s ids, else the discovery set. A discovery set is taken once
+/// every node it lists resolves (`refresh` succeeds): founders that took a partial
+/// set would found different clusters. Waits for that up to `catch_up_timeout`.
+async fn bootstrap_set(
+    config: &Config,
+    discovery: Option<&Arc<dyn ServiceDiscovery>>,
+) -> Result<Option<(&'static str, BTreeSet<String>)>, ServerError> {
+    if !config.initial_cluster.0.is_empty() {
+        return Ok(Some((
+            "initial_cluster",
+            config.initial_cluster.0.keys().cloned().collect(),
+        )));
+    }
+    let Some(d) = discovery else { return Ok(None) };
+    if config.bootstrap_expect.is_some() {
+        let all = expected_set(d.as_ref(), config).await?;
+        return Ok(Some(("discovery", all.into_keys().map(|id| id.to_string()).collect())));
+    }
+    let url = config.discovery.as_deref().unwrap_or_default();
+    // etcd's keys and SRV records appear as nodes start: what a new node sees first
+    // is not the whole set.
+    if url.starts_with("etcd://") || url.starts_with("dns+srv://") {
+        return Err(ConfigError::Invalid {
+            key: "bootstrap_expect".into(),
+            reason: format!(
+                "{url}: the set grows as nodes register, so a new node cannot tell when it is complete; \
+                 set bootstrap_expect to the number of founding members"
+            ),
+        }
+        .into());
+    }
+    let deadline = tokio::time::Instant::now() + config.catch_up_timeout;
+    loop {
+        match d.refresh().await {
+            Ok(()) => break,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                info!(error = %e, "waiting for every node of the discovery set to resolve");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let all = d.get_all_node_addresses().await?;
+    Ok(Some(("discovery", all.into_keys().map(|id| id.to_string()).collect())))
+}
+
+/// With `bootstrap_expect`: the discovery set once it holds exactly that many nodes
+/// (this one registered itself first); more is an error, and so is fewer after
+/// `catch_up_timeout`.
+async fn expected_set(
+    d: &dyn ServiceDiscovery,
+    config: &Config,
+) -> Result<std::collections::BTreeMap<NodeId, NodeAddress>, ServerError> {
+    let refuse = |reason: String| -> ServerError {
+        ConfigError::Invalid {
+            key: "bootstrap_expect".into(),
+            reason,
+        }
+        .into()
+    };
+    let expect = config.bootstrap_expect.unwrap_or(1);
+    let deadline = tokio::time::Instant::now() + config.catch_up_timeout;
+    loop {
+        let all = d.get_all_node_addresses().await?;
+        match all.len() {
+            n if n == expect => return Ok(all),
+            n if n > expect => {
+                return Err(refuse(format!(
+                    "discovery lists {n} nodes ({:?}), more than the {expect} expected",
+                    all.keys().collect::<Vec<_>>()
+                )))
+            }
+            n if tokio::time::Instant::now() >= deadline => {
+                return Err(refuse(format!(
+                    "discovery lists {n} of the {expect} expected nodes after {:?}",
+                    config.catch_up_timeout
+                )))
+            }
+            n => {
+                info!(found = n, expect, "waiting for the founding members to register");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    }
+}
+
 /// Calls `method` on the leader until it succeeds, is refused with a reason in `done`
-/// (counts as success) or a reason not in `again`, or `deadline` passes.
+/// (counts as success) or a reason not in `again` (`reasons` is `(done, again)`), or
+/// `deadline` passes.
 async fn retry_refusals(
+    caller: &Caller,
     at: &str,
     method: &str,
     params: &Value,
     token: Option<&str>,
     deadline: tokio::time::Instant,
-    done: &[&str],
-    again: &[&str],
+    (done, again): (&[&str], &[&str]),
 ) -> Result<(), ServerError> {
     loop {
-        match call_leader(at, method, params, token, deadline).await {
+        match caller.call_leader(at, method, params, token, deadline).await {
             Ok(_) => return Ok(()),
             Err(ServerError::Call {
                 code: Some(MEMBERSHIP_REFUSED),
@@ -393,7 +692,13 @@ async fn retry_refusals(
 
 /// Keeps this node's addresses in the directory: proposes them when it leads, else
 /// asks the leader (`directory_register`) once the leader's client address is known.
-async fn register(handle: RaftHandle<ServerMachine>, directory: Directory, me: MemberAddress, token: Option<String>) {
+async fn register(
+    handle: RaftHandle<ServerMachine>,
+    directory: Directory,
+    me: MemberAddress,
+    token: Option<String>,
+    caller: Caller,
+) {
     let id = handle.id().to_string();
     loop {
         if directory.members().get(&id) == Some(&me) {
@@ -410,7 +715,8 @@ async fn register(handle: RaftHandle<ServerMachine>, directory: Directory, me: M
             Some(l) => match directory.client(l.as_str()) {
                 Some(addr) => {
                     let p = json!({ "id": id, "peer": me.peer, "client": me.client });
-                    call(&addr, "directory_register", &p, token.as_deref())
+                    caller
+                        .call(&addr, "directory_register", &p, token.as_deref())
                         .await
                         .map(|_| ())
                         .map_err(|e| e.to_string())

@@ -1,6 +1,7 @@
 //! `[tls]`: the certificate chain and key (PEM files) for `wss://` between peers, and
 //! the CA peers' certificates are checked against (by default the node's own chain: a
-//! cluster sharing one certificate).
+//! cluster sharing one certificate). `[client_tls]`: the same for HTTPS on the client
+//! port.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 
-use crate::config::TlsFiles;
+use crate::config::{ClientTlsFiles, TlsFiles};
 use crate::error::ConfigError;
 
 fn invalid(key: &str, path: &Path, reason: impl std::fmt::Display) -> ConfigError {
@@ -31,18 +32,39 @@ fn certs(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigE
     Ok(certs)
 }
 
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A TLS server configuration from a certificate chain and a key file; `section` names
+/// the config section in errors.
+fn server_config(
+    section: &str,
+    cert: &Path,
+    key: &Path,
+) -> Result<(ServerConfig, Vec<CertificateDer<'static>>), ConfigError> {
+    let chain = certs(&format!("{section}.cert"), cert)?;
+    let key_name = format!("{section}.key");
+    let pem = std::fs::read(key).map_err(|e| invalid(&key_name, key, e))?;
+    let private = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| invalid(&key_name, key, e))?;
+    let server = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(section, cert, e))?
+        .with_no_client_auth()
+        .with_single_cert(chain.clone(), private)
+        .map_err(|e| invalid(&key_name, key, e))?;
+    Ok((server, chain))
+}
+
+/// The client port's TLS acceptor from the files `client_tls` names.
+pub fn client_port_tls(files: &ClientTlsFiles) -> Result<tokio_rustls::TlsAcceptor, ConfigError> {
+    let (server, _) = server_config("client_tls", &files.cert, &files.key)?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
+}
+
 /// The transport's TLS settings from the files `tls` names.
 pub fn peer_tls(files: &TlsFiles) -> Result<TlsConfig, ConfigError> {
-    let chain = certs("tls.cert", &files.cert)?;
-    let pem = std::fs::read(&files.key).map_err(|e| invalid("tls.key", &files.key, e))?;
-    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| invalid("tls.key", &files.key, e))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| invalid("tls", &files.cert, e))?
-        .with_no_client_auth()
-        .with_single_cert(chain.clone(), key)
-        .map_err(|e| invalid("tls.key", &files.key, e))?;
+    let (server, chain) = server_config("tls", &files.cert, &files.key)?;
     let trusted = match &files.ca {
         Some(ca) => certs("tls.ca", ca)?,
         None => chain,
@@ -53,7 +75,7 @@ pub fn peer_tls(files: &TlsFiles) -> Result<TlsConfig, ConfigError> {
             .add(c)
             .map_err(|e| invalid("tls.ca", files.ca.as_deref().unwrap_or(&files.cert), e))?;
     }
-    let client = ClientConfig::builder_with_provider(provider)
+    let client = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| invalid("tls", &files.cert, e))?
         .with_root_certificates(roots)

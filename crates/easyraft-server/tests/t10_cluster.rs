@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use serde_json::json;
 use support::*;
 
@@ -184,4 +186,120 @@ fn t16_three_servers_bootstrap_from_a_discovery_url() {
         (peers.len() == 3 && peers.iter().all(|p| p.starts_with("127.0.0.1:"))).then_some(m)
     });
     assert_eq!(m["members"].as_array().unwrap().len(), 3);
+}
+
+/// `[client_tls]`: the client port serves HTTPS only. easyraftctl's client reaches it
+/// with the CA, and the members reach each other's client ports over https too:
+/// followers register their client addresses with the leader, and `admin_status`
+/// reads every member's `/status`.
+#[test]
+fn t19_the_client_port_serves_https_to_clients_and_to_members() {
+    use easyraftctl::client::{Call, Client, Settings};
+    use easyraftctl::endpoint::Endpoint;
+    use easyraftctl::policy::CallKind;
+
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("client.crt"), dir.path().join("client.key"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let tls = format!(
+        "[client_tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let nodes = start_cluster_with(dir.path(), 3, &tls);
+    let endpoints: Vec<Endpoint> = nodes
+        .iter()
+        .map(|n| Endpoint::parse(&format!("https://127.0.0.1:{}", n.client)).unwrap())
+        .collect();
+    let client = Client::new(Settings {
+        endpoints,
+        connect_timeout: Duration::from_secs(2),
+        timeout: Duration::from_secs(5),
+        deadline: Duration::from_secs(60),
+        admin_token: Some(ADMIN_TOKEN.to_string()),
+        cacert: Some(cert.clone()),
+    })
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let put = Call::new(
+        "kv_put",
+        CallKind::IdempotentWrite,
+        json!({"key": "over", "value": "https"}),
+    );
+    let reply = rt
+        .block_on(client.call(&put))
+        .unwrap_or_else(|e| panic!("kv_put over https: {e}\n{}", nodes[0].log()));
+    assert_eq!(reply.result["ok"], true);
+    let get = Call::new("kv_get", CallKind::Read, json!({"key": "over"}));
+    assert_eq!(rt.block_on(client.call(&get)).unwrap().result["value"], "https");
+
+    // Every follower registered its client address with the leader over https.
+    let members = Call::new("admin_members", CallKind::Read, json!({})).admin();
+    wait_for("every member's client address in the directory", || {
+        let m = rt.block_on(client.call(&members)).ok()?.result;
+        let clients = m["members"]
+            .as_array()?
+            .iter()
+            .filter(|x| x["client"].is_string())
+            .count();
+        (clients == 3).then_some(())
+    });
+    // The node answering admin_status read every member's /status over https.
+    let status = Call::new("admin_status", CallKind::Read, json!({})).admin();
+    let all = wait_for("every member reachable in admin_status", || {
+        let s = rt.block_on(client.call(&status)).ok()?.result;
+        let rows = s["nodes"].as_array()?.clone();
+        (rows.len() == 3 && rows.iter().all(|r| r["reachable"] == true)).then_some(rows)
+    });
+    assert!(all.iter().all(|r| r["role"].is_string()), "{all:?}");
+
+    // Plain HTTP on the client port gets no HTTP answer.
+    assert!(!matches!(
+        http(nodes[0].client, "GET", "/health", None, None),
+        Ok((200, _))
+    ));
+}
+
+/// `discovery = "etcd://…"` with `bootstrap_expect = 3`: each server registers its peer
+/// address in a real etcd, and none bootstraps before all three are there. The nodes
+/// start a second apart, so a node that bootstrapped with the set it first saw would
+/// found a cluster of one or two, and the three would never agree on three members.
+#[test]
+fn t17_three_servers_register_in_etcd_and_bootstrap_once_all_are_there() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let etcd = rt
+        .block_on(raft_discovery::testing::EtcdServer::start())
+        .expect("etcd (cargo xtask test installs it)");
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("etcd://{}/easyraft-t17?ttl=5s", etcd.endpoint());
+    let mut nodes = Vec::new();
+    for i in 1..=3 {
+        let (id, p, c) = (format!("node{i}"), free_port(), free_port());
+        let extra = format!("discovery = \"{url}\"\nbootstrap_expect = 3");
+        let cfg = write_config(dir.path(), &id, p, c, &extra);
+        nodes.push(spawn(dir.path(), &id, p, c, cfg, &[]));
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let (_, port) = leader(&nodes);
+    let put = call_leader(port, "kv_put", json!({"key": "found", "value": "in-etcd"}), None).unwrap();
+    assert_eq!(put["ok"], true);
+    for n in &nodes {
+        let m = members(n.client);
+        let ids: Vec<&str> = m["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|x| x["id"].as_str())
+            .collect();
+        assert_eq!(ids, ["node1", "node2", "node3"], "members as {} sees them: {m}", n.id);
+    }
+    // Without bootstrap_expect, a new node refuses to guess when etcd's set is complete.
+    let (p, c) = (free_port(), free_port());
+    let cfg = write_config(dir.path(), "node9", p, c, &format!("discovery = \"{url}\""));
+    let out = bin().arg("--config").arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bootstrap_expect"), "{err}");
 }

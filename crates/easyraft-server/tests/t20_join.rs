@@ -1,11 +1,9 @@
 //! A fourth node joins a running cluster with `--join`, is promoted; then the old
 //! leader is transferred away and removed through admin calls, while writes flow, and
-//! no acknowledged write is lost.
+//! no acknowledged write is lost. A dead member is replaced by a node started with
+//! `--join --replaces`.
 
 mod support;
-
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use support::*;
@@ -21,31 +19,7 @@ fn t20_a_node_joins_is_promoted_and_the_old_leader_is_moved_away_and_removed() {
     let (peer, client) = (free_port(), free_port());
     let mut ports: Vec<u16> = nodes.iter().map(|n| n.client).collect();
     ports.push(client);
-    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let writer = {
-        let (acked, stop) = (acked.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let key = format!("w{i}");
-                let mut endpoints = ports.clone();
-                endpoints.rotate_left((i as usize) % ports.len());
-                if call_any(
-                    &endpoints,
-                    "kv_put",
-                    json!({"key": key, "value": format!("v{i}")}),
-                    None,
-                )
-                .is_ok()
-                {
-                    acked.lock().unwrap().push(key);
-                }
-                i += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-        })
-    };
+    let writer = Writer::start(ports);
 
     // node4 joins through node1's client port.
     let cfg = write_config(dir.path(), "node4", peer, client, "");
@@ -73,30 +47,10 @@ fn t20_a_node_joins_is_promoted_and_the_old_leader_is_moved_away_and_removed() {
     assert!(!after.contains_key(&old), "{after:?}");
     assert_eq!(after.len(), 3, "{after:?}");
 
-    // Writes keep flowing after the change.
-    let n_before = acked.lock().unwrap().len();
-    wait_for("more acknowledged writes", || {
-        (acked.lock().unwrap().len() > n_before + 5).then_some(())
-    });
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
-
-    // Every acknowledged write is there, on the new leader and on the joined node.
-    let keys = acked.lock().unwrap().clone();
-    assert!(keys.len() > 5, "only {} writes acknowledged", keys.len());
+    // Writes keep flowing after the change, and every acknowledged one is there, on
+    // the new leader and on the joined node.
     let node4 = nodes.iter().find(|n| n.id == "node4").unwrap();
-    for port in [rest[0], node4.client] {
-        let scan = call_leader(port, "kv_scan", json!({"prefix": "w", "limit": 10000}), None).unwrap();
-        let have: std::collections::BTreeSet<String> = scan["pairs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["key"].as_str().unwrap().to_string())
-            .collect();
-        for k in &keys {
-            assert!(have.contains(k), "acknowledged {k} missing on port {port}");
-        }
-    }
+    writer.finish(&[rest[0], node4.client]);
     let before = call_leader(node4.client, "kv_get", json!({"key": "before"}), None).unwrap();
     assert_eq!(before["value"], "0");
 
@@ -157,4 +111,37 @@ fn t25_a_leader_started_with_leave_on_shutdown_hands_over_and_leaves_on_sigterm(
     assert_eq!(r.len(), 3, "{r:?}");
     let put = call_any(&rest, "kv_put", json!({"key": "after", "value": "1"}), None).unwrap();
     assert_eq!(put["ok"], true);
+}
+
+#[test]
+fn t22_a_dead_leader_is_replaced_by_a_node_started_with_replaces_while_writes_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes = start_cluster(dir.path(), 3);
+    let (leader_id, _) = leader(&nodes);
+    let (peer, client) = (free_port(), free_port());
+    let mut ports: Vec<u16> = nodes.iter().map(|n| n.client).collect();
+    ports.push(client);
+    let writer = Writer::start(ports);
+    // The leader dies for good; its replacement joins through a follower.
+    let dead = nodes.iter().position(|n| n.id == leader_id).unwrap();
+    let dead_id = nodes[dead].id.clone();
+    nodes[dead].kill();
+    let live = nodes.iter().find(|n| n.id != leader_id).unwrap().client;
+    let cfg = write_config(dir.path(), "node4", peer, client, "");
+    let join = format!("127.0.0.1:{live}");
+    nodes.push(spawn(
+        dir.path(),
+        "node4",
+        peer,
+        client,
+        cfg,
+        &["--join", &join, "--replaces", &dead_id],
+    ));
+    let r = wait_for("node4 a voter in the place of the dead member", || {
+        let r = roles(live);
+        (r.get("node4").map(String::as_str) == Some("voter") && !r.contains_key(&dead_id)).then_some(r)
+    });
+    assert_eq!(r.len(), 3, "{r:?}");
+    assert!(r.values().all(|role| role == "voter"), "{r:?}");
+    writer.finish(&[live, client]);
 }

@@ -75,12 +75,15 @@ fn t32_flags_win_over_the_environment_which_wins_over_the_file() {
         .arg("--config")
         .arg(&path)
         .env("EASYRAFT_PROMOTE_LAGG", "7")
+        .env("EASYRAFT_ENDPOINTS", "127.0.0.1:7000")
         .args(["--set", "promote_lag=oops"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ignoring EASYRAFT_PROMOTE_LAGG"), "{err}");
+    // easyraftctl's variables, set in the same shell, are not worth a note.
+    assert!(!err.contains("EASYRAFT_ENDPOINTS"), "{err}");
 }
 
 #[test]

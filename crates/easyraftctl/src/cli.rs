@@ -328,6 +328,9 @@ pub enum Snapshot {
     },
     /// Has the node asked take a snapshot now (compacting its log); prints its index and term.
     Take,
+    /// Has every member (the endpoints given and the members they list) take a snapshot
+    /// and compact its log; prints what left each log. Exit 5 if some member could not.
+    Compact,
 }
 
 /// Parses `250ms`, `5s`, `2m`, `1h` (a bare number is seconds).

@@ -85,6 +85,7 @@ pub async fn run(client: &Client, command: &Command, emit: &mut dyn FnMut(&Repor
         Command::Cluster(ClusterCmd::Status) => out(cluster::report(client, false).await?),
         Command::Cluster(ClusterCmd::Health) => out(cluster::report(client, true).await?),
         Command::Snapshot(Snapshot::Save { file }) => out(snapshot::save(client, file).await?),
+        Command::Snapshot(Snapshot::Compact) => out(snapshot::compact(client).await?),
         Command::Snapshot(Snapshot::Take) => out(admin::snapshot_taken(&client.call(&admin::take_snapshot()).await?)?),
     }
     Ok(verdict)

@@ -1,5 +1,5 @@
-//! `Cluster`: starts and stops a set of nodes in one process (the seed's cluster
-//! managers), generic over the storage and the transport.
+//! `Cluster`: starts, restarts and stops a set of nodes in one process, generic over
+//! the storage and the transport (tests, demos, and embedded clusters).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -1,5 +1,6 @@
-//! `RaftConfig`: the runtime's settings, in wall-clock units as in the seed
-//! (`ElectionTimeoutMs`, `HeartbeatIntervalMs`, `MaxBatchSize`, `SnapshotInterval`).
+//! `RaftConfig`: the runtime's settings, in wall-clock units (election timeout,
+//! heartbeat interval, batch sizes, snapshot interval, limits), from which each node's
+//! core configuration in ticks is derived.
 
 use std::time::Duration;
 

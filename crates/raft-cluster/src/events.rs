@@ -1,5 +1,5 @@
-//! What a node tells its observers: the seed's OnEntryApplied, OnStateChanged and
-//! OnLeaderElected, as a broadcast stream.
+//! What a node tells its observers as a broadcast stream: a leader elected, a change
+//! of role, an entry applied, a snapshot installed.
 
 use raft_core::{LogIndex, NodeId, Role, Term};
 

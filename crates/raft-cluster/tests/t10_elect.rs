@@ -1,5 +1,5 @@
 //! §5.2 Leader election on real files: one leader that every node agrees on, and the
-//! seed's events (OnLeaderElected, OnStateChanged, OnEntryApplied) as they happen.
+//! node's events (leader elected, role changed, entry applied) as they happen.
 
 mod support;
 

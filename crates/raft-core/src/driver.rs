@@ -7,7 +7,7 @@ use std::fmt;
 use crate::entry::{Entry, Snapshot};
 use crate::message::Message;
 use crate::raw_node::{RawNode, Ready};
-use crate::read_only::ReadState;
+use crate::read_queue::ReadState;
 use crate::storage::Storage;
 use crate::types::{HardState, LogIndex, NodeId, SoftState, Term};
 

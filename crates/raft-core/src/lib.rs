@@ -50,6 +50,7 @@ mod quorum;
 mod raft;
 mod raw_node;
 mod read_only;
+mod read_queue;
 mod replication;
 mod rng;
 #[cfg(feature = "sim")]
@@ -77,7 +78,7 @@ pub use message::{
 };
 pub use progress::ProgressState;
 pub use raw_node::{PeerProgress, RawNode, Ready, Status};
-pub use read_only::ReadState;
+pub use read_queue::ReadState;
 #[cfg(feature = "sim")]
 pub use sim_bugs::PlantedBugs;
 pub use storage::{InitialState, SnapshotInfo, Storage};

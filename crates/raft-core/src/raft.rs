@@ -12,7 +12,7 @@ use crate::log::RaftLog;
 use crate::membership::ConfigHistory;
 use crate::message::{AppendResponse, Message, MessageBody, VoteResponse};
 use crate::progress::{Tracker, Window};
-use crate::read_only::ReadOnly;
+use crate::read_queue::ReadOnly;
 use crate::rng::Rng;
 use crate::storage::Storage;
 use crate::types::{HardState, LogIndex, NodeId, Role, SoftState, Term};

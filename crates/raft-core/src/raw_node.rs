@@ -13,7 +13,7 @@ use crate::membership::MembershipChange;
 use crate::message::Message;
 use crate::progress::ProgressState;
 use crate::raft::Raft;
-use crate::read_only::ReadState;
+use crate::read_queue::ReadState;
 use crate::storage::Storage;
 use crate::types::{HardState, LogIndex, Membership, NodeId, Role, SoftState, Term};
 

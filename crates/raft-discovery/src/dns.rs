@@ -1,6 +1,6 @@
 //! DNS discovery with hickory-resolver: either every node `id` is the name
-//! `{id}{suffix}` with A/AAAA records and all nodes listen on one port (the seed's
-//! `CreateDnsBased(".cluster.local", 8080)`), or SRV records under one name give
+//! `{id}{suffix}` with A/AAAA records and all nodes listen on one port (suffix
+//! `.cluster.local`, port 8080: `node1.cluster.local:8080`), or SRV records under one name give
 //! each node's host and port (`_raft._tcp.raft.default.svc.cluster.local` for a
 //! Kubernetes headless Service).
 //!
@@ -156,7 +156,7 @@ struct Cache {
     srv: Option<Cached<BTreeMap<NodeId, NodeAddress>>>,
 }
 
-/// DNS discovery (the seed's DNS-based discovery), read-only: `register_node` and
+/// DNS discovery, read-only: `register_node` and
 /// `unregister_node` answer [`DiscoveryError::Unsupported`] (publish records through
 /// your DNS, e.g. a Kubernetes headless Service).
 pub struct DnsServiceDiscovery {

@@ -23,7 +23,7 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-/// A plain HTTP/1.1 request; the status and the body.
+/// A plain HTTP/1.1 request to 127.0.0.1:`port`; the status and the body.
 pub(crate) fn http(
     port: u16,
     method: &str,
@@ -31,7 +31,18 @@ pub(crate) fn http(
     body: Option<&str>,
     token: Option<&str>,
 ) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    http_to(&format!("127.0.0.1:{port}"), method, path, body, token)
+}
+
+/// [`http`] to any `host:port`.
+pub(crate) fn http_to(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> Result<(u16, String), String> {
+    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(40)))
         .map_err(|e| e.to_string())?;
     let body = body.unwrap_or("");
@@ -59,8 +70,13 @@ pub(crate) fn http(
 
 /// A JSON-RPC call: the HTTP status and the whole response object.
 pub(crate) fn rpc_raw(port: u16, method: &str, params: Value, token: Option<&str>) -> Result<(u16, Value), String> {
+    rpc_raw_to(&format!("127.0.0.1:{port}"), method, params, token)
+}
+
+/// [`rpc_raw`] to any `host:port`.
+pub(crate) fn rpc_raw_to(addr: &str, method: &str, params: Value, token: Option<&str>) -> Result<(u16, Value), String> {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
-    let (status, text) = http(port, "POST", "/", Some(&body), token)?;
+    let (status, text) = http_to(addr, "POST", "/", Some(&body), token)?;
     let v = serde_json::from_str(&text).map_err(|e| format!("{e}: {text:?}"))?;
     Ok((status, v))
 }
@@ -68,7 +84,12 @@ pub(crate) fn rpc_raw(port: u16, method: &str, params: Value, token: Option<&str
 /// A JSON-RPC call: `Ok(result)` or `Err(error object)` (transport failures as
 /// `{"code": 0, "message": ...}`).
 pub(crate) fn rpc(port: u16, method: &str, params: Value, token: Option<&str>) -> Result<Value, Value> {
-    match rpc_raw(port, method, params, token) {
+    rpc_to(&format!("127.0.0.1:{port}"), method, params, token)
+}
+
+/// [`rpc`] to any `host:port`.
+pub(crate) fn rpc_to(addr: &str, method: &str, params: Value, token: Option<&str>) -> Result<Value, Value> {
+    match rpc_raw_to(addr, method, params, token) {
         Ok((_, v)) if v.get("result").is_some() => Ok(v["result"].clone()),
         Ok((_, v)) => Err(v["error"].clone()),
         Err(e) => Err(json!({"code": 0, "message": e})),
@@ -119,6 +140,20 @@ impl Proc {
                 self.id,
                 self.log()
             );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits (up to [`DEADLINE`]) for the process to exit on its own.
+    pub(crate) fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(start.elapsed() < DEADLINE, "{} did not exit\n{}", self.id, self.log());
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -193,6 +228,27 @@ pub(crate) fn spawn(dir: &Path, id: &str, peer: u16, client: u16, config: PathBu
     }
 }
 
+/// A server started with `args` and `envs` only (no config file), its log in
+/// `dir/<id>.log`; `client` is its client port (on whatever address `args` bind).
+pub(crate) fn spawn_with(dir: &Path, id: &str, client: u16, args: &[String], envs: &[(String, String)]) -> Proc {
+    let log = std::fs::File::create(dir.join(format!("{id}.log"))).unwrap();
+    let child = bin()
+        .args(args)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Proc {
+        id: id.into(),
+        peer: 0,
+        client,
+        dir: dir.to_path_buf(),
+        config: PathBuf::new(),
+        child: Some(child),
+    }
+}
+
 /// `n` servers bootstrapped from config files with one `initial_cluster`.
 pub(crate) fn start_cluster(dir: &Path, n: usize) -> Vec<Proc> {
     start_cluster_with(dir, n, "")
@@ -262,27 +318,32 @@ pub(crate) fn call_leader(start: u16, method: &str, params: Value, token: Option
 /// Like [`call_leader`] over several endpoints, as a client given a member list would:
 /// a hint is followed; no hint, a dead endpoint or "unavailable" moves on to the next.
 pub(crate) fn call_any(endpoints: &[u16], method: &str, params: Value, token: Option<&str>) -> Result<Value, Value> {
+    let addrs: Vec<String> = endpoints.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    call_any_to(&addrs, method, params, token)
+}
+
+/// [`call_any`] over `host:port` endpoints (hints are followed to the address given).
+pub(crate) fn call_any_to(
+    endpoints: &[String],
+    method: &str,
+    params: Value,
+    token: Option<&str>,
+) -> Result<Value, Value> {
     let mut next = 0;
-    let mut port = endpoints[0];
+    let mut at = endpoints[0].clone();
     let begin = Instant::now();
     loop {
-        match rpc(port, method, params.clone(), token) {
-            Err(e) if e["code"] == -32020 && begin.elapsed() < DEADLINE => {
-                match e["data"]["address"]
-                    .as_str()
-                    .and_then(|a| a.rsplit(':').next())
-                    .and_then(|p| p.parse().ok())
-                {
-                    Some(p) if p != port => port = p,
-                    _ => {
-                        next += 1;
-                        port = endpoints[next % endpoints.len()];
-                    }
+        match rpc_to(&at, method, params.clone(), token) {
+            Err(e) if e["code"] == -32020 && begin.elapsed() < DEADLINE => match e["data"]["address"].as_str() {
+                Some(a) if a != at => at = a.to_string(),
+                _ => {
+                    next += 1;
+                    at = endpoints[next % endpoints.len()].clone();
                 }
-            }
+            },
             Err(e) if (e["code"] == -32022 || e["code"] == -32023 || e["code"] == 0) && begin.elapsed() < DEADLINE => {
                 next += 1;
-                port = endpoints[next % endpoints.len()];
+                at = endpoints[next % endpoints.len()].clone();
             }
             other => return other,
         }
@@ -307,4 +368,63 @@ pub(crate) fn roles(port: u16) -> std::collections::BTreeMap<String, String> {
             )
         })
         .collect()
+}
+
+/// Writes `w0`, `w1`, ... every 20 ms through whichever of `ports` answers (following
+/// not-leader hints), remembering which were acknowledged.
+pub(crate) struct Writer {
+    acked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Writer {
+    pub(crate) fn start(ports: Vec<u16>) -> Writer {
+        use std::sync::atomic::Ordering;
+        let acked: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let stop: std::sync::Arc<std::sync::atomic::AtomicBool> = Default::default();
+        let thread = {
+            let (acked, stop) = (acked.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("w{i}");
+                    let mut endpoints = ports.clone();
+                    endpoints.rotate_left((i as usize) % ports.len());
+                    let value = json!({"key": key, "value": format!("v{i}")});
+                    if call_any(&endpoints, "kv_put", value, None).is_ok() {
+                        acked.lock().unwrap().push(key);
+                    }
+                    i += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        Writer { acked, stop, thread }
+    }
+
+    /// Waits for a few more acknowledged writes, stops, and checks that every
+    /// acknowledged write is readable (linearizably) through each of `check`.
+    pub(crate) fn finish(self, check: &[u16]) {
+        let n_before = self.acked.lock().unwrap().len();
+        wait_for("more acknowledged writes", || {
+            (self.acked.lock().unwrap().len() > n_before + 5).then_some(())
+        });
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap();
+        let keys = self.acked.lock().unwrap().clone();
+        assert!(keys.len() > 5, "only {} writes acknowledged", keys.len());
+        for &port in check {
+            let scan = call_leader(port, "kv_scan", json!({"prefix": "w", "limit": 10000}), None).unwrap();
+            let have: std::collections::BTreeSet<String> = scan["pairs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["key"].as_str().unwrap().to_string())
+                .collect();
+            for k in &keys {
+                assert!(have.contains(k), "acknowledged {k} missing on port {port}");
+            }
+        }
+    }
 }

@@ -140,7 +140,7 @@ pub fn members_report(reply: &Reply) -> Result<Report, CtlError> {
         let leader = if m.leader.as_deref() == Some(x.id.as_str()) {
             "*"
         } else {
-            ""
+            "-"
         };
         t.push([
             x.id.clone(),

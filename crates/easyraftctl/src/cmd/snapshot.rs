@@ -1,3 +1,5 @@
+//! `snapshot compact`: `admin_compact` on every member, one row each.
+//!
 //! `snapshot save FILE`: `GET /admin/snapshot` (admin token) streamed to `FILE.part`,
 //! fsynced, renamed to `FILE`, and the directory fsynced, so `FILE` is either absent
 //! or complete. A follower answers 307 to the leader's client address; that is
@@ -11,11 +13,13 @@ use hyper::Method;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use crate::client::{parse_answer, snippet, Client, Parsed};
+use crate::client::{parse_answer, snippet, Call, Client, Parsed};
+use crate::cmd::{admin, cluster};
 use crate::endpoint::Endpoint;
 use crate::error::CtlError;
 use crate::http::HttpError;
 use crate::output::{Report, Table};
+use crate::policy::CallKind;
 
 /// The path asked.
 pub const PATH: &str = "/admin/snapshot";
@@ -156,6 +160,100 @@ pub async fn save(client: &Client, file: &Path) -> Result<Report, CtlError> {
         }
     }
     Err(CtlError::Unreachable { attempts: unreachable })
+}
+
+/// `admin_compact {}` on one node: a snapshot there, its log compacted behind it.
+pub fn compact_call() -> Call {
+    Call::new("admin_compact", CallKind::IdempotentWrite, json!({})).admin()
+}
+
+/// Compacts every member's log: the endpoints given and the client addresses of the
+/// members they list, each asked directly (compaction is per node). Exit 5 unless
+/// every one compacted; if none did, the first one's error.
+pub async fn compact(client: &Client) -> Result<Report, CtlError> {
+    let members = match client.call(&admin::members()).await {
+        Ok(reply) => admin::parse_members(&reply).ok(),
+        Err(e @ CtlError::Unreachable { .. }) => return Err(e),
+        Err(_) => None,
+    };
+    let targets = cluster::targets(&client.settings.endpoints, members.as_ref());
+    let mut table = Table::new(&[
+        "ENDPOINT",
+        "ID",
+        "INDEX",
+        "TERM",
+        "FIRST BEFORE",
+        "FIRST",
+        "REMOVED",
+        "ERROR",
+    ]);
+    let mut rows = Vec::new();
+    let mut failed = 0;
+    let mut first_error = None;
+    for ep in targets {
+        let mut settings = client.settings.clone();
+        settings.endpoints = vec![ep.clone()];
+        let one = Client {
+            settings,
+            http: client.http.clone(),
+        };
+        match one.call(&compact_call()).await {
+            Ok(reply) => {
+                let r = &reply.result;
+                let f = |k: &str| crate::output::show(r.get(k));
+                table.push([
+                    ep.to_string(),
+                    f("id"),
+                    f("index"),
+                    f("term"),
+                    f("first_index_before"),
+                    f("first_index"),
+                    f("removed"),
+                    "-".into(),
+                ]);
+                let mut row = r.clone();
+                row["endpoint"] = json!(ep.to_string());
+                rows.push(row);
+            }
+            Err(e) => {
+                failed += 1;
+                let dash = || "-".to_string();
+                table.push([
+                    ep.to_string(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    dash(),
+                    e.to_string(),
+                ]);
+                rows.push(json!({"endpoint": ep.to_string(), "error": e.to_string()}));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    // A member whose client address is not known yet cannot be asked: say so.
+    for m in members.iter().flat_map(|m| &m.members).filter(|m| m.client.is_none()) {
+        failed += 1;
+        let dash = || "-".to_string();
+        let why = "no client address known for this member".to_string();
+        table.push([
+            "-".into(),
+            m.id.clone(),
+            dash(),
+            dash(),
+            dash(),
+            dash(),
+            dash(),
+            why.clone(),
+        ]);
+        rows.push(json!({"id": m.id, "error": why}));
+    }
+    if let (true, Some(e)) = (failed == rows.len(), first_error) {
+        return Err(e);
+    }
+    Ok(Report::ok(json!({ "nodes": rows }), table).met_if(failed == 0))
 }
 
 /// Writes the body to `part` (truncating it), fsyncs it, and returns its length. Each

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::driver::{PersistJob, ReadyDriver, Work};
 use crate::mem_storage::MemStorage;
 use crate::raw_node::RawNode;
-use crate::read_only::ReadState;
+use crate::read_queue::ReadState;
 use crate::sim::shadow::decode_snapshot;
 use crate::storage::Storage;
 use crate::types::{LogIndex, NodeId};

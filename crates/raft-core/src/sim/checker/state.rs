@@ -3,7 +3,7 @@
 
 use super::Checker;
 use crate::entry::{Entry, Snapshot};
-use crate::read_only::ReadState;
+use crate::read_queue::ReadState;
 use crate::sim::shadow::{decode_snapshot, Payload};
 use crate::sim::violation::{Property, Violation};
 
