@@ -70,11 +70,9 @@
 //! certificates of `--cacert FILE` (PEM); the system's roots are not used.
 
 pub mod cli;
-pub mod client;
 pub mod cmd;
-pub mod endpoint;
 pub mod error;
-pub mod http;
 pub mod output;
-pub mod policy;
 pub mod run;
+
+pub use easyraft_client::{client, endpoint, http, policy};

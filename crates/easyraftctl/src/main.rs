@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use easyraftctl::cli::Cli;
 use easyraftctl::client::Client;
-use easyraftctl::error::{CtlError, Exit};
+use easyraftctl::error::{CtlError, Exit, ExitOf};
 use easyraftctl::output::Format;
 
 fn exit(code: Exit) -> ExitCode {
@@ -38,9 +38,9 @@ fn main() -> ExitCode {
     };
     if cli.verbose > 0 {
         let level = if cli.verbose > 1 {
-            "easyraftctl=trace"
+            "easyraftctl=trace,easyraft_client=trace"
         } else {
-            "easyraftctl=debug"
+            "easyraftctl=debug,easyraft_client=debug"
         };
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(level))
