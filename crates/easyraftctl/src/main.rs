@@ -61,8 +61,14 @@ fn main() -> ExitCode {
             return exit(Exit::Error);
         }
     };
+    // The client names its setting `cacert`; here it is the flag.
     let client = match Client::new(settings) {
         Ok(c) => c,
+        Err(CtlError::Usage(m)) => {
+            let e = CtlError::Usage(m.replace("`cacert`", "--cacert FILE"));
+            report_error(&e);
+            return exit(e.exit());
+        }
         Err(e) => {
             report_error(&e);
             return exit(e.exit());
