@@ -21,6 +21,7 @@ const HEARTBEAT_TICK: u64 = 1;
 
 pub struct Env {
     nodes: BTreeMap<NodeId, RawNode<MemStorage>>,
+    configs: BTreeMap<NodeId, Config>,
     queue: Vec<Message>,
     /// Links that lose every message, (from, to).
     cut: BTreeSet<(NodeId, NodeId)>,
@@ -145,6 +146,7 @@ impl Env {
     pub fn new() -> Self {
         Env {
             nodes: BTreeMap::new(),
+            configs: BTreeMap::new(),
             queue: Vec::new(),
             cut: BTreeSet::new(),
         }
@@ -246,6 +248,14 @@ impl Env {
                 }
                 Ok(())
             }
+            "restart" => {
+                // A crash and restart: only what was persisted survives.
+                let id = nid(Self::one_id(c)?);
+                let old = self.nodes.remove(&id).ok_or_else(|| format!("no node {id}"))?;
+                let node = RawNode::new(self.configs[&id].clone(), old.into_storage()).map_err(|e| e.to_string())?;
+                self.nodes.insert(id, node);
+                Ok(())
+            }
             "recover" => {
                 self.cut.clear();
                 Ok(())
@@ -297,6 +307,7 @@ impl Env {
             if let Some(n) = max_entries {
                 cfg.max_entries_per_msg = n;
             }
+            self.configs.insert(id.clone(), cfg.clone());
             let node = RawNode::new(cfg, MemStorage::new(m.clone())).map_err(|e| e.to_string())?;
             self.nodes.insert(id, node);
         }
