@@ -29,7 +29,13 @@ fn testdata() {
             failures.push(msg);
         }
     }
-    assert!(failures.is_empty(), "{} of {} testdata files failed:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} testdata files failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
 }
 
 /// The runner itself: a changed expected line fails with a diff naming the line, a
@@ -50,7 +56,10 @@ fn runner_fails_on_a_changed_line_and_rewrites_it() {
     let missing = "echo a\n";
     let err = runner::check("t.txt", missing, false, echo).unwrap_err();
     assert!(err.contains("t.txt:1: `echo a` has no expected output"), "{err}");
-    assert_eq!(runner::check("t.txt", missing, true, echo).unwrap(), "echo a\n----\na\n");
+    assert_eq!(
+        runner::check("t.txt", missing, true, echo).unwrap(),
+        "echo a\n----\na\n"
+    );
 
     let blank = "echo a\n----\n----\na\n\nb\n----\n----\n";
     let two_paragraphs = |_: &runner::TestCase| "a\n\nb".to_string();

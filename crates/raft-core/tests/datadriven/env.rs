@@ -165,7 +165,7 @@ impl Env {
         self.nodes.get_mut(&nid(id)).ok_or_else(|| format!("no node {id}"))
     }
 
-    fn one_id<'a>(c: &'a TestCase) -> Result<&'a str, String> {
+    fn one_id(c: &TestCase) -> Result<&str, String> {
         match c.positional()[..] {
             [id] => Ok(id),
             _ => Err(format!("`{}` takes one node id", c.cmd)),
@@ -267,7 +267,13 @@ impl Env {
                 let snap = n
                     .create_snapshot(applied, Bytes::from(format!("state@{applied}")))
                     .map_err(|e| e.to_string())?;
-                let _ = writeln!(out, "snapshot {}@t{} {}", snap.meta.index, snap.meta.term, membership(&snap.meta.membership));
+                let _ = writeln!(
+                    out,
+                    "snapshot {}@t{} {}",
+                    snap.meta.index,
+                    snap.meta.term,
+                    membership(&snap.meta.membership)
+                );
                 n.storage_mut().apply_snapshot(snap);
                 Ok(())
             }
@@ -452,7 +458,11 @@ impl Env {
                     ProgressState::Replicate => "replicate".to_string(),
                     ProgressState::Snapshot { pending } => format!("snapshot pending={pending}"),
                 };
-                let _ = writeln!(out, "  progress {peer}: match={} next={} {state}", p.match_index, p.next_index);
+                let _ = writeln!(
+                    out,
+                    "  progress {peer}: match={} next={} {state}",
+                    p.match_index, p.next_index
+                );
             }
         }
         Ok(())

@@ -95,12 +95,19 @@ fn parse_args(line: &str, lineno: usize) -> Result<(String, Vec<Arg>), String> {
     let cmd = it.next().ok_or_else(|| format!("line {lineno}: empty command"))?;
     let args = it
         .map(|t| match t.split_once('=') {
-            None => Arg { key: t, vals: Vec::new() },
+            None => Arg {
+                key: t,
+                vals: Vec::new(),
+            },
             Some((k, v)) => {
                 let v = v.strip_prefix('(').and_then(|v| v.strip_suffix(')')).unwrap_or(v);
                 Arg {
                     key: k.to_string(),
-                    vals: v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+                    vals: v
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
                 }
             }
         })
@@ -207,12 +214,12 @@ pub fn diff(expected: &str, actual: &str) -> String {
             let _ = writeln!(out, "  {}", a[i]);
             i += 1;
             j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            let _ = writeln!(out, "+ {}", b[j]);
-            j += 1;
-        } else {
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
             let _ = writeln!(out, "- {}", a[i]);
             i += 1;
+        } else {
+            let _ = writeln!(out, "+ {}", b[j]);
+            j += 1;
         }
     }
     out
@@ -226,7 +233,12 @@ pub fn rewrite_requested() -> bool {
 /// Runs every command of the file `text` (named `name` in failures) through `run`,
 /// in order, and compares outputs. Returns the rewritten file when `rewrite`, else
 /// `Err` with every mismatch.
-pub fn check(name: &str, text: &str, rewrite: bool, mut run: impl FnMut(&TestCase) -> String) -> Result<String, String> {
+pub fn check(
+    name: &str,
+    text: &str,
+    rewrite: bool,
+    mut run: impl FnMut(&TestCase) -> String,
+) -> Result<String, String> {
     let parsed = parse(text).map_err(|e| format!("{name}: {e}"))?;
     let mut outputs = Vec::new();
     let mut failures = String::new();
@@ -268,7 +280,9 @@ pub fn check(name: &str, text: &str, rewrite: bool, mut run: impl FnMut(&TestCas
 
 /// Runs the file at `path` with a fresh `run` state; rewrites it under `REWRITE=1`.
 pub fn run_file(path: &Path, run: impl FnMut(&TestCase) -> String) -> Result<(), String> {
-    let name = path.display().to_string();
+    // Named relative to the crate (the test's working directory) when possible.
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let name = path.strip_prefix(&cwd).unwrap_or(path).display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
     let rewrite = rewrite_requested();
     let out = check(&name, &text, rewrite, run)?;
