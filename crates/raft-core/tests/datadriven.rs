@@ -43,7 +43,10 @@ fn testdata() {
 #[test]
 fn runner_fails_on_a_changed_line_and_rewrites_it() {
     let good = "# a comment\necho a b\n----\na\nb\n\necho c\n----\nc\n";
-    let echo = |c: &runner::TestCase| c.positional().join("\n");
+    let echo = |c: &runner::TestCase| match c.cmd.as_str() {
+        "echo" => Ok(c.positional().join("\n")),
+        other => Err(format!("unknown command {other:?}")),
+    };
     assert_eq!(runner::check("t.txt", good, false, echo).unwrap(), good);
 
     let bad = good.replace("a\nb\n", "a\nX\n");
@@ -62,7 +65,12 @@ fn runner_fails_on_a_changed_line_and_rewrites_it() {
     );
 
     let blank = "echo a\n----\n----\na\n\nb\n----\n----\n";
-    let two_paragraphs = |_: &runner::TestCase| "a\n\nb".to_string();
+    let two_paragraphs = |_: &runner::TestCase| Ok("a\n\nb".to_string());
     assert_eq!(runner::check("t.txt", blank, false, two_paragraphs).unwrap(), blank);
     assert_eq!(runner::check("t.txt", "echo a\n", true, two_paragraphs).unwrap(), blank);
+
+    // A broken script fails even when rewriting.
+    let typo = "echo a\n----\na\n\necoh b\n----\nb\n";
+    let err = runner::check("t.txt", typo, true, echo).unwrap_err();
+    assert!(err.contains("t.txt:5: `ecoh b` failed: unknown command"), "{err}");
 }

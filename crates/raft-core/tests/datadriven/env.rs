@@ -130,6 +130,14 @@ fn picks(sel: &BTreeSet<String>, m: &Message) -> bool {
     sel.contains(m.to.as_str()) || sel.contains(&format!("{}->{}", m.from, m.to))
 }
 
+/// Prints a proposal's outcome: where it went in the log, or the core's refusal.
+fn report(out: &mut String, r: raft_core::Result<(u64, u64)>) {
+    let _ = match r {
+        Ok((term, index)) => writeln!(out, "proposed at {index}@t{term}"),
+        Err(e) => writeln!(out, "error: {e}"),
+    };
+}
+
 fn ids_of(vals: Option<&[String]>) -> BTreeSet<NodeId> {
     vals.unwrap_or(&[]).iter().map(|s| nid(s)).collect()
 }
@@ -152,13 +160,14 @@ impl Env {
         }
     }
 
-    /// Runs one command and returns what it printed (or the error it met).
-    pub fn run(&mut self, c: &TestCase) -> String {
+    /// Runs one command and returns what it printed. An error the core returns (a
+    /// refused proposal, say) is part of the output, `error: …`; `Err` is a broken
+    /// script (unknown command or node, bad arguments), which fails the file even
+    /// under REWRITE.
+    pub fn run(&mut self, c: &TestCase) -> Result<String, String> {
         let mut out = String::new();
-        if let Err(e) = self.dispatch(c, &mut out) {
-            let _ = writeln!(out, "error: {e}");
-        }
-        out
+        self.dispatch(c, &mut out)?;
+        Ok(out)
     }
 
     fn node(&mut self, id: &str) -> Result<&mut RawNode<MemStorage>, String> {
@@ -183,11 +192,8 @@ impl Env {
                 let [id, data] = c.positional()[..] else {
                     return Err("propose ID DATA".into());
                 };
-                let (term, index) = self
-                    .node(id)?
-                    .propose(Bytes::from(data.to_string()))
-                    .map_err(|e| e.to_string())?;
-                let _ = writeln!(out, "proposed at {index}@t{term}");
+                let r = self.node(id)?.propose(Bytes::from(data.to_string()));
+                report(out, r);
                 Ok(())
             }
             "propose-conf-change" => self.conf_change(c, out),
@@ -195,7 +201,10 @@ impl Env {
                 let [from, to] = c.positional()[..] else {
                     return Err("transfer-leader FROM TO".into());
                 };
-                self.node(from)?.transfer_leader(nid(to)).map_err(|e| e.to_string())
+                if let Err(e) = self.node(from)?.transfer_leader(nid(to)) {
+                    let _ = writeln!(out, "error: {e}");
+                }
+                Ok(())
             }
             "tick-heartbeat" => {
                 let n = self.node(Self::one_id(c)?)?;
@@ -264,9 +273,13 @@ impl Env {
                 let id = Self::one_id(c)?;
                 let n = self.node(id)?;
                 let applied = n.status().applied;
-                let snap = n
-                    .create_snapshot(applied, Bytes::from(format!("state@{applied}")))
-                    .map_err(|e| e.to_string())?;
+                let snap = match n.create_snapshot(applied, Bytes::from(format!("state@{applied}"))) {
+                    Ok(snap) => snap,
+                    Err(e) => {
+                        let _ = writeln!(out, "error: {e}");
+                        return Ok(());
+                    }
+                };
                 let _ = writeln!(
                     out,
                     "snapshot {}@t{} {}",
@@ -334,11 +347,8 @@ impl Env {
             };
             changes.extend(a.vals.iter().map(|v| make(nid(v))));
         }
-        let (term, index) = self
-            .node(id)?
-            .propose_membership_change(&changes)
-            .map_err(|e| e.to_string())?;
-        let _ = writeln!(out, "proposed at {index}@t{term}");
+        let r = self.node(id)?.propose_membership_change(&changes);
+        report(out, r);
         Ok(())
     }
 

@@ -237,13 +237,21 @@ pub fn check(
     name: &str,
     text: &str,
     rewrite: bool,
-    mut run: impl FnMut(&TestCase) -> String,
+    mut run: impl FnMut(&TestCase) -> Result<String, String>,
 ) -> Result<String, String> {
     let parsed = parse(text).map_err(|e| format!("{name}: {e}"))?;
     let mut outputs = Vec::new();
     let mut failures = String::new();
     for case in &parsed.cases {
-        let mut actual = run(case);
+        let mut actual = match run(case) {
+            Ok(out) => out,
+            Err(e) => {
+                // A broken script, not a different output: fails even under REWRITE.
+                let _ = write!(failures, "\n{name}:{}: `{}` failed: {e}\n", case.line, case.source);
+                outputs.push(String::new());
+                continue;
+            }
+        };
         let trimmed = actual.trim_end_matches('\n').len();
         actual.truncate(trimmed);
         if actual.is_empty() {
@@ -279,7 +287,7 @@ pub fn check(
 }
 
 /// Runs the file at `path` with a fresh `run` state; rewrites it under `REWRITE=1`.
-pub fn run_file(path: &Path, run: impl FnMut(&TestCase) -> String) -> Result<(), String> {
+pub fn run_file(path: &Path, run: impl FnMut(&TestCase) -> Result<String, String>) -> Result<(), String> {
     // Named relative to the crate (the test's working directory) when possible.
     let cwd = std::env::current_dir().unwrap_or_default();
     let name = path.strip_prefix(&cwd).unwrap_or(path).display().to_string();
