@@ -1,13 +1,17 @@
 //! `easyraftctl` against three real `easyraft-server` processes started from config
-//! files: kv through a follower, `member list`, `cluster status`, `leader transfer`,
-//! `snapshot save` through a follower (the 307 followed), and a wrong admin token
-//! that changes nothing.
+//! files, with a writer putting keys through `easyraftctl` all along: kv through a
+//! follower, `member list`, `cluster status`, a wrong admin token that changes nothing,
+//! `snapshot compact`, a dead member replaced (`member replace`), `snapshot save`
+//! through a follower (the 307 followed), the leader transferred away and removed
+//! (`leader transfer`, `member remove`); at the end every acknowledged write is read
+//! back.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -142,6 +146,26 @@ fn t60_easyraftctl_drives_a_cluster_of_easyraft_servers() {
     assert_eq!(members["members"].as_array().map(Vec::len), Some(3), "{members}");
     let follower = servers.clients.iter().find(|c| **c != leader_client).unwrap().clone();
 
+    // A writer through easyraftctl for the whole test: `w0`, `w1`, ... to whichever
+    // endpoints are listed now, remembering what was acknowledged (exit 0).
+    let endpoints = Arc::new(Mutex::new(all.clone()));
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (endpoints, acked, stop) = (endpoints.clone(), acked.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let (key, eps) = (format!("w{i}"), endpoints.lock().unwrap().clone());
+                if ctl(&["--endpoints", &eps, "kv", "put", &key, "x"]).code == 0 {
+                    acked.lock().unwrap().push(key);
+                }
+                i += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+
     // kv through a follower: the leader hint is followed.
     ctl(&["--endpoints", &follower, "kv", "put", "color", "blue"]).expect(0);
     let got = ctl_json(&follower, 0, &["kv", "get", "color"]);
@@ -239,6 +263,7 @@ fn t60_easyraftctl_drives_a_cluster_of_easyraft_servers() {
         assert!(!got["value"].is_null(), "{key} missing on n4: {got}");
     }
     let all = format!("{all},{n4}");
+    *endpoints.lock().unwrap() = all.clone();
 
     // A backup through a follower.
     let file = dir.path().join("backup.erb");
@@ -265,4 +290,29 @@ fn t60_easyraftctl_drives_a_cluster_of_easyraft_servers() {
     });
     let got = ctl_json(&all, 0, &["kv", "get", "color"]);
     assert!(got.to_string().contains("blue"), "{got}");
+    // ... and the old leader is removed.
+    ctl(&["--endpoints", &all, "--admin-token", TOKEN, "member", "remove", &leader]).expect(0);
+    let m = ctl_json(&all, 0, &["--admin-token", TOKEN, "member", "list"]);
+    let ids: Vec<&str> = m["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x["id"].as_str())
+        .collect();
+    assert!(!ids.contains(&leader.as_str()) && ids.len() == 2, "{m}");
+
+    // Writes went on through all of it; every acknowledged one is there.
+    let before = acked.lock().unwrap().len();
+    eventually("more acknowledged writes after the last change", || {
+        (acked.lock().unwrap().len() > before + 3).then_some(())
+    });
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let keys = acked.lock().unwrap().clone();
+    assert!(keys.len() > 10, "only {} writes acknowledged", keys.len());
+    let scan = ctl_json(&all, 0, &["kv", "scan", "w", "--limit", "10000"]);
+    let text = scan.to_string();
+    for k in &keys {
+        assert!(text.contains(&format!("\"{k}\"")), "acknowledged {k} missing: {scan}");
+    }
 }
