@@ -52,8 +52,8 @@ pub enum ServerResponse {
     Kv(KvResult),
     /// A lock command's result.
     Lock(LockResult),
-    /// A config write's version.
-    Config(LogIndex),
+    /// A config write's result.
+    Config(<ConfigStore as StateMachine>::Response),
     /// A directory change was applied at this index.
     Directory(LogIndex),
 }

@@ -42,7 +42,7 @@
 //! # Commands
 //!
 //! `kv put|get|del|cas|scan`, `lock acquire|renew|release|holder`, `config
-//! set|get|del|history|watch`, `member list|add|promote|remove|replace`, `leader
+//! set|get|del|rollback|history|watch`, `member list|add|promote|remove|replace`, `leader
 //! transfer`, `cluster status|health`, `snapshot save FILE|take`. Member, leader and
 //! snapshot commands send the admin token (`--admin-token`, else
 //! `--admin-token-file`, else `EASYRAFT_ADMIN_TOKEN`); `cluster status` uses it, when

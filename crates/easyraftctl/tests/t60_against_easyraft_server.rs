@@ -8,38 +8,16 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::*;
 
 const TOKEN: &str = "ctl-admin-token";
-
-static BUILD: Once = Once::new();
-
-/// `easyraft-server`, next to `easyraftctl` (built if missing).
-fn server_exe() -> PathBuf {
-    let exe = ctl_exe()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-        .join("easyraft-server");
-    if !exe.exists() {
-        BUILD.call_once(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let ok = Command::new(cargo)
-                .args(["build", "-p", "easyraft-server", "--bin", "easyraft-server"])
-                .status()
-                .expect("cargo runs");
-            assert!(ok.success(), "cargo build -p easyraft-server failed");
-        });
-    }
-    exe
-}
 
 struct Servers {
     children: Vec<Child>,
@@ -63,7 +41,11 @@ fn start(dir: &Path) -> Servers {
         .enumerate()
         .map(|(i, (p, _))| format!("n{}=127.0.0.1:{p}", i + 1))
         .collect();
-    let initial = format!("initial_cluster = \"{}\"", initial.join(","));
+    let initial = format!(
+        "initial_cluster = \"{}\"\nadmin_token_file = \"{}\"",
+        initial.join(","),
+        dir.join("admin.token").display()
+    );
     let children = ports
         .iter()
         .enumerate()
@@ -73,28 +55,6 @@ fn start(dir: &Path) -> Servers {
         children,
         clients: ports.iter().map(|(_, c)| format!("127.0.0.1:{c}")).collect(),
     }
-}
-
-/// One `easyraft-server` from a config file in `dir`, with `extra` settings.
-fn server(dir: &Path, id: &str, peer: u16, client: u16, extra: &str) -> Child {
-    let cfg = dir.join(format!("{id}.toml"));
-    std::fs::write(
-        &cfg,
-        format!(
-            "id = \"{id}\"\ndata_dir = \"{}\"\nlisten_peer = \"127.0.0.1:{peer}\"\nlisten_client = \"127.0.0.1:{client}\"\n{extra}\nadmin_token_file = \"{}\"\n[raft]\nelection_timeout = \"600ms\"\nheartbeat_interval = \"60ms\"\n",
-            dir.join(id).display(),
-            dir.join("admin.token").display()
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join(format!("{id}.log"))).unwrap();
-    Command::new(server_exe())
-        .arg("--config")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
 }
 
 /// Retries `f` until it returns Some (the cluster electing, addresses registering).
@@ -211,7 +171,10 @@ fn t60_easyraftctl_drives_a_cluster_of_easyraft_servers() {
     let _ = servers.children[dead].kill();
     let _ = servers.children[dead].wait();
     let (peer4, client4) = (free_port(), free_port());
-    let join = format!("join = \"{leader_client}\"\nlearner = true");
+    let join = format!(
+        "join = \"{leader_client}\"\nlearner = true\nadmin_token_file = \"{}\"",
+        dir.path().join("admin.token").display()
+    );
     servers.children.push(server(dir.path(), "n4", peer4, client4, &join));
     let n4 = format!("127.0.0.1:{client4}");
     eventually("n4 a learner", || {
