@@ -230,6 +230,14 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// The param `name` of `p`, typed; an invalid-params error naming it otherwise.
+pub fn field<T: serde::de::DeserializeOwned>(p: &serde_json::Value, name: &str) -> Result<T, ErrorObjectOwned> {
+    p.get(name)
+        .cloned()
+        .ok_or_else(|| bad(format!("`{name}` is missing")))
+        .and_then(|v| serde_json::from_value(v).map_err(|e| bad(format!("`{name}`: {e}"))))
+}
+
 /// Encodes a snapshot of a serializable state.
 pub fn encode<T: serde::Serialize>(state: &T) -> Result<bytes::Bytes, easyraft::BoxError> {
     Ok(postcard::to_allocvec(state)?.into())

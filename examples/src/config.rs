@@ -1,6 +1,8 @@
 //! A configuration center: hierarchical keys (`app/db/url`), a version per key (the log
-//! index of its last change), and watches that return every change after a version,
-//! so a client that reconnects with the last version it saw misses nothing.
+//! index of its last change), watches that return every change after a version, so a
+//! client that reconnects with the last version it saw misses nothing, and rollback of
+//! a key or a whole namespace to an earlier version, as one new version that watchers
+//! see like any change.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -40,6 +42,60 @@ pub struct ConfigStore {
 }
 
 impl ConfigStore {
+    /// Sets or deletes `key` at `index`, recording the change.
+    fn write(&mut self, index: LogIndex, key: String, value: Option<String>) {
+        match &value {
+            Some(v) => {
+                self.keys.insert(key.clone(), (v.clone(), index));
+            }
+            None => {
+                self.keys.remove(&key);
+            }
+        }
+        self.history.push_back(Change {
+            version: index,
+            key,
+            value,
+        });
+        while self.history.len() > HISTORY {
+            self.drop_oldest();
+        }
+    }
+
+    /// The keys of `scope` that changed after `to`, each with its value at `to`
+    /// (`None`: absent then).
+    fn values_at(&self, scope: &Scope, to: LogIndex) -> Result<BTreeMap<String, Option<String>>, Refused> {
+        if to > self.version {
+            return Err(Refused::Future {
+                to,
+                version: self.version,
+            });
+        }
+        let gone = Refused::HistoryGone {
+            to,
+            kept_after: self.dropped_through,
+        };
+        if to < self.dropped_through {
+            return Err(gone);
+        }
+        let mut out = BTreeMap::new();
+        for c in self.history.iter().filter(|c| c.version > to && scope.covers(&c.key)) {
+            if out.contains_key(&c.key) {
+                continue;
+            }
+            let last = self.history.iter().rev().find(|h| h.version <= to && h.key == c.key);
+            let value = match last {
+                Some(h) => h.value.clone(),
+                // Never changed in the kept history up to `to`: absent then, unless
+                // older changes were dropped (then nobody knows).
+                None if self.dropped_through == 0 => None,
+                None => return Err(gone),
+            };
+            out.insert(c.key.clone(), value);
+        }
+        Ok(out)
+    }
+
     /// Drops the oldest change, remembering that watchers older than it must resync.
     fn drop_oldest(&mut self) {
         if let Some(c) = self.history.pop_front() {
@@ -62,6 +118,63 @@ pub enum ConfigCommand {
     Delete {
         /// The key.
         key: String,
+    },
+    /// Gives every key in `scope` the value it had at version `to` (deleting those
+    /// that did not exist then), as one new version.
+    Rollback {
+        /// The key or the namespace.
+        scope: Scope,
+        /// The version to go back to.
+        to: LogIndex,
+    },
+}
+
+/// What a rollback covers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scope {
+    /// One key.
+    Key(String),
+    /// Every key starting with this prefix (`app/`).
+    Prefix(String),
+}
+
+impl Scope {
+    fn covers(&self, key: &str) -> bool {
+        match self {
+            Scope::Key(k) => k == key,
+            Scope::Prefix(p) => key.starts_with(p.as_str()),
+        }
+    }
+}
+
+/// A write's result: the new version and the keys it changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The store's version after the write (the write's log index).
+    pub version: LogIndex,
+    /// The keys it set or deleted (a rollback: those that differed from version `to`).
+    pub keys: Vec<String>,
+}
+
+/// Why a write was refused (nothing changed).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The history needed to know the values at `to` was dropped (it keeps the last
+    /// [`HISTORY`] changes).
+    #[error("version {to} is older than the kept history (changes after {kept_after} are kept)")]
+    HistoryGone {
+        /// The version asked for.
+        to: LogIndex,
+        /// Changes after this version are kept.
+        kept_after: LogIndex,
+    },
+    /// `to` is newer than the store.
+    #[error("version {to} is newer than the store's version {version}")]
+    Future {
+        /// The version asked for.
+        to: LogIndex,
+        /// The store's version.
+        version: LogIndex,
     },
 }
 
@@ -96,31 +209,22 @@ pub enum ConfigAnswer {
 
 impl StateMachine for ConfigStore {
     type Command = ConfigCommand;
-    type Response = LogIndex;
+    type Response = Result<Written, Refused>;
     type Query = ConfigQuery;
     type QueryResponse = ConfigAnswer;
 
-    fn apply(&mut self, index: LogIndex, cmd: ConfigCommand) -> LogIndex {
-        let (key, value) = match cmd {
-            ConfigCommand::Set { key, value } => {
-                self.keys.insert(key.clone(), (value.clone(), index));
-                (key, Some(value))
-            }
-            ConfigCommand::Delete { key } => {
-                self.keys.remove(&key);
-                (key, None)
-            }
+    fn apply(&mut self, index: LogIndex, cmd: ConfigCommand) -> Result<Written, Refused> {
+        let changes = match cmd {
+            ConfigCommand::Set { key, value } => vec![(key, Some(value))],
+            ConfigCommand::Delete { key } => vec![(key, None)],
+            ConfigCommand::Rollback { scope, to } => self.values_at(&scope, to)?.into_iter().collect(),
         };
-        self.version = index;
-        self.history.push_back(Change {
-            version: index,
-            key,
-            value,
-        });
-        if self.history.len() > HISTORY {
-            self.drop_oldest();
+        let keys = changes.iter().map(|(k, _)| k.clone()).collect();
+        for (key, value) in changes {
+            self.write(index, key, value);
         }
-        index
+        self.version = index;
+        Ok(Written { version: index, keys })
     }
 
     fn query(&self, q: ConfigQuery) -> ConfigAnswer {
@@ -213,7 +317,10 @@ async fn watch<M: Hosts<ConfigStore>>(params: Params<'static>, node: Arc<Node<M>
 /// `config_get {key}`, `config_list {prefix}`, `config_watch {prefix, version,
 /// timeout_ms}` (returns the changes after `version`, waiting up to `timeout_ms` for
 /// one; `resync: true` with the full listing when `version` is older than the kept
-/// history).
+/// history), `config_rollback {key | prefix, version}` (every key of the key or the
+/// namespace back to its value at `version`, deleting what did not exist then, as one
+/// new version: `{version, keys}`; refused with -32602 when `version` is newer than the
+/// store or older than the kept history).
 pub fn rpc(node: Node<ConfigStore>) -> RpcModule<Node<ConfigStore>> {
     rpc_for(node)
 }
@@ -228,16 +335,22 @@ pub fn rpc_for<M: Hosts<ConfigStore>>(node: Node<M>) -> RpcModule<Node<M>> {
             key: str_param(&p, "key")?,
             value: str_param(&p, "value")?,
         };
-        let v = node.propose::<ConfigStore>(cmd).await?;
-        Ok::<_, ErrorObjectOwned>(json!({ "version": v }))
+        let w = node
+            .propose::<ConfigStore>(cmd)
+            .await?
+            .map_err(|e| bad(e.to_string()))?;
+        Ok::<_, ErrorObjectOwned>(json!({ "version": w.version }))
     });
     let _ = m.register_async_method("config_delete", |params, node, _| async move {
         let p: Value = params.parse()?;
         let cmd = ConfigCommand::Delete {
             key: str_param(&p, "key")?,
         };
-        let v = node.propose::<ConfigStore>(cmd).await?;
-        Ok::<_, ErrorObjectOwned>(json!({ "version": v }))
+        let w = node
+            .propose::<ConfigStore>(cmd)
+            .await?
+            .map_err(|e| bad(e.to_string()))?;
+        Ok::<_, ErrorObjectOwned>(json!({ "version": w.version }))
     });
     let _ = m.register_async_method("config_get", |params, node, _| async move {
         let p: Value = params.parse()?;
@@ -261,6 +374,26 @@ pub fn rpc_for<M: Hosts<ConfigStore>>(node: Node<M>) -> RpcModule<Node<M>> {
             _ => Err(bad("unexpected answer")),
         }
     });
+    let _ = m.register_async_method("config_rollback", |params, node, _| async move {
+        let p: Value = params.parse()?;
+        let to = p
+            .get("version")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| bad("`version` (the version to go back to) must be a number"))?;
+        let scope = match (
+            p.get("key").and_then(Value::as_str),
+            p.get("prefix").and_then(Value::as_str),
+        ) {
+            (Some(k), None) => Scope::Key(k.to_string()),
+            (None, Some(prefix)) => Scope::Prefix(prefix.to_string()),
+            _ => return Err(bad("give `key` (one key) or `prefix` (a namespace), not both")),
+        };
+        let w = node
+            .propose::<ConfigStore>(ConfigCommand::Rollback { scope, to })
+            .await?
+            .map_err(|e| bad(e.to_string()))?;
+        Ok::<_, ErrorObjectOwned>(json!({ "version": w.version, "keys": w.keys }))
+    });
     let _ = m.register_async_method("config_watch", |params, node, _| watch(params, node));
     m
 }
@@ -272,21 +405,9 @@ mod tests {
     #[test]
     fn changes_after_a_version_and_resync_when_history_is_gone() {
         let mut s = ConfigStore::default();
-        s.apply(
-            3,
-            ConfigCommand::Set {
-                key: "app/a".into(),
-                value: "1".into(),
-            },
-        );
-        s.apply(
-            4,
-            ConfigCommand::Set {
-                key: "other/x".into(),
-                value: "2".into(),
-            },
-        );
-        s.apply(5, ConfigCommand::Delete { key: "app/a".into() });
+        set(&mut s, 3, "app/a", "1");
+        set(&mut s, 4, "other/x", "2");
+        assert!(s.apply(5, ConfigCommand::Delete { key: "app/a".into() }).is_ok());
         let ConfigAnswer::Changes(c, v) = s.query(ConfigQuery::Since {
             prefix: "app/".into(),
             version: 3,
@@ -303,5 +424,102 @@ mod tests {
         s.drop_oldest();
         assert_eq!(s.query(since(2)), ConfigAnswer::Resync(5));
         assert!(matches!(s.query(since(3)), ConfigAnswer::Changes(c, 5) if c.len() == 2));
+    }
+
+    fn set(s: &mut ConfigStore, index: LogIndex, key: &str, value: &str) {
+        let cmd = ConfigCommand::Set {
+            key: key.into(),
+            value: value.into(),
+        };
+        assert!(s.apply(index, cmd).is_ok());
+    }
+
+    fn get(s: &ConfigStore, key: &str) -> Option<String> {
+        match s.query(ConfigQuery::Get(key.into())) {
+            ConfigAnswer::Entry(e) => e.map(|(v, _)| v),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_rollback_restores_a_key_or_a_namespace_as_one_new_version_watchers_see() {
+        let mut s = ConfigStore::default();
+        set(&mut s, 1, "app/db", "old-db");
+        set(&mut s, 2, "app/cache", "on");
+        set(&mut s, 3, "other/x", "1");
+        // Version 3 is the good one; then a bad deploy.
+        set(&mut s, 4, "app/db", "bad-db");
+        set(&mut s, 5, "app/new", "oops");
+        assert!(s
+            .apply(
+                6,
+                ConfigCommand::Delete {
+                    key: "app/cache".into()
+                }
+            )
+            .is_ok());
+        set(&mut s, 7, "other/x", "2");
+
+        // One key.
+        let one = s.apply(
+            8,
+            ConfigCommand::Rollback {
+                scope: Scope::Key("app/db".into()),
+                to: 3,
+            },
+        );
+        assert_eq!(
+            one,
+            Ok(Written {
+                version: 8,
+                keys: vec!["app/db".into()]
+            })
+        );
+        assert_eq!(get(&s, "app/db").as_deref(), Some("old-db"));
+        assert_eq!(get(&s, "app/new").as_deref(), Some("oops"));
+
+        // The namespace: app/new did not exist at 3 (deleted), app/cache did (back);
+        // app/db already matches version 3 and stays out; other/ is untouched.
+        let all = s.apply(
+            9,
+            ConfigCommand::Rollback {
+                scope: Scope::Prefix("app/".into()),
+                to: 3,
+            },
+        );
+        let keys = all.map(|w| w.keys).unwrap_or_default();
+        assert_eq!(keys, ["app/cache", "app/db", "app/new"]);
+        assert_eq!(get(&s, "app/cache").as_deref(), Some("on"));
+        assert_eq!(get(&s, "app/new"), None);
+        assert_eq!(get(&s, "other/x").as_deref(), Some("2"));
+        // A watcher at version 8 sees the rollback as changes at version 9.
+        let ConfigAnswer::Changes(c, 9) = s.query(ConfigQuery::Since {
+            prefix: "app/".into(),
+            version: 8,
+        }) else {
+            panic!()
+        };
+        assert!(c.iter().all(|c| c.version == 9) && c.len() == 3, "{c:?}");
+
+        // Refusals change nothing.
+        let future = s.apply(
+            10,
+            ConfigCommand::Rollback {
+                scope: Scope::Prefix("".into()),
+                to: 99,
+            },
+        );
+        assert_eq!(future, Err(Refused::Future { to: 99, version: 9 }));
+        s.drop_oldest();
+        s.drop_oldest();
+        let gone = s.apply(
+            10,
+            ConfigCommand::Rollback {
+                scope: Scope::Key("app/db".into()),
+                to: 1,
+            },
+        );
+        assert!(matches!(gone, Err(Refused::HistoryGone { to: 1, .. })), "{gone:?}");
+        assert_eq!(s.version, 9);
     }
 }

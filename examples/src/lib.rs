@@ -6,7 +6,11 @@
 //! - [`lock`]: a distributed lock with fencing tokens, `lock_acquire` (optionally
 //!   waiting), `lock_renew`, `lock_release`, `lock_holder`;
 //! - [`config`]: a configuration center with versioned keys, `config_set`,
-//!   `config_get`, `config_list`, `config_delete` and `config_watch` (long poll).
+//!   `config_get`, `config_list`, `config_delete`, `config_watch` (long poll) and
+//!   `config_rollback`;
+//! - [`registry`]: a service registry with leases and heartbeats, `registry_register`,
+//!   `registry_heartbeat`, `registry_deregister`, `registry_list`, and
+//!   `registry_pick` (consistent hashing).
 //!
 //! Writes go to the leader: a follower answers with error [`api::NOT_LEADER`] and the
 //! leader's id and address in `data`. Reads are linearizable on every node.
@@ -19,5 +23,6 @@ pub mod api;
 pub mod config;
 pub mod kv;
 pub mod lock;
+pub mod registry;
 pub mod runner;
 pub mod serve;

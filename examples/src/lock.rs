@@ -17,7 +17,7 @@ use jsonrpsee::RpcModule;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::{bad, decode, encode, now_ms, Hosts, Node};
+use crate::api::{decode, encode, field, now_ms, Hosts, Node};
 
 /// Who holds a lock.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,13 +163,6 @@ impl StateMachine for LockTable {
         *self = decode(data)?;
         Ok(())
     }
-}
-
-fn field<T: serde::de::DeserializeOwned>(p: &Value, name: &str) -> Result<T, ErrorObjectOwned> {
-    p.get(name)
-        .cloned()
-        .ok_or_else(|| bad(format!("`{name}` is missing")))
-        .and_then(|v| serde_json::from_value(v).map_err(|e| bad(format!("`{name}`: {e}"))))
 }
 
 fn answer(r: LockResult) -> Value {

@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use xtask::chaos::check;
+use easyraft_linearizability as check;
+use easyraft_linearizability::{Call, Op, Outcome, Ret};
 use xtask::chaos::faults::Fault;
-use xtask::chaos::history::{Call, Op, Outcome, Ret};
 use xtask::chaos::{run, ChaosOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

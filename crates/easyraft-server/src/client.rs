@@ -1,15 +1,15 @@
 //! Calls from this server to other members' client ports: JSON-RPC that follows
 //! not-leader hints (join, leave, registration) and `GET /status` (admin_status), over
-//! easyraftctl's HTTP client, plain or `https://` (when the cluster's client ports
+//! easyraft-client's HTTP client, plain or `https://` (when the cluster's client ports
 //! serve TLS, `[client_tls]`).
 
 use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use easyraftctl::client::{parse_answer, snippet, Parsed};
-use easyraftctl::endpoint::Endpoint;
-use easyraftctl::http::HttpClient;
+use easyraft_client::client::{parse_answer, snippet, Parsed};
+use easyraft_client::endpoint::Endpoint;
+use easyraft_client::http::HttpClient;
 use hyper::Method;
 use serde_json::{json, Value};
 use tracing::debug;

@@ -20,6 +20,8 @@ pub enum Service {
     Lock,
     /// `config_*`.
     Config,
+    /// `registry_*`.
+    Registry,
 }
 
 /// The founding members: `id → host:peerport`, written `"node1=h:p,node2=h:p"` or as a
@@ -161,7 +163,7 @@ impl Default for Config {
             promote_lag: 100,
             catch_up_timeout: Duration::from_secs(60),
             leave_on_shutdown: false,
-            services: vec![Service::Kv, Service::Lock, Service::Config],
+            services: vec![Service::Kv, Service::Lock, Service::Config, Service::Registry],
             peer_token_file: None,
             admin_token_file: None,
             admin_insecure: false,

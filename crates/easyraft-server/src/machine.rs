@@ -1,5 +1,5 @@
-//! The one state machine a server replicates: the kv, lock and config services side by
-//! side, plus the directory of members' addresses. Each service's API
+//! The one state machine a server replicates: the kv, lock, config and registry
+//! services side by side, plus the directory of members' addresses. Each service's API
 //! (`examples::kv::rpc`, ...) runs over it through [`examples::api::Hosts`].
 
 use bytes::Bytes;
@@ -8,6 +8,7 @@ use examples::api::{decode, encode, Hosts};
 use examples::config::{ConfigAnswer, ConfigCommand, ConfigQuery, ConfigStore};
 use examples::kv::{KvAnswer, KvCommand, KvQuery, KvResult, KvStore};
 use examples::lock::{Holder, LockCommand, LockResult, LockTable};
+use examples::registry::{Registry, RegistryAnswer, RegistryCommand, RegistryQuery, RegistryResult};
 use serde::{Deserialize, Serialize};
 
 use crate::directory::{Directory, DirectoryCommand, Members};
@@ -18,6 +19,7 @@ pub struct ServerMachine {
     kv: KvStore,
     lock: LockTable,
     config: ConfigStore,
+    registry: Registry,
     directory: Directory,
 }
 
@@ -43,6 +45,8 @@ pub enum ServerCommand {
     Config(ConfigCommand),
     /// A directory change.
     Directory(DirectoryCommand),
+    /// A registry write (last: the variants' indexes are in every log).
+    Registry(RegistryCommand),
 }
 
 /// The response to a [`ServerCommand`], of the same service.
@@ -52,10 +56,12 @@ pub enum ServerResponse {
     Kv(KvResult),
     /// A lock command's result.
     Lock(LockResult),
-    /// A config write's version.
-    Config(LogIndex),
+    /// A config write's result.
+    Config(<ConfigStore as StateMachine>::Response),
     /// A directory change was applied at this index.
     Directory(LogIndex),
+    /// A registry write's result.
+    Registry(RegistryResult),
 }
 
 /// A query of one of the services, or of the directory.
@@ -69,6 +75,8 @@ pub enum ServerQuery {
     Config(ConfigQuery),
     /// The whole directory.
     Directory,
+    /// A registry read.
+    Registry(RegistryQuery),
 }
 
 /// The answer to a [`ServerQuery`].
@@ -82,6 +90,8 @@ pub enum ServerAnswer {
     Config(ConfigAnswer),
     /// The directory.
     Directory(Members),
+    /// A registry answer.
+    Registry(RegistryAnswer),
 }
 
 /// The snapshot: each part's own snapshot.
@@ -91,6 +101,29 @@ struct Parts {
     lock: Vec<u8>,
     config: Vec<u8>,
     directory: Members,
+    registry: Vec<u8>,
+}
+
+/// The snapshot of a release without the registry, still read (an upgrade restores it
+/// with an empty registry).
+#[derive(Deserialize)]
+struct PartsV1 {
+    kv: Vec<u8>,
+    lock: Vec<u8>,
+    config: Vec<u8>,
+    directory: Members,
+}
+
+impl From<PartsV1> for Parts {
+    fn from(p: PartsV1) -> Parts {
+        Parts {
+            kv: p.kv,
+            lock: p.lock,
+            config: p.config,
+            directory: p.directory,
+            registry: Vec::new(),
+        }
+    }
 }
 
 impl StateMachine for ServerMachine {
@@ -108,6 +141,7 @@ impl StateMachine for ServerMachine {
                 self.directory.apply(c);
                 ServerResponse::Directory(index)
             }
+            ServerCommand::Registry(c) => ServerResponse::Registry(self.registry.apply(index, c)),
         }
     }
 
@@ -117,6 +151,7 @@ impl StateMachine for ServerMachine {
             ServerQuery::Lock(q) => ServerAnswer::Lock(self.lock.query(q)),
             ServerQuery::Config(q) => ServerAnswer::Config(self.config.query(q)),
             ServerQuery::Directory => ServerAnswer::Directory(self.directory.members()),
+            ServerQuery::Registry(q) => ServerAnswer::Registry(self.registry.query(q)),
         }
     }
 
@@ -126,17 +161,25 @@ impl StateMachine for ServerMachine {
             lock: self.lock.snapshot()?.to_vec(),
             config: self.config.snapshot()?.to_vec(),
             directory: self.directory.members(),
+            registry: self.registry.snapshot()?.to_vec(),
         })
     }
 
     fn restore(&mut self, data: &[u8]) -> Result<(), BoxError> {
         // Every part is checked before anything changes.
-        let parts: Parts = decode(data)?;
+        let parts: Parts = match decode(data) {
+            Ok(p) => p,
+            Err(e) => decode::<PartsV1>(data).map(Parts::from).map_err(|_| e)?,
+        };
         let (mut kv, mut lock, mut config) = (KvStore::default(), LockTable::default(), ConfigStore::default());
         kv.restore(&parts.kv)?;
         lock.restore(&parts.lock)?;
         config.restore(&parts.config)?;
-        (self.kv, self.lock, self.config) = (kv, lock, config);
+        let mut registry = Registry::default();
+        if !parts.registry.is_empty() {
+            registry.restore(&parts.registry)?;
+        }
+        (self.kv, self.lock, self.config, self.registry) = (kv, lock, config, registry);
         self.directory.replace(parts.directory);
         Ok(())
     }
@@ -171,6 +214,7 @@ macro_rules! hosts {
 hosts!(KvStore, Kv);
 hosts!(LockTable, Lock);
 hosts!(ConfigStore, Config);
+hosts!(Registry, Registry);
 
 #[cfg(test)]
 mod tests {
@@ -213,5 +257,42 @@ mod tests {
         assert_eq!(mirror.get("n1"), Some(addr));
         assert!(back.restore(b"garbage").is_err());
         assert_eq!(mirror.members().len(), 1);
+    }
+
+    #[test]
+    fn a_snapshot_from_before_the_registry_still_restores() {
+        let old = encode(&(
+            KvStore::default().snapshot().unwrap().to_vec(),
+            LockTable::default().snapshot().unwrap().to_vec(),
+            ConfigStore::default().snapshot().unwrap().to_vec(),
+            Members::new(),
+        ))
+        .unwrap();
+        let mut m = ServerMachine::default();
+        m.restore(&old).unwrap();
+        let q = examples::registry::RegistryQuery::Services { now_ms: 0 };
+        assert!(matches!(
+            m.query(ServerQuery::Registry(q)),
+            ServerAnswer::Registry(RegistryAnswer::Services(s)) if s.is_empty()
+        ));
+        // And a new snapshot carries the registry.
+        m.apply(
+            1,
+            ServerCommand::Registry(RegistryCommand::Register {
+                service: "api".into(),
+                instance: "a".into(),
+                address: "10.0.0.1:80".into(),
+                meta: Default::default(),
+                ttl_ms: 1000,
+                now_ms: 0,
+            }),
+        );
+        let mut back = ServerMachine::default();
+        back.restore(&m.snapshot().unwrap()).unwrap();
+        let q = examples::registry::RegistryQuery::Services { now_ms: 0 };
+        assert!(matches!(
+            back.query(ServerQuery::Registry(q)),
+            ServerAnswer::Registry(RegistryAnswer::Services(s)) if s.get("api") == Some(&1)
+        ));
     }
 }

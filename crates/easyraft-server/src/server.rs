@@ -227,6 +227,7 @@ impl Server {
                 Service::Kv => methods.merge(examples::kv::rpc_for(node.clone())),
                 Service::Lock => methods.merge(examples::lock::rpc_for(node.clone())),
                 Service::Config => methods.merge(examples::config::rpc_for(node.clone())),
+                Service::Registry => methods.merge(examples::registry::rpc_for(node.clone())),
             };
             merged.map_err(|e| ServerError::Node(easyraft::Error::Internal(e.to_string())))?;
         }

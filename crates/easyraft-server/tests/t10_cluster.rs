@@ -188,15 +188,15 @@ fn t16_three_servers_bootstrap_from_a_discovery_url() {
     assert_eq!(m["members"].as_array().unwrap().len(), 3);
 }
 
-/// `[client_tls]`: the client port serves HTTPS only. easyraftctl's client reaches it
+/// `[client_tls]`: the client port serves HTTPS only. easyraft-client reaches it
 /// with the CA, and the members reach each other's client ports over https too:
 /// followers register their client addresses with the leader, and `admin_status`
 /// reads every member's `/status`.
 #[test]
 fn t19_the_client_port_serves_https_to_clients_and_to_members() {
-    use easyraftctl::client::{Call, Client, Settings};
-    use easyraftctl::endpoint::Endpoint;
-    use easyraftctl::policy::CallKind;
+    use easyraft_client::client::{Call, Client, Settings};
+    use easyraft_client::endpoint::Endpoint;
+    use easyraft_client::policy::CallKind;
 
     let dir = tempfile::tempdir().unwrap();
     let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();

@@ -229,6 +229,18 @@ pub enum Config {
         /// The key.
         key: String,
     },
+    /// Gives KEY (with --prefix: every key under KEY) the value it had at version --to,
+    /// deleting what did not exist then, as one new version; prints the keys changed.
+    Rollback {
+        /// The key (or prefix).
+        key: String,
+        /// The version to go back to (see `config history`).
+        #[arg(long)]
+        to: u64,
+        /// Roll back every key starting with KEY.
+        #[arg(long)]
+        prefix: bool,
+    },
     /// The changes under PREFIX after --since, oldest first, with their versions.
     History {
         /// The prefix (all keys when absent).

@@ -42,7 +42,7 @@
 //! # Commands
 //!
 //! `kv put|get|del|cas|scan`, `lock acquire|renew|release|holder`, `config
-//! set|get|del|history|watch`, `member list|add|promote|remove|replace`, `leader
+//! set|get|del|rollback|history|watch`, `member list|add|promote|remove|replace`, `leader
 //! transfer`, `cluster status|health`, `snapshot save FILE|take`. Member, leader and
 //! snapshot commands send the admin token (`--admin-token`, else
 //! `--admin-token-file`, else `EASYRAFT_ADMIN_TOKEN`); `cluster status` uses it, when
@@ -70,11 +70,9 @@
 //! certificates of `--cacert FILE` (PEM); the system's roots are not used.
 
 pub mod cli;
-pub mod client;
 pub mod cmd;
-pub mod endpoint;
 pub mod error;
-pub mod http;
 pub mod output;
-pub mod policy;
 pub mod run;
+
+pub use easyraft_client::{client, endpoint, http, policy};

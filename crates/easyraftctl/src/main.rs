@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use easyraftctl::cli::Cli;
 use easyraftctl::client::Client;
-use easyraftctl::error::{CtlError, Exit};
+use easyraftctl::error::{CtlError, Exit, ExitOf};
 use easyraftctl::output::Format;
 
 fn exit(code: Exit) -> ExitCode {
@@ -38,9 +38,9 @@ fn main() -> ExitCode {
     };
     if cli.verbose > 0 {
         let level = if cli.verbose > 1 {
-            "easyraftctl=trace"
+            "easyraftctl=trace,easyraft_client=trace"
         } else {
-            "easyraftctl=debug"
+            "easyraftctl=debug,easyraft_client=debug"
         };
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(level))
@@ -61,8 +61,14 @@ fn main() -> ExitCode {
             return exit(Exit::Error);
         }
     };
+    // The client names its setting `cacert`; here it is the flag.
     let client = match Client::new(settings) {
         Ok(c) => c,
+        Err(CtlError::Usage(m)) => {
+            let e = CtlError::Usage(m.replace("`cacert`", "--cacert FILE"));
+            report_error(&e);
+            return exit(e.exit());
+        }
         Err(e) => {
             report_error(&e);
             return exit(e.exit());

@@ -137,6 +137,9 @@ async fn run_config(client: &Client, c: &Config) -> Result<Report, CtlError> {
         Config::Get { key, prefix: true } => config::listed(&client.call(&config::list(key)).await?),
         Config::Get { key, prefix: false } => config::got(key, &client.call(&config::get(key)).await?),
         Config::Del { key } => config::versioned(key, &client.call(&config::del(key)).await?, "config_delete"),
+        Config::Rollback { key, to, prefix } => {
+            config::rolled_back(&client.call(&config::rollback(key, *prefix, *to)).await?)
+        }
         Config::History { prefix, since } => config::history(
             &client
                 .call(&config::watch(prefix, *since, std::time::Duration::ZERO))

@@ -1,4 +1,4 @@
-//! `easyraftctl config` against three real `config` processes.
+//! `easyraftctl config` against three real `easyraft-server`s serving the config service.
 
 mod support;
 
@@ -80,4 +80,71 @@ fn t20_watch_prints_each_change_after_a_version_as_json_lines() {
         ("svc/a".into(), "1".into())
     );
     assert_eq!(events[1]["deleted"], true);
+}
+
+#[test]
+fn t30_rollback_of_a_key_and_of_a_namespace_is_one_new_version_a_watch_sees() {
+    let n = Nodes::start("config", &["config", "get", "ready"]);
+    let e = n.all();
+    ctl_json(&e, 0, &["config", "set", "app/db", "pg://good"]);
+    ctl_json(&e, 0, &["config", "set", "app/cache", "on"]);
+    let good = ctl_json(&e, 0, &["config", "set", "other/x", "1"])["version"]
+        .as_u64()
+        .expect("a version");
+    // A bad deploy after version `good`.
+    ctl_json(&e, 0, &["config", "set", "app/db", "pg://bad"]);
+    ctl_json(&e, 0, &["config", "set", "app/new", "oops"]);
+    ctl_json(&e, 0, &["config", "del", "app/cache"]);
+    let to = good.to_string();
+
+    // One key.
+    let one = ctl_json(&e, 0, &["config", "rollback", "app/db", "--to", &to]);
+    assert_eq!(one["keys"], serde_json::json!(["app/db"]), "{one}");
+    assert_eq!(ctl_json(&e, 0, &["config", "get", "app/db"])["value"], "pg://good");
+    assert_eq!(ctl_json(&e, 0, &["config", "get", "app/new"])["value"], "oops");
+    let after_one = one["version"].as_u64().expect("a version");
+
+    // The namespace: app/new did not exist at `good`, app/cache did.
+    let all = ctl_json(&e, 0, &["config", "rollback", "app/", "--prefix", "--to", &to]);
+    assert_eq!(
+        all["keys"],
+        serde_json::json!(["app/cache", "app/db", "app/new"]),
+        "{all}"
+    );
+    let list = ctl_json(&e, 0, &["config", "get", "--prefix", "app/"]);
+    let entries: Vec<(String, String)> = list["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|x| {
+            (
+                x["key"].as_str().unwrap_or("").into(),
+                x["value"].as_str().unwrap_or("").into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        [("app/cache".into(), "on".into()), ("app/db".into(), "pg://good".into())],
+        "{list}"
+    );
+    // A watcher that saw the first rollback sees the second as changes at one version.
+    let h = ctl_json(&e, 0, &["config", "history", "app/", "--since", &after_one.to_string()]);
+    let changes = h["changes"].as_array().cloned().unwrap_or_default();
+    assert_eq!(changes.len(), 3, "{h}");
+    assert!(changes.iter().all(|c| c["version"] == all["version"]), "{h}");
+    // A version from the future is refused, and nothing changes.
+    let bad = ctl(&[
+        "--endpoints",
+        &e,
+        "config",
+        "rollback",
+        "app/",
+        "--prefix",
+        "--to",
+        "999999",
+    ])
+    .expect(1);
+    assert!(bad.stderr.contains("newer than the store"), "{}", bad.stderr);
+    assert_eq!(ctl_json(&e, 0, &["config", "get", "app/db"])["value"], "pg://good");
 }

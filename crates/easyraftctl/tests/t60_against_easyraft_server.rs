@@ -1,41 +1,23 @@
 //! `easyraftctl` against three real `easyraft-server` processes started from config
-//! files: kv through a follower, `member list`, `cluster status`, `leader transfer`,
-//! `snapshot save` through a follower (the 307 followed), and a wrong admin token
-//! that changes nothing.
+//! files, with a writer putting keys through `easyraftctl` all along: kv through a
+//! follower, `member list`, `cluster status`, a wrong admin token that changes nothing,
+//! `snapshot compact`, a dead member replaced (`member replace`), `snapshot save`
+//! through a follower (the 307 followed), the leader transferred away and removed
+//! (`leader transfer`, `member remove`); at the end every acknowledged write is read
+//! back.
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Once;
+use std::path::Path;
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::*;
 
 const TOKEN: &str = "ctl-admin-token";
-
-static BUILD: Once = Once::new();
-
-/// `easyraft-server`, next to `easyraftctl` (built if missing).
-fn server_exe() -> PathBuf {
-    let exe = ctl_exe()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-        .join("easyraft-server");
-    if !exe.exists() {
-        BUILD.call_once(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let ok = Command::new(cargo)
-                .args(["build", "-p", "easyraft-server", "--bin", "easyraft-server"])
-                .status()
-                .expect("cargo runs");
-            assert!(ok.success(), "cargo build -p easyraft-server failed");
-        });
-    }
-    exe
-}
 
 struct Servers {
     children: Vec<Child>,
@@ -59,7 +41,11 @@ fn start(dir: &Path) -> Servers {
         .enumerate()
         .map(|(i, (p, _))| format!("n{}=127.0.0.1:{p}", i + 1))
         .collect();
-    let initial = format!("initial_cluster = \"{}\"", initial.join(","));
+    let initial = format!(
+        "initial_cluster = \"{}\"\nadmin_token_file = \"{}\"",
+        initial.join(","),
+        dir.join("admin.token").display()
+    );
     let children = ports
         .iter()
         .enumerate()
@@ -69,28 +55,6 @@ fn start(dir: &Path) -> Servers {
         children,
         clients: ports.iter().map(|(_, c)| format!("127.0.0.1:{c}")).collect(),
     }
-}
-
-/// One `easyraft-server` from a config file in `dir`, with `extra` settings.
-fn server(dir: &Path, id: &str, peer: u16, client: u16, extra: &str) -> Child {
-    let cfg = dir.join(format!("{id}.toml"));
-    std::fs::write(
-        &cfg,
-        format!(
-            "id = \"{id}\"\ndata_dir = \"{}\"\nlisten_peer = \"127.0.0.1:{peer}\"\nlisten_client = \"127.0.0.1:{client}\"\n{extra}\nadmin_token_file = \"{}\"\n[raft]\nelection_timeout = \"600ms\"\nheartbeat_interval = \"60ms\"\n",
-            dir.join(id).display(),
-            dir.join("admin.token").display()
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join(format!("{id}.log"))).unwrap();
-    Command::new(server_exe())
-        .arg("--config")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
 }
 
 /// Retries `f` until it returns Some (the cluster electing, addresses registering).
@@ -142,6 +106,26 @@ fn t60_easyraftctl_drives_a_cluster_of_easyraft_servers() {
     assert_eq!(members["members"].as_array().map(Vec::len), Some(3), "{members}");
     let follower = servers.clients.iter().find(|c| **c != leader_client).unwrap().clone();
 
+    // A writer through easyraftctl for the whole test: `w0`, `w1`, ... to whichever
+    // endpoints are listed now, remembering what was acknowledged (exit 0).
+    let endpoints = Arc::new(Mutex::new(all.clone()));
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (endpoints, acked, stop) = (endpoints.clone(), acked.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let (key, eps) = (format!("w{i}"), endpoints.lock().unwrap().clone());
+                if ctl(&["--endpoints", &eps, "kv", "put", &key, "x"]).code == 0 {
+                    acked.lock().unwrap().push(key);
+                }
+                i += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+
     // kv through a follower: the leader hint is followed.
     ctl(&["--endpoints", &follower, "kv", "put", "color", "blue"]).expect(0);
     let got = ctl_json(&follower, 0, &["kv", "get", "color"]);
@@ -187,7 +171,10 @@ fn t60_easyraftctl_drives_a_cluster_of_easyraft_servers() {
     let _ = servers.children[dead].kill();
     let _ = servers.children[dead].wait();
     let (peer4, client4) = (free_port(), free_port());
-    let join = format!("join = \"{leader_client}\"\nlearner = true");
+    let join = format!(
+        "join = \"{leader_client}\"\nlearner = true\nadmin_token_file = \"{}\"",
+        dir.path().join("admin.token").display()
+    );
     servers.children.push(server(dir.path(), "n4", peer4, client4, &join));
     let n4 = format!("127.0.0.1:{client4}");
     eventually("n4 a learner", || {
@@ -239,6 +226,7 @@ fn t60_easyraftctl_drives_a_cluster_of_easyraft_servers() {
         assert!(!got["value"].is_null(), "{key} missing on n4: {got}");
     }
     let all = format!("{all},{n4}");
+    *endpoints.lock().unwrap() = all.clone();
 
     // A backup through a follower.
     let file = dir.path().join("backup.erb");
@@ -265,4 +253,29 @@ fn t60_easyraftctl_drives_a_cluster_of_easyraft_servers() {
     });
     let got = ctl_json(&all, 0, &["kv", "get", "color"]);
     assert!(got.to_string().contains("blue"), "{got}");
+    // ... and the old leader is removed.
+    ctl(&["--endpoints", &all, "--admin-token", TOKEN, "member", "remove", &leader]).expect(0);
+    let m = ctl_json(&all, 0, &["--admin-token", TOKEN, "member", "list"]);
+    let ids: Vec<&str> = m["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|x| x["id"].as_str())
+        .collect();
+    assert!(!ids.contains(&leader.as_str()) && ids.len() == 2, "{m}");
+
+    // Writes went on through all of it; every acknowledged one is there.
+    let before = acked.lock().unwrap().len();
+    eventually("more acknowledged writes after the last change", || {
+        (acked.lock().unwrap().len() > before + 3).then_some(())
+    });
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let keys = acked.lock().unwrap().clone();
+    assert!(keys.len() > 10, "only {} writes acknowledged", keys.len());
+    let scan = ctl_json(&all, 0, &["kv", "scan", "w", "--limit", "10000"]);
+    let text = scan.to_string();
+    for k in &keys {
+        assert!(text.contains(&format!("\"{k}\"")), "acknowledged {k} missing: {scan}");
+    }
 }

@@ -26,9 +26,9 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::history::{Call, Op, Outcome, Ret};
 use super::rng::Rng;
 use crate::http::parse_response;
+use easyraft_linearizability::{Call, Op, Outcome, Ret};
 
 /// How long a client waits for one answer (the nodes time out at 3 s).
 const CALL: Duration = Duration::from_secs(5);

@@ -14,14 +14,12 @@
 //! and, in the background, change the membership ([`churn`]: new nodes added as
 //! learners, promoted, voters removed). At the end everything is healed, every key is
 //! read once more, every member must catch up with the leader, and the whole history
-//! goes through the linearizability checker ([`check`]); a read after healing that
+//! goes through the linearizability checker (the `easyraft-linearizability` crate); a read after healing that
 //! contradicts an acknowledged write is reported as a lost write.
 
-pub mod check;
 mod churn;
 mod client;
 pub mod faults;
-pub mod history;
 pub mod node;
 mod procs;
 pub mod rng;
@@ -33,11 +31,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use easyraft::NodeId;
+use easyraft_linearizability::{self as check, Call, Op, Outcome, Ret, Verdict};
 
-use self::check::Verdict;
 use self::client::Shared;
 use self::faults::{Fault, FaultEvent};
-use self::history::{Call, Op, Outcome, Ret};
 use self::procs::Procs;
 use self::rng::Rng;
 use crate::demo::DemoError;

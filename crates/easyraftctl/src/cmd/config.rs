@@ -1,4 +1,5 @@
-//! `config set|get|del|history|watch`: the `config_*` methods of examples/src/config.rs.
+//! `config set|get|del|rollback|history|watch`: the `config_*` methods of
+//! examples/src/config.rs.
 //!
 //! `history` is `config_watch` from a version with no wait: every change kept by the
 //! store (the last 100 000) after that version, oldest first, each with its version
@@ -28,6 +29,36 @@ pub fn set(key: &str, value: &str) -> Call {
 /// `config_delete {key}`: idempotent.
 pub fn del(key: &str) -> Call {
     Call::new("config_delete", CallKind::IdempotentWrite, json!({"key": key}))
+}
+
+/// `config_rollback {key | prefix, version}`: idempotent (rolling back twice to one
+/// version leaves the same values).
+pub fn rollback(key: &str, prefix: bool, to: u64) -> Call {
+    let scope = if prefix { "prefix" } else { "key" };
+    Call::new(
+        "config_rollback",
+        CallKind::IdempotentWrite,
+        json!({ scope: key, "version": to }),
+    )
+}
+
+/// Reports a rollback: the new version and the keys it changed.
+pub fn rolled_back(reply: &Reply) -> Result<Report, CtlError> {
+    #[derive(Deserialize)]
+    struct R {
+        version: u64,
+        keys: Vec<String>,
+    }
+    let r: R = parse(reply, "config_rollback")?;
+    let mut table = Table::new(&["KEY", "VERSION"]);
+    for k in &r.keys {
+        table.push([k.clone(), r.version.to_string()]);
+    }
+    let report = Report::ok(reply.result.clone(), table);
+    Ok(match r.keys.is_empty() {
+        true => report.note("nothing to roll back: every key already has its value of that version"),
+        false => report,
+    })
 }
 
 /// `config_get {key}`.

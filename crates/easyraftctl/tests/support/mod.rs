@@ -1,5 +1,5 @@
-//! Real processes on real sockets: three nodes of an `examples` binary (`kv`, `lock`,
-//! `config`) on loopback ports, and the `easyraftctl` binary run against them.
+//! Real processes on real sockets: three `easyraft-server`s on loopback ports (serving
+//! one service, or all), and the `easyraftctl` binary run against them.
 
 #![allow(dead_code)]
 
@@ -20,27 +20,47 @@ pub(crate) fn ctl_exe() -> PathBuf {
 
 static BUILD: Once = Once::new();
 
-/// The `examples` binary `name`, next to `easyraftctl` in the target directory
-/// (built with `cargo build -p examples --bins` if it is not there).
-pub(crate) fn example_exe(name: &str) -> PathBuf {
+/// `easyraft-server`, next to `easyraftctl` in the target directory (built with
+/// `cargo build -p easyraft-server` if it is not there).
+pub(crate) fn server_exe() -> PathBuf {
     let dir = ctl_exe().parent().map(Path::to_path_buf).unwrap_or_default();
-    let exe = dir.join(name);
+    let exe = dir.join("easyraft-server");
     if !exe.exists() {
         BUILD.call_once(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let status = Command::new(cargo)
-                .args(["build", "-p", "examples", "--bins"])
+                .args(["build", "-p", "easyraft-server", "--bin", "easyraft-server"])
                 .status()
                 .expect("cargo runs");
-            assert!(status.success(), "cargo build -p examples --bins failed");
+            assert!(status.success(), "cargo build -p easyraft-server failed");
         });
     }
     assert!(
         exe.exists(),
-        "{} is missing: run `cargo build -p examples --bins` first",
+        "{} is missing: run `cargo build -p easyraft-server` first",
         exe.display()
     );
     exe
+}
+
+/// Starts one `easyraft-server` from a config file written to `dir` (`extra` lines
+/// added before `[raft]`), its log in `dir/ID.log`.
+pub(crate) fn server(dir: &Path, id: &str, peer: u16, client: u16, extra: &str) -> Child {
+    let cfg = dir.join(format!("{id}.toml"));
+    let text = format!(
+        "id = \"{id}\"\ndata_dir = \"{}\"\nlisten_peer = \"127.0.0.1:{peer}\"\nlisten_client = \"127.0.0.1:{client}\"\n{extra}\n[raft]\nelection_timeout = \"600ms\"\nheartbeat_interval = \"60ms\"\n",
+        dir.join(id).display(),
+    );
+    std::fs::write(&cfg, text).expect("write the config");
+    let log = std::fs::File::create(dir.join(format!("{id}.log"))).expect("log file");
+    Command::new(server_exe())
+        .arg("--config")
+        .arg(&cfg)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start easyraft-server")
 }
 
 /// A loopback port nothing listens on (bound, then released).
@@ -58,39 +78,26 @@ pub(crate) struct Nodes {
 }
 
 impl Nodes {
-    /// Starts node1..node3 of `binary` and waits until `ready` (a ctl command line)
-    /// succeeds through any of them.
-    pub(crate) fn start(binary: &str, ready: &[&str]) -> Nodes {
-        let exe = example_exe(binary);
+    /// Starts node1..node3, three `easyraft-server`s serving only `service` (`kv`,
+    /// `lock`, `config`), and waits until `ready` (a ctl command line) succeeds through
+    /// any of them.
+    pub(crate) fn start(service: &str, ready: &[&str]) -> Nodes {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ports: Vec<u16> = {
-            let ls: Vec<_> = (0..3)
-                .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-                .collect();
-            ls.iter().map(|l| l.local_addr().expect("addr").port()).collect()
-        };
-        let peers = ports
+        let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+        let initial = ports
             .iter()
             .enumerate()
-            .map(|(i, p)| format!("node{}=127.0.0.1:{p}", i + 1))
+            .map(|(i, (p, _))| format!("node{}=127.0.0.1:{p}", i + 1))
             .collect::<Vec<_>>()
             .join(",");
-        let children = (1..=3)
-            .map(|i| {
-                let log = std::fs::File::create(dir.path().join(format!("node{i}.log"))).expect("log file");
-                Command::new(&exe)
-                    .args(["--id", &format!("node{i}"), "--peers", &peers])
-                    .arg("--data-dir")
-                    .arg(dir.path().join("data"))
-                    .env("RUST_LOG", "warn")
-                    .stdout(Stdio::null())
-                    .stderr(log)
-                    .spawn()
-                    .expect("start a node")
-            })
+        let extra = format!("initial_cluster = \"{initial}\"\nservices = [\"{service}\"]\nadmin_insecure = true");
+        let children = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (peer, client))| server(dir.path(), &format!("node{}", i + 1), *peer, *client, &extra))
             .collect();
         let nodes = Nodes {
-            endpoints: ports.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
+            endpoints: ports.iter().map(|(_, c)| format!("127.0.0.1:{c}")).collect(),
             children,
             dir,
         };

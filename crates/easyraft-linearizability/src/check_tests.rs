@@ -2,8 +2,8 @@
 
 use proptest::prelude::*;
 
-use super::super::history::{Call, Op, Outcome, Ret};
 use super::check;
+use crate::history::{Call, Op, Outcome, Ret};
 
 fn s(v: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.to_string())

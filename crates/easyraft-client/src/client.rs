@@ -9,7 +9,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::endpoint::Endpoint;
-use crate::error::CtlError;
+use crate::error::Error;
 use crate::http::{HttpClient, HttpError};
 use crate::policy::{self, CallKind, Decision, Failure, Outcome, Tries};
 
@@ -136,18 +136,18 @@ pub fn snippet(body: &[u8]) -> String {
 impl Client {
     /// A client with these settings; a usage error if an `https://` endpoint has no
     /// `cacert`, or `cacert` cannot be read.
-    pub fn new(settings: Settings) -> Result<Client, CtlError> {
-        let http = HttpClient::new(settings.connect_timeout, settings.cacert.as_deref()).map_err(CtlError::Usage)?;
+    pub fn new(settings: Settings) -> Result<Client, Error> {
+        let http = HttpClient::new(settings.connect_timeout, settings.cacert.as_deref()).map_err(Error::Usage)?;
         if let Some(e) = settings.endpoints.iter().find(|e| e.tls && !http.has_tls()) {
-            return Err(CtlError::Usage(format!(
-                "{e}: https:// endpoints need --cacert FILE (the CA that signed the servers' certificates)"
+            return Err(Error::Usage(format!(
+                "{e}: https:// endpoints need `cacert` (the CA that signed the servers' certificates)"
             )));
         }
         Ok(Client { settings, http })
     }
 
     /// Makes `call`, retrying and redirecting per [`policy::decide`].
-    pub async fn call(&self, call: &Call) -> Result<Reply, CtlError> {
+    pub async fn call(&self, call: &Call) -> Result<Reply, Error> {
         let s = &self.settings;
         let start = tokio::time::Instant::now();
         let deadline = start + s.deadline + call.extra_time;
@@ -156,7 +156,7 @@ impl Client {
         let token = if call.admin { s.admin_token.as_deref() } else { None };
         let n = s.endpoints.len();
         let Some(first) = s.endpoints.first() else {
-            return Err(CtlError::Usage("no endpoints given".into()));
+            return Err(Error::Usage("no endpoints given".into()));
         };
         let mut idx = 0usize;
         let mut current = first.clone();
@@ -183,7 +183,7 @@ impl Client {
                 }
                 Err(HttpError::Exchange(reason)) => {
                     tracing::debug!(endpoint = %current, %reason, "no answer");
-                    let e = CtlError::UnknownOutcome {
+                    let e = Error::UnknownOutcome {
                         endpoint: current.to_string(),
                         method: call.method.to_string(),
                         reason,
@@ -204,7 +204,7 @@ impl Client {
                             .and_then(|d| d.get("address"))
                             .and_then(Value::as_str)
                             .map(str::to_string);
-                        let e = CtlError::Rpc {
+                        let e = Error::Rpc {
                             endpoint: current.to_string(),
                             method: call.method.to_string(),
                             code,
@@ -214,7 +214,7 @@ impl Client {
                         (Outcome::Error { code, leader_address }, Some(e))
                     }
                     None => {
-                        let e = CtlError::Http {
+                        let e = Error::Http {
                             endpoint: current.to_string(),
                             what: call.method.to_string(),
                             status: answer.status,
@@ -231,15 +231,15 @@ impl Client {
             }
             let decision = policy::decide(call.kind, &outcome, tries);
             tracing::debug!(?outcome, ?decision, "policy");
-            let give_up = |e: Option<CtlError>, unreachable: &[(String, String)]| {
-                e.unwrap_or_else(|| CtlError::Unreachable {
+            let give_up = |e: Option<Error>, unreachable: &[(String, String)]| {
+                e.unwrap_or_else(|| Error::Unreachable {
                     attempts: unreachable.to_vec(),
                 })
             };
             let pause = match decision {
                 Decision::Done => Duration::ZERO,
                 Decision::Fail(Failure::Unreachable) => {
-                    return Err(CtlError::Unreachable { attempts: unreachable });
+                    return Err(Error::Unreachable { attempts: unreachable });
                 }
                 Decision::Fail(Failure::Refused | Failure::UnknownOutcome) => {
                     return Err(give_up(error, &unreachable));
@@ -274,7 +274,7 @@ impl Client {
             let now = tokio::time::Instant::now();
             if now + pause >= deadline {
                 let last = give_up(error, &unreachable);
-                return Err(CtlError::Deadline {
+                return Err(Error::Deadline {
                     elapsed_ms: now.duration_since(start).as_millis(),
                     tries: attempts,
                     last: Box::new(last),

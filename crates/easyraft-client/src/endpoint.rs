@@ -36,7 +36,7 @@ impl Endpoint {
         } else if let Some(r) = t.strip_prefix("https://") {
             if !cfg!(feature = "tls") {
                 return Err(format!(
-                    "{t:?}: https:// needs easyraftctl built with the `tls` feature"
+                    "{t:?}: https:// needs easyraft-client built with the `tls` feature"
                 ));
             }
             (r, true)

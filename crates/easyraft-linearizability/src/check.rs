@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::history::{Call, Op, Outcome, Ret};
+use crate::history::{Call, Op, Outcome, Ret};
 
 /// How many configurations one key's search may explore before giving up.
 pub const BUDGET: usize = 4_000_000;

@@ -72,7 +72,7 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 pub struct HttpClient {
     /// The TCP connect timeout (TLS handshake included).
     pub connect_timeout: Duration,
-    /// For `https://` endpoints: trusts the CA certificates of `--cacert`.
+    /// For `https://` endpoints: trusts these CA certificates.
     #[cfg(feature = "tls")]
     pub tls: Option<TlsConfig>,
 }
@@ -112,7 +112,7 @@ impl HttpClient {
         }
         #[cfg(not(feature = "tls"))]
         match cacert {
-            Some(_) => Err("--cacert needs easyraftctl built with the `tls` feature".into()),
+            Some(_) => Err("a CA certificate needs easyraft-client built with the `tls` feature".into()),
             None => Ok(HttpClient { connect_timeout }),
         }
     }
@@ -147,7 +147,7 @@ impl HttpClient {
     #[cfg(feature = "tls")]
     async fn tls_wrap(&self, ep: &Endpoint, tcp: TcpStream) -> Result<Box<dyn Io>, HttpError> {
         let Some(config) = &self.tls else {
-            return Err(HttpError::Connect("https:// needs --cacert FILE".into()));
+            return Err(HttpError::Connect("https:// needs a CA certificate (`cacert`)".into()));
         };
         let name = rustls_pki_types::ServerName::try_from(ep.host.clone())
             .map_err(|e| HttpError::Connect(format!("TLS: bad server name {:?}: {e}", ep.host)))?;

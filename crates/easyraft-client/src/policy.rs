@@ -5,14 +5,14 @@
 //! | --- | --- | --- |
 //! | answer | done | done |
 //! | could not connect (nothing sent) | next endpoint (a pause after each full round; unreachable after [`UNREACHABLE_ROUNDS`] rounds) | same |
-//! | sent, no answer (timeout, connection lost) | next endpoint | **unknown outcome** (exit 4) |
+//! | sent, no answer (timeout, connection lost) | next endpoint | **unknown outcome** |
 //! | -32020 with `data.address` | that address (at most [`MAX_REDIRECTS`] hops in a row) | same |
 //! | -32020 without an address (no leader known) | pause, next endpoint | same |
-//! | -32021 unknown outcome | pause, next endpoint | **unknown outcome** (exit 4) |
+//! | -32021 unknown outcome | pause, next endpoint | **unknown outcome** |
 //! | -32022 unavailable | pause, next endpoint | same |
 //! | -32023 not applied | pause, same endpoint (it redirects if no longer leader) | same |
 //! | -32024 backpressure | longer pause, same endpoint | same |
-//! | any other error, HTTP error | fail (exit 1) | same |
+//! | any other error, HTTP error | fail | same |
 //!
 //! Pauses grow from [`BASE_BACKOFF`] and double up to [`MAX_BACKOFF`]; the caller
 //! stops when the next pause would pass its deadline.
@@ -103,9 +103,9 @@ pub struct Tries {
 /// Why a call is given up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
-    /// The error is final (exit 1).
+    /// The error is final.
     Refused,
-    /// A non-idempotent write may or may not have been applied (exit 4).
+    /// A non-idempotent write may or may not have been applied.
     UnknownOutcome,
     /// No endpoint could be connected to (exit 3).
     Unreachable,

@@ -1,4 +1,4 @@
-//! What the chaos clients record: one [`Op`] per request, with when it was invoked,
+//! A recorded history: one [`Op`] per request, with when it was invoked,
 //! when (and whether) it completed, and what it returned.
 
 use std::fmt;
