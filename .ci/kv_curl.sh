@@ -14,7 +14,7 @@ for i in 0 1 2; do ports[$i]=$(free_port); peer_ports[$i]=$(free_port); done
 initial="node1=127.0.0.1:${peer_ports[0]},node2=127.0.0.1:${peer_ports[1]},node3=127.0.0.1:${peer_ports[2]}"
 echo ci-token >"$dir/admin.token"
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$dir"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 for i in 1 2 3; do
   RUST_LOG=warn "$bin" --id node$i --data-dir "$dir/node$i" --initial-cluster "$initial" \
     --listen-peer "127.0.0.1:${peer_ports[$((i-1))]}" --listen-client "127.0.0.1:${ports[$((i-1))]}" \
