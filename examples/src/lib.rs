@@ -1,4 +1,4 @@
-//! The seed's three uses of Raft, each a state machine plus a JSON-RPC API served over
+//! Services on easyraft, each a state machine plus a JSON-RPC API served over
 //! HTTP by an API server built on the node's handle ([`serve`]; so `curl` or any
 //! JSON-RPC library can use it), on its own port beside the Raft port:
 //!

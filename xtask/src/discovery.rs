@@ -7,7 +7,7 @@
 //! real and the nodes read them back through it:
 //!
 //! - `static`: an in-memory map per node;
-//! - `file`: one JSON file per node (`cluster-node1.json`, ...) in the seed's shape,
+//! - `file`: one JSON file per node (`cluster-node1.json`, ...) (a map from node id to address),
 //!   written through `register_node` (atomic writes), read through `file://`;
 //! - `dns`: an authoritative DNS server started in this process on 127.0.0.1, with
 //!   SRV records `_raft._tcp.<node>.demo.test` per view, read through `dns+srv://`;
@@ -78,7 +78,7 @@ impl DemoDiscoveries {
                     }
                     nodes.insert(me, discovery_from_url(&format!("file://{}", path.display()))?);
                 }
-                format!("JSON files {}/cluster-<node>.json (the seed's shape)", dir.display())
+                format!("JSON files {}/cluster-<node>.json (id -> address)", dir.display())
             }
             DemoDiscovery::Dns => {
                 let server = DnsTestServer::start("demo.test").await?;

@@ -238,7 +238,7 @@ enum ServiceArg {
 enum Discovery {
     /// A map in memory per node.
     Static,
-    /// One JSON file per node (the seed's shape), read with file://.
+    /// One JSON file per node (a map from id to address), read with file://.
     File,
     /// SRV records from a DNS server started in this process, read with dns+srv://.
     Dns,

@@ -1,4 +1,4 @@
-//! `WebSocketRaftCluster` and `JsonRpcRaftCluster`: the seed's cluster managers over
+//! `WebSocketRaftCluster` and `JsonRpcRaftCluster`: cluster managers over
 //! the two network transports.
 
 use std::collections::BTreeMap;
@@ -75,13 +75,12 @@ impl NetTransport for JsonRpcTransport {
     }
 }
 
-/// A cluster of nodes in this process talking JSON-RPC 2.0 (the seed's
-/// StreamJsonRpcRaftCluster): each node serves Raft's methods over HTTP and WebSocket
-/// on one port.
+/// A cluster of nodes in this process talking JSON-RPC 2.0: each node serves Raft's
+/// methods over HTTP and WebSocket on one port.
 pub type JsonRpcRaftCluster<SM> = Cluster<SM, AnyStorage, JsonRpcTransport>;
 
 /// Constructors for the networked clusters ([`WebSocketRaftCluster`],
-/// [`JsonRpcRaftCluster`]), as in the seed: from node ids and a discovery, or from
+/// [`JsonRpcRaftCluster`]), from node ids and a discovery, or from
 /// `(node_id, port)` pairs on localhost.
 pub trait NetworkClusterExt<SM: StateMachine>: Sized {
     /// Starts `ids` as a new cluster; each node listens at the address `discovery`
@@ -96,7 +95,7 @@ pub trait NetworkClusterExt<SM: StateMachine>: Sized {
         I: IntoIterator<Item = N>,
         N: Into<NodeId>;
 
-    /// The seed's legacy form: `(node_id, port)` pairs on 127.0.0.1.
+    /// The short form: `(node_id, port)` pairs on 127.0.0.1.
     fn start_localhost<I, N>(
         nodes: I,
         options: WsClusterOptions,

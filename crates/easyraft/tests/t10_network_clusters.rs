@@ -1,4 +1,4 @@
-//! The facade's cluster managers over both real transports, built the seed's way:
+//! The facade's cluster managers over both real transports, built both ways:
 //! from `(node_id, port)` pairs on localhost.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! `NodeAddress`: host and port, as in the seed.
+//! `NodeAddress`: a host (name or IP) and a port.
 
 use std::fmt;
 use std::str::FromStr;

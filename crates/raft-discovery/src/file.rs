@@ -1,4 +1,4 @@
-//! Discovery from a JSON file in the seed's shape:
+//! Discovery from a JSON file, a map from node id to address:
 //!
 //! ```json
 //! {
@@ -62,7 +62,7 @@ struct State {
     seen: Option<Fingerprint>,
 }
 
-/// Discovery from a JSON config file (the seed's `CreateFromConfigFileAsync`).
+/// Discovery from a JSON config file, reloaded when it changes.
 #[derive(Debug)]
 pub struct FileServiceDiscovery {
     path: PathBuf,
@@ -221,7 +221,7 @@ fn load(path: &Path) -> Result<(BTreeMap<NodeId, NodeAddress>, Fingerprint), Dis
     Ok((parse(path, &text)?, fp))
 }
 
-/// Parses the seed's JSON map, rejecting a node named twice (serde_json would
+/// Parses the JSON map, rejecting a node named twice (serde_json would
 /// silently keep the last one).
 pub(crate) fn parse(path: &Path, text: &str) -> Result<BTreeMap<NodeId, NodeAddress>, DiscoveryError> {
     let duplicate = RefCell::new(None);

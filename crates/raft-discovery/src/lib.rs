@@ -5,7 +5,7 @@
 //!
 //! Backends (see `docs/discovery.md`):
 //! - [`StaticServiceDiscovery`]: a map given in code;
-//! - [`FileServiceDiscovery`]: the seed's JSON file, reloaded when it changes;
+//! - [`FileServiceDiscovery`]: a JSON file, reloaded when it changes;
 //! - `DnsServiceDiscovery` (feature `dns`): `{id}{suffix}` A/AAAA names or SRV records;
 //! - `EtcdServiceDiscovery` (feature `etcd`): leased keys under a prefix, kept current by a watch;
 //! - [`discovery_from_url`]: any of them from one string.
@@ -152,7 +152,7 @@ pub enum DiscoveryError {
     },
 }
 
-/// The seed's `IServiceDiscovery`: resolve, list, register and unregister nodes.
+/// Where nodes live: resolve, list, register and unregister nodes.
 #[async_trait]
 pub trait ServiceDiscovery: Send + Sync + 'static {
     /// The address of node `id`.

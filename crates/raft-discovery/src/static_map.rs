@@ -1,4 +1,4 @@
-//! A fixed map of node ids to addresses (the seed's `StaticServiceDiscovery`).
+//! A fixed map of node ids to addresses.
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -27,7 +27,7 @@ impl StaticServiceDiscovery {
         }
     }
 
-    /// The seed's legacy form: `(node_id, port)` pairs on `127.0.0.1`.
+    /// The short form: `(node_id, port)` pairs on `127.0.0.1`.
     pub fn localhost<I, N>(nodes: I) -> Self
     where
         I: IntoIterator<Item = (N, u16)>,

@@ -1,5 +1,5 @@
-//! `discovery_from_url`: any backend from one string (the seed's
-//! `ServiceDiscoveryFactory`).
+//! `discovery_from_url`: any backend from one string, so a configuration file or a
+//! flag can name it.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -47,7 +47,7 @@ async fn suffix_names_resolve_to_a_and_aaaa_records_with_the_configured_port() {
         d.register_node(&id("node3"), NodeAddress::new("h", 1)).await,
         Err(DiscoveryError::Unsupported { backend: "dns", .. })
     ));
-    // The seed's form without a leading dot means the same.
+    // A suffix without a leading dot means the same.
     let plain = DnsServiceDiscovery::new(DnsConfig::suffix("example.test", 7000).with_name_server(dns.addr())).unwrap();
     assert_eq!(plain.get_node_address(&id("node1")).await.unwrap().host, "127.0.0.11");
 }

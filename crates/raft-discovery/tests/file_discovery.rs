@@ -1,4 +1,4 @@
-//! Config-file discovery on a real file: the seed's JSON shape, reloads, bad files
+//! Config-file discovery on a real file: the JSON map, reloads, bad files
 //! with their line numbers, and atomic writes under concurrent readers.
 
 use std::path::Path;
@@ -84,7 +84,7 @@ async fn a_file_that_does_not_parse_is_an_error_with_file_and_line_and_the_last_
         ),
         // A port out of range on line 2.
         ("{\n  \"node1\": { \"host\": \"h\", \"port\": 70000 }\n}\n", 2),
-        // Not the seed's shape: a list.
+        // Not a map: a list.
         ("\n\n[1, 2]\n", 3),
         // Cut short while being written.
         ("{\n  \"node1\": { \"host\": \"h\",", 2),

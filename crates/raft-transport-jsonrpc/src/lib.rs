@@ -1,6 +1,6 @@
 //! # raft-transport-jsonrpc
 //!
-//! easyraft's JSON-RPC 2.0 transport (the seed's StreamJsonRpc cluster), on jsonrpsee.
+//! easyraft's JSON-RPC 2.0 transport on jsonrpsee: one method per Raft message.
 //! Every node serves one port that speaks JSON-RPC over HTTP and WebSocket, with one
 //! method per Raft message (`raft_appendEntries`, `raft_requestVote`, ...; see
 //! docs/protocol.md), callable by any JSON-RPC client. The port carries Raft traffic

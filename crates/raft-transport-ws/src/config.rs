@@ -9,7 +9,7 @@ pub enum Encoding {
     /// Binary frames with a postcard-encoded batch (compact and fast; the default).
     #[default]
     Binary,
-    /// Text frames with the seed's JSON envelope, one message each (readable, slower).
+    /// Text frames with the JSON envelope, one message each (readable, slower).
     Json,
 }
 

@@ -3,7 +3,7 @@
 //! easyraft's WebSocket transport. Every node serves `ws://host:port/raft/` (or
 //! `wss://` with TLS) and keeps one outbound connection per peer, found through a
 //! [`ServiceDiscovery`]. Between nodes, binary frames carry postcard-encoded batches;
-//! any WebSocket client can also speak the seed's JSON envelope in text frames. The
+//! any WebSocket client can also speak the JSON envelope in text frames. The
 //! port carries Raft traffic only: a plain HTTP request gets a short 404 and the
 //! connection closes. A node's health, status and metrics come from its
 //! `RaftHandle` (`view`, `status`, `metrics`), which the application's API server

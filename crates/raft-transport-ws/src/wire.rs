@@ -1,5 +1,5 @@
 //! What travels in the frames: binary frames carry a postcard-encoded batch of
-//! messages (between easyraft nodes); text frames carry the seed's JSON envelope, one
+//! messages (between easyraft nodes); text frames carry a JSON envelope, one
 //! message each, so any WebSocket client can speak to a node. See docs/protocol.md.
 
 use raft_cluster::wire_json::{self, PayloadError};
@@ -158,7 +158,7 @@ pub fn decode_binary(bytes: &[u8]) -> Result<Vec<Message>, WireError> {
     Ok(out)
 }
 
-/// Encodes one message as the seed's envelope:
+/// Encodes one message as the JSON envelope:
 /// `{"messageType", "targetNodeId", "payload": {"from", "term", "group", ...}, "messageId"}`.
 /// The payload is the JSON shape shared with the JSON-RPC transport
 /// ([`raft_cluster::wire_json`]).

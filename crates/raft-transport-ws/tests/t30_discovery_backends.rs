@@ -172,7 +172,7 @@ async fn a_cluster_found_through_a_config_file_elects_and_replicates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_found_through_dns_names_on_one_port_elects_and_replicates() {
-    // The seed's DNS form: every node on the same port, `{id}.raft.test` telling
+    // The suffix DNS form: every node on the same port, `{id}.raft.test` telling
     // them apart, so each listens on its own loopback address.
     let dns = DnsTestServer::start("raft.test").await.unwrap();
     let port = free_port();
