@@ -10,26 +10,10 @@ use easyraft::{Error, RaftHandle, StateMachine};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
 use serde_json::json;
 
-/// The request reached a follower: `data` is `{"leader": id, "address": "host:port"}`.
-pub const NOT_LEADER: i32 = -32020;
-/// The outcome is unknown (a timeout, the node stopping with the request pending, a
-/// storage failure): the write may or may not have happened. Retry only what is
-/// idempotent, or read first.
-pub const UNKNOWN_OUTCOME: i32 = -32021;
-/// The node cannot serve the request now (a read that could not be confirmed, the
-/// node stopping): nothing was done; retry, here or elsewhere.
-pub const UNAVAILABLE: i32 = -32022;
-/// The write was not applied and never will be: a leader change replaced it, or a
-/// leadership transfer is in progress. Retrying is safe.
-pub const NOT_APPLIED: i32 = -32023;
-/// The leader is holding back: too many bytes of writes are proposed and not yet
-/// committed (`RaftConfig::max_uncommitted_bytes`). Nothing was proposed: retry
-/// later (with backoff), on the same node.
-pub const BACKPRESSURE: i32 = -32024;
-/// A missing or wrong token (an admin token on `easyraft-server`); HTTP 401.
-pub const UNAUTHORIZED: i32 = -32030;
-/// The request is valid JSON-RPC but makes no sense for the service.
-pub const BAD_REQUEST: i32 = -32602;
+/// The error codes the services answer with, defined once in the client crate.
+pub use easyraft_client::codes::{
+    BACKPRESSURE, BAD_REQUEST, NOT_APPLIED, NOT_LEADER, UNAUTHORIZED, UNAVAILABLE, UNKNOWN_OUTCOME,
+};
 
 /// A state machine that carries service `S`: `S` itself, or a machine combining several
 /// services. The services' `rpc` functions ([`crate::kv::rpc`], ...) work over any

@@ -178,13 +178,17 @@ impl Registry {
             .filter(move |(_, i)| i.expires_at > now)
     }
 
-    /// Forgets the instances whose lease ended (keeps the state bounded).
-    fn expire(&mut self) {
+    /// Forgets the instances of `service` whose lease ended (keeps each service
+    /// bounded; only the service a write touches is swept, so a write costs its own
+    /// service's size, not the registry's).
+    fn expire(&mut self, service: &str) {
         let now = self.now;
-        self.services.retain(|_, m| {
+        if let Some(m) = self.services.get_mut(service) {
             m.retain(|_, i| i.expires_at > now);
-            !m.is_empty()
-        });
+            if m.is_empty() {
+                self.services.remove(service);
+            }
+        }
     }
 }
 
@@ -195,13 +199,13 @@ impl StateMachine for Registry {
     type QueryResponse = RegistryAnswer;
 
     fn apply(&mut self, index: LogIndex, cmd: RegistryCommand) -> RegistryResult {
-        let stamp = match &cmd {
-            RegistryCommand::Register { now_ms, .. }
-            | RegistryCommand::Heartbeat { now_ms, .. }
-            | RegistryCommand::Deregister { now_ms, .. } => *now_ms,
+        let (stamp, service) = match &cmd {
+            RegistryCommand::Register { now_ms, service, .. }
+            | RegistryCommand::Heartbeat { now_ms, service, .. }
+            | RegistryCommand::Deregister { now_ms, service, .. } => (*now_ms, service.clone()),
         };
         self.now = self.now.max(stamp);
-        self.expire();
+        self.expire(&service);
         let now = self.now;
         match cmd {
             RegistryCommand::Register {
@@ -244,7 +248,7 @@ impl StateMachine for Registry {
                     .services
                     .get_mut(&service)
                     .is_some_and(|m| m.remove(&instance).is_some());
-                self.services.retain(|_, m| !m.is_empty());
+                self.expire(&service);
                 RegistryResult::Removed(removed)
             }
         }

@@ -108,18 +108,19 @@ fn list(attempts: &[(String, String)]) -> String {
 
 /// The contract's meaning of an error code, in front of the server's message.
 fn describe_code(code: i64, message: &str) -> String {
-    let meaning = match code {
-        -32020 => "not the leader",
-        -32021 => "outcome unknown",
-        -32022 => "unavailable",
-        -32023 => "not applied",
-        -32024 => "backpressure",
-        -32030 => "unauthorized (check the admin token)",
-        -32031 => "membership change refused",
-        -32601 => "method not found (is this service enabled on the server?)",
-        -32602 => "invalid params",
-        -32600 => "invalid request",
-        -32700 => "parse error",
+    use crate::codes::*;
+    let meaning = match i32::try_from(code).unwrap_or(i32::MIN) {
+        NOT_LEADER => "not the leader",
+        UNKNOWN_OUTCOME => "outcome unknown",
+        UNAVAILABLE => "unavailable",
+        NOT_APPLIED => "not applied",
+        BACKPRESSURE => "backpressure",
+        UNAUTHORIZED => "unauthorized (check the admin token)",
+        MEMBERSHIP_REFUSED => "membership change refused",
+        METHOD_NOT_FOUND => "method not found (is this service enabled on the server?)",
+        BAD_REQUEST => "invalid params",
+        INVALID_REQUEST => "invalid request",
+        PARSE_ERROR => "parse error",
         _ => return message.to_string(),
     };
     if message.is_empty() {
@@ -130,8 +131,8 @@ fn describe_code(code: i64, message: &str) -> String {
 }
 
 fn describe_data(code: i64, data: Option<&serde_json::Value>) -> String {
-    match (code, data) {
-        (-32031, Some(d)) => match d.get("reason").and_then(|r| r.as_str()) {
+    match (i32::try_from(code), data) {
+        (Ok(crate::codes::MEMBERSHIP_REFUSED), Some(d)) => match d.get("reason").and_then(|r| r.as_str()) {
             Some(reason) => format!(" [reason: {reason}]"),
             None => String::new(),
         },

@@ -35,6 +35,7 @@
 //! per case. `easyraftctl` is a command line over this crate.
 
 pub mod client;
+pub mod codes;
 pub mod endpoint;
 mod error;
 pub mod http;

@@ -19,6 +19,8 @@
 
 use std::time::Duration;
 
+use crate::codes;
+
 /// The first pause between retries.
 pub const BASE_BACKOFF: Duration = Duration::from_millis(50);
 /// The longest pause between retries.
@@ -28,24 +30,6 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_REDIRECTS: u32 = 5;
 /// Full rounds of endpoints that all refused the connection before giving up.
 pub const UNREACHABLE_ROUNDS: u32 = 3;
-
-/// The error codes of docs/server-api.md.
-pub mod code {
-    /// Not the leader: `data = {leader, address}`.
-    pub const NOT_LEADER: i64 = -32020;
-    /// Unknown outcome.
-    pub const UNKNOWN_OUTCOME: i64 = -32021;
-    /// Unavailable.
-    pub const UNAVAILABLE: i64 = -32022;
-    /// Not applied.
-    pub const NOT_APPLIED: i64 = -32023;
-    /// Backpressure.
-    pub const BACKPRESSURE: i64 = -32024;
-    /// Unauthorized (admin token).
-    pub const UNAUTHORIZED: i64 = -32030;
-    /// Membership change refused: `data = {reason}`.
-    pub const MEMBERSHIP_REFUSED: i64 = -32031;
-}
 
 /// What a call does to the cluster, which decides what may be retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,16 +134,16 @@ pub fn decide(kind: CallKind, outcome: &Outcome, tries: Tries) -> Decision {
         }
         Outcome::NoAnswer if kind.retry_when_unsure() => Decision::Next(Duration::ZERO),
         Outcome::NoAnswer => Decision::Fail(Failure::UnknownOutcome),
-        Outcome::Error { code, leader_address } => match *code {
-            code::NOT_LEADER => match leader_address {
+        Outcome::Error { code, leader_address } => match i32::try_from(*code).unwrap_or(i32::MIN) {
+            codes::NOT_LEADER => match leader_address {
                 Some(a) if tries.redirects < MAX_REDIRECTS => Decision::Redirect(a.clone()),
                 _ => Decision::Next(pause),
             },
-            code::UNKNOWN_OUTCOME if kind.retry_when_unsure() => Decision::Next(pause),
-            code::UNKNOWN_OUTCOME => Decision::Fail(Failure::UnknownOutcome),
-            code::UNAVAILABLE => Decision::Next(pause),
-            code::NOT_APPLIED => Decision::Same(pause),
-            code::BACKPRESSURE => Decision::Same(backoff(tries.retries.saturating_add(2))),
+            codes::UNKNOWN_OUTCOME if kind.retry_when_unsure() => Decision::Next(pause),
+            codes::UNKNOWN_OUTCOME => Decision::Fail(Failure::UnknownOutcome),
+            codes::UNAVAILABLE => Decision::Next(pause),
+            codes::NOT_APPLIED => Decision::Same(pause),
+            codes::BACKPRESSURE => Decision::Same(backoff(tries.retries.saturating_add(2))),
             _ => Decision::Fail(Failure::Refused),
         },
         Outcome::Http(_) => Decision::Fail(Failure::Refused),
@@ -170,9 +154,9 @@ pub fn decide(kind: CallKind, outcome: &Outcome, tries: Tries) -> Decision {
 mod tests {
     use super::*;
 
-    fn err(code: i64) -> Outcome {
+    fn err(code: i32) -> Outcome {
         Outcome::Error {
-            code,
+            code: code.into(),
             leader_address: None,
         }
     }
@@ -187,7 +171,7 @@ mod tests {
     #[test]
     fn a_leader_hint_is_followed_until_too_many_in_a_row() {
         let hint = Outcome::Error {
-            code: code::NOT_LEADER,
+            code: codes::NOT_LEADER.into(),
             leader_address: Some("10.0.0.2:7000".into()),
         };
         for kind in [CallKind::Read, CallKind::IdempotentWrite, CallKind::Write] {
@@ -203,14 +187,14 @@ mod tests {
         assert_eq!(decide(CallKind::Write, &hint, looping), Decision::Next(backoff(0)));
         // No leader known (an election): pause and ask elsewhere.
         assert_eq!(
-            decide(CallKind::Write, &err(code::NOT_LEADER), tries(3)),
+            decide(CallKind::Write, &err(codes::NOT_LEADER), tries(3)),
             Decision::Next(backoff(0))
         );
     }
 
     #[test]
     fn an_unknown_outcome_is_retried_only_when_idempotent() {
-        for outcome in [Outcome::NoAnswer, err(code::UNKNOWN_OUTCOME)] {
+        for outcome in [Outcome::NoAnswer, err(codes::UNKNOWN_OUTCOME)] {
             assert_eq!(
                 decide(CallKind::Write, &outcome, tries(3)),
                 Decision::Fail(Failure::UnknownOutcome),
@@ -228,15 +212,15 @@ mod tests {
     fn unavailable_not_applied_and_backpressure_retry_with_growing_pauses() {
         let t = |retries| Tries { retries, ..tries(3) };
         assert_eq!(
-            decide(CallKind::Write, &err(code::UNAVAILABLE), t(0)),
+            decide(CallKind::Write, &err(codes::UNAVAILABLE), t(0)),
             Decision::Next(backoff(0))
         );
         assert_eq!(
-            decide(CallKind::Write, &err(code::NOT_APPLIED), t(1)),
+            decide(CallKind::Write, &err(codes::NOT_APPLIED), t(1)),
             Decision::Same(backoff(1))
         );
         assert_eq!(
-            decide(CallKind::Write, &err(code::BACKPRESSURE), t(0)),
+            decide(CallKind::Write, &err(codes::BACKPRESSURE), t(0)),
             Decision::Same(backoff(2))
         );
         assert!(backoff(1) > backoff(0));
@@ -247,8 +231,8 @@ mod tests {
     #[test]
     fn final_errors_fail_at_once() {
         for c in [
-            code::UNAUTHORIZED,
-            code::MEMBERSHIP_REFUSED,
+            codes::UNAUTHORIZED,
+            codes::MEMBERSHIP_REFUSED,
             -32600,
             -32601,
             -32602,

@@ -1,20 +1,6 @@
-//! The JSON-RPC error codes of docs/server-api.md.
+//! The JSON-RPC error codes of docs/server-api.md (defined in `easyraft_client::codes`).
 
-pub use examples::api::{
-    BACKPRESSURE, BAD_REQUEST, NOT_APPLIED, NOT_LEADER, UNAUTHORIZED, UNAVAILABLE, UNKNOWN_OUTCOME,
+pub use easyraft_client::codes::{
+    BACKPRESSURE, BAD_REQUEST, MEMBERSHIP_REASONS as REASONS, MEMBERSHIP_REFUSED, METHOD_NOT_FOUND, NOT_APPLIED,
+    NOT_LEADER, UNAUTHORIZED, UNAVAILABLE, UNKNOWN_OUTCOME,
 };
-
-/// A membership change was refused: `data = {reason}`, `reason` one of
-/// [`REASONS`].
-pub const MEMBERSHIP_REFUSED: i32 = -32031;
-/// The method is not served (a service not configured, or not implemented yet).
-pub const METHOD_NOT_FOUND: i32 = -32601;
-
-/// The `reason`s of [`MEMBERSHIP_REFUSED`].
-pub const REASONS: [&str; 5] = [
-    "last_voter",
-    "change_in_progress",
-    "unknown_member",
-    "already_member",
-    "not_caught_up",
-];
