@@ -6,14 +6,68 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use easyraft::cluster::sessions::{SessionCommand, SessionError, SessionId, SessionResponse, Sessions};
 use easyraft::{Error, RaftHandle, StateMachine};
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned};
+use serde::Deserialize;
 use serde_json::json;
 
 /// The error codes the services answer with, defined once in the client crate.
 pub use easyraft_client::codes::{
-    BACKPRESSURE, BAD_REQUEST, NOT_APPLIED, NOT_LEADER, UNAUTHORIZED, UNAVAILABLE, UNKNOWN_OUTCOME,
+    BACKPRESSURE, BAD_REQUEST, NOT_APPLIED, NOT_LEADER, SESSION_EXPIRED, UNAUTHORIZED, UNAVAILABLE, UNKNOWN_OUTCOME,
 };
+
+/// Where a write stands in its client's session: the optional `session` param of
+/// every write (`{"id": 17, "seq": 4, "acked": 3}`, docs/server-api.md). A write sent
+/// again with the same stamp is applied once and answered as the first time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stamp {
+    /// The session (what `session_open` answered).
+    pub id: SessionId,
+    /// This write's number in the session, from 1.
+    pub seq: u64,
+    /// Every write of the session below this number was answered to the client.
+    #[serde(default)]
+    pub acked: u64,
+}
+
+impl Stamp {
+    /// The `session` param of `params`: `None` when absent or `null`; a `-32602` error
+    /// when malformed (`seq` 0, `acked` past `seq`).
+    pub fn of(params: &serde_json::Value) -> Result<Option<Stamp>, ErrorObjectOwned> {
+        let stamp = match params.get("session") {
+            None | Some(serde_json::Value::Null) => return Ok(None),
+            Some(v) => Stamp::deserialize(v)
+                .map_err(|e| bad(format!("`session` must be {{\"id\", \"seq\", \"acked\"}}: {e}")))?,
+        };
+        if stamp.seq == 0 || stamp.acked > stamp.seq {
+            return Err(bad("`session`: `seq` starts at 1 and `acked` is at most `seq`"));
+        }
+        Ok(Some(stamp))
+    }
+
+    /// The session command that carries `command` with this stamp, at `at_ms`.
+    pub fn command<C>(self, command: C, at_ms: u64) -> SessionCommand<C> {
+        SessionCommand::Apply {
+            session: self.id,
+            seq: self.seq,
+            acked: self.acked,
+            at_ms,
+            command,
+        }
+    }
+}
+
+/// Maps a session's refusal to a JSON-RPC error (nothing was applied).
+pub fn session_error(e: SessionError) -> ErrorObjectOwned {
+    let code = match e {
+        SessionError::UnknownSession(_) => SESSION_EXPIRED,
+        SessionError::TooManySessions { .. } => BACKPRESSURE,
+        SessionError::TooManyPending { .. } | SessionError::AlreadyAcknowledged { .. } => BAD_REQUEST,
+    };
+    ErrorObject::owned(code, e.to_string(), None::<()>)
+}
 
 /// A state machine that carries service `S`: `S` itself, or a machine combining several
 /// services. The services' `rpc` functions ([`crate::kv::rpc`], ...) work over any
@@ -29,6 +83,18 @@ pub trait Hosts<S: StateMachine>: StateMachine {
     fn wrap_query(query: S::Query) -> Self::Query;
     /// The answer to one of `S`'s queries (`None`: another service's answer, a bug).
     fn unwrap_answer(answer: Self::QueryResponse) -> Option<S::QueryResponse>;
+    /// `S`'s command within a client session, stamped `at_ms` by the proposing node;
+    /// `None` (the default): this machine keeps no sessions.
+    fn wrap_in_session(command: S::Command, stamp: Stamp, at_ms: u64) -> Option<Self::Command> {
+        let _ = (command, stamp, at_ms);
+        None
+    }
+    /// The answer to a command from [`wrap_in_session`](Self::wrap_in_session)
+    /// (`None`: not such an answer, a bug).
+    fn unwrap_in_session(response: Self::Response) -> Option<SessionResponse<S::Response>> {
+        let _ = response;
+        None
+    }
 }
 
 impl<S: StateMachine> Hosts<S> for S {
@@ -43,6 +109,36 @@ impl<S: StateMachine> Hosts<S> for S {
     }
     fn unwrap_answer(answer: S::QueryResponse) -> Option<S::QueryResponse> {
         Some(answer)
+    }
+}
+
+/// A machine wrapped in client sessions carries its own service: writes with a
+/// `session` param run in that session, writes without one as
+/// [`SessionCommand::Direct`].
+impl<S: StateMachine> Hosts<S> for Sessions<S>
+where
+    S::Response: Clone + serde::Serialize + serde::de::DeserializeOwned,
+{
+    fn wrap_command(command: S::Command) -> SessionCommand<S::Command> {
+        SessionCommand::Direct(command)
+    }
+    fn unwrap_response(response: SessionResponse<S::Response>) -> Option<S::Response> {
+        match response {
+            SessionResponse::Applied(r) => Some(r),
+            _ => None,
+        }
+    }
+    fn wrap_query(query: S::Query) -> S::Query {
+        query
+    }
+    fn unwrap_answer(answer: S::QueryResponse) -> Option<S::QueryResponse> {
+        Some(answer)
+    }
+    fn wrap_in_session(command: S::Command, stamp: Stamp, at_ms: u64) -> Option<SessionCommand<S::Command>> {
+        Some(stamp.command(command, at_ms))
+    }
+    fn unwrap_in_session(response: SessionResponse<S::Response>) -> Option<SessionResponse<S::Response>> {
+        Some(response)
     }
 }
 
@@ -121,17 +217,34 @@ impl<SM: StateMachine> Node<SM> {
 
 impl<M: StateMachine> Node<M> {
     /// Proposes a command of service `S` and waits for its response, errors mapped
-    /// with [`Node::error`].
-    pub async fn propose<S: StateMachine>(&self, command: S::Command) -> Result<S::Response, ErrorObjectOwned>
+    /// with [`Node::error`]. With a `session` in the request's `params` ([`Stamp`]),
+    /// the command runs in that client session: applied once however often it is
+    /// sent, each time answered as the first.
+    pub async fn propose<S: StateMachine>(
+        &self,
+        params: &serde_json::Value,
+        command: S::Command,
+    ) -> Result<S::Response, ErrorObjectOwned>
     where
         M: Hosts<S>,
     {
-        let r = self
-            .handle
-            .propose(<M as Hosts<S>>::wrap_command(command))
-            .await
-            .map_err(|e| self.error(e))?;
-        <M as Hosts<S>>::unwrap_response(r).ok_or_else(mismatch)
+        let Some(stamp) = Stamp::of(params)? else {
+            let r = self
+                .handle
+                .propose(<M as Hosts<S>>::wrap_command(command))
+                .await
+                .map_err(|e| self.error(e))?;
+            return <M as Hosts<S>>::unwrap_response(r).ok_or_else(mismatch);
+        };
+        let Some(command) = <M as Hosts<S>>::wrap_in_session(command, stamp, now_ms()) else {
+            return Err(bad("this node keeps no client sessions: drop `session`"));
+        };
+        let r = self.handle.propose(command).await.map_err(|e| self.error(e))?;
+        match <M as Hosts<S>>::unwrap_in_session(r) {
+            Some(SessionResponse::Applied(r)) => Ok(r),
+            Some(SessionResponse::Refused(e)) => Err(session_error(e)),
+            _ => Err(mismatch()),
+        }
     }
 
     /// Runs a query of service `S`: linearizable, or from this node's state at once

@@ -148,7 +148,7 @@ impl Scope {
 }
 
 /// A write's result: the new version and the keys it changed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Written {
     /// The store's version after the write (the write's log index).
     pub version: LogIndex,
@@ -157,7 +157,7 @@ pub struct Written {
 }
 
 /// Why a write was refused (nothing changed).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum Refused {
     /// The history needed to know the values at `to` was dropped (it keeps the last
     /// [`HISTORY`] changes).
@@ -336,7 +336,7 @@ pub fn rpc_for<M: Hosts<ConfigStore>>(node: Node<M>) -> RpcModule<Node<M>> {
             value: str_param(&p, "value")?,
         };
         let w = node
-            .propose::<ConfigStore>(cmd)
+            .propose::<ConfigStore>(&p, cmd)
             .await?
             .map_err(|e| bad(e.to_string()))?;
         Ok::<_, ErrorObjectOwned>(json!({ "version": w.version }))
@@ -347,7 +347,7 @@ pub fn rpc_for<M: Hosts<ConfigStore>>(node: Node<M>) -> RpcModule<Node<M>> {
             key: str_param(&p, "key")?,
         };
         let w = node
-            .propose::<ConfigStore>(cmd)
+            .propose::<ConfigStore>(&p, cmd)
             .await?
             .map_err(|e| bad(e.to_string()))?;
         Ok::<_, ErrorObjectOwned>(json!({ "version": w.version }))
@@ -389,7 +389,7 @@ pub fn rpc_for<M: Hosts<ConfigStore>>(node: Node<M>) -> RpcModule<Node<M>> {
             _ => return Err(bad("give `key` (one key) or `prefix` (a namespace), not both")),
         };
         let w = node
-            .propose::<ConfigStore>(ConfigCommand::Rollback { scope, to })
+            .propose::<ConfigStore>(&p, ConfigCommand::Rollback { scope, to })
             .await?
             .map_err(|e| bad(e.to_string()))?;
         Ok::<_, ErrorObjectOwned>(json!({ "version": w.version, "keys": w.keys }))

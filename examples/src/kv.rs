@@ -146,7 +146,7 @@ pub fn rpc_for<M: Hosts<KvStore>>(node: Node<M>) -> RpcModule<Node<M>> {
         move |params: jsonrpsee::types::Params<'static>, node: Arc<Node<M>>, _| async move {
             let p: Value = params.parse()?;
             let cmd = make(&p)?;
-            let r = node.propose::<KvStore>(cmd).await?;
+            let r = node.propose::<KvStore>(&p, cmd).await?;
             tracing::debug!(method, index = r.index, "kv write applied");
             Ok::<_, ErrorObjectOwned>(json!({ "ok": r.ok, "previous": r.previous, "index": r.index }))
         }

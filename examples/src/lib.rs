@@ -10,7 +10,10 @@
 //!   `config_rollback`;
 //! - [`registry`]: a service registry with leases and heartbeats, `registry_register`,
 //!   `registry_heartbeat`, `registry_deregister`, `registry_list`, and
-//!   `registry_pick` (consistent hashing).
+//!   `registry_pick` (consistent hashing);
+//! - [`sessions`]: client sessions (`session_open`, `session_keepalive`,
+//!   `session_close`): a write that carries `session: {id, seq, acked}` is applied
+//!   once however often it is sent, and every retry gets the first answer.
 //!
 //! Writes go to the leader: a follower answers with error [`api::NOT_LEADER`] and the
 //! leader's id and address in `data`. Reads are linearizable on every node.
@@ -26,3 +29,4 @@ pub mod lock;
 pub mod registry;
 pub mod runner;
 pub mod serve;
+pub mod sessions;

@@ -183,6 +183,11 @@ async fn acquire<M: Hosts<LockTable>>(params: Params<'static>, node: Arc<Node<M>
     let ttl_ms: u64 = field(&p, "ttl_ms")?;
     let wait_ms: u64 = p.get("wait_ms").and_then(Value::as_u64).unwrap_or(0).min(60_000);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms);
+    // Only the first attempt carries the request's session: a retry of the request
+    // gets that attempt's answer, and the waiting attempts after it are new commands.
+    // A lock held by `owner` itself is answered as granted (with its token): a retried
+    // acquire whose first answer was lost finds the lock it got.
+    let mut p = p;
     loop {
         let cmd = LockCommand::Acquire {
             name: name.clone(),
@@ -190,10 +195,14 @@ async fn acquire<M: Hosts<LockTable>>(params: Params<'static>, node: Arc<Node<M>
             ttl_ms,
             now_ms: now_ms(),
         };
-        let r = node.propose::<LockTable>(cmd).await?;
+        let r = match node.propose::<LockTable>(&p, cmd).await? {
+            LockResult::Held(h) if h.owner == owner => LockResult::Granted(h),
+            r => r,
+        };
         if matches!(r, LockResult::Granted(_)) || tokio::time::Instant::now() >= deadline {
             return Ok(answer(r));
         }
+        p = Value::Null;
         // Wait for a release or expiry, then try again.
         let pause = match &r {
             LockResult::Held(holder) => Duration::from_millis(holder.expires_at.saturating_sub(now_ms()).clamp(5, 50)),
@@ -224,7 +233,7 @@ pub fn rpc_for<M: Hosts<LockTable>>(node: Node<M>) -> RpcModule<Node<M>> {
             ttl_ms: field(&p, "ttl_ms")?,
             now_ms: now_ms(),
         };
-        let r = node.propose::<LockTable>(cmd).await?;
+        let r = node.propose::<LockTable>(&p, cmd).await?;
         Ok::<_, ErrorObjectOwned>(answer(r))
     });
     let _ = m.register_async_method("lock_release", |params, node, _| async move {
@@ -235,7 +244,7 @@ pub fn rpc_for<M: Hosts<LockTable>>(node: Node<M>) -> RpcModule<Node<M>> {
             token: field(&p, "token")?,
             now_ms: now_ms(),
         };
-        let r = node.propose::<LockTable>(cmd).await?;
+        let r = node.propose::<LockTable>(&p, cmd).await?;
         Ok::<_, ErrorObjectOwned>(answer(r))
     });
     let _ = m.register_async_method("lock_holder", |params, node, _| async move {

@@ -88,7 +88,7 @@ pub enum RegistryCommand {
 }
 
 /// A write's result.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RegistryResult {
     /// Registered or renewed: the instance as it is now.
     Live(Instance),
@@ -345,7 +345,7 @@ pub fn rpc_for<M: Hosts<Registry>>(node: Node<M>) -> RpcModule<Node<M>> {
                 ttl_ms: field(&p, "ttl_ms")?,
                 now_ms: now_ms(),
             };
-            Ok::<_, ErrorObjectOwned>(written(node.propose::<Registry>(cmd).await?))
+            Ok::<_, ErrorObjectOwned>(written(node.propose::<Registry>(&p, cmd).await?))
         },
     );
     let _ = m.register_async_method(
@@ -358,7 +358,7 @@ pub fn rpc_for<M: Hosts<Registry>>(node: Node<M>) -> RpcModule<Node<M>> {
                 ttl_ms: field(&p, "ttl_ms")?,
                 now_ms: now_ms(),
             };
-            Ok::<_, ErrorObjectOwned>(written(node.propose::<Registry>(cmd).await?))
+            Ok::<_, ErrorObjectOwned>(written(node.propose::<Registry>(&p, cmd).await?))
         },
     );
     let _ = m.register_async_method(
@@ -370,7 +370,7 @@ pub fn rpc_for<M: Hosts<Registry>>(node: Node<M>) -> RpcModule<Node<M>> {
                 instance: name(&p, "instance")?,
                 now_ms: now_ms(),
             };
-            Ok::<_, ErrorObjectOwned>(written(node.propose::<Registry>(cmd).await?))
+            Ok::<_, ErrorObjectOwned>(written(node.propose::<Registry>(&p, cmd).await?))
         },
     );
     let _ = m.register_async_method(

@@ -85,13 +85,16 @@ pub struct Settings {
     pub cacert: Option<std::path::PathBuf>,
 }
 
-/// The client.
+/// The client. Clones share connections and, with [`Client::with_sessions`], the
+/// session.
 #[derive(Clone, Debug)]
 pub struct Client {
     /// The settings.
     pub settings: Settings,
     /// The HTTP layer.
     pub http: HttpClient,
+    /// The client session that writes run in (`None`: writes carry no session).
+    session: Option<std::sync::Arc<crate::session::SessionCell>>,
 }
 
 /// What one JSON-RPC answer body says.
@@ -143,11 +146,45 @@ impl Client {
                 "{e}: https:// endpoints need `cacert` (the CA that signed the servers' certificates)"
             )));
         }
-        Ok(Client { settings, http })
+        Ok(Client {
+            settings,
+            http,
+            session: None,
+        })
     }
 
-    /// Makes `call`, retrying and redirecting per [`policy::decide`].
+    /// The same client with exactly-once writes: every [`CallKind::Write`] runs in a
+    /// client session (opened on the first write, shared by clones), so it is retried
+    /// like an idempotent write — after a lost answer, a leader change, a timeout —
+    /// and the cluster applies it once and answers every retry as the first attempt.
+    /// A session expires after two minutes without a write; the next write opens a
+    /// new one. At most 1,024 writes may be in flight per session.
+    pub fn with_sessions(mut self) -> Client {
+        self.session = Some(std::sync::Arc::default());
+        self
+    }
+
+    /// The id of the session writes run in, once one is open.
+    pub async fn session_id(&self) -> Option<u64> {
+        match &self.session {
+            Some(cell) => cell.id().await,
+            None => None,
+        }
+    }
+
+    /// Makes `call`, retrying and redirecting per [`policy::decide`]; a
+    /// [`CallKind::Write`] of a client [`with_sessions`](Client::with_sessions) runs in
+    /// its session (and so is retried as safely as a read).
     pub async fn call(&self, call: &Call) -> Result<Reply, Error> {
+        match (&self.session, call.kind) {
+            (Some(cell), CallKind::Write) => crate::session::call(self, cell, call).await,
+            _ => self.attempts(call, &mut false).await,
+        }
+    }
+
+    /// Makes `call` with the retry policy; `maybe_applied` is set when an attempt may
+    /// have reached the state machine (no answer, or an unknown outcome).
+    pub(crate) async fn attempts(&self, call: &Call, maybe_applied: &mut bool) -> Result<Reply, Error> {
         let s = &self.settings;
         let start = tokio::time::Instant::now();
         let deadline = start + s.deadline + call.extra_time;
@@ -183,6 +220,7 @@ impl Client {
                 }
                 Err(HttpError::Exchange(reason)) => {
                     tracing::debug!(endpoint = %current, %reason, "no answer");
+                    *maybe_applied = true;
                     let e = Error::UnknownOutcome {
                         endpoint: current.to_string(),
                         method: call.method.to_string(),
@@ -199,6 +237,9 @@ impl Client {
                     }
                     Some(Parsed::Error { code, message, data }) => {
                         tracing::debug!(endpoint = %current, code, %message, "error answer");
+                        if code == i64::from(crate::codes::UNKNOWN_OUTCOME) {
+                            *maybe_applied = true;
+                        }
                         let leader_address = data
                             .as_ref()
                             .and_then(|d| d.get("address"))
@@ -214,6 +255,9 @@ impl Client {
                         (Outcome::Error { code, leader_address }, Some(e))
                     }
                     None => {
+                        // Not the server's JSON-RPC answer (a proxy's?): the request
+                        // may have reached it.
+                        *maybe_applied = true;
                         let e = Error::Http {
                             endpoint: current.to_string(),
                             what: call.method.to_string(),

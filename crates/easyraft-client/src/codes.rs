@@ -17,6 +17,10 @@ pub const NOT_APPLIED: i32 = -32023;
 /// committed (`RaftConfig::max_uncommitted_bytes`). Nothing was proposed: retry
 /// later (with backoff), on the same node.
 pub const BACKPRESSURE: i32 = -32024;
+/// The write's client session is unknown or expired (sessions expire after two
+/// minutes without a command, in log time): nothing was applied now. Open a new
+/// session; a write first sent under the old one may or may not have been applied.
+pub const SESSION_EXPIRED: i32 = -32025;
 /// A missing or wrong token (an admin token on `easyraft-server`); HTTP 401.
 pub const UNAUTHORIZED: i32 = -32030;
 /// A membership change was refused: `data = {reason}`, `reason` one of

@@ -40,5 +40,6 @@ pub mod endpoint;
 mod error;
 pub mod http;
 pub mod policy;
+mod session;
 
 pub use error::Error;

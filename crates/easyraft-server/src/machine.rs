@@ -1,10 +1,13 @@
 //! The one state machine a server replicates: the kv, lock, config and registry
-//! services side by side, plus the directory of members' addresses. Each service's API
-//! (`examples::kv::rpc`, ...) runs over it through [`examples::api::Hosts`].
+//! services side by side, plus the directory of members' addresses and the clients'
+//! sessions. Each service's API (`examples::kv::rpc`, ...) runs over it through
+//! [`examples::api::Hosts`]; a write that carries a `session` runs through the
+//! session table (`easyraft::cluster::sessions`), applied once however often it is sent.
 
 use bytes::Bytes;
+use easyraft::cluster::sessions::{SessionCommand, SessionLimits, SessionResponse, SessionTable};
 use easyraft::{BoxError, LogIndex, StateMachine};
-use examples::api::{decode, encode, Hosts};
+use examples::api::{decode, encode, Hosts, Stamp};
 use examples::config::{ConfigAnswer, ConfigCommand, ConfigQuery, ConfigStore};
 use examples::kv::{KvAnswer, KvCommand, KvQuery, KvResult, KvStore};
 use examples::lock::{Holder, LockCommand, LockResult, LockTable};
@@ -13,14 +16,35 @@ use serde::{Deserialize, Serialize};
 
 use crate::directory::{Directory, DirectoryCommand, Members};
 
-/// The services' states and the directory.
-#[derive(Default)]
+/// The services' states, the directory and the session table.
 pub struct ServerMachine {
     kv: KvStore,
     lock: LockTable,
     config: ConfigStore,
     registry: Registry,
     directory: Directory,
+    sessions: SessionTable<ServiceResponse>,
+}
+
+/// The sessions' bounds: constants, not settings, because every replica must expire
+/// the same sessions at the same entry (a member with other bounds would diverge).
+pub const SESSION_LIMITS: SessionLimits = SessionLimits {
+    max_sessions: 10_000,
+    max_pending: 1_024,
+    expiry: std::time::Duration::from_secs(120),
+};
+
+impl Default for ServerMachine {
+    fn default() -> Self {
+        ServerMachine {
+            kv: KvStore::default(),
+            lock: LockTable::default(),
+            config: ConfigStore::default(),
+            registry: Registry::default(),
+            directory: Directory::default(),
+            sessions: SessionTable::new(SESSION_LIMITS),
+        }
+    }
 }
 
 impl ServerMachine {
@@ -45,8 +69,38 @@ pub enum ServerCommand {
     Config(ConfigCommand),
     /// A directory change.
     Directory(DirectoryCommand),
-    /// A registry write (last: the variants' indexes are in every log).
+    /// A registry write.
     Registry(RegistryCommand),
+    /// A client session's command: open, keep alive, close, or a service's write in
+    /// the session (last: the variants' indexes are in every log).
+    Session(SessionCommand<ServiceCommand>),
+}
+
+/// A service's write, as carried in a client session (the directory is the servers'
+/// own and never in a session).
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ServiceCommand {
+    /// A kv write.
+    Kv(KvCommand),
+    /// A lock command.
+    Lock(LockCommand),
+    /// A config write.
+    Config(ConfigCommand),
+    /// A registry write.
+    Registry(RegistryCommand),
+}
+
+/// The response to a [`ServiceCommand`]: what a session keeps for a retry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ServiceResponse {
+    /// A kv write's result.
+    Kv(KvResult),
+    /// A lock command's result.
+    Lock(LockResult),
+    /// A config write's result.
+    Config(<ConfigStore as StateMachine>::Response),
+    /// A registry write's result.
+    Registry(RegistryResult),
 }
 
 /// The response to a [`ServerCommand`], of the same service.
@@ -62,6 +116,8 @@ pub enum ServerResponse {
     Directory(LogIndex),
     /// A registry write's result.
     Registry(RegistryResult),
+    /// A session command's answer.
+    Session(SessionResponse<ServiceResponse>),
 }
 
 /// A query of one of the services, or of the directory.
@@ -102,6 +158,30 @@ struct Parts {
     config: Vec<u8>,
     directory: Members,
     registry: Vec<u8>,
+    sessions: Vec<u8>,
+}
+
+/// The snapshot of a release without sessions, still read (restored with none open).
+#[derive(Deserialize)]
+struct PartsV2 {
+    kv: Vec<u8>,
+    lock: Vec<u8>,
+    config: Vec<u8>,
+    directory: Members,
+    registry: Vec<u8>,
+}
+
+impl From<PartsV2> for Parts {
+    fn from(p: PartsV2) -> Parts {
+        Parts {
+            kv: p.kv,
+            lock: p.lock,
+            config: p.config,
+            directory: p.directory,
+            registry: p.registry,
+            sessions: Vec::new(),
+        }
+    }
 }
 
 /// The snapshot of a release without the registry, still read (an upgrade restores it
@@ -122,9 +202,11 @@ impl From<PartsV1> for Parts {
             config: p.config,
             directory: p.directory,
             registry: Vec::new(),
+            sessions: Vec::new(),
         }
     }
 }
+
 
 impl StateMachine for ServerMachine {
     type Command = ServerCommand;
@@ -142,6 +224,22 @@ impl StateMachine for ServerMachine {
                 ServerResponse::Directory(index)
             }
             ServerCommand::Registry(c) => ServerResponse::Registry(self.registry.apply(index, c)),
+            ServerCommand::Session(c) => {
+                let ServerMachine {
+                    kv,
+                    lock,
+                    config,
+                    registry,
+                    sessions,
+                    ..
+                } = self;
+                ServerResponse::Session(sessions.apply(index, c, |i, c| match c {
+                    ServiceCommand::Kv(c) => ServiceResponse::Kv(kv.apply(i, c)),
+                    ServiceCommand::Lock(c) => ServiceResponse::Lock(lock.apply(i, c)),
+                    ServiceCommand::Config(c) => ServiceResponse::Config(config.apply(i, c)),
+                    ServiceCommand::Registry(c) => ServiceResponse::Registry(registry.apply(i, c)),
+                }))
+            }
         }
     }
 
@@ -162,14 +260,19 @@ impl StateMachine for ServerMachine {
             config: self.config.snapshot()?.to_vec(),
             directory: self.directory.members(),
             registry: self.registry.snapshot()?.to_vec(),
+            sessions: self.sessions.encode()?,
         })
     }
 
     fn restore(&mut self, data: &[u8]) -> Result<(), BoxError> {
         // Every part is checked before anything changes.
+        // Newest layout first: an older, shorter one fails to read as a newer one.
         let parts: Parts = match decode(data) {
             Ok(p) => p,
-            Err(e) => decode::<PartsV1>(data).map(Parts::from).map_err(|_| e)?,
+            Err(e) => match decode::<PartsV2>(data) {
+                Ok(p) => p.into(),
+                Err(_) => decode::<PartsV1>(data).map(Parts::from).map_err(|_| e)?,
+            },
         };
         let (mut kv, mut lock, mut config) = (KvStore::default(), LockTable::default(), ConfigStore::default());
         kv.restore(&parts.kv)?;
@@ -179,9 +282,27 @@ impl StateMachine for ServerMachine {
         if !parts.registry.is_empty() {
             registry.restore(&parts.registry)?;
         }
+        let mut sessions = SessionTable::new(SESSION_LIMITS);
+        if !parts.sessions.is_empty() {
+            sessions.decode(&parts.sessions)?;
+        }
         (self.kv, self.lock, self.config, self.registry) = (kv, lock, config, registry);
+        self.sessions = sessions;
         self.directory.replace(parts.directory);
         Ok(())
+    }
+}
+
+impl examples::sessions::KeepsSessions for ServerMachine {
+    type Inner = ServiceCommand;
+    fn session_command(command: SessionCommand<ServiceCommand>) -> ServerCommand {
+        ServerCommand::Session(command)
+    }
+    fn session_answer(response: ServerResponse) -> Option<SessionResponse<()>> {
+        match response {
+            ServerResponse::Session(r) => examples::sessions::without_applied(r),
+            _ => None,
+        }
     }
 }
 
@@ -204,6 +325,24 @@ macro_rules! hosts {
             fn unwrap_answer(answer: ServerAnswer) -> Option<<$service as StateMachine>::QueryResponse> {
                 match answer {
                     ServerAnswer::$v(a) => Some(a),
+                    _ => None,
+                }
+            }
+            fn wrap_in_session(
+                command: <$service as StateMachine>::Command,
+                stamp: Stamp,
+                at_ms: u64,
+            ) -> Option<ServerCommand> {
+                Some(ServerCommand::Session(stamp.command(ServiceCommand::$v(command), at_ms)))
+            }
+            fn unwrap_in_session(
+                response: ServerResponse,
+            ) -> Option<SessionResponse<<$service as StateMachine>::Response>> {
+                match response {
+                    ServerResponse::Session(SessionResponse::Applied(ServiceResponse::$v(r))) => {
+                        Some(SessionResponse::Applied(r))
+                    }
+                    ServerResponse::Session(SessionResponse::Refused(e)) => Some(SessionResponse::Refused(e)),
                     _ => None,
                 }
             }
@@ -293,6 +432,56 @@ mod tests {
         assert!(matches!(
             back.query(ServerQuery::Registry(q)),
             ServerAnswer::Registry(RegistryAnswer::Services(s)) if s.get("api") == Some(&1)
+        ));
+    }
+
+    fn session_put(m: &mut ServerMachine, index: LogIndex, session: LogIndex, seq: u64, value: &str) -> ServerResponse {
+        let stamp = Stamp {
+            id: session,
+            seq,
+            acked: seq,
+        };
+        let put = KvCommand::Put {
+            key: "k".into(),
+            value: value.into(),
+        };
+        m.apply(index, <ServerMachine as Hosts<KvStore>>::wrap_in_session(put, stamp, 10).unwrap())
+    }
+
+    #[test]
+    fn a_session_write_retried_after_a_snapshot_install_is_answered_as_first_and_applied_once() {
+        let mut m = ServerMachine::default();
+        let ServerResponse::Session(SessionResponse::Registered(s)) =
+            m.apply(1, ServerCommand::Session(SessionCommand::Register { at_ms: 5 }))
+        else {
+            panic!("not registered")
+        };
+        let first = session_put(&mut m, 2, s, 1, "a");
+        assert!(matches!(&first, ServerResponse::Session(SessionResponse::Applied(ServiceResponse::Kv(r))) if r.index == 2));
+        // A follower that installs this snapshot, then gets the retry of (s, 1).
+        let mut follower = ServerMachine::default();
+        follower.restore(&m.snapshot().unwrap()).unwrap();
+        let retry = session_put(&mut follower, 3, s, 1, "a");
+        assert!(
+            matches!(&retry, ServerResponse::Session(SessionResponse::Applied(ServiceResponse::Kv(r))) if r.index == 2),
+            "the retry is answered with the first application's index: {retry:?}"
+        );
+        assert_eq!(follower.sessions.kept_responses(), 1);
+        // A snapshot of a release without sessions restores with none open.
+        let v2 = encode(&(
+            KvStore::default().snapshot().unwrap().to_vec(),
+            LockTable::default().snapshot().unwrap().to_vec(),
+            ConfigStore::default().snapshot().unwrap().to_vec(),
+            Members::new(),
+            Registry::default().snapshot().unwrap().to_vec(),
+        ))
+        .unwrap();
+        let mut old = ServerMachine::default();
+        old.restore(&v2).unwrap();
+        assert_eq!(old.sessions.open_sessions(), 0);
+        assert!(matches!(
+            session_put(&mut old, 4, s, 1, "a"),
+            ServerResponse::Session(SessionResponse::Refused(_))
         ));
     }
 }

@@ -231,6 +231,9 @@ impl Server {
             };
             merged.map_err(|e| ServerError::Node(easyraft::Error::Internal(e.to_string())))?;
         }
+        methods
+            .merge(examples::sessions::rpc_for(node.clone()))
+            .map_err(|e| ServerError::Node(easyraft::Error::Internal(e.to_string())))?;
         let admin = Admin {
             node,
             handle: handle.clone(),

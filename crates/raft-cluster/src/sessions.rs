@@ -86,6 +86,9 @@ pub enum SessionCommand<C> {
         /// The proposing node's clock.
         at_ms: u64,
     },
+    /// A command of the wrapped machine outside any session: applied as it is, so a
+    /// retry is a second command (what a client that opens no session gets).
+    Direct(C),
 }
 
 /// The answer of a [`Sessions`] wrapper.
@@ -166,46 +169,39 @@ struct SessionState<R> {
     responses: BTreeMap<u64, R>,
 }
 
-/// What a snapshot holds besides the wrapped machine's own.
+/// What a snapshot holds of a [`SessionTable`].
+/// (`S` is the session map, borrowed when written, owned when read.)
 #[derive(Serialize, Deserialize)]
-struct SessionsSnapshot<R> {
+struct TableSnapshot<S> {
     now: u64,
-    sessions: BTreeMap<SessionId, SessionState<R>>,
+    sessions: S,
 }
 
-/// Wraps a state machine with exactly-once client sessions (see the module docs).
-#[derive(Debug)]
-pub struct Sessions<SM: StateMachine> {
-    inner: SM,
+/// The bookkeeping of exactly-once sessions, apart from any state machine: what
+/// [`Sessions`] wraps around a machine, and what a machine that keeps its own command
+/// enum (to stay readable from older logs, as `easyraft-server`'s does) embeds.
+///
+/// Deterministic: the same commands at the same log indexes leave every replica's
+/// table identical, expiries included.
+#[derive(Clone, Debug)]
+pub struct SessionTable<R> {
     limits: SessionLimits,
     /// Log time: the highest stamp applied.
     now: u64,
-    sessions: BTreeMap<SessionId, SessionState<SM::Response>>,
+    sessions: BTreeMap<SessionId, SessionState<R>>,
     /// (last_active, session), to expire the oldest first.
     by_age: BTreeSet<(u64, SessionId)>,
 }
 
-/// The largest session table a snapshot may announce (bytes).
-const MAX_TABLE_BYTES: u64 = 1 << 32;
-
-impl<SM: StateMachine> Sessions<SM>
-where
-    SM::Response: Clone + Serialize + DeserializeOwned,
-{
-    /// Wraps `inner`.
-    pub fn new(inner: SM, limits: SessionLimits) -> Self {
-        Sessions {
-            inner,
+impl<R: Clone + Serialize + DeserializeOwned> SessionTable<R> {
+    /// An empty table with these bounds.
+    pub fn new(limits: SessionLimits) -> Self {
+        SessionTable {
             limits,
             now: 0,
             sessions: BTreeMap::new(),
             by_age: BTreeSet::new(),
         }
-    }
-
-    /// The wrapped machine.
-    pub fn inner(&self) -> &SM {
-        &self.inner
     }
 
     /// Sessions open now.
@@ -218,7 +214,15 @@ where
         self.sessions.values().map(|s| s.responses.len()).sum()
     }
 
-    fn tick(&mut self, at_ms: u64) {
+    /// Log time: the highest stamp applied so far (milliseconds).
+    pub fn now_ms(&self) -> u64 {
+        self.now
+    }
+
+    /// Moves log time to `at_ms` (if later) and expires the sessions idle for longer
+    /// than [`SessionLimits::expiry`]. Every command with a stamp may call it, in or
+    /// out of a session, so idle sessions expire as the log's time moves.
+    pub fn tick(&mut self, at_ms: u64) {
         self.now = self.now.max(at_ms);
         let expiry = u64::try_from(self.limits.expiry.as_millis()).unwrap_or(u64::MAX);
         while let Some(&(active, id)) = self.by_age.first() {
@@ -240,18 +244,15 @@ where
         self.by_age.insert((now, id));
         true
     }
-}
 
-impl<SM: StateMachine> StateMachine for Sessions<SM>
-where
-    SM::Response: Clone + Serialize + DeserializeOwned,
-{
-    type Command = SessionCommand<SM::Command>;
-    type Response = SessionResponse<SM::Response>;
-    type Query = SM::Query;
-    type QueryResponse = SM::QueryResponse;
-
-    fn apply(&mut self, index: LogIndex, command: Self::Command) -> Self::Response {
+    /// Applies one session command at log `index`; `apply` runs the wrapped command,
+    /// at most once per (session, seq) over the table's whole history.
+    pub fn apply<C>(
+        &mut self,
+        index: LogIndex,
+        command: SessionCommand<C>,
+        apply: impl FnOnce(LogIndex, C) -> R,
+    ) -> SessionResponse<R> {
         match command {
             SessionCommand::Register { at_ms } => {
                 self.tick(at_ms);
@@ -288,6 +289,7 @@ where
                     None => SessionResponse::Refused(SessionError::UnknownSession(session)),
                 }
             }
+            SessionCommand::Direct(command) => SessionResponse::Applied(apply(index, command)),
             SessionCommand::Apply {
                 session,
                 seq,
@@ -316,13 +318,87 @@ where
                 if s.responses.len() >= limit {
                     return SessionResponse::Refused(SessionError::TooManyPending { session, limit });
                 }
-                let r = self.inner.apply(index, command);
-                if let Some(s) = self.sessions.get_mut(&session) {
-                    s.responses.insert(seq, r.clone());
-                }
+                let r = apply(index, command);
+                s.responses.insert(seq, r.clone());
                 SessionResponse::Applied(r)
             }
         }
+    }
+
+    /// The table as bytes, for a snapshot.
+    pub fn encode(&self) -> Result<Vec<u8>, BoxError> {
+        Ok(postcard::to_allocvec(&TableSnapshot {
+            now: self.now,
+            sessions: &self.sessions,
+        })?)
+    }
+
+    /// Replaces the table with one from [`encode`](Self::encode) (the bounds stay this
+    /// table's). On an error the table is left as it was.
+    pub fn decode(&mut self, bytes: &[u8]) -> Result<(), BoxError> {
+        let snap: TableSnapshot<BTreeMap<SessionId, SessionState<R>>> = postcard::from_bytes(bytes)?;
+        self.now = snap.now;
+        self.by_age = snap.sessions.iter().map(|(id, s)| (s.last_active, *id)).collect();
+        self.sessions = snap.sessions;
+        Ok(())
+    }
+}
+
+/// Wraps a state machine with exactly-once client sessions (see the module docs).
+#[derive(Debug)]
+pub struct Sessions<SM: StateMachine> {
+    inner: SM,
+    table: SessionTable<SM::Response>,
+}
+
+/// The largest session table a snapshot may announce (bytes).
+const MAX_TABLE_BYTES: u64 = 1 << 32;
+
+impl<SM: StateMachine> Sessions<SM>
+where
+    SM::Response: Clone + Serialize + DeserializeOwned,
+{
+    /// Wraps `inner`.
+    pub fn new(inner: SM, limits: SessionLimits) -> Self {
+        Sessions {
+            inner,
+            table: SessionTable::new(limits),
+        }
+    }
+
+    /// The wrapped machine.
+    pub fn inner(&self) -> &SM {
+        &self.inner
+    }
+
+    /// The session table.
+    pub fn table(&self) -> &SessionTable<SM::Response> {
+        &self.table
+    }
+
+    /// Sessions open now.
+    pub fn open_sessions(&self) -> usize {
+        self.table.open_sessions()
+    }
+
+    /// Responses kept, over all sessions.
+    pub fn kept_responses(&self) -> usize {
+        self.table.kept_responses()
+    }
+}
+
+impl<SM: StateMachine> StateMachine for Sessions<SM>
+where
+    SM::Response: Clone + Serialize + DeserializeOwned,
+{
+    type Command = SessionCommand<SM::Command>;
+    type Response = SessionResponse<SM::Response>;
+    type Query = SM::Query;
+    type QueryResponse = SM::QueryResponse;
+
+    fn apply(&mut self, index: LogIndex, command: Self::Command) -> Self::Response {
+        let inner = &mut self.inner;
+        self.table.apply(index, command, |i, c| inner.apply(i, c))
     }
 
     fn query(&self, query: Self::Query) -> Self::QueryResponse {
@@ -330,10 +406,7 @@ where
     }
 
     fn write_snapshot(&self, out: &mut dyn Write) -> Result<(), BoxError> {
-        let table = postcard::to_allocvec(&SessionsSnapshot {
-            now: self.now,
-            sessions: self.sessions.clone(),
-        })?;
+        let table = self.table.encode()?;
         out.write_all(&(table.len() as u64).to_le_bytes())?;
         out.write_all(&table)?;
         self.inner.write_snapshot(out)
@@ -346,17 +419,17 @@ where
         if len > MAX_TABLE_BYTES {
             return Err(format!("a session table of {len} bytes, over the limit of {MAX_TABLE_BYTES}").into());
         }
-        let mut table = Vec::new();
-        input.take(len).read_to_end(&mut table)?;
-        if table.len() as u64 != len {
-            return Err(format!("the session table ends after {} of {len} bytes", table.len()).into());
+        let mut bytes = Vec::new();
+        input.take(len).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 != len {
+            return Err(format!("the session table ends after {} of {len} bytes", bytes.len()).into());
         }
-        let snap: SessionsSnapshot<SM::Response> = postcard::from_bytes(&table)?;
-        // The wrapped machine leaves its state as it was on an error: so do we.
+        // Decode into a copy first: the wrapped machine leaves its state as it was on
+        // an error, and so does the table.
+        let mut table = SessionTable::new(self.table.limits.clone());
+        table.decode(&bytes)?;
         self.inner.read_snapshot(input)?;
-        self.now = snap.now;
-        self.by_age = snap.sessions.iter().map(|(id, s)| (s.last_active, *id)).collect();
-        self.sessions = snap.sessions;
+        self.table = table;
         Ok(())
     }
 }

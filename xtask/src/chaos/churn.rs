@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::client::{call, Reply, Shared};
+use super::client::{call, Shared};
 use super::procs::Procs;
 use super::rng::Rng;
 
@@ -43,10 +43,7 @@ fn strings(v: &Value) -> Vec<String> {
 /// `admin_status` of node `id`.
 async fn status(shared: &Shared, id: &str) -> Option<Value> {
     let port = shared.ports.get(id).copied()?;
-    match call(port, &shared.token, "admin_status", &json!({})).await {
-        Reply::Result(v) => Some(v),
-        _ => None,
-    }
+    call(port, &shared.token, "admin_status", &json!({})).await
 }
 
 /// The leader's view of the membership (waits for a leader that answers).
@@ -74,16 +71,13 @@ async fn config(procs: &Procs, shared: &Shared, deadline: Instant) -> Option<Con
 /// other outcome is settled by the caller reading the membership again.
 async fn change(shared: &Shared, leader: &str, changes: Value) -> bool {
     let port = shared.ports.get(leader).copied().unwrap_or(0);
-    matches!(
-        call(
+    call(
             port,
             &shared.token,
             "admin_changeMembership",
             &json!({ "changes": changes })
         )
-        .await,
-        Reply::Result(_)
-    )
+        .await.is_some()
 }
 
 /// One churn step; what it did, and an anomaly if it could not finish.

@@ -1,27 +1,30 @@
 //! The chaos clients: each sends random puts, gets and cas on a few keys over HTTP
-//! JSON-RPC, one connection per request, and records every request as an [`Op`].
+//! JSON-RPC and records every request as an [`Op`].
 //!
-//! The outcome of a write is classified with care, since the checker trusts it:
-//! - answered: [`Outcome::Ok`];
-//! - refused before anything was proposed (the connection was refused, error -32020
-//!   "not the leader", -32022 "unavailable", -32024 "backpressure", a malformed
-//!   request), or -32023 "not applied" (a leader change replaced the entry, a
-//!   leadership transfer refused it):
-//!   not applied, so the client may retry on another node within the same op;
-//!   [`Outcome::Fail`] if no node took it before the op's deadline;
-//! - anything else (a timeout, error -32021 "unknown outcome", a connection lost after
-//!   the request was sent, the node stopping, an answer that is not JSON-RPC):
-//!   [`Outcome::Unknown`], and never retried (a retry could apply it twice).
+//! Writes go through easyraft-client in a client session (one per chaos client): the
+//! client follows the leader and retries a write after anything — a refusal, a lost
+//! answer, a leader killed mid-write — with the same session and sequence number, and
+//! the cluster applies it once and answers every retry as the first attempt. So a
+//! write's outcome, which the checker trusts, is:
+//! - answered: [`Outcome::Ok`], however many attempts it took (applied once);
+//! - given up at the op's deadline after an attempt that may have reached the state
+//!   machine (no answer, error -32021): [`Outcome::Unknown`];
+//! - given up otherwise (every attempt refused before anything was proposed):
+//!   [`Outcome::Fail`].
 //!
-//! Reads change nothing: a read without an answer is recorded as failed.
+//! Reads change nothing: each goes to one node (a random member, to exercise reads
+//! on followers) with its own connection; a read without an answer is recorded as
+//! failed.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use examples::api::{BACKPRESSURE, BAD_REQUEST, NOT_APPLIED, NOT_LEADER, UNAVAILABLE};
+use easyraft_client::client::{Call as ClientCall, Client, Settings};
+use easyraft_client::endpoint::Endpoint;
+use easyraft_client::policy::CallKind;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -45,8 +48,6 @@ pub(crate) struct Shared {
     pub(crate) token: String,
     /// The run's time zero.
     pub(crate) start: Instant,
-    /// Where writes go first.
-    pub(crate) leader: Mutex<String>,
     /// Set to stop the clients.
     pub(crate) stop: AtomicBool,
     /// Answered ops so far.
@@ -65,41 +66,14 @@ impl Shared {
     pub(crate) fn ids(&self) -> Vec<String> {
         self.procs.members()
     }
-
-    fn leader_guess(&self) -> String {
-        self.leader.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    fn set_leader(&self, id: &str) {
-        if let Ok(mut l) = self.leader.lock() {
-            id.clone_into(&mut l);
-        }
-    }
 }
 
-/// One attempt's result.
-#[derive(Debug)]
-pub(crate) enum Reply {
-    /// The JSON-RPC `result`.
-    Result(Value),
-    /// A JSON-RPC error object.
-    Error {
-        /// Its code.
-        code: i64,
-        /// Its data.
-        data: Value,
-    },
-    /// The request was never sent (no connection).
-    NotSent,
-    /// Sent, but no (usable) answer.
-    Lost,
-}
-
-/// One JSON-RPC call on `port` with its own connection.
-pub(crate) async fn call(port: u16, token: &str, method: &str, params: &Value) -> Reply {
+/// One JSON-RPC call on `port` with its own connection: the `result`, or `None` for
+/// anything else (no connection, no answer, an error answer).
+pub(crate) async fn call(port: u16, token: &str, method: &str, params: &Value) -> Option<Value> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await else {
-        return Reply::NotSent;
+        return None;
     };
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
     let request = format!(
@@ -114,69 +88,59 @@ pub(crate) async fn call(port: u16, token: &str, method: &str, params: &Value) -
         Ok::<_, std::io::Error>(raw)
     };
     let Ok(Ok(raw)) = tokio::time::timeout(CALL, exchange).await else {
-        return Reply::Lost;
+        return None;
     };
     let Ok((_, text)) = parse_response(&raw) else {
-        return Reply::Lost;
+        return None;
     };
     let Ok(v) = serde_json::from_str::<Value>(&text) else {
-        return Reply::Lost;
+        return None;
     };
-    if let Some(e) = v.get("error") {
-        return Reply::Error {
-            code: e["code"].as_i64().unwrap_or(0),
-            data: e.get("data").cloned().unwrap_or(Value::Null),
-        };
-    }
-    match v.get("result") {
-        Some(r) => Reply::Result(r.clone()),
-        None => Reply::Lost,
-    }
+    v.get("result").cloned()
 }
 
 fn opt_str(v: &Value) -> Option<String> {
     v.as_str().map(str::to_string)
 }
 
-/// A write: retried on other nodes while refused, until answered or unknown.
-async fn write(shared: &Shared, method: &str, params: &Value, ids: &[String]) -> Result<Value, Outcome> {
-    let deadline = Instant::now() + OP_DEADLINE;
-    let mut target = shared.leader_guess();
-    let mut next = 0;
-    loop {
-        let port = shared.ports.get(&target).copied().unwrap_or(0);
-        let mut hint = None;
-        match call(port, &shared.token, method, params).await {
-            Reply::Result(v) => {
-                shared.set_leader(&target);
-                return Ok(v);
-            }
-            Reply::NotSent => {}
-            Reply::Error { code, data, .. } if code == i64::from(NOT_LEADER) => {
-                hint = data["leader"]
-                    .as_str()
-                    .filter(|l| shared.ports.contains_key(*l))
-                    .map(str::to_string);
-            }
-            Reply::Error { code, .. }
-                if code == i64::from(UNAVAILABLE)
-                    || code == i64::from(NOT_APPLIED)
-                    || code == i64::from(BACKPRESSURE) => {}
-            Reply::Error { code, .. } if code == i64::from(BAD_REQUEST) => return Err(Outcome::Fail),
-            Reply::Error { .. } | Reply::Lost => return Err(Outcome::Unknown),
+/// Client `me`'s connection to the cluster for writes: easyraft-client over every
+/// node's API port, in a client session, so a write is retried (through lost
+/// answers, leader kills, partitions) until answered or the op's deadline, and the
+/// cluster applies it once.
+pub(crate) fn writer(shared: &Shared) -> Result<Client, easyraft_client::Error> {
+    let endpoints = shared
+        .ports
+        .values()
+        .map(|p| Endpoint {
+            host: "127.0.0.1".into(),
+            port: *p,
+            tls: false,
+        })
+        .collect();
+    Ok(Client::new(Settings {
+        endpoints,
+        connect_timeout: Duration::from_secs(1),
+        timeout: CALL,
+        deadline: OP_DEADLINE,
+        admin_token: Some(shared.token.clone()),
+        cacert: None,
+    })?
+    .with_sessions())
+}
+
+/// A write in the client's session: its answer, or how it ended. Only a write that may
+/// have reached a state machine and was never answered is [`Outcome::Unknown`]
+/// (easyraft-client says so with [`easyraft_client::Error::UnknownOutcome`]); every
+/// other failure left nothing applied.
+async fn write(client: &Client, method: &'static str, params: Value) -> Result<Value, Outcome> {
+    let call = ClientCall::new(method, CallKind::Write, params).admin();
+    match client.call(&call).await {
+        Ok(reply) => Ok(reply.result),
+        Err(easyraft_client::Error::UnknownOutcome { .. }) => Err(Outcome::Unknown),
+        Err(e) => {
+            tracing::debug!(error = %e, "write not applied");
+            Err(Outcome::Fail)
         }
-        if Instant::now() >= deadline || shared.stop.load(Ordering::Relaxed) {
-            return Err(Outcome::Fail);
-        }
-        target = match hint {
-            Some(h) if h != target => h,
-            _ => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                next += 1;
-                ids.get(next % ids.len().max(1)).cloned().unwrap_or_default()
-            }
-        };
-        shared.set_leader(&target);
     }
 }
 
@@ -188,14 +152,12 @@ pub(crate) async fn get(shared: &Shared, id: &str, key: &str) -> Option<Option<S
 /// `kv_get` on node `id`: linearizable, or a stale local read if `stale`.
 async fn read(shared: &Shared, id: &str, key: &str, stale: bool) -> Option<Option<String>> {
     let port = shared.ports.get(id).copied().unwrap_or(0);
-    match call(port, &shared.token, "kv_get", &json!({ "key": key, "stale": stale })).await {
-        Reply::Result(v) => Some(opt_str(&v["value"])),
-        _ => None,
-    }
+    let v = call(port, &shared.token, "kv_get", &json!({ "key": key, "stale": stale })).await?;
+    Some(opt_str(&v["value"]))
 }
 
 /// Client `me`: random ops on `keys` keys until told to stop.
-pub(crate) async fn run(me: usize, shared: Arc<Shared>, seed: u64, keys: usize) -> Vec<Op> {
+pub(crate) async fn run(me: usize, shared: Arc<Shared>, client: Client, seed: u64, keys: usize) -> Vec<Op> {
     let mut rng = Rng::new(seed ^ (me as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
     let mut seen: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut history = Vec::new();
@@ -228,7 +190,7 @@ pub(crate) async fn run(me: usize, shared: Arc<Shared>, seed: u64, keys: usize) 
                     None => Outcome::Fail,
                 }
             }
-            Call::Put { value } => match write(&shared, "kv_put", &json!({"key": key, "value": value}), &ids).await {
+            Call::Put { value } => match write(&client, "kv_put", json!({"key": key, "value": value})).await {
                 Ok(v) => {
                     let previous = opt_str(&v["previous"]);
                     seen.insert(key.clone(), Some(value.clone()));
@@ -241,7 +203,7 @@ pub(crate) async fn run(me: usize, shared: Arc<Shared>, seed: u64, keys: usize) 
             },
             Call::Cas { expected, new } => {
                 let params = json!({"key": key, "expected": expected, "new": new});
-                match write(&shared, "kv_cas", &params, &ids).await {
+                match write(&client, "kv_cas", params).await {
                     // An answer without `ok` is not one the checker can trust.
                     Ok(v) if !v["ok"].is_boolean() => Outcome::Unknown,
                     Ok(v) => {

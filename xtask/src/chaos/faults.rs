@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use easyraft::NodeId;
 use serde_json::json;
 
-use super::client::{call, Reply, Shared};
+use super::client::{call, Shared};
 use super::procs::Procs;
 use super::rng::Rng;
 use crate::relay::Relays;
@@ -369,10 +369,7 @@ async fn one(
         Fault::DiskEio | Fault::DiskFull => {
             let kind = if fault == Fault::DiskEio { "eio" } else { "enospc" };
             let port = procs.ports.get(&target).copied().unwrap_or(0);
-            let armed = matches!(
-                call(port, &shared.token, "admin_diskFault", &json!({ "kind": kind })).await,
-                Reply::Result(_)
-            );
+            let armed = call(port, &shared.token, "admin_diskFault", &json!({ "kind": kind })).await.is_some();
             let fails = if fault == Fault::DiskEio {
                 "every fsync fails with EIO"
             } else {
@@ -415,10 +412,7 @@ async fn one(
             hold = Duration::from_millis(rng.range(3000, 7000));
             let port = procs.ports.get(&target).copied().unwrap_or(0);
             let params = json!({ "kind": "slow", "ms": delay, "for_ms": hold.as_millis() as u64 });
-            let armed = matches!(
-                call(port, &shared.token, "admin_diskFault", &params).await,
-                Reply::Result(_)
-            );
+            let armed = call(port, &shared.token, "admin_diskFault", &params).await.is_some();
             log(&format!(
                 "{} disk: {target}{}: every fsync takes {delay} ms longer",
                 t(),

@@ -27,7 +27,7 @@ pub mod rng;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use easyraft::NodeId;
@@ -282,14 +282,14 @@ pub async fn run(opts: ChaosOptions) -> Result<ChaosReport, DemoError> {
         procs: procs.clone(),
         token: TOKEN.into(),
         start,
-        leader: Mutex::new(leader),
         stop: Default::default(),
         ok: Default::default(),
         stale_reads: opts.stale_reads,
     });
     let mut clients = tokio::task::JoinSet::new();
     for c in 0..opts.clients {
-        clients.spawn(client::run(c, shared.clone(), opts.seed, opts.keys.max(1)));
+        let writer = client::writer(&shared).map_err(|e| e.to_string())?;
+        clients.spawn(client::run(c, shared.clone(), writer, opts.seed, opts.keys.max(1)));
     }
     let mut rng = Rng::new(opts.seed);
     let until = Instant::now() + opts.duration;
@@ -382,10 +382,7 @@ async fn caught_up(procs: &Procs, shared: &Shared) -> Vec<String> {
     let deadline = Instant::now() + ELECTION;
     let status = |id: String| async move {
         let port = shared.ports.get(&id).copied().unwrap_or(0);
-        match client::call(port, &shared.token, "admin_status", &serde_json::json!({})).await {
-            client::Reply::Result(v) => Some(v),
-            _ => None,
-        }
+        client::call(port, &shared.token, "admin_status", &serde_json::json!({})).await
     };
     let mut target = None;
     let mut behind: Vec<String> = procs.members();

@@ -1,6 +1,8 @@
 //! `cargo xtask chaos-node`: one node of the chaos cluster, a process of its own.
 //!
-//! It runs a node of the replicated KV (`examples::kv`) on the JSON-RPC transport (its
+//! It runs a node of the replicated KV (`examples::kv`, in client sessions:
+//! `easyraft::cluster::sessions`, so the clients' retried writes apply once) on the
+//! JSON-RPC transport (its
 //! Raft port, where it finds its peers at the driver's relays, so partitions cut Raft
 //! traffic only), with the file storage (fsync on every append) in its data directory,
 //! and serves the kv API on its own API port ([`examples::serve`], built on the node's
@@ -24,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use easyraft::cluster::sessions::{SessionLimits, Sessions};
 use easyraft::discovery::{NodeAddress, StaticServiceDiscovery};
 use easyraft::storage::vfs::{LockOutcome, OpenMode, StdVfs, Vfs, VfsFile};
 use easyraft::storage::{FileStorage, Options};
@@ -219,7 +222,7 @@ impl VfsFile for FaultyFile {
 
 /// The admin API's context.
 struct Admin {
-    node: Node<KvStore>,
+    node: Node<Sessions<KvStore>>,
     disk: Arc<DiskFaults>,
 }
 
@@ -309,14 +312,15 @@ pub async fn run(opts: ChaosNodeOptions) -> Result<(), DemoError> {
         opts.id.clone(),
         config,
         AnyStorage::new(storage),
-        KvStore::default(),
+        Sessions::new(KvStore::default(), SessionLimits::default()),
         transport,
         bootstrap,
     )
     .await?;
     // The clients follow a not-leader error by the leader's id, not an address.
     let node = Node::new(handle.clone(), BTreeMap::new());
-    let mut methods = examples::kv::rpc(node.clone());
+    let mut methods = examples::kv::rpc_for(node.clone());
+    methods.merge(examples::sessions::rpc_for(node.clone()))?;
     methods.merge(admin_api(Admin { node, disk }))?;
     let api = Api {
         methods: methods.into(),
