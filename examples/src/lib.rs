@@ -23,6 +23,7 @@ pub mod api;
 pub mod config;
 pub mod kv;
 pub mod lock;
+pub mod queue;
 pub mod registry;
 pub mod runner;
 pub mod serve;
