@@ -22,6 +22,8 @@ pub enum Service {
     Config,
     /// `registry_*`.
     Registry,
+    /// `queue_*`.
+    Queue,
 }
 
 /// The founding members: `id → host:peerport`, written `"node1=h:p,node2=h:p"` or as a
@@ -163,7 +165,13 @@ impl Default for Config {
             promote_lag: 100,
             catch_up_timeout: Duration::from_secs(60),
             leave_on_shutdown: false,
-            services: vec![Service::Kv, Service::Lock, Service::Config, Service::Registry],
+            services: vec![
+                Service::Kv,
+                Service::Lock,
+                Service::Config,
+                Service::Registry,
+                Service::Queue,
+            ],
             peer_token_file: None,
             admin_token_file: None,
             admin_insecure: false,

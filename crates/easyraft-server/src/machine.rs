@@ -1,4 +1,4 @@
-//! The one state machine a server replicates: the kv, lock, config and registry
+//! The one state machine a server replicates: the kv, lock, config, registry and queue
 //! services side by side, plus the directory of members' addresses. Each service's API
 //! (`examples::kv::rpc`, ...) runs over it through [`examples::api::Hosts`].
 
@@ -8,6 +8,7 @@ use examples::api::{decode, encode, Hosts};
 use examples::config::{ConfigAnswer, ConfigCommand, ConfigQuery, ConfigStore};
 use examples::kv::{KvAnswer, KvCommand, KvQuery, KvResult, KvStore};
 use examples::lock::{Holder, LockCommand, LockResult, LockTable};
+use examples::queue::{Queue, QueueAnswer, QueueCommand, QueueQuery, QueueResult};
 use examples::registry::{Registry, RegistryAnswer, RegistryCommand, RegistryQuery, RegistryResult};
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +21,7 @@ pub struct ServerMachine {
     lock: LockTable,
     config: ConfigStore,
     registry: Registry,
+    queue: Queue,
     directory: Directory,
 }
 
@@ -45,8 +47,10 @@ pub enum ServerCommand {
     Config(ConfigCommand),
     /// A directory change.
     Directory(DirectoryCommand),
-    /// A registry write (last: the variants' indexes are in every log).
+    /// A registry write.
     Registry(RegistryCommand),
+    /// A queue write (last: the variants' indexes are in every log).
+    Queue(QueueCommand),
 }
 
 /// The response to a [`ServerCommand`], of the same service.
@@ -62,6 +66,8 @@ pub enum ServerResponse {
     Directory(LogIndex),
     /// A registry write's result.
     Registry(RegistryResult),
+    /// A queue write's result.
+    Queue(QueueResult),
 }
 
 /// A query of one of the services, or of the directory.
@@ -77,6 +83,8 @@ pub enum ServerQuery {
     Directory,
     /// A registry read.
     Registry(RegistryQuery),
+    /// A queue read.
+    Queue(QueueQuery),
 }
 
 /// The answer to a [`ServerQuery`].
@@ -92,6 +100,8 @@ pub enum ServerAnswer {
     Directory(Members),
     /// A registry answer.
     Registry(RegistryAnswer),
+    /// A queue answer.
+    Queue(QueueAnswer),
 }
 
 /// The snapshot: each part's own snapshot.
@@ -102,10 +112,35 @@ struct Parts {
     config: Vec<u8>,
     directory: Members,
     registry: Vec<u8>,
+    queue: Vec<u8>,
+}
+
+/// The snapshot of a release with the registry but without the queue, still read (an
+/// upgrade restores it with an empty queue).
+#[derive(Deserialize)]
+struct PartsV2 {
+    kv: Vec<u8>,
+    lock: Vec<u8>,
+    config: Vec<u8>,
+    directory: Members,
+    registry: Vec<u8>,
+}
+
+impl From<PartsV2> for Parts {
+    fn from(p: PartsV2) -> Parts {
+        Parts {
+            kv: p.kv,
+            lock: p.lock,
+            config: p.config,
+            directory: p.directory,
+            registry: p.registry,
+            queue: Vec::new(),
+        }
+    }
 }
 
 /// The snapshot of a release without the registry, still read (an upgrade restores it
-/// with an empty registry).
+/// with an empty registry and an empty queue).
 #[derive(Deserialize)]
 struct PartsV1 {
     kv: Vec<u8>,
@@ -122,6 +157,7 @@ impl From<PartsV1> for Parts {
             config: p.config,
             directory: p.directory,
             registry: Vec::new(),
+            queue: Vec::new(),
         }
     }
 }
@@ -142,6 +178,7 @@ impl StateMachine for ServerMachine {
                 ServerResponse::Directory(index)
             }
             ServerCommand::Registry(c) => ServerResponse::Registry(self.registry.apply(index, c)),
+            ServerCommand::Queue(c) => ServerResponse::Queue(self.queue.apply(index, c)),
         }
     }
 
@@ -152,6 +189,7 @@ impl StateMachine for ServerMachine {
             ServerQuery::Config(q) => ServerAnswer::Config(self.config.query(q)),
             ServerQuery::Directory => ServerAnswer::Directory(self.directory.members()),
             ServerQuery::Registry(q) => ServerAnswer::Registry(self.registry.query(q)),
+            ServerQuery::Queue(q) => ServerAnswer::Queue(self.queue.query(q)),
         }
     }
 
@@ -162,14 +200,19 @@ impl StateMachine for ServerMachine {
             config: self.config.snapshot()?.to_vec(),
             directory: self.directory.members(),
             registry: self.registry.snapshot()?.to_vec(),
+            queue: self.queue.snapshot()?.to_vec(),
         })
     }
 
     fn restore(&mut self, data: &[u8]) -> Result<(), BoxError> {
-        // Every part is checked before anything changes.
+        // Every part is checked before anything changes. An older snapshot is shorter
+        // (its missing parts at the end), so the newest layout is tried first.
         let parts: Parts = match decode(data) {
             Ok(p) => p,
-            Err(e) => decode::<PartsV1>(data).map(Parts::from).map_err(|_| e)?,
+            Err(e) => decode::<PartsV2>(data)
+                .map(Parts::from)
+                .or_else(|_| decode::<PartsV1>(data).map(Parts::from))
+                .map_err(|_| e)?,
         };
         let (mut kv, mut lock, mut config) = (KvStore::default(), LockTable::default(), ConfigStore::default());
         kv.restore(&parts.kv)?;
@@ -179,7 +222,11 @@ impl StateMachine for ServerMachine {
         if !parts.registry.is_empty() {
             registry.restore(&parts.registry)?;
         }
-        (self.kv, self.lock, self.config, self.registry) = (kv, lock, config, registry);
+        let mut queue = Queue::default();
+        if !parts.queue.is_empty() {
+            queue.restore(&parts.queue)?;
+        }
+        (self.kv, self.lock, self.config, self.registry, self.queue) = (kv, lock, config, registry, queue);
         self.directory.replace(parts.directory);
         Ok(())
     }
@@ -215,6 +262,7 @@ hosts!(KvStore, Kv);
 hosts!(LockTable, Lock);
 hosts!(ConfigStore, Config);
 hosts!(Registry, Registry);
+hosts!(Queue, Queue);
 
 #[cfg(test)]
 mod tests {
@@ -294,5 +342,60 @@ mod tests {
             back.query(ServerQuery::Registry(q)),
             ServerAnswer::Registry(RegistryAnswer::Services(s)) if s.get("api") == Some(&1)
         ));
+    }
+
+    fn queue_info(m: &ServerMachine) -> Option<examples::queue::TopicInfo> {
+        let q = QueueQuery::Info {
+            topic: "jobs".into(),
+            now_ms: 0,
+        };
+        match m.query(ServerQuery::Queue(q)) {
+            ServerAnswer::Queue(QueueAnswer::Info(i)) => i,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_snapshot_from_before_the_queue_restores_with_an_empty_queue_and_a_new_one_carries_it() {
+        let mut registry = Registry::default();
+        registry.apply(
+            1,
+            RegistryCommand::Register {
+                service: "api".into(),
+                instance: "a".into(),
+                address: "10.0.0.1:80".into(),
+                meta: Default::default(),
+                ttl_ms: 1000,
+                now_ms: 0,
+            },
+        );
+        let old = encode(&(
+            KvStore::default().snapshot().unwrap().to_vec(),
+            LockTable::default().snapshot().unwrap().to_vec(),
+            ConfigStore::default().snapshot().unwrap().to_vec(),
+            Members::new(),
+            registry.snapshot().unwrap().to_vec(),
+        ))
+        .unwrap();
+        let mut m = ServerMachine::default();
+        m.restore(&old).unwrap();
+        assert_eq!(queue_info(&m), None);
+        let q = RegistryQuery::Services { now_ms: 0 };
+        assert!(matches!(
+            m.query(ServerQuery::Registry(q)),
+            ServerAnswer::Registry(RegistryAnswer::Services(s)) if s.get("api") == Some(&1)
+        ));
+        let r = m.apply(
+            2,
+            ServerCommand::Queue(QueueCommand::Enqueue {
+                topic: "jobs".into(),
+                message: "m0".into(),
+                now_ms: 0,
+            }),
+        );
+        assert!(matches!(r, ServerResponse::Queue(Ok(_))), "{r:?}");
+        let mut back = ServerMachine::default();
+        back.restore(&m.snapshot().unwrap()).unwrap();
+        assert_eq!(queue_info(&back).map(|i| (i.first, i.next)), Some((0, 1)));
     }
 }
