@@ -32,17 +32,20 @@ enum Outcome {
     Maybe,
 }
 
-fn message(i: u64) -> String {
-    format!("p-{i}")
+/// The producers, each numbering its messages from 0.
+const PRODUCERS: [&str; 2] = ["a", "b"];
+
+fn message(producer: &str, i: u64) -> String {
+    format!("{producer}-{i}")
 }
 
-/// Enqueues message `i` through `ports` (starting at a different one each time),
+/// Enqueues `producer`'s message `i` through `ports` (starting at a different one each time),
 /// retrying only what certainly did not apply: a not-leader redirect, unavailable,
 /// not applied, backpressure, or a connection that was refused.
-fn enqueue(ports: &[u16], i: u64) -> Outcome {
+fn enqueue(ports: &[u16], producer: &str, i: u64) -> Outcome {
     let mut k = i as usize;
     let mut at = format!("127.0.0.1:{}", ports[k % ports.len()]);
-    let params = json!({"topic": TOPIC, "message": message(i)});
+    let params = json!({"topic": TOPIC, "message": message(producer, i)});
     for _ in 0..600 {
         match rpc_to(&at, "queue_enqueue", params.clone(), None) {
             Ok(r) => return Outcome::Acked(r["offset"].as_u64().expect("an offset")),
@@ -64,15 +67,20 @@ fn enqueue(ports: &[u16], i: u64) -> Outcome {
     panic!("enqueue {i}: no node took it");
 }
 
-/// The producer's outcomes, in the order they came back.
-type Outcomes = Arc<Mutex<Vec<(u64, Outcome)>>>;
+/// The producers' outcomes, each producer's in the order they came back.
+type Outcomes = Arc<Mutex<Vec<(&'static str, u64, Outcome)>>>;
 
-fn produce(ports: Vec<u16>, outcomes: Outcomes, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+fn produce(
+    producer: &'static str,
+    ports: Vec<u16>,
+    outcomes: Outcomes,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut i = 0;
         while !stop.load(Ordering::Relaxed) {
-            let o = enqueue(&ports, i);
-            outcomes.lock().unwrap().push((i, o));
+            let o = enqueue(&ports, producer, i);
+            outcomes.lock().unwrap().push((producer, i, o));
             i += 1;
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -231,7 +239,10 @@ fn t70_acknowledged_messages_survive_kill_and_stop_exactly_once_and_a_group_fail
     let stop_producer = Arc::new(AtomicBool::new(false));
     let stop_consumer = Arc::new(AtomicBool::new(false));
     let failed: Arc<Mutex<Option<String>>> = Default::default();
-    let producer = produce(ports.clone(), outcomes.clone(), stop_producer.clone());
+    let producers: Vec<_> = PRODUCERS
+        .iter()
+        .map(|p| produce(p, ports.clone(), outcomes.clone(), stop_producer.clone()))
+        .collect();
     let consumer = {
         let (stop, failed) = (stop_consumer.clone(), failed.clone());
         let mut c1 = Consumer {
@@ -258,7 +269,7 @@ fn t70_acknowledged_messages_survive_kill_and_stop_exactly_once_and_a_group_fail
             .lock()
             .unwrap()
             .iter()
-            .filter(|(_, o)| matches!(o, Outcome::Acked(_)))
+            .filter(|(_, _, o)| matches!(o, Outcome::Acked(_)))
             .count()
     };
     let delivered = || {
@@ -293,16 +304,18 @@ fn t70_acknowledged_messages_survive_kill_and_stop_exactly_once_and_a_group_fail
     progress("progress after the leader thawed");
 
     stop_producer.store(true, Ordering::Relaxed);
-    producer.join().unwrap();
+    for p in producers {
+        p.join().unwrap();
+    }
     stop_consumer.store(true, Ordering::Relaxed);
     let mut c1 = consumer.join().unwrap();
     assert_eq!(*failed.lock().unwrap(), None);
 
     // A few more messages, so that c1's last batch below is not empty.
-    let n = outcomes.lock().unwrap().len() as u64;
+    let n = outcomes.lock().unwrap().iter().filter(|(p, _, _)| *p == "a").count() as u64;
     for i in n..n + 5 {
-        let o = enqueue(&ports, i);
-        outcomes.lock().unwrap().push((i, o));
+        let o = enqueue(&ports, "a", i);
+        outcomes.lock().unwrap().push(("a", i, o));
     }
 
     // Failover: c1 polls one last batch and never commits it. c2 is refused while
@@ -349,34 +362,29 @@ fn t70_acknowledged_messages_survive_kill_and_stop_exactly_once_and_a_group_fail
     }
 
     // The topic: every acknowledged message exactly once, at its acknowledged offset,
-    // in acknowledgement order; an unknown outcome at most once; nothing else.
+    // in each producer's acknowledgement order; an unknown outcome at most once;
+    // nothing else.
     let topic = read_all(port);
     let outcomes = outcomes.lock().unwrap().clone();
     let at: BTreeMap<&str, usize> = topic.iter().enumerate().map(|(k, m)| (m.as_str(), k)).collect();
     assert_eq!(at.len(), topic.len(), "a message is in the topic twice");
-    let sent: BTreeSet<String> = outcomes.iter().map(|(i, _)| message(*i)).collect();
+    let sent: BTreeSet<String> = outcomes.iter().map(|(p, i, _)| message(p, *i)).collect();
     for m in &topic {
         assert!(sent.contains(m), "{m} was never sent");
     }
-    let mut last_acked = None;
-    for (i, o) in &outcomes {
+    let mut last_acked: BTreeMap<&str, u64> = BTreeMap::new();
+    for (p, i, o) in &outcomes {
         if let Outcome::Acked(offset) = o {
-            assert_eq!(
-                at.get(message(*i).as_str()),
-                Some(&(*offset as usize)),
-                "acknowledged {i}"
-            );
-            assert!(
-                last_acked < Some(*offset),
-                "acknowledged {i} at {offset} after {last_acked:?}"
-            );
-            last_acked = Some(*offset);
+            let m = message(p, *i);
+            assert_eq!(at.get(m.as_str()), Some(&(*offset as usize)), "acknowledged {m}");
+            let before = last_acked.insert(p, *offset);
+            assert!(before < Some(*offset), "acknowledged {m} at {offset} after {before:?}");
         }
     }
-    let maybe = outcomes.iter().filter(|(_, o)| *o == Outcome::Maybe).count();
+    let maybe = outcomes.iter().filter(|(_, _, o)| *o == Outcome::Maybe).count();
     let landed = outcomes
         .iter()
-        .filter(|(i, o)| *o == Outcome::Maybe && at.contains_key(message(*i).as_str()))
+        .filter(|(p, i, o)| *o == Outcome::Maybe && at.contains_key(message(p, *i).as_str()))
         .count();
     eprintln!(
         "{} enqueues: {} acknowledged, {maybe} unknown ({landed} of them landed); {} deliveries",
