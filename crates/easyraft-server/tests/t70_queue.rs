@@ -355,8 +355,7 @@ fn t70_acknowledged_messages_survive_kill_and_stop_exactly_once_and_a_group_fail
     );
     // c2 drains the topic.
     let mut got = first;
-    loop {
-        let Some((last, _)) = got.last() else { break };
+    while let Some(&(last, _)) = got.last() {
         assert!(c2.commit(last + 1), "c2 kept its lease");
         got = c2.poll(200, LEASE_MS).unwrap();
     }
