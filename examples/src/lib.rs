@@ -10,12 +10,17 @@
 //!   `config_rollback`;
 //! - [`registry`]: a service registry with leases and heartbeats, `registry_register`,
 //!   `registry_heartbeat`, `registry_deregister`, `registry_list`, and
-//!   `registry_pick` (consistent hashing).
+//!   `registry_pick` (consistent hashing);
+//! - [`queue`]: a message queue of topics with retention and consumer groups that
+//!   commit offsets under a lease, `queue_create`, `queue_enqueue`, `queue_poll`,
+//!   `queue_commit`, `queue_info`, `queue_read`: a poll claims the group's lease and
+//!   delivers from its committed offset, so what a consumer did not commit goes again
+//!   to it or, once its lease ran out, to the consumer that takes over.
 //!
 //! Writes go to the leader: a follower answers with error [`api::NOT_LEADER`] and the
 //! leader's id and address in `data`. Reads are linearizable on every node.
 //!
-//! One node per process, serving all three services, is `easyraft-server`;
+//! One node per process, serving all the services, is `easyraft-server`;
 //! [`runner::LocalCluster`] runs a whole cluster of one service in one process.
 #![warn(missing_docs, unreachable_pub)]
 
