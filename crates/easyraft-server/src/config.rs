@@ -584,6 +584,13 @@ mod tests {
     }
 
     #[test]
+    fn every_service_is_served_by_default_and_each_can_be_named() {
+        assert_eq!(Config::default().services.len(), 5);
+        let c = Config::from_toml("services = [\"queue\", \"registry\"]", Path::new("p")).unwrap();
+        assert_eq!(c.services, [Service::Queue, Service::Registry]);
+    }
+
+    #[test]
     fn inconsistent_settings_are_refused_with_their_key() {
         let mut c = Config {
             id: "n3".into(),
