@@ -99,6 +99,8 @@ struct Consumer {
     committed: u64,
     /// A commit whose outcome is unknown: the group's offset is `committed` or this.
     pending: Option<u64>,
+    /// When the lease of its last successful poll ends (log time).
+    lease_until: u64,
     deliveries: Deliveries,
 }
 
@@ -130,6 +132,7 @@ impl Consumer {
             self.pending
         );
         (self.committed, self.pending) = (committed, None);
+        self.lease_until = r["expires_at"].as_u64().unwrap();
         assert_eq!(r["first"], 0, "retention dropped nothing");
         assert_eq!(r["lost"], 0);
         let got: Vec<(u64, String)> = r["messages"]
@@ -250,6 +253,7 @@ fn t70_acknowledged_messages_survive_kill_and_stop_exactly_once_and_a_group_fail
             ports: ports.clone(),
             committed: 0,
             pending: None,
+            lease_until: 0,
             deliveries: deliveries.clone(),
         };
         std::thread::spawn(move || {
@@ -321,7 +325,8 @@ fn t70_acknowledged_messages_survive_kill_and_stop_exactly_once_and_a_group_fail
     // Failover: c1 polls one last batch and never commits it. c2 is refused while
     // c1's lease lives, then takes over from c1's committed offset, so that batch is
     // delivered again (at least once), and nothing below the commit is.
-    let last = c1.poll(5, LEASE_MS).unwrap();
+    // (A longer lease, so that c2's first poll surely finds it live.)
+    let last = c1.poll(5, 3 * LEASE_MS).unwrap();
     assert!(!last.is_empty(), "the last messages are there to deliver");
     let c1_committed = c1.committed;
     let mut c2 = Consumer {
@@ -329,10 +334,11 @@ fn t70_acknowledged_messages_survive_kill_and_stop_exactly_once_and_a_group_fail
         ports: ports.clone(),
         committed: c1_committed,
         pending: None,
+        lease_until: 0,
         deliveries: deliveries.clone(),
     };
-    let (owner, _until) = c2.poll(5, LEASE_MS).expect_err("c1's lease is live");
-    assert_eq!(owner, "c1");
+    let (owner, until) = c2.poll(5, LEASE_MS).expect_err("c1's lease is live");
+    assert_eq!((owner.as_str(), until), ("c1", c1.lease_until));
     let first = wait_for("c1's lease to run out", || match c2.poll(50, LEASE_MS) {
         Ok(got) => Some(got),
         Err(_) => {
@@ -340,6 +346,12 @@ fn t70_acknowledged_messages_survive_kill_and_stop_exactly_once_and_a_group_fail
             None
         }
     });
+    // It got the lease once log time passed c1's: its own runs from then.
+    assert!(
+        c2.lease_until >= until + LEASE_MS,
+        "{} < {until} + {LEASE_MS}",
+        c2.lease_until
+    );
     assert_eq!(
         first.first().map(|(o, _)| *o),
         Some(c1_committed),

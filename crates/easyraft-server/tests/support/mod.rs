@@ -174,8 +174,8 @@ impl Proc {
         assert!(sent.success(), "kill -{signal} {}", self.id);
     }
 
-    /// Starts the process again with the same config and arguments-free command line
-    /// (after [`Proc::kill`]), appending to its log.
+    /// Starts the process again from its config file, without other arguments (after
+    /// [`Proc::kill`]), appending to its log.
     pub(crate) fn restart(&mut self) {
         assert!(self.child.is_none(), "{} still runs", self.id);
         let log = std::fs::OpenOptions::new()
