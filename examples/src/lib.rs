@@ -11,6 +11,11 @@
 //! - [`registry`]: a service registry with leases and heartbeats, `registry_register`,
 //!   `registry_heartbeat`, `registry_deregister`, `registry_list`, and
 //!   `registry_pick` (consistent hashing);
+//! - [`queue`]: a message queue of topics with retention and consumer groups that
+//!   commit offsets under a lease, `queue_create`, `queue_enqueue`, `queue_poll`,
+//!   `queue_commit`, `queue_info`, `queue_read`: a poll claims the group's lease and
+//!   delivers from its committed offset, so what a consumer did not commit goes again
+//!   to it or, once its lease ran out, to the consumer that takes over;
 //! - [`sessions`]: client sessions (`session_open`, `session_keepalive`,
 //!   `session_close`): a write that carries `session: {id, seq, acked}` is applied
 //!   once however often it is sent, and every retry gets the first answer.
@@ -26,6 +31,7 @@ pub mod api;
 pub mod config;
 pub mod kv;
 pub mod lock;
+pub mod queue;
 pub mod registry;
 pub mod runner;
 pub mod serve;

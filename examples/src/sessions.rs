@@ -69,26 +69,46 @@ async fn run<M: KeepsSessions>(
 /// The session methods over `node`.
 pub fn rpc_for<M: KeepsSessions>(node: Node<M>) -> RpcModule<Node<M>> {
     let mut m = RpcModule::new(node);
-    let _ = m.register_async_method("session_open", |_params: Params<'static>, node: Arc<Node<M>>, _| async move {
-        match run(&node, SessionCommand::Register { at_ms: now_ms() }).await? {
-            SessionResponse::Registered(id) => Ok::<_, ErrorObjectOwned>(json!({ "session": id })),
-            _ => Err(bad("session_open was answered as another command")),
-        }
-    });
+    let _ = m.register_async_method(
+        "session_open",
+        |_params: Params<'static>, node: Arc<Node<M>>, _| async move {
+            match run(&node, SessionCommand::Register { at_ms: now_ms() }).await? {
+                SessionResponse::Registered(id) => Ok::<_, ErrorObjectOwned>(json!({ "session": id })),
+                _ => Err(bad("session_open was answered as another command")),
+            }
+        },
+    );
     let _ = m.register_async_method(
         "session_keepalive",
         |params: Params<'static>, node: Arc<Node<M>>, _| async move {
             let p: Value = params.parse()?;
             let session = field(&p, "session")?;
-            run(&node, SessionCommand::KeepAlive { session, at_ms: now_ms() }).await?;
+            run(
+                &node,
+                SessionCommand::KeepAlive {
+                    session,
+                    at_ms: now_ms(),
+                },
+            )
+            .await?;
             Ok::<_, ErrorObjectOwned>(json!({ "session": session }))
         },
     );
-    let _ = m.register_async_method("session_close", |params: Params<'static>, node: Arc<Node<M>>, _| async move {
-        let p: Value = params.parse()?;
-        let session = field(&p, "session")?;
-        run(&node, SessionCommand::Close { session, at_ms: now_ms() }).await?;
-        Ok::<_, ErrorObjectOwned>(json!({ "session": session, "closed": true }))
-    });
+    let _ = m.register_async_method(
+        "session_close",
+        |params: Params<'static>, node: Arc<Node<M>>, _| async move {
+            let p: Value = params.parse()?;
+            let session = field(&p, "session")?;
+            run(
+                &node,
+                SessionCommand::Close {
+                    session,
+                    at_ms: now_ms(),
+                },
+            )
+            .await?;
+            Ok::<_, ErrorObjectOwned>(json!({ "session": session, "closed": true }))
+        },
+    );
     m
 }

@@ -1,4 +1,4 @@
-//! The JSON-RPC APIs of the kv, lock, config and registry services: any request text gets a
+//! The JSON-RPC APIs of the kv, lock, config, registry and queue services: any request text gets a
 //! JSON-RPC answer (an error for bad params, naming the param) and never a panic.
 //! The services run on a node that has stopped here, so a request that passes
 //! validation ends in the node's "stopped" error instead of reaching Raft.
@@ -37,6 +37,7 @@ struct Apis {
     lock: jsonrpsee::RpcModule<Node<examples::lock::LockTable>>,
     config: jsonrpsee::RpcModule<Node<examples::config::ConfigStore>>,
     registry: jsonrpsee::RpcModule<Node<examples::registry::Registry>>,
+    queue: jsonrpsee::RpcModule<Node<examples::queue::Queue>>,
 }
 
 fn apis() -> &'static Apis {
@@ -51,6 +52,7 @@ fn apis() -> &'static Apis {
             lock: examples::lock::rpc(stopped(&rt)),
             config: examples::config::rpc(stopped(&rt)),
             registry: examples::registry::rpc(stopped(&rt)),
+            queue: examples::queue::rpc(stopped(&rt)),
             rt,
         }
     })
@@ -63,11 +65,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(rest) else { return };
     let apis = apis();
     let answer = apis.rt.block_on(async {
-        match pick % 4 {
+        match pick % 5 {
             0 => apis.kv.raw_json_request(text, 1).await,
             1 => apis.lock.raw_json_request(text, 1).await,
             2 => apis.config.raw_json_request(text, 1).await,
-            _ => apis.registry.raw_json_request(text, 1).await,
+            3 => apis.registry.raw_json_request(text, 1).await,
+            _ => apis.queue.raw_json_request(text, 1).await,
         }
     });
     if let Ok((body, _)) = answer {

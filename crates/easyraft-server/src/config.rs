@@ -22,6 +22,8 @@ pub enum Service {
     Config,
     /// `registry_*`.
     Registry,
+    /// `queue_*`.
+    Queue,
 }
 
 /// The founding members: `id → host:peerport`, written `"node1=h:p,node2=h:p"` or as a
@@ -163,7 +165,13 @@ impl Default for Config {
             promote_lag: 100,
             catch_up_timeout: Duration::from_secs(60),
             leave_on_shutdown: false,
-            services: vec![Service::Kv, Service::Lock, Service::Config, Service::Registry],
+            services: vec![
+                Service::Kv,
+                Service::Lock,
+                Service::Config,
+                Service::Registry,
+                Service::Queue,
+            ],
             peer_token_file: None,
             admin_token_file: None,
             admin_insecure: false,
@@ -573,6 +581,13 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.raft, easyraft::RaftConfig::default());
         assert_eq!(c.initial_cluster.0.len(), 3);
+    }
+
+    #[test]
+    fn every_service_is_served_by_default_and_each_can_be_named() {
+        assert_eq!(Config::default().services.len(), 5);
+        let c = Config::from_toml("services = [\"queue\", \"registry\"]", Path::new("p")).unwrap();
+        assert_eq!(c.services, [Service::Queue, Service::Registry]);
     }
 
     #[test]

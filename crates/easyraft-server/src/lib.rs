@@ -1,7 +1,8 @@
 //! # easyraft-server
 //!
-//! easyraft as a service: one process runs one node that serves the kv, lock and
-//! config services (all three by default) over HTTP JSON-RPC on its client port, with
+//! easyraft as a service: one process runs one node that serves the kv, lock,
+//! config, registry and queue services (all five by default) over HTTP JSON-RPC on its
+//! client port, with
 //! an admin API (members, add learner, promote, remove, replace, transfer leadership,
 //! status) and `GET /health`, `/status`, `/metrics`; Raft traffic goes over WebSocket
 //! on the peer port. The API is described in `docs/server-api.md`, the configuration

@@ -1,5 +1,5 @@
-//! The one state machine a server replicates: the kv, lock, config and registry
-//! services side by side, plus the directory of members' addresses and the clients'
+//! The one state machine a server replicates: the kv, lock, config, registry and
+//! queue services side by side, plus the directory of members' addresses and the clients'
 //! sessions. Each service's API (`examples::kv::rpc`, ...) runs over it through
 //! [`examples::api::Hosts`]; a write that carries a `session` runs through the
 //! session table (`easyraft::cluster::sessions`), applied once however often it is sent.
@@ -11,6 +11,7 @@ use examples::api::{decode, encode, Hosts, Stamp};
 use examples::config::{ConfigAnswer, ConfigCommand, ConfigQuery, ConfigStore};
 use examples::kv::{KvAnswer, KvCommand, KvQuery, KvResult, KvStore};
 use examples::lock::{Holder, LockCommand, LockResult, LockTable};
+use examples::queue::{Queue, QueueAnswer, QueueCommand, QueueQuery, QueueResult};
 use examples::registry::{Registry, RegistryAnswer, RegistryCommand, RegistryQuery, RegistryResult};
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +23,7 @@ pub struct ServerMachine {
     lock: LockTable,
     config: ConfigStore,
     registry: Registry,
+    queue: Queue,
     directory: Directory,
     sessions: SessionTable<ServiceResponse>,
 }
@@ -41,6 +43,7 @@ impl Default for ServerMachine {
             lock: LockTable::default(),
             config: ConfigStore::default(),
             registry: Registry::default(),
+            queue: Queue::default(),
             directory: Directory::default(),
             sessions: SessionTable::new(SESSION_LIMITS),
         }
@@ -71,6 +74,8 @@ pub enum ServerCommand {
     Directory(DirectoryCommand),
     /// A registry write.
     Registry(RegistryCommand),
+    /// A queue write.
+    Queue(QueueCommand),
     /// A client session's command: open, keep alive, close, or a service's write in
     /// the session (last: the variants' indexes are in every log).
     Session(SessionCommand<ServiceCommand>),
@@ -88,6 +93,8 @@ pub enum ServiceCommand {
     Config(ConfigCommand),
     /// A registry write.
     Registry(RegistryCommand),
+    /// A queue write.
+    Queue(QueueCommand),
 }
 
 /// The response to a [`ServiceCommand`]: what a session keeps for a retry.
@@ -101,6 +108,24 @@ pub enum ServiceResponse {
     Config(<ConfigStore as StateMachine>::Response),
     /// A registry write's result.
     Registry(RegistryResult),
+    /// A queue write's result (kept as JSON: its refusals are tagged by `reason`, a
+    /// layout postcard cannot read back).
+    Queue(#[serde(with = "as_json")] QueueResult),
+}
+
+/// (De)serializes a value as a JSON string inside a postcard encoding.
+mod as_json {
+    use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<T: Serialize, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        let text = serde_json::to_string(v).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+
+    pub(super) fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        let text = String::deserialize(d)?;
+        serde_json::from_str(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// The response to a [`ServerCommand`], of the same service.
@@ -116,6 +141,8 @@ pub enum ServerResponse {
     Directory(LogIndex),
     /// A registry write's result.
     Registry(RegistryResult),
+    /// A queue write's result.
+    Queue(QueueResult),
     /// A session command's answer.
     Session(SessionResponse<ServiceResponse>),
 }
@@ -133,6 +160,8 @@ pub enum ServerQuery {
     Directory,
     /// A registry read.
     Registry(RegistryQuery),
+    /// A queue read.
+    Queue(QueueQuery),
 }
 
 /// The answer to a [`ServerQuery`].
@@ -148,6 +177,8 @@ pub enum ServerAnswer {
     Directory(Members),
     /// A registry answer.
     Registry(RegistryAnswer),
+    /// A queue answer.
+    Queue(QueueAnswer),
 }
 
 /// The snapshot: each part's own snapshot.
@@ -158,10 +189,12 @@ struct Parts {
     config: Vec<u8>,
     directory: Members,
     registry: Vec<u8>,
+    queue: Vec<u8>,
     sessions: Vec<u8>,
 }
 
-/// The snapshot of a release without sessions, still read (restored with none open).
+/// The snapshot of a release with the registry but without the queue and sessions,
+/// still read (restored with an empty queue and no session open).
 #[derive(Deserialize)]
 struct PartsV2 {
     kv: Vec<u8>,
@@ -179,6 +212,7 @@ impl From<PartsV2> for Parts {
             config: p.config,
             directory: p.directory,
             registry: p.registry,
+            queue: Vec::new(),
             sessions: Vec::new(),
         }
     }
@@ -202,11 +236,11 @@ impl From<PartsV1> for Parts {
             config: p.config,
             directory: p.directory,
             registry: Vec::new(),
+            queue: Vec::new(),
             sessions: Vec::new(),
         }
     }
 }
-
 
 impl StateMachine for ServerMachine {
     type Command = ServerCommand;
@@ -224,12 +258,14 @@ impl StateMachine for ServerMachine {
                 ServerResponse::Directory(index)
             }
             ServerCommand::Registry(c) => ServerResponse::Registry(self.registry.apply(index, c)),
+            ServerCommand::Queue(c) => ServerResponse::Queue(self.queue.apply(index, c)),
             ServerCommand::Session(c) => {
                 let ServerMachine {
                     kv,
                     lock,
                     config,
                     registry,
+                    queue,
                     sessions,
                     ..
                 } = self;
@@ -238,6 +274,7 @@ impl StateMachine for ServerMachine {
                     ServiceCommand::Lock(c) => ServiceResponse::Lock(lock.apply(i, c)),
                     ServiceCommand::Config(c) => ServiceResponse::Config(config.apply(i, c)),
                     ServiceCommand::Registry(c) => ServiceResponse::Registry(registry.apply(i, c)),
+                    ServiceCommand::Queue(c) => ServiceResponse::Queue(queue.apply(i, c)),
                 }))
             }
         }
@@ -250,6 +287,7 @@ impl StateMachine for ServerMachine {
             ServerQuery::Config(q) => ServerAnswer::Config(self.config.query(q)),
             ServerQuery::Directory => ServerAnswer::Directory(self.directory.members()),
             ServerQuery::Registry(q) => ServerAnswer::Registry(self.registry.query(q)),
+            ServerQuery::Queue(q) => ServerAnswer::Queue(self.queue.query(q)),
         }
     }
 
@@ -260,6 +298,7 @@ impl StateMachine for ServerMachine {
             config: self.config.snapshot()?.to_vec(),
             directory: self.directory.members(),
             registry: self.registry.snapshot()?.to_vec(),
+            queue: self.queue.snapshot()?.to_vec(),
             sessions: self.sessions.encode()?,
         })
     }
@@ -282,11 +321,15 @@ impl StateMachine for ServerMachine {
         if !parts.registry.is_empty() {
             registry.restore(&parts.registry)?;
         }
+        let mut queue = Queue::default();
+        if !parts.queue.is_empty() {
+            queue.restore(&parts.queue)?;
+        }
         let mut sessions = SessionTable::new(SESSION_LIMITS);
         if !parts.sessions.is_empty() {
             sessions.decode(&parts.sessions)?;
         }
-        (self.kv, self.lock, self.config, self.registry) = (kv, lock, config, registry);
+        (self.kv, self.lock, self.config, self.registry, self.queue) = (kv, lock, config, registry, queue);
         self.sessions = sessions;
         self.directory.replace(parts.directory);
         Ok(())
@@ -333,7 +376,9 @@ macro_rules! hosts {
                 stamp: Stamp,
                 at_ms: u64,
             ) -> Option<ServerCommand> {
-                Some(ServerCommand::Session(stamp.command(ServiceCommand::$v(command), at_ms)))
+                Some(ServerCommand::Session(
+                    stamp.command(ServiceCommand::$v(command), at_ms),
+                ))
             }
             fn unwrap_in_session(
                 response: ServerResponse,
@@ -354,6 +399,7 @@ hosts!(KvStore, Kv);
 hosts!(LockTable, Lock);
 hosts!(ConfigStore, Config);
 hosts!(Registry, Registry);
+hosts!(Queue, Queue);
 
 #[cfg(test)]
 mod tests {
@@ -445,7 +491,10 @@ mod tests {
             key: "k".into(),
             value: value.into(),
         };
-        m.apply(index, <ServerMachine as Hosts<KvStore>>::wrap_in_session(put, stamp, 10).unwrap())
+        m.apply(
+            index,
+            <ServerMachine as Hosts<KvStore>>::wrap_in_session(put, stamp, 10).unwrap(),
+        )
     }
 
     #[test]
@@ -457,7 +506,9 @@ mod tests {
             panic!("not registered")
         };
         let first = session_put(&mut m, 2, s, 1, "a");
-        assert!(matches!(&first, ServerResponse::Session(SessionResponse::Applied(ServiceResponse::Kv(r))) if r.index == 2));
+        assert!(
+            matches!(&first, ServerResponse::Session(SessionResponse::Applied(ServiceResponse::Kv(r))) if r.index == 2)
+        );
         // A follower that installs this snapshot, then gets the retry of (s, 1).
         let mut follower = ServerMachine::default();
         follower.restore(&m.snapshot().unwrap()).unwrap();
@@ -483,5 +534,60 @@ mod tests {
             session_put(&mut old, 4, s, 1, "a"),
             ServerResponse::Session(SessionResponse::Refused(_))
         ));
+    }
+
+    fn queue_info(m: &ServerMachine) -> Option<examples::queue::TopicInfo> {
+        let q = QueueQuery::Info {
+            topic: "jobs".into(),
+            now_ms: 0,
+        };
+        match m.query(ServerQuery::Queue(q)) {
+            ServerAnswer::Queue(QueueAnswer::Info(i)) => i,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_snapshot_from_before_the_queue_restores_with_an_empty_queue_and_a_new_one_carries_it() {
+        let mut registry = Registry::default();
+        registry.apply(
+            1,
+            RegistryCommand::Register {
+                service: "api".into(),
+                instance: "a".into(),
+                address: "10.0.0.1:80".into(),
+                meta: Default::default(),
+                ttl_ms: 1000,
+                now_ms: 0,
+            },
+        );
+        let old = encode(&(
+            KvStore::default().snapshot().unwrap().to_vec(),
+            LockTable::default().snapshot().unwrap().to_vec(),
+            ConfigStore::default().snapshot().unwrap().to_vec(),
+            Members::new(),
+            registry.snapshot().unwrap().to_vec(),
+        ))
+        .unwrap();
+        let mut m = ServerMachine::default();
+        m.restore(&old).unwrap();
+        assert_eq!(queue_info(&m), None);
+        let q = RegistryQuery::Services { now_ms: 0 };
+        assert!(matches!(
+            m.query(ServerQuery::Registry(q)),
+            ServerAnswer::Registry(RegistryAnswer::Services(s)) if s.get("api") == Some(&1)
+        ));
+        let r = m.apply(
+            2,
+            ServerCommand::Queue(QueueCommand::Enqueue {
+                topic: "jobs".into(),
+                message: "m0".into(),
+                now_ms: 0,
+            }),
+        );
+        assert!(matches!(r, ServerResponse::Queue(Ok(_))), "{r:?}");
+        let mut back = ServerMachine::default();
+        back.restore(&m.snapshot().unwrap()).unwrap();
+        assert_eq!(queue_info(&back).map(|i| (i.first, i.next)), Some((0, 1)));
     }
 }

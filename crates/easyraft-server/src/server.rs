@@ -228,6 +228,7 @@ impl Server {
                 Service::Lock => methods.merge(examples::lock::rpc_for(node.clone())),
                 Service::Config => methods.merge(examples::config::rpc_for(node.clone())),
                 Service::Registry => methods.merge(examples::registry::rpc_for(node.clone())),
+                Service::Queue => methods.merge(examples::queue::rpc_for(node.clone())),
             };
             merged.map_err(|e| ServerError::Node(easyraft::Error::Internal(e.to_string())))?;
         }

@@ -30,7 +30,13 @@ struct Dropped {
 /// Forwards connections on `listener` to `upstream`; the first answer to a request
 /// that mentions `method` is kept (sent on `dropped`), and the connection is closed
 /// once `go` says so, without passing the answer on.
-fn proxy(listener: TcpListener, upstream: u16, method: &'static str, dropped: mpsc::Sender<Dropped>, go: mpsc::Receiver<()>) {
+fn proxy(
+    listener: TcpListener,
+    upstream: u16,
+    method: &'static str,
+    dropped: mpsc::Sender<Dropped>,
+    go: mpsc::Receiver<()>,
+) {
     let go = Arc::new(Mutex::new(Some((dropped, go))));
     std::thread::spawn(move || {
         for client in listener.incoming() {
@@ -94,7 +100,12 @@ fn t25_a_cas_whose_answer_is_lost_and_whose_leader_dies_is_applied_once() {
 
     // The client knows the proxy first, then the other members.
     let mut endpoints = vec![format!("127.0.0.1:{proxy_port}")];
-    endpoints.extend(nodes.iter().filter(|n| n.id != leader_id).map(|n| format!("127.0.0.1:{}", n.client)));
+    endpoints.extend(
+        nodes
+            .iter()
+            .filter(|n| n.id != leader_id)
+            .map(|n| format!("127.0.0.1:{}", n.client)),
+    );
     let client = Client::new(Settings {
         endpoints: Endpoint::parse_list(&endpoints).unwrap(),
         connect_timeout: Duration::from_secs(2),
@@ -113,14 +124,24 @@ fn t25_a_cas_whose_answer_is_lost_and_whose_leader_dies_is_applied_once() {
                 // A first write opens the session (through the proxy, answered).
                 let warm = Call::new("kv_put", CallKind::Write, json!({"key": "warm", "value": "x"}));
                 client.call(&warm).await.unwrap();
-                let cas = Call::new("kv_cas", CallKind::Write, json!({"key": "k", "expected": null, "new": "1"}));
+                let cas = Call::new(
+                    "kv_cas",
+                    CallKind::Write,
+                    json!({"key": "k", "expected": null, "new": "1"}),
+                );
                 let reply = client.call(&cas).await;
                 (reply, client.session_id().await)
             })
         })
     };
-    let dropped = dropped_rx.recv_timeout(Duration::from_secs(60)).expect("the proxy saw the kv_cas answer");
-    assert_eq!(dropped.body["result"]["ok"], true, "the first attempt succeeded: {}", dropped.body);
+    let dropped = dropped_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the proxy saw the kv_cas answer");
+    assert_eq!(
+        dropped.body["result"]["ok"], true,
+        "the first attempt succeeded: {}",
+        dropped.body
+    );
     // The leader dies with the answer lost; only then does the client see the close.
     let dead = nodes.iter().position(|n| n.id == leader_id).unwrap();
     nodes[dead].kill();

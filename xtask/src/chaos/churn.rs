@@ -72,12 +72,13 @@ async fn config(procs: &Procs, shared: &Shared, deadline: Instant) -> Option<Con
 async fn change(shared: &Shared, leader: &str, changes: Value) -> bool {
     let port = shared.ports.get(leader).copied().unwrap_or(0);
     call(
-            port,
-            &shared.token,
-            "admin_changeMembership",
-            &json!({ "changes": changes })
-        )
-        .await.is_some()
+        port,
+        &shared.token,
+        "admin_changeMembership",
+        &json!({ "changes": changes }),
+    )
+    .await
+    .is_some()
 }
 
 /// One churn step; what it did, and an anomaly if it could not finish.

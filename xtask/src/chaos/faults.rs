@@ -369,7 +369,9 @@ async fn one(
         Fault::DiskEio | Fault::DiskFull => {
             let kind = if fault == Fault::DiskEio { "eio" } else { "enospc" };
             let port = procs.ports.get(&target).copied().unwrap_or(0);
-            let armed = call(port, &shared.token, "admin_diskFault", &json!({ "kind": kind })).await.is_some();
+            let armed = call(port, &shared.token, "admin_diskFault", &json!({ "kind": kind }))
+                .await
+                .is_some();
             let fails = if fault == Fault::DiskEio {
                 "every fsync fails with EIO"
             } else {

@@ -42,7 +42,8 @@ pub(crate) fn http_to(
     body: Option<&str>,
     token: Option<&str>,
 ) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    // A request that never left says so: nothing reached the server.
+    let mut s = TcpStream::connect(addr).map_err(|e| format!("{NOT_SENT}{e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(40)))
         .map_err(|e| e.to_string())?;
     let body = body.unwrap_or("");
@@ -67,6 +68,10 @@ pub(crate) fn http_to(
         .unwrap_or_default();
     Ok((status, body))
 }
+
+/// How a transport failure's message starts when the request was never sent (the
+/// connection was refused): retrying it cannot duplicate anything.
+pub(crate) const NOT_SENT: &str = "connect: ";
 
 /// A JSON-RPC call: the HTTP status and the whole response object.
 pub(crate) fn rpc_raw(port: u16, method: &str, params: Value, token: Option<&str>) -> Result<(u16, Value), String> {
@@ -158,6 +163,38 @@ impl Proc {
         }
     }
 
+    /// Sends `kill -<signal>` (`STOP`, `CONT`, ...) to the running process.
+    pub(crate) fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("running");
+        let pid = child.id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{signal} {}", self.id);
+    }
+
+    /// Starts the process again from its config file, without other arguments (after
+    /// [`Proc::kill`]), appending to its log.
+    pub(crate) fn restart(&mut self) {
+        assert!(self.child.is_none(), "{} still runs", self.id);
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(self.dir.join(format!("{}.log", self.id)))
+            .unwrap();
+        let child = bin()
+            .arg("--config")
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    /// Kills the process with SIGKILL (no shutdown at all) and reaps it.
     pub(crate) fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
