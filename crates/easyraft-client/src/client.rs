@@ -153,8 +153,8 @@ impl Client {
         })
     }
 
-    /// The same client with exactly-once writes: every [`CallKind::Write`] runs in a
-    /// client session (opened on the first write, shared by clones), so it is retried
+    /// The same client with exactly-once writes: every write ([`CallKind::Write`] and
+    /// [`CallKind::IdempotentWrite`]) runs in a client session (opened on the first write, shared by clones), so it is retried
     /// like an idempotent write — after a lost answer, a leader change, a timeout —
     /// and the cluster applies it once and answers every retry as the first attempt.
     /// A session expires after two minutes without a write; the next write opens a
@@ -162,6 +162,16 @@ impl Client {
     pub fn with_sessions(mut self) -> Client {
         self.session = Some(std::sync::Arc::default());
         self
+    }
+
+    /// The same client (connections, session) with `settings` instead: to ask one
+    /// member only, or with another deadline.
+    pub fn with_settings(&self, settings: Settings) -> Client {
+        Client {
+            settings,
+            http: self.http.clone(),
+            session: self.session.clone(),
+        }
     }
 
     /// The id of the session writes run in, once one is open.
@@ -177,7 +187,9 @@ impl Client {
     /// its session (and so is retried as safely as a read).
     pub async fn call(&self, call: &Call) -> Result<Reply, Error> {
         match (&self.session, call.kind) {
-            (Some(cell), CallKind::Write) => crate::session::call(self, cell, call).await,
+            // Idempotent writes too: retried without a session, a `config_set` would
+            // add a second version and a `kv_put` answer the second application.
+            (Some(cell), CallKind::Write | CallKind::IdempotentWrite) => crate::session::call(self, cell, call).await,
             _ => self.attempts(call, &mut false).await,
         }
     }

@@ -40,6 +40,7 @@ pub mod endpoint;
 mod error;
 pub mod http;
 pub mod policy;
+pub mod services;
 mod session;
 
 pub use error::Error;
