@@ -17,9 +17,9 @@ use serde_json::{json, Value};
 
 use crate::discovery::{DemoDiscoveries, DemoDiscovery};
 use crate::http;
-use crate::kv::{Kv, KvAnswer, KvCommand, KvQuery};
 use crate::relay::Relays;
 use crate::ui::{secs, Ui};
+use examples::kv::{KvAnswer, KvCommand, KvQuery, KvStore as Kv};
 
 /// Any error that ends the demo early.
 pub type DemoError = Box<dyn std::error::Error + Send + Sync>;
@@ -416,7 +416,7 @@ async fn run_on<T: Transport>(
     let mut stale_read = false;
     let write = tokio::time::timeout(
         Duration::from_millis(1500),
-        cut_off.propose(KvCommand::Set {
+        cut_off.propose(KvCommand::Put {
             key: "split-minority".into(),
             value: "written on the cut-off side".into(),
         }),
@@ -542,8 +542,8 @@ async fn verify<T: Transport>(
     let mut checks: Vec<(String, bool)> = Vec::new();
     let mut maps = Vec::new();
     for h in handles {
-        match tokio::time::timeout(Duration::from_secs(5), h.read(KvQuery::Dump)).await {
-            Ok(Ok(KvAnswer::All(map))) => maps.push(map),
+        match tokio::time::timeout(Duration::from_secs(5), h.read(everything())).await {
+            Ok(Ok(KvAnswer::Pairs(pairs))) => maps.push(pairs.into_iter().collect::<BTreeMap<_, _>>()),
             _ => checks.push((format!("linearizable read on {}", h.id()), false)),
         }
     }
@@ -745,8 +745,9 @@ async fn status_table<T: Transport>(ui: &Ui, cluster: &DemoCluster<T>, ids: &[No
 async fn check_nodes(ui: &Ui, nodes: Vec<RaftHandle<Kv>>, acked: &[(String, String)]) {
     for h in nodes {
         let role = h.view().role;
-        match tokio::time::timeout(Duration::from_secs(5), h.read(KvQuery::Dump)).await {
-            Ok(Ok(KvAnswer::All(map))) => {
+        match tokio::time::timeout(Duration::from_secs(5), h.read(everything())).await {
+            Ok(Ok(KvAnswer::Pairs(pairs))) => {
+                let map: BTreeMap<String, String> = pairs.into_iter().collect();
                 let present = acked.iter().filter(|(k, v)| map.get(k) == Some(v)).count();
                 let line = format!(
                     "{} ({role}): {present} of {} acknowledged writes applied (linearizable read on {})",
@@ -847,7 +848,7 @@ impl Client {
         let deadline = Instant::now() + WAIT;
         loop {
             let i = self.leader.load(Ordering::Relaxed);
-            let cmd = KvCommand::Set {
+            let cmd = KvCommand::Put {
                 key: key.to_string(),
                 value: value.to_string(),
             };
@@ -870,6 +871,14 @@ impl Client {
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
         }
+    }
+}
+
+/// The query of the whole map.
+fn everything() -> KvQuery {
+    KvQuery::Scan {
+        prefix: String::new(),
+        limit: usize::MAX,
     }
 }
 

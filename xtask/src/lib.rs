@@ -23,7 +23,6 @@ pub mod demo;
 pub mod discovery;
 pub mod fuzz;
 pub mod http;
-pub mod kv;
 pub mod relay;
 pub mod services;
 pub mod suite;
