@@ -182,9 +182,9 @@ impl Client {
         }
     }
 
-    /// Makes `call`, retrying and redirecting per [`policy::decide`]; a
-    /// [`CallKind::Write`] of a client [`with_sessions`](Client::with_sessions) runs in
-    /// its session (and so is retried as safely as a read).
+    /// Makes `call`, retrying and redirecting per [`policy::decide`]; a write of a
+    /// client [`with_sessions`](Client::with_sessions) runs in its session (and so is
+    /// retried as safely as a read).
     pub async fn call(&self, call: &Call) -> Result<Reply, Error> {
         match (&self.session, call.kind) {
             // Idempotent writes too: retried without a session, a `config_set` would

@@ -31,6 +31,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! With [`Client::with_sessions`](client::Client::with_sessions) every write runs in a
+//! client session: the cluster applies it once however often it is sent, so writes
+//! that are not idempotent (`kv_cas`, `queue_enqueue`, `lock_acquire`) are retried
+//! through lost answers and leader changes as safely as reads. [`services`] has typed
+//! APIs of the kv store, locks, the config center, the registry and the queue.
+//!
 //! The retry and redirect rules are in [`policy`], as a pure function with a unit test
 //! per case. `easyraftctl` is a command line over this crate.
 
