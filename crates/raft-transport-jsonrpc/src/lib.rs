@@ -24,6 +24,7 @@
 mod client;
 mod config;
 mod envelope;
+mod order;
 mod server;
 
 use std::collections::BTreeMap;
@@ -44,7 +45,7 @@ pub(crate) struct Inner {
     pub(crate) me: NodeId,
     pub(crate) cfg: JsonRpcConfig,
     pub(crate) discovery: Arc<dyn ServiceDiscovery>,
-    peers: Mutex<BTreeMap<NodeId, Arc<tokio::sync::Mutex<client::Peer>>>>,
+    peers: Mutex<BTreeMap<NodeId, Arc<client::Peer>>>,
     local_addr: Mutex<Option<SocketAddr>>,
 }
 
@@ -94,11 +95,11 @@ impl JsonRpcTransport {
         self.inner.local_addr.lock().ok().and_then(|a| *a)
     }
 
-    fn peer(&self, to: &NodeId) -> Arc<tokio::sync::Mutex<client::Peer>> {
+    fn peer(&self, to: &NodeId) -> Arc<client::Peer> {
         let mut peers = self.inner.peers.lock().unwrap_or_else(|e| e.into_inner());
         peers
             .entry(to.clone())
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(client::Peer::new(&self.inner.cfg))))
+            .or_insert_with(|| Arc::new(client::Peer::new(&self.inner.cfg)))
             .clone()
     }
 }
@@ -120,9 +121,9 @@ impl Transport for JsonRpcTransport {
     }
 
     async fn send(&self, to: &NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
-        let peer = self.peer(to);
-        let mut peer = peer.lock().await;
-        peer.send(&self.inner, to, messages).await
+        // No lock across the round trip: the peer writes under its connection's lock
+        // and awaits answers outside it, up to `max_in_flight` batches at once.
+        self.peer(to).send(&self.inner, to, messages).await
     }
 
     async fn stop(&self) {
