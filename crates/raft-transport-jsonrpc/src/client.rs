@@ -197,7 +197,7 @@ impl Conn {
             let mut batch = BatchRequestBuilder::new();
             for (i, (method, p)) in calls.iter().enumerate() {
                 batch
-                    .insert(*method, p.numbered(self.next_seq.saturating_add(i as u64)))
+                    .insert(method, p.numbered(self.next_seq.saturating_add(i as u64)))
                     .map_err(|e| TransportError::Other(Box::new(e)))?;
             }
             Box::pin(async move {

@@ -7,7 +7,8 @@
 //! only: the application's own methods (`kv_put`, `lock_acquire`, ...) and the
 //! node's health, status and metrics are served by an API server built on the
 //! node's `RaftHandle`, on its own port. Peers keep one WebSocket JSON-RPC
-//! connection each, found through a [`ServiceDiscovery`].
+//! connection each, found through a [`ServiceDiscovery`], with up to
+//! [`JsonRpcConfig::max_in_flight`] batches on it at once, in order.
 //!
 //! ```no_run
 //! use std::sync::Arc;

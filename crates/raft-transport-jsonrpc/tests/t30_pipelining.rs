@@ -141,7 +141,12 @@ async fn batches_are_in_flight_together_and_reach_the_peer_in_order() {
             .expect("send waits for an answer: one batch in flight at a time")
             .unwrap();
     }
-    committed(&node2, 4, "four batches were not in flight at once").await;
+    committed(
+        &node2,
+        4,
+        "the four batches were not all delivered in order without an answer",
+    )
+    .await;
 
     // Answers flow again: many more batches than the window, of 1 to 4 messages,
     // sent as fast as the window allows, all delivered in order.
