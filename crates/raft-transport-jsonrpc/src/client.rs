@@ -25,16 +25,14 @@ use crate::config::JsonRpcConfig;
 use crate::server::method_name;
 use crate::Inner;
 
-/// A message's params: the shared JSON payload plus its target (and, once numbered,
-/// its place in the connection's sequence).
-#[derive(Clone)]
+/// A message's params: the shared JSON payload plus its target and its place in the
+/// connection's sequence.
 struct Payload(Map<String, Value>);
 
 impl Payload {
-    fn numbered(&self, seq: u64) -> Payload {
-        let mut p = self.0.clone();
-        p.insert("seq".into(), Value::from(seq));
-        Payload(p)
+    fn numbered(mut self, seq: u64) -> Payload {
+        self.0.insert("seq".into(), Value::from(seq));
+        self
     }
 }
 
@@ -106,7 +104,9 @@ impl Peer {
         let client = conn.connected(inner, to).await?;
         let mut in_flight = Vec::new();
         for chunk in messages.chunks(inner.cfg.max_batch.max(1) as usize) {
-            let mut call = conn.call(&client, chunk, to)?;
+            let Some(mut call) = conn.call(&client, chunk, to)? else {
+                continue;
+            };
             // The first poll hands the call to the client's background task, which
             // writes calls in the order it gets them: polling here, under the lock,
             // keeps the wire order the order of `send`s.
@@ -185,17 +185,30 @@ impl Conn {
     }
 
     /// One JSON-RPC call (a single message) or batch (several) for `chunk`, its
-    /// calls numbered in this connection's sequence.
-    fn call(&mut self, client: &Arc<WsClient>, chunk: &[Message], to: &NodeId) -> Result<InFlight, TransportError> {
-        let calls: Vec<_> = chunk.iter().filter_map(params).collect();
+    /// calls numbered in this connection's sequence; `None` if no message of it has a
+    /// method.
+    fn call(
+        &mut self,
+        client: &Arc<WsClient>,
+        chunk: &[Message],
+        to: &NodeId,
+    ) -> Result<Option<InFlight>, TransportError> {
+        let mut calls: Vec<_> = chunk.iter().filter_map(params).collect();
+        if calls.is_empty() {
+            return Ok(None);
+        }
+        let count = calls.len() as u64;
         let client = client.clone();
         let peer = to.clone();
-        let call: InFlight = if let [(method, p)] = &calls[..] {
-            let (method, p) = (*method, p.numbered(self.next_seq));
+        let call: InFlight = if calls.len() == 1 {
+            let Some((method, p)) = calls.pop() else {
+                return Err(TransportError::Closed);
+            };
+            let p = p.numbered(self.next_seq);
             Box::pin(async move { client.request::<Value, _>(method, p).await.map(|_| ()) })
         } else {
             let mut batch = BatchRequestBuilder::new();
-            for (i, (method, p)) in calls.iter().enumerate() {
+            for (i, (method, p)) in calls.into_iter().enumerate() {
                 batch
                     .insert(method, p.numbered(self.next_seq.saturating_add(i as u64)))
                     .map_err(|e| TransportError::Other(Box::new(e)))?;
@@ -211,8 +224,8 @@ impl Conn {
                     })
             })
         };
-        self.next_seq = self.next_seq.saturating_add(calls.len() as u64);
-        Ok(call)
+        self.next_seq = self.next_seq.saturating_add(count);
+        Ok(Some(call))
     }
 
     /// What a call's answer means for the connection: a refusal is logged (the peer
