@@ -514,7 +514,7 @@ fn run_service_bench(a: ServiceBenchArgs) -> Result<bool, demo::DemoError> {
     if a.clients.is_empty() || a.clients.contains(&0) || a.workers == 0 {
         return Err("--clients and --workers must be positive".into());
     }
-    if !(a.secs > 0.0 && a.secs <= 3600.0 && a.warmup >= 0.0 && a.warmup <= 3600.0) {
+    if !(f64::MIN_POSITIVE..=3600.0).contains(&a.secs) || !(0.0..=3600.0).contains(&a.warmup) {
         return Err("--secs must be in (0, 3600] and --warmup in [0, 3600]".into());
     }
     let opts = bench::service::ServiceOptions {

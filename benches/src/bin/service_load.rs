@@ -83,8 +83,8 @@ fn parse() -> Result<Args, String> {
     if a.endpoints.is_empty() {
         return Err(format!("--endpoints is required\n{USAGE}"));
     }
-    if a.clients == 0 || a.workers == 0 || !(a.secs > 0.0) || !(a.warmup >= 0.0) || a.secs > 3600.0 || a.warmup > 3600.0
-    {
+    let in_range = |x: f64, lo: f64| (lo..=3600.0).contains(&x);
+    if a.clients == 0 || a.workers == 0 || !in_range(a.secs, f64::MIN_POSITIVE) || !in_range(a.warmup, 0.0) {
         return Err(format!(
             "--clients and --workers must be positive, --secs in (0, 3600], --warmup in [0, 3600]\n{USAGE}"
         ));

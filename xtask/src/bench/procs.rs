@@ -30,14 +30,35 @@ pub fn clean_up_on_signal() {
                 _ = term.recv() => {}
             }
             let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
-            eprintln!("\ninterrupted: stopping {} server processes", live.len());
+            eprintln!("\ninterrupted: stopping {} processes", live.len());
             for (pid, dir) in live {
                 let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-                let _ = std::fs::remove_dir_all(dir);
+                if !dir.as_os_str().is_empty() {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
             }
             std::process::exit(130);
         });
     });
+}
+
+/// Runs `cmd` to its end and returns its output, killed by the signal handler too if
+/// SIGINT or SIGTERM comes meanwhile (a load generator, say).
+pub fn output_tracked(cmd: &mut Command) -> std::io::Result<std::process::Output> {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let pid = child.id();
+    LIVE.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((pid, PathBuf::new()));
+    let output = child.wait_with_output();
+    LIVE.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(p, _)| *p != pid);
+    output
 }
 
 /// One cluster's processes and directory.

@@ -78,13 +78,14 @@ pub fn bench(opts: &ServiceOptions) -> Result<bool, DemoError> {
             return Err(format!("unknown op {op:?} (put or get)").into());
         }
     }
-    procs::clean_up_on_signal();
     let etcd = if opts.systems.iter().any(|s| s == "etcd") {
         Some(crate::suite::etcd_or_install()?)
     } else {
         None
     };
     let bins = build(opts)?;
+    // From here on processes and directories exist: SIGINT/SIGTERM remove them.
+    procs::clean_up_on_signal();
     let under = opts.target.join("bench-service");
     let mut rows: Vec<Row> = Vec::new();
     let mut lines = String::new();
@@ -200,16 +201,17 @@ fn load(
     clients: usize,
     opts: &ServiceOptions,
 ) -> Result<(Sample, u64, String), DemoError> {
-    let output = Command::new(&bins.service_load)
-        .args(["--system", if system == "etcd" { "etcd" } else { "easyraft" }])
-        .args(["--op", op])
-        .args(["--endpoints", &cluster.endpoint_list()])
-        .args(["--clients", &clients.to_string()])
-        .args(["--secs", &opts.secs.to_string()])
-        .args(["--warmup", &opts.warmup.to_string()])
-        .args(["--workers", &opts.workers.to_string()])
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", bins.service_load.display()))?;
+    let output = procs::output_tracked(
+        Command::new(&bins.service_load)
+            .args(["--system", if system == "etcd" { "etcd" } else { "easyraft" }])
+            .args(["--op", op])
+            .args(["--endpoints", &cluster.endpoint_list()])
+            .args(["--clients", &clients.to_string()])
+            .args(["--secs", &opts.secs.to_string()])
+            .args(["--warmup", &opts.warmup.to_string()])
+            .args(["--workers", &opts.workers.to_string()]),
+    )
+    .map_err(|e| format!("cannot run {}: {e}", bins.service_load.display()))?;
     if !output.status.success() {
         return Err(format!(
             "service_load --system {system} --op {op} --clients {clients} failed ({}):\n{}\n{}",
