@@ -5,8 +5,10 @@
 //!   with 1 and with 64 entries (100-byte commands), sent by a `JsonRpcTransport`
 //!   (node1) over its one WebSocket JSON-RPC connection to another `JsonRpcTransport`
 //!   whose server checks each call and delivers it into a running node's `Inbox`;
-//!   `send` returns when the server has delivered the message and answered, so one
-//!   round is send → deliver → acknowledgement. `rtt` sends one message (latency);
+//!   `send` returns once the batch is on the connection, with up to `max_in_flight`
+//!   (8) batches awaiting their acknowledgements, so consecutive rounds overlap as a
+//!   node's sends to one peer do (with one in flight, a round would be send → deliver
+//!   → acknowledgement). `rtt` sends one message per `send`;
 //!   `pipelined` sends a window of 64 (one JSON-RPC batch, as the transport sends a
 //!   queued batch). Beside it, in the same group, the `ws` bench's WebSocket echo of
 //!   the same message in binary and JSON frames (`benches::net`), and a TCP echo of

@@ -1,6 +1,7 @@
 //! Shared helpers for easyraft's criterion benchmarks.
 
 mod counting_vfs;
+pub mod http1;
 pub mod load;
 pub mod net;
 

@@ -2,7 +2,9 @@
 //! `clients` concurrent proposers, each proposing one small command to the leader and
 //! waiting for it to be committed and applied before proposing the next, for a warm-up
 //! and then a measured window. The same driver runs every system, so the only thing
-//! that differs between easyraft and openraft is the [`Proposer`] behind it.
+//! that differs between easyraft and openraft is the [`Proposer`] behind it; and
+//! `service_load` (`cargo xtask bench service`) drives real server processes over
+//! HTTP with it ([`service`]).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +16,7 @@ pub mod easyraft;
 pub mod openraft09;
 #[cfg(feature = "openraft")]
 pub mod openraft10;
+pub mod service;
 
 /// Bytes in one proposed command: the same for every system.
 pub const COMMAND_BYTES: usize = 16;
@@ -26,10 +29,12 @@ pub fn command(client: usize) -> [u8; COMMAND_BYTES] {
 }
 
 /// One client's connection to a cluster: `propose` returns once the command is
-/// committed and applied on the leader (its reply came back).
+/// committed and applied on the leader (its reply came back), or once it failed.
 pub trait Proposer: Send + 'static {
-    /// Proposes one command and waits for its outcome.
-    fn propose(&mut self) -> impl Future<Output = ()> + Send;
+    /// Proposes one command (or runs one operation) and waits for its outcome: `true`
+    /// when it was acknowledged, `false` when it failed (counted in
+    /// [`LoadStats::errors`], not as a commit; the proposer paces its own retry).
+    fn propose(&mut self) -> impl Future<Output = bool> + Send;
 }
 
 /// What one run measured.
@@ -41,6 +46,8 @@ pub struct LoadStats {
     pub window: Duration,
     /// Every acknowledged proposal, warm-up included (to divide syscall counts by).
     pub total_ops: u64,
+    /// Proposals that failed, warm-up included.
+    pub errors: u64,
     /// Latency percentiles of the proposals acknowledged within the window.
     pub p50: Duration,
     /// See [`LoadStats::p50`].
@@ -69,31 +76,40 @@ pub async fn drive<P: Proposer>(
     clients: usize,
     warmup: Duration,
     window: Duration,
-    mut make: impl FnMut(usize) -> P,
+    make: impl FnMut(usize) -> P,
 ) -> LoadStats {
+    drive_all((0..clients).map(make).collect(), warmup, window).await
+}
+
+/// [`drive`] with proposers made beforehand (connected, say).
+pub async fn drive_all<P: Proposer>(proposers: Vec<P>, warmup: Duration, window: Duration) -> LoadStats {
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let from = start + warmup;
     let to = from + window;
-    let tasks: Vec<_> = (0..clients)
-        .map(|i| {
-            let mut p = make(i);
+    let tasks: Vec<_> = proposers
+        .into_iter()
+        .map(|mut p| {
             let stop = stop.clone();
             tokio::spawn(async move {
-                let (mut total, mut lat) = (0u64, Vec::new());
+                let (mut total, mut errors, mut lat) = (0u64, 0u64, Vec::new());
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
-                    p.propose().await;
+                    let acknowledged = p.propose().await;
                     let done = Instant::now();
-                    total += 1;
+                    if !acknowledged {
+                        errors += 1;
+                    } else {
+                        total += 1;
+                        if done < to && done >= from {
+                            lat.push(done - t);
+                        }
+                    }
                     if done >= to {
                         break;
                     }
-                    if done >= from {
-                        lat.push(done - t);
-                    }
                 }
-                (total, lat)
+                (total, errors, lat)
             })
         })
         .collect();
@@ -106,8 +122,9 @@ pub async fn drive<P: Proposer>(
     };
     let mut all = Vec::new();
     for t in tasks {
-        let (total, lat) = t.await.expect("client task");
+        let (total, errors, lat) = t.await.expect("client task");
         stats.total_ops += total;
+        stats.errors += errors;
         all.extend(lat);
     }
     all.sort_unstable();

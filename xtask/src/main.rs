@@ -62,10 +62,15 @@ enum Task {
     /// [--strace]` runs easyraft (MemStorage and FileStorage), openraft 0.10 and 0.9 on
     /// one workload, interleaved, and prints commits/s and p99 with the ratios
     /// (`cargo xtask bench compare --help` for every option; docs/testing.md).
+    ///
+    /// `cargo xtask bench service [--rounds 3] [--clients 1,16,256,1024] [--ops put,get]`
+    /// runs 3 easyraft-server processes, the in-process ceiling and 3 etcd members,
+    /// interleaved, under one HTTP load generator, and prints ops/s and p99 with the
+    /// ratios (`cargo xtask bench service --help`).
     #[command(verbatim_doc_comment)]
     Bench {
         /// Passed to `cargo bench -p benches` (e.g. `--bench core`, `-- --test`), or
-        /// `compare ...`.
+        /// `compare ...`, or `service ...`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -107,6 +112,38 @@ struct CompareArgs {
     /// futex, epoll_wait and write calls per acknowledged proposal.
     #[arg(long)]
     strace: bool,
+}
+
+/// `cargo xtask bench service`: the real server measured. 3 `easyraft-server`
+/// processes (release, fsync on) on loopback driven over HTTP by closed-loop clients
+/// (one keep-alive connection each to the leader, `kv_put` of 16-byte keys and
+/// 100-byte values, or linearizable `kv_get`), interleaved round by round with the
+/// in-process ceiling (`cluster_load --system easyraft-file`) and with 3 etcd members
+/// driven by the same load generator through etcd's JSON gateway; prints min/median/max
+/// of ops/s and p99 per (system, op, clients) and the ratios of medians.
+#[derive(Parser)]
+struct ServiceBenchArgs {
+    /// Rounds: every (system, op, clients) runs once per round.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=100))]
+    rounds: u16,
+    /// Concurrent clients, comma-separated; one table each.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,256,1024")]
+    clients: Vec<usize>,
+    /// Operations, comma-separated: put, get.
+    #[arg(long, value_delimiter = ',', default_value = "put,get")]
+    ops: Vec<String>,
+    /// Systems, comma-separated: service (easyraft-server), ceiling (in-process), etcd.
+    #[arg(long, value_delimiter = ',', default_value = "service,ceiling,etcd")]
+    systems: Vec<String>,
+    /// Measured seconds per run.
+    #[arg(long, default_value_t = 3.0)]
+    secs: f64,
+    /// Warm-up seconds per run (not measured).
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Tokio worker threads of the load generator and of the ceiling's process.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
 }
 
 #[derive(clap::Args)]
@@ -364,6 +401,12 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Task::Bench { args } if args.first().is_some_and(|a| a == "service") => {
+            let a = ServiceBenchArgs::parse_from(
+                std::iter::once("cargo xtask bench service".to_owned()).chain(args.into_iter().skip(1)),
+            );
+            run_service_bench(a)
+        }
         Task::Bench { args } if args.first().is_some_and(|a| a == "compare") => {
             let a = CompareArgs::parse_from(
                 std::iter::once("cargo xtask bench compare".to_owned()).chain(args.into_iter().skip(1)),
@@ -463,6 +506,33 @@ fn run_compare(a: CompareArgs) -> Result<bool, demo::DemoError> {
         root,
     };
     bench::compare(&opts)
+}
+
+fn run_service_bench(a: ServiceBenchArgs) -> Result<bool, demo::DemoError> {
+    let root = workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    if a.clients.is_empty() || a.clients.contains(&0) || a.workers == 0 {
+        return Err("--clients and --workers must be positive".into());
+    }
+    if !(f64::MIN_POSITIVE..=3600.0).contains(&a.secs) || !(0.0..=3600.0).contains(&a.warmup) {
+        return Err("--secs must be in (0, 3600] and --warmup in [0, 3600]".into());
+    }
+    let opts = bench::service::ServiceOptions {
+        rounds: a.rounds.into(),
+        clients: a.clients,
+        ops: a.ops,
+        systems: a.systems,
+        secs: a.secs,
+        warmup: a.warmup,
+        workers: a.workers,
+        target: if target.is_absolute() {
+            target
+        } else {
+            root.join(target)
+        },
+        root,
+    };
+    bench::service::bench(&opts)
 }
 
 fn workspace_root() -> PathBuf {

@@ -302,6 +302,18 @@ fn etcd_cannot_be_installed() -> SuiteError {
     )
 }
 
+/// The etcd binary (`$ETCD_BIN`, else `etcd` on the `PATH`), installing Debian's
+/// `etcd-server` through `apt-get` first when it is missing and this user may.
+pub fn etcd_or_install() -> Result<PathBuf, SuiteError> {
+    match raft_discovery::testing::etcd_binary() {
+        Ok(bin) => Ok(bin),
+        Err(_) => {
+            eprintln!("etcd is missing: installing Debian's etcd-server (apt-get install -y etcd-server)");
+            install_etcd()
+        }
+    }
+}
+
 fn install_etcd() -> Result<PathBuf, SuiteError> {
     if !can_apt() {
         return Err(etcd_cannot_be_installed());

@@ -61,8 +61,9 @@ struct Client {
 }
 
 impl Proposer for Client {
-    async fn propose(&mut self) {
+    async fn propose(&mut self) -> bool {
         crate::propose_on_leader(&self.nodes, &mut self.leader, self.command).await;
+        true
     }
 }
 

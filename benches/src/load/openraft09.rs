@@ -276,11 +276,12 @@ struct Client {
 }
 
 impl Proposer for Client {
-    async fn propose(&mut self) {
+    async fn propose(&mut self) -> bool {
         self.leader
             .client_write(Command(self.command))
             .await
             .expect("leader accepts");
+        true
     }
 }
 

@@ -17,6 +17,15 @@ pub struct JsonRpcConfig {
     pub max_message_bytes: u32,
     /// The most calls in one JSON-RPC batch.
     pub max_batch: u32,
+    /// The most batches sent to one peer and not acknowledged yet (at least 1).
+    ///
+    /// `Transport::send` returns once its batch is written to the peer's connection,
+    /// while earlier batches may still await their answers; when this many are in
+    /// flight it waits for the oldest slot to free. Batches stay in order on the wire
+    /// and into the peer's node (see the server's sequencer). A batch that carries a
+    /// snapshot chunk is the exception: its `send` returns with the answer, so a failed
+    /// chunk is reported as such. 1 sends one batch per round trip.
+    pub max_in_flight: u32,
     /// The most concurrent connections.
     pub max_connections: u32,
     /// A call to a peer gives up after this long.
@@ -38,6 +47,7 @@ impl JsonRpcConfig {
             token: None,
             max_message_bytes: 64 << 20,
             max_batch: 1024,
+            max_in_flight: 8,
             max_connections: 1024,
             request_timeout: std::time::Duration::from_secs(5),
             connect_timeout: std::time::Duration::from_secs(2),

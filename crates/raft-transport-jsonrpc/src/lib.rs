@@ -7,7 +7,8 @@
 //! only: the application's own methods (`kv_put`, `lock_acquire`, ...) and the
 //! node's health, status and metrics are served by an API server built on the
 //! node's `RaftHandle`, on its own port. Peers keep one WebSocket JSON-RPC
-//! connection each, found through a [`ServiceDiscovery`].
+//! connection each, found through a [`ServiceDiscovery`], with up to
+//! [`JsonRpcConfig::max_in_flight`] batches on it at once, in order.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -24,6 +25,7 @@
 mod client;
 mod config;
 mod envelope;
+mod order;
 mod server;
 
 use std::collections::BTreeMap;
@@ -44,7 +46,7 @@ pub(crate) struct Inner {
     pub(crate) me: NodeId,
     pub(crate) cfg: JsonRpcConfig,
     pub(crate) discovery: Arc<dyn ServiceDiscovery>,
-    peers: Mutex<BTreeMap<NodeId, Arc<tokio::sync::Mutex<client::Peer>>>>,
+    peers: Mutex<BTreeMap<NodeId, Arc<client::Peer>>>,
     local_addr: Mutex<Option<SocketAddr>>,
 }
 
@@ -94,11 +96,11 @@ impl JsonRpcTransport {
         self.inner.local_addr.lock().ok().and_then(|a| *a)
     }
 
-    fn peer(&self, to: &NodeId) -> Arc<tokio::sync::Mutex<client::Peer>> {
+    fn peer(&self, to: &NodeId) -> Arc<client::Peer> {
         let mut peers = self.inner.peers.lock().unwrap_or_else(|e| e.into_inner());
         peers
             .entry(to.clone())
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(client::Peer::new(&self.inner.cfg))))
+            .or_insert_with(|| Arc::new(client::Peer::new(&self.inner.cfg)))
             .clone()
     }
 }
@@ -120,9 +122,9 @@ impl Transport for JsonRpcTransport {
     }
 
     async fn send(&self, to: &NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
-        let peer = self.peer(to);
-        let mut peer = peer.lock().await;
-        peer.send(&self.inner, to, messages).await
+        // No lock across the round trip: the peer writes under its connection's lock
+        // and awaits answers outside it, up to `max_in_flight` batches at once.
+        self.peer(to).send(&self.inner, to, messages).await
     }
 
     async fn stop(&self) {

@@ -4,17 +4,19 @@
 use std::net::SocketAddr;
 
 use jsonrpsee::server::{
-    BatchRequestConfig, HttpBody, HttpRequest, HttpResponse, RpcModule, Server, ServerConfig, ServerHandle,
+    BatchRequestConfig, ConnectionId, HttpBody, HttpRequest, HttpResponse, RpcModule, Server, ServerConfig,
+    ServerHandle,
 };
 use jsonrpsee::types::error::INVALID_PARAMS_CODE;
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Params};
 use jsonrpsee::Extensions;
 use raft_cluster::wire_json;
 use raft_cluster::{Inbox, InboxError, TransportError};
-use raft_core::NodeId;
+use raft_core::{Message, NodeId};
 use serde_json::{json, Map, Value};
 use tower_http::validate_request::{ValidateRequest, ValidateRequestHeaderLayer};
 
+use crate::order::Sequencer;
 use crate::Inner;
 
 /// The JSON-RPC method for each Raft message type: `raft_` + the type in lower camel
@@ -101,24 +103,78 @@ struct Ctx {
     me: NodeId,
     cluster: String,
     inbox: Inbox,
+    order: Sequencer,
 }
 
 fn error(code: ErrorCode, message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObject::owned(code as i32, message, None::<()>)
 }
 
+fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObject::owned(INVALID_PARAMS_CODE, message, None::<()>)
+}
+
+fn inbox_error(e: InboxError) -> ErrorObjectOwned {
+    match e {
+        InboxError::Closed => error(ErrorCode::NodeStopped, "node stopped"),
+        e => error(ErrorCode::Overloaded, e.to_string()),
+    }
+}
+
 fn handle(kind: &'static str, params: Params<'_>, ctx: &Ctx, ext: &Extensions) -> Result<Value, ErrorObjectOwned> {
+    let mut payload: Map<String, Value> = params
+        .parse()
+        .map_err(|e| invalid_params(format!("params must be an object: {e}")))?;
+    let seq = match payload.remove("seq") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| invalid_params("seq must be a non-negative integer"))?,
+        ),
+    };
+    let checked = check(kind, payload, ctx, ext);
+    let conn = ext.get::<ConnectionId>().map(|c| c.0);
+    let (Some(seq), Some(conn)) = (seq, conn) else {
+        // An unnumbered call (a plain JSON-RPC client): delivered as it comes.
+        return ctx.inbox.deliver(checked?).map(|()| accepted()).map_err(inbox_error);
+    };
+    let (message, refused) = match checked {
+        Ok(m) => (Some(m), None),
+        Err(e) => (None, Some(e)),
+    };
+    // The sequencer delivers this call once the ones before it have arrived (see
+    // `order`: jsonrpsee may run a connection's batches in any order). The answer
+    // reports what was delivered now: this call and any that waited for it.
+    let mut outcome = Ok(());
+    ctx.order.submit(conn, seq, message, |m| {
+        if let Err(e) = ctx.inbox.deliver(m) {
+            raft_cluster::warn_limited!(local = %ctx.me, error = %e, "dropping a message");
+            if outcome.is_ok() {
+                outcome = Err(e);
+            }
+        }
+    });
+    match refused {
+        Some(e) => Err(e),
+        None => outcome.map(|()| accepted()).map_err(inbox_error),
+    }
+}
+
+fn accepted() -> Value {
+    json!({ "accepted": true })
+}
+
+/// Every check a call passes before its message may reach the core.
+fn check(
+    kind: &'static str,
+    mut payload: Map<String, Value>,
+    ctx: &Ctx,
+    ext: &Extensions,
+) -> Result<Message, ErrorObjectOwned> {
     let caller = ext.get::<Caller>().cloned().unwrap_or_default();
     if caller.cluster.as_deref().is_some_and(|c| c != ctx.cluster) {
         return Err(error(ErrorCode::WrongCluster, "caller belongs to another cluster"));
     }
-    let mut payload: Map<String, Value> = params.parse().map_err(|e| {
-        ErrorObject::owned(
-            INVALID_PARAMS_CODE,
-            format!("params must be an object: {e}"),
-            None::<()>,
-        )
-    })?;
     match payload.remove("to") {
         None | Some(Value::Null) => {}
         Some(Value::String(to)) if to == ctx.me.as_str() => {}
@@ -130,8 +186,7 @@ fn handle(kind: &'static str, params: Params<'_>, ctx: &Ctx, ext: &Extensions) -
             ));
         }
     }
-    let m = wire_json::from_payload(kind, ctx.me.clone(), payload)
-        .map_err(|e| ErrorObject::owned(INVALID_PARAMS_CODE, e.to_string(), None::<()>))?;
+    let m = wire_json::from_payload(kind, ctx.me.clone(), payload).map_err(|e| invalid_params(e.to_string()))?;
     if let Some(node) = &caller.node {
         if &m.from != node {
             return Err(error(
@@ -140,11 +195,7 @@ fn handle(kind: &'static str, params: Params<'_>, ctx: &Ctx, ext: &Extensions) -
             ));
         }
     }
-    match ctx.inbox.deliver(m) {
-        Ok(()) => Ok(json!({ "accepted": true })),
-        Err(InboxError::Closed) => Err(error(ErrorCode::NodeStopped, "node stopped")),
-        Err(e) => Err(error(ErrorCode::Overloaded, e.to_string())),
-    }
+    Ok(m)
 }
 
 pub(crate) async fn start(inner: &Inner, inbox: Inbox) -> Result<(ServerHandle, SocketAddr), TransportError> {
@@ -153,6 +204,7 @@ pub(crate) async fn start(inner: &Inner, inbox: Inbox) -> Result<(ServerHandle, 
         me: inner.me.clone(),
         cluster: inner.cfg.cluster_id.clone(),
         inbox,
+        order: Sequencer::default(),
     });
     for (kind, method) in METHODS {
         module

@@ -2,8 +2,13 @@
 //! on one workload, each run a separate process of `benches`' `cluster_load` binary,
 //! interleaved round by round (A, B, C, A, B, C, …) so that a machine that speeds up
 //! or slows down during the run shifts every system alike. See docs/testing.md.
+//!
+//! `cargo xtask bench service` ([`service`]) measures the real server the same way:
+//! `easyraft-server` processes beside the in-process ceiling and etcd.
 
+pub mod procs;
 pub mod report;
+pub mod service;
 pub mod strace;
 
 use std::path::{Path, PathBuf};
