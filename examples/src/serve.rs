@@ -270,7 +270,12 @@ async fn route<SM: StateMachine>(req: Request<Incoming>, api: &Api<SM>) -> Respo
     if crate::stream::is_stream(&req) {
         let allowed = api.token.as_ref().is_none_or(|t| bearer_is(&req, t));
         let refuse: crate::stream::Refuse = Arc::new(move |_: &str| {
-            (!allowed).then(|| (i64::from(UNAUTHORIZED), "unauthorized: a valid token is required".to_string()))
+            (!allowed).then(|| {
+                (
+                    i64::from(UNAUTHORIZED),
+                    "unauthorized: a valid token is required".to_string(),
+                )
+            })
         });
         return crate::stream::upgrade(req, api.methods.clone(), refuse);
     }

@@ -81,7 +81,7 @@ pub fn is_stream<B>(req: &Request<B>) -> bool {
     req.method() == Method::GET && req.uri().path() == PATH
 }
 
-fn header<'a, B>(req: &'a Request<B>, name: hyper::header::HeaderName) -> &'a str {
+fn header<B>(req: &Request<B>, name: hyper::header::HeaderName) -> &str {
     req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
@@ -113,7 +113,8 @@ pub fn upgrade(req: Request<Incoming>, methods: Methods, refuse: Refuse) -> Resp
     crate::serve::spawn_bound(async move {
         match hyper::upgrade::on(req).await {
             Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config())).await;
+                let ws =
+                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config())).await;
                 serve_stream(ws, methods, refuse).await;
             }
             Err(e) => debug!(error = %e, "stream upgrade failed"),
@@ -178,7 +179,10 @@ impl InFlight {
     }
 
     /// What a finished task answers (a call that panicked answers an internal error).
-    fn finish(&mut self, done: Result<(tokio::task::Id, StreamResponse), tokio::task::JoinError>) -> Option<StreamResponse> {
+    fn finish(
+        &mut self,
+        done: Result<(tokio::task::Id, StreamResponse), tokio::task::JoinError>,
+    ) -> Option<StreamResponse> {
         let task = match &done {
             Ok((task, _)) => *task,
             Err(e) => e.id(),

@@ -31,7 +31,9 @@ type Ws = WebSocketStream<TcpStream>;
 /// Opens a stream to `port`, with `Authorization: Bearer <token>` when given.
 async fn open(port: u16, token: Option<&str>) -> Ws {
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let mut req = format!("ws://127.0.0.1:{port}/v1/stream").into_client_request().unwrap();
+    let mut req = format!("ws://127.0.0.1:{port}/v1/stream")
+        .into_client_request()
+        .unwrap();
     if let Some(t) = token {
         req.headers_mut()
             .insert("authorization", format!("Bearer {t}").parse().unwrap());
@@ -104,11 +106,21 @@ fn stream_client(ports: &[u16]) -> Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_in_one_frame_are_answered_as_they_complete_not_in_order() {
-    let local = LocalCluster::start(3, None, RaftConfig::fast(), lock::rpc).await.unwrap();
+    let local = LocalCluster::start(3, None, RaftConfig::fast(), lock::rpc)
+        .await
+        .unwrap();
     let leader = local.cluster.wait_for_leader(Duration::from_secs(10)).await.unwrap();
     let port = local.ports[leader.id().as_str()];
     let mut ws = open(port, Some(TOKEN)).await;
-    send(&mut ws, &[request(1, "lock_acquire", json!({"name": "x", "owner": "a", "ttl_ms": 60_000}))]).await;
+    send(
+        &mut ws,
+        &[request(
+            1,
+            "lock_acquire",
+            json!({"name": "x", "owner": "a", "ttl_ms": 60_000}),
+        )],
+    )
+    .await;
     let held = next_frame(&mut ws).await;
     assert_eq!(ok(&held[0])["granted"], json!(true));
     let token = ok(&held[0])["token"].clone();
@@ -139,7 +151,15 @@ async fn calls_in_one_frame_are_answered_as_they_complete_not_in_order() {
     assert_eq!(answered, (200..220).collect::<BTreeSet<u64>>());
     assert!(frames <= 20);
     // a lets go on the same stream: the wait ends and is answered.
-    send(&mut ws, &[request(2, "lock_release", json!({"name": "x", "owner": "a", "token": token}))]).await;
+    send(
+        &mut ws,
+        &[request(
+            2,
+            "lock_release",
+            json!({"name": "x", "owner": "a", "token": token}),
+        )],
+    )
+    .await;
     let mut ids = BTreeSet::new();
     while ids.len() < 2 {
         for r in next_frame(&mut ws).await {
@@ -212,7 +232,14 @@ async fn without_the_token_every_call_is_refused_and_bad_frames_close_the_stream
     let port = local.ports["node1"];
     for token in [None, Some("wrong")] {
         let mut ws = open(port, token).await;
-        send(&mut ws, &[request(1, "kv_get", json!({"key": "k"})), request(2, "kv_put", json!({"key": "k", "value": "v"}))]).await;
+        send(
+            &mut ws,
+            &[
+                request(1, "kv_get", json!({"key": "k"})),
+                request(2, "kv_put", json!({"key": "k", "value": "v"})),
+            ],
+        )
+        .await;
         let mut refused = 0;
         while refused < 2 {
             for r in next_frame(&mut ws).await {
@@ -262,7 +289,9 @@ async fn reqwest_like_get(port: u16) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_waiting_on_a_killed_node_has_no_answer_and_leaves_nothing_behind() {
-    let mut local = LocalCluster::start(3, None, RaftConfig::fast(), lock::rpc).await.unwrap();
+    let mut local = LocalCluster::start(3, None, RaftConfig::fast(), lock::rpc)
+        .await
+        .unwrap();
     let leader = local.cluster.wait_for_leader(Duration::from_secs(10)).await.unwrap();
     let id = leader.id().to_string();
     let port = local.ports[&id];
@@ -294,7 +323,10 @@ async fn a_call_waiting_on_a_killed_node_has_no_answer_and_leaves_nothing_behind
     }
     assert_eq!(client.stream_pending(), 0);
     // The next call connects again (to a dead port: nothing was sent).
-    match client.call(&Call::new("lock_holder", CallKind::Read, json!({"name": "x"})).admin()).await {
+    match client
+        .call(&Call::new("lock_holder", CallKind::Read, json!({"name": "x"})).admin())
+        .await
+    {
         Err(easyraft_client::Error::Unreachable { .. } | easyraft_client::Error::Deadline { .. }) => {}
         other => panic!("a dead node answered {other:?}"),
     }

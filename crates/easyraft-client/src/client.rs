@@ -180,6 +180,17 @@ impl Client {
         })
     }
 
+    /// A client with other `settings` (the same endpoints' connections and TLS
+    /// configuration; no session): for one call to one member, say.
+    pub fn with_settings(&self, settings: Settings) -> Client {
+        Client {
+            settings,
+            http: self.http.clone(),
+            session: None,
+            stream: self.stream.clone(),
+        }
+    }
+
     /// How many calls wait for an answer on the client's stream connections (none once
     /// every call returned, whatever became of it).
     pub fn stream_pending(&self) -> usize {

@@ -130,8 +130,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, FrameError> {
     // The sequence's length comes first, as a varint (the encoding of a u64).
     let (count, _) = postcard::take_from_bytes::<u64>(bytes).map_err(|e| FrameError::Malformed(e.to_string()))?;
     check_count(count)?;
-    let (items, rest) =
-        postcard::take_from_bytes::<Vec<T>>(bytes).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let (items, rest) = postcard::take_from_bytes::<Vec<T>>(bytes).map_err(|e| FrameError::Malformed(e.to_string()))?;
     if !rest.is_empty() {
         return Err(FrameError::Malformed(format!("{} bytes after the frame", rest.len())));
     }
@@ -220,7 +219,10 @@ mod tests {
             })
         );
         assert_eq!(decode::<StreamRequest>(&[0]), Err(FrameError::Empty));
-        assert_eq!(decode::<StreamRequest>(&[]).map_err(|e| matches!(e, FrameError::Malformed(_))), Err(true));
+        assert_eq!(
+            decode::<StreamRequest>(&[]).map_err(|e| matches!(e, FrameError::Malformed(_))),
+            Err(true)
+        );
         let one = StreamRequest {
             id: 1,
             method: "kv_get".into(),
@@ -235,7 +237,12 @@ mod tests {
         };
         assert!(matches!(encode(&[big]), Err(FrameError::TooLarge { .. })));
         // A string whose length claims more than the frame holds.
-        let mut lying = encode(&[StreamRequest { id: 1, method: "m".into(), params: String::new() }]).unwrap();
+        let mut lying = encode(&[StreamRequest {
+            id: 1,
+            method: "m".into(),
+            params: String::new(),
+        }])
+        .unwrap();
         let n = lying.len();
         lying[n - 1] = 0x7f;
         assert!(matches!(decode::<StreamRequest>(&lying), Err(FrameError::Malformed(_))));

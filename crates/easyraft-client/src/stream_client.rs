@@ -25,10 +25,17 @@ use crate::stream::{self, StreamOutcome, StreamRequest, StreamResponse};
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<StreamOutcome>>>>;
 
+/// A connection's key: the endpoint and the token its upgrade carried.
+type Key = (String, Option<String>);
+
+/// One endpoint's connection, connected by the first call that finds none (the others
+/// wait for it rather than connecting too).
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Conn>>>>;
+
 /// The stream connections of a client, one per endpoint and token.
 #[derive(Debug, Default)]
 pub struct StreamPool {
-    conns: tokio::sync::Mutex<HashMap<(String, Option<String>), Arc<Conn>>>,
+    conns: Mutex<HashMap<Key, Slot>>,
     next_id: AtomicU64,
 }
 
@@ -71,13 +78,15 @@ impl StreamPool {
     /// How many calls wait for an answer over all connections (for tests: none once
     /// every call returned).
     pub fn pending(&self) -> usize {
-        match self.conns.try_lock() {
-            Ok(conns) => conns
-                .values()
-                .map(|c| c.pending.lock().map(|p| p.len()).unwrap_or(0))
-                .sum(),
-            Err(_) => 0,
-        }
+        let slots: Vec<Slot> = match self.conns.lock() {
+            Ok(conns) => conns.values().cloned().collect(),
+            Err(_) => return 0,
+        };
+        slots
+            .iter()
+            .filter_map(|slot| slot.try_lock().ok().and_then(|c| c.clone()))
+            .map(|c| c.pending.lock().map(|p| p.len()).unwrap_or(0))
+            .sum()
     }
 
     /// Makes one call of `method` with `params` (JSON text) to `ep` over its stream,
@@ -121,16 +130,18 @@ impl StreamPool {
     /// (or it was lost).
     async fn conn(&self, http: &HttpClient, ep: &Endpoint, token: Option<&str>) -> Result<Arc<Conn>, HttpError> {
         let key = (ep.to_string(), token.map(str::to_string));
-        let mut conns = self.conns.lock().await;
-        if let Some(c) = conns.get(&key) {
-            if c.alive.load(Ordering::Acquire) {
-                return Ok(c.clone());
-            }
-            conns.remove(&key);
+        let slot = match self.conns.lock() {
+            Ok(mut conns) => conns.entry(key).or_default().clone(),
+            Err(_) => return Err(HttpError::Connect("the stream pool is poisoned".into())),
+        };
+        let mut slot = slot.lock().await;
+        if let Some(c) = slot.as_ref().filter(|c| c.alive.load(Ordering::Acquire)) {
+            return Ok(c.clone());
         }
-        // Connected under the lock: concurrent first calls share one connection.
+        // A lost connection goes (its task has ended); a new one takes its place.
+        *slot = None;
         let conn = Arc::new(connect(http, ep, token).await?);
-        conns.insert(key, conn.clone());
+        *slot = Some(conn.clone());
         Ok(conn)
     }
 }
@@ -148,10 +159,13 @@ async fn connect(http: &HttpClient, ep: &Endpoint, token: Option<&str>) -> Resul
         req.headers_mut().insert("authorization", value);
     }
     let limit = http.connect_timeout;
-    let (ws, _) = tokio::time::timeout(limit, tokio_tungstenite::client_async_with_config(req, io, Some(ws_config())))
-        .await
-        .map_err(|_| HttpError::Connect(format!("no stream upgrade within {} ms", limit.as_millis())))?
-        .map_err(|e| HttpError::Connect(format!("stream upgrade: {e}")))?;
+    let (ws, _) = tokio::time::timeout(
+        limit,
+        tokio_tungstenite::client_async_with_config(req, io, Some(ws_config())),
+    )
+    .await
+    .map_err(|_| HttpError::Connect(format!("no stream upgrade within {} ms", limit.as_millis())))?
+    .map_err(|e| HttpError::Connect(format!("stream upgrade: {e}")))?;
     let (out, rx) = mpsc::channel(stream::MAX_PER_FRAME);
     let pending: Pending = Arc::default();
     let alive = Arc::new(AtomicBool::new(true));

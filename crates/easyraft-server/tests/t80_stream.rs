@@ -58,7 +58,11 @@ fn t80_stream_calls_admin_refusal_and_sessions_across_a_leader_kill() {
             tokio::spawn(async move { c.call(&acquire("b", 60_000)).await })
         };
         for i in 0..20 {
-            let put = Call::new("kv_put", CallKind::IdempotentWrite, json!({"key": format!("w{i}"), "value": "x"}));
+            let put = Call::new(
+                "kv_put",
+                CallKind::IdempotentWrite,
+                json!({"key": format!("w{i}"), "value": "x"}),
+            );
             c.call(&put).await.unwrap();
         }
         assert!(!waiter.is_finished(), "b got the lock while a held it");
@@ -69,7 +73,10 @@ fn t80_stream_calls_admin_refusal_and_sessions_across_a_leader_kill() {
         );
         assert_eq!(c.call(&release).await.unwrap().result["released"], true);
         let b = waiter.await.unwrap().unwrap();
-        assert_eq!((b.result["granted"].clone(), b.result["owner"].clone()), (json!(true), json!("b")));
+        assert_eq!(
+            (b.result["granted"].clone(), b.result["owner"].clone()),
+            (json!(true), json!("b"))
+        );
         assert_eq!(c.stream_pending(), 0);
     });
 

@@ -198,10 +198,7 @@ async fn run_member(client: &Client, m: &Member) -> Result<Report, CtlError> {
                 let mut settings = client.settings.clone();
                 settings.endpoints = vec![leader];
                 settings.deadline = settings.timeout;
-                let direct = Client {
-                    settings,
-                    http: client.http.clone(),
-                };
+                let direct = client.with_settings(settings);
                 match direct.call(&admin::members()).await {
                     Ok(better) => return admin::members_report(&better),
                     Err(e) => tracing::debug!(error = %e, "the leader's view is not available"),

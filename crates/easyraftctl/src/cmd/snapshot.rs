@@ -193,10 +193,7 @@ pub async fn compact(client: &Client) -> Result<Report, CtlError> {
     for ep in targets {
         let mut settings = client.settings.clone();
         settings.endpoints = vec![ep.clone()];
-        let one = Client {
-            settings,
-            http: client.http.clone(),
-        };
+        let one = client.with_settings(settings);
         match one.call(&compact_call()).await {
             Ok(reply) => {
                 let r = &reply.result;
