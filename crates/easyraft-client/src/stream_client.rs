@@ -117,7 +117,8 @@ impl StreamPool {
             conn.out
                 .send(request)
                 .await
-                .map_err(|_| HttpError::Exchange("the stream connection closed".into()))?;
+                // Refused by a connection that has ended: nothing was sent.
+                .map_err(|_| HttpError::Connect("the stream connection closed".into()))?;
             rx.await
                 .map_err(|_| HttpError::Exchange("the stream connection was lost".into()))
         };
