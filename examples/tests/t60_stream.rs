@@ -3,8 +3,8 @@
 //! `lock_acquire` does not hold up the calls after it), a follower's not-leader answer
 //! is followed by easyraft-client over the stream, a stream without the token has
 //! every call refused, frames that break the limits close the stream with a close
-//! code (and the node serves on), and a call waiting on a node that is killed fails
-//! as "no answer" without leaving anything behind in the client.
+//! code (and the node serves on), a call that times out or waits on a node that is
+//! killed fails as "no answer" without leaving anything behind in the client.
 
 mod support;
 
@@ -83,6 +83,10 @@ async fn close_code(ws: &mut Ws) -> CloseCode {
 }
 
 fn stream_client(ports: &[u16]) -> Client {
+    stream_client_with(ports, Duration::from_secs(10))
+}
+
+fn stream_client_with(ports: &[u16], timeout: Duration) -> Client {
     Client::new(Settings {
         endpoints: ports
             .iter()
@@ -93,7 +97,7 @@ fn stream_client(ports: &[u16]) -> Client {
             })
             .collect(),
         connect_timeout: Duration::from_secs(2),
-        timeout: Duration::from_secs(10),
+        timeout,
         deadline: Duration::from_secs(30),
         // LocalCluster's nodes want their token on every call: the admin token is the
         // one the client sends.
@@ -330,4 +334,36 @@ async fn a_call_waiting_on_a_killed_node_has_no_answer_and_leaves_nothing_behind
         Err(easyraft_client::Error::Unreachable { .. } | easyraft_client::Error::Deadline { .. }) => {}
         other => panic!("a dead node answered {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_times_out_has_no_answer_and_the_stream_serves_on() {
+    let local = LocalCluster::start(1, None, RaftConfig::fast(), lock::rpc)
+        .await
+        .unwrap();
+    local.cluster.wait_for_leader(Duration::from_secs(10)).await.unwrap();
+    let client = stream_client_with(&[local.ports["node1"]], Duration::from_millis(500));
+    let acquire = |owner: &str, wait_ms: u64| {
+        Call::new(
+            "lock_acquire",
+            CallKind::Write,
+            json!({"name": "x", "owner": owner, "ttl_ms": 60_000, "wait_ms": wait_ms}),
+        )
+        .admin()
+    };
+    assert_eq!(
+        client.call(&acquire("a", 0)).await.unwrap().result["granted"],
+        json!(true)
+    );
+    // Waits a minute on the server; the client gives up after its timeout.
+    match client.call(&acquire("b", 60_000)).await {
+        Err(easyraft_client::Error::UnknownOutcome { reason, .. }) => assert!(reason.contains("timed out"), "{reason}"),
+        other => panic!("a call past its timeout answered {other:?}"),
+    }
+    assert_eq!(client.stream_pending(), 0);
+    let holder = Call::new("lock_holder", CallKind::Read, json!({"name": "x"})).admin();
+    assert_eq!(
+        client.call(&holder).await.unwrap().result["holder"]["owner"],
+        json!("a")
+    );
 }
