@@ -36,3 +36,4 @@ pub mod registry;
 pub mod runner;
 pub mod serve;
 pub mod sessions;
+pub mod stream;

@@ -1,7 +1,8 @@
 //! The API server of a node, built on its [`RaftHandle`] (not on the transport, which
 //! carries Raft traffic only, on its own port): JSON-RPC 2.0 over HTTP/1.1 (`POST /`,
 //! one call or a batch) for the services' methods, and `GET /health`, `/status` and
-//! `/metrics` rendered by [`easyraft::cluster::ops::respond`].
+//! `/metrics` rendered by [`easyraft::cluster::ops::respond`]; and `GET /v1/stream`,
+//! the binary stream of many calls on one WebSocket connection ([`crate::stream`]).
 //!
 //! [`serve`] is the whole server the examples use; the building blocks below it
 //! ([`serve_with`], [`rpc`], [`ops_reply`], ...) are what `easyraft-server` builds its
@@ -130,13 +131,15 @@ where
     F: Future<Output = Response<Body>> + Send + 'static,
 {
     let mut conns = tokio::task::JoinSet::new();
+    // Dropped with this future: what the connections spawned (upgraded streams) ends.
+    let (_alive, life) = tokio::sync::watch::channel(());
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, from)) => {
                     let _ = stream.set_nodelay(true);
                     let (accept, handler) = (accept.clone(), handler.clone());
-                    conns.spawn(async move {
+                    conns.spawn(SERVER_LIFE.scope(life.clone(), async move {
                         let Some(stream) = accept(stream, from).await else {
                             return;
                         };
@@ -146,11 +149,12 @@ where
                         });
                         if let Err(e) = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(stream), service)
+                            .with_upgrades()
                             .await
                         {
                             debug!(%from, error = %e, "API connection ended");
                         }
-                    });
+                    }));
                 }
                 Err(e) => {
                     warn!(error = %e, "API port: accept failed");
@@ -160,6 +164,34 @@ where
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
+}
+
+tokio::task_local! {
+    /// Ends (its sender is dropped) when the [`serve_accepting`] that runs the current
+    /// connection is dropped.
+    static SERVER_LIFE: tokio::sync::watch::Receiver<()>;
+}
+
+/// Spawns `work` (what outlives a request, e.g. an upgraded connection) so that it
+/// ends when the server whose handler calls this is dropped, like its connections;
+/// outside [`serve_accepting`] it runs to its end.
+pub fn spawn_bound<F>(work: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let life = SERVER_LIFE.try_with(|l| l.clone()).ok();
+    tokio::spawn(async move {
+        match life {
+            Some(mut life) => {
+                tokio::select! {
+                    _ = work => {}
+                    // Only ever an error: the sender is dropped, never used.
+                    _ = life.changed() => {}
+                }
+            }
+            None => work.await,
+        }
+    });
 }
 
 /// Answers a JSON-RPC request (`POST` body: one call or a batch) with `methods`.
@@ -222,7 +254,9 @@ pub struct Api<SM: StateMachine> {
 }
 
 /// Serves `api` on `listener` until the task is dropped: `POST /` (JSON-RPC), `GET
-/// /health`, `/status`, `/metrics` ([`ops_reply`]), 404 for anything else.
+/// /v1/stream` (the binary stream, [`crate::stream`], with the same token rule: without
+/// it every call on the stream is refused), `GET /health`, `/status`, `/metrics`
+/// ([`ops_reply`]), 404 for anything else.
 pub async fn serve<SM: StateMachine>(listener: TcpListener, api: Arc<Api<SM>>) {
     serve_with(listener, move |req| {
         let api = api.clone();
@@ -233,6 +267,18 @@ pub async fn serve<SM: StateMachine>(listener: TcpListener, api: Arc<Api<SM>>) {
 
 async fn route<SM: StateMachine>(req: Request<Incoming>, api: &Api<SM>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
+    if crate::stream::is_stream(&req) {
+        let allowed = api.token.as_ref().is_none_or(|t| bearer_is(&req, t));
+        let refuse: crate::stream::Refuse = Arc::new(move |_: &str| {
+            (!allowed).then(|| {
+                (
+                    i64::from(UNAUTHORIZED),
+                    "unauthorized: a valid token is required".to_string(),
+                )
+            })
+        });
+        return crate::stream::upgrade(req, api.methods.clone(), refuse);
+    }
     match *req.method() {
         Method::POST if path == "/" => {
             rpc(req, &api.methods, |head, _, id| match &api.token {

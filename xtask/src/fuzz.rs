@@ -12,13 +12,14 @@ use std::time::Instant;
 use crate::suite::{target_dir, workspace_root};
 
 /// Every target, in the order they run.
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 7] = [
     "wire_binary",
     "wire_envelope",
     "json_payload",
     "api_params",
     "storage_dir",
     "raw_node",
+    "stream_frame",
 ];
 
 /// What to fuzz and for how long.

@@ -12,6 +12,8 @@ use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::http::{HttpClient, HttpError};
 use crate::policy::{self, CallKind, Decision, Failure, Outcome, Tries};
+use crate::stream::StreamOutcome;
+use crate::stream_client::StreamPool;
 
 /// One JSON-RPC call to make.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,6 +85,20 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// The CA certificates (PEM) that `https://` endpoints' certificates must chain to.
     pub cacert: Option<std::path::PathBuf>,
+    /// How calls travel: one HTTP exchange each, or over a shared binary stream.
+    pub protocol: Protocol,
+}
+
+/// How a [`Client`] sends its calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// JSON-RPC over HTTP/1.1: one `POST /` per attempt, on a fresh connection.
+    #[default]
+    Http,
+    /// The binary stream (`GET /v1/stream`, [`crate::stream`]): every attempt to an
+    /// endpoint goes over one multiplexed WebSocket connection to it, shared by all
+    /// the client's concurrent calls (and its clones).
+    Stream,
 }
 
 /// The client. Clones share connections and, with [`Client::with_sessions`], the
@@ -95,6 +111,16 @@ pub struct Client {
     pub http: HttpClient,
     /// The client session that writes run in (`None`: writes carry no session).
     session: Option<std::sync::Arc<crate::session::SessionCell>>,
+    /// The stream connections ([`Protocol::Stream`]).
+    stream: std::sync::Arc<StreamPool>,
+}
+
+/// What one attempt brought back.
+enum Exchanged {
+    /// A JSON-RPC answer.
+    Parsed(Parsed),
+    /// An HTTP answer that is not one.
+    Other(crate::http::Answer),
 }
 
 /// What one JSON-RPC answer body says.
@@ -150,7 +176,68 @@ impl Client {
             settings,
             http,
             session: None,
+            stream: std::sync::Arc::default(),
         })
+    }
+
+    /// The same client (connections, TLS configuration, session) with other
+    /// `settings`: for one call to one member, say, or another deadline.
+    pub fn with_settings(&self, settings: Settings) -> Client {
+        Client {
+            settings,
+            http: self.http.clone(),
+            session: self.session.clone(),
+            stream: self.stream.clone(),
+        }
+    }
+
+    /// How many calls wait for an answer on the client's stream connections (none once
+    /// every call returned, whatever became of it).
+    pub fn stream_pending(&self) -> usize {
+        self.stream.pending()
+    }
+
+    /// One attempt of `call` to `ep`, over the settings' protocol.
+    async fn exchange(
+        &self,
+        ep: &Endpoint,
+        call: &Call,
+        body: &Bytes,
+        token: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Exchanged, HttpError> {
+        match self.settings.protocol {
+            Protocol::Http => {
+                let answer = self
+                    .http
+                    .exchange(ep, Method::POST, "/", token, body.clone(), timeout)
+                    .await?;
+                Ok(match parse_answer(&answer.body) {
+                    Some(parsed) => Exchanged::Parsed(parsed),
+                    None => Exchanged::Other(answer),
+                })
+            }
+            Protocol::Stream => {
+                let params = call.params.to_string();
+                let outcome = self
+                    .stream
+                    .call(&self.http, ep, token, call.method, params, timeout)
+                    .await?;
+                Ok(Exchanged::Parsed(match outcome {
+                    StreamOutcome::Ok(text) => Parsed::Result(
+                        serde_json::from_str(&text)
+                            .map_err(|e| HttpError::Exchange(format!("the stream's result is not JSON: {e}")))?,
+                    ),
+                    StreamOutcome::Err { code, message, data } => Parsed::Error {
+                        code,
+                        message,
+                        data: data
+                            .and_then(|d| serde_json::from_str::<Value>(&d).ok())
+                            .filter(|d| !d.is_null()),
+                    },
+                }))
+            }
+        }
     }
 
     /// The same client with exactly-once writes: every write ([`CallKind::Write`] and
@@ -162,16 +249,6 @@ impl Client {
     pub fn with_sessions(mut self) -> Client {
         self.session = Some(std::sync::Arc::default());
         self
-    }
-
-    /// The same client (connections, session) with `settings` instead: to ask one
-    /// member only, or with another deadline.
-    pub fn with_settings(&self, settings: Settings) -> Client {
-        Client {
-            settings,
-            http: self.http.clone(),
-            session: self.session.clone(),
-        }
     }
 
     /// The id of the session writes run in, once one is open.
@@ -219,10 +296,7 @@ impl Client {
         loop {
             attempts += 1;
             tracing::debug!(endpoint = %current, method = call.method, attempt = attempts, "calling");
-            let exchanged = self
-                .http
-                .exchange(&current, Method::POST, "/", token, body.clone(), timeout)
-                .await;
+            let exchanged = self.exchange(&current, call, &body, token, timeout).await;
             let (outcome, error) = match exchanged {
                 Err(HttpError::Connect(reason)) => {
                     tracing::debug!(endpoint = %current, %reason, "cannot connect");
@@ -240,14 +314,14 @@ impl Client {
                     };
                     (Outcome::NoAnswer, Some(e))
                 }
-                Ok(answer) => match parse_answer(&answer.body) {
-                    Some(Parsed::Result(result)) => {
+                Ok(answer) => match answer {
+                    Exchanged::Parsed(Parsed::Result(result)) => {
                         return Ok(Reply {
                             endpoint: current,
                             result,
                         })
                     }
-                    Some(Parsed::Error { code, message, data }) => {
+                    Exchanged::Parsed(Parsed::Error { code, message, data }) => {
                         tracing::debug!(endpoint = %current, code, %message, "error answer");
                         if code == i64::from(crate::codes::UNKNOWN_OUTCOME) {
                             *maybe_applied = true;
@@ -266,7 +340,7 @@ impl Client {
                         };
                         (Outcome::Error { code, leader_address }, Some(e))
                     }
-                    None => {
+                    Exchanged::Other(answer) => {
                         // Not the server's JSON-RPC answer (a proxy's?): the request
                         // may have reached it.
                         *maybe_applied = true;

@@ -64,7 +64,7 @@ pub struct Answer {
 pub type TlsConfig = std::sync::Arc<tokio_rustls::rustls::ClientConfig>;
 
 /// A connection, plain or TLS.
-trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+pub(crate) trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 /// How to reach endpoints.
@@ -126,7 +126,7 @@ impl HttpClient {
     }
 
     /// Connects to `ep` (TCP, then TLS for `https://`), within the connect timeout.
-    async fn connect(&self, ep: &Endpoint) -> Result<Box<dyn Io>, HttpError> {
+    pub(crate) async fn connect(&self, ep: &Endpoint) -> Result<Box<dyn Io>, HttpError> {
         let authority = ep.authority();
         let limit = self.connect_timeout;
         let work = async {

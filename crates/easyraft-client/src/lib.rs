@@ -10,7 +10,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use easyraft_client::client::{Call, Client, Settings};
+//! use easyraft_client::client::{Call, Client, Protocol, Settings};
 //! use easyraft_client::endpoint::Endpoint;
 //! use easyraft_client::policy::CallKind;
 //! use serde_json::json;
@@ -24,6 +24,7 @@
 //!     deadline: Duration::from_secs(15),
 //!     admin_token: None,
 //!     cacert: None,
+//!     protocol: Protocol::Http,
 //! })?;
 //! let put = Call::new("kv_put", CallKind::IdempotentWrite, json!({"key": "k", "value": "v"}));
 //! let reply = client.call(&put).await?;
@@ -48,5 +49,7 @@ pub mod http;
 pub mod policy;
 pub mod services;
 mod session;
+pub mod stream;
+pub mod stream_client;
 
 pub use error::Error;

@@ -1,6 +1,7 @@
-//! The client port: JSON-RPC 2.0 over HTTP/1.1 (`POST /`, one call or a batch), and
-//! `GET /health`, `/status`, `/metrics`. Built from the node's handle, not the
-//! transport.
+//! The client port: JSON-RPC 2.0 over HTTP/1.1 (`POST /`, one call or a batch), the
+//! binary stream (`GET /v1/stream`, [`examples::stream`]: many calls on one WebSocket
+//! connection, authorized as `POST /` is, from the upgrade request's token), and `GET
+//! /health`, `/status`, `/metrics`. Built from the node's handle, not the transport.
 
 use std::sync::Arc;
 
@@ -50,6 +51,9 @@ pub async fn serve(listener: TcpListener, api: Arc<ClientApi>, tls: Option<TlsAc
                 let (parts, _) = req.into_parts();
                 return backup(&Request::from_parts(parts, ()), &api).await;
             }
+            if examples::stream::is_stream(&req) {
+                return boxed(stream(req, api));
+            }
             boxed(route(req, &api).await)
         }
     };
@@ -97,6 +101,23 @@ async fn route(req: Request<Incoming>, api: &ClientApi) -> Response<Full<Bytes>>
         }
         _ => not_found(req.method(), &path),
     }
+}
+
+/// `GET /v1/stream`: every call on it is authorized by [`authorized_head`] on the
+/// upgrade request's headers, as each `POST /` request is.
+fn stream(req: Request<Incoming>, api: Arc<ClientApi>) -> Response<Full<Bytes>> {
+    let mut head = Request::new(());
+    *head.headers_mut() = req.headers().clone();
+    let methods = api.methods.clone();
+    let refuse: examples::stream::Refuse = Arc::new(move |method: &str| {
+        (!authorized_head(&head, &api, method)).then(|| {
+            (
+                i64::from(UNAUTHORIZED),
+                "unauthorized: a valid admin token is required".to_string(),
+            )
+        })
+    });
+    examples::stream::upgrade(req, methods, refuse)
 }
 
 /// 200 when the node runs and knows a leader, else 503.

@@ -220,6 +220,7 @@ fn t19_the_client_port_serves_https_to_clients_and_to_members() {
         deadline: Duration::from_secs(60),
         admin_token: Some(ADMIN_TOKEN.to_string()),
         cacert: Some(cert.clone()),
+        protocol: easyraft_client::client::Protocol::Http,
     })
     .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();

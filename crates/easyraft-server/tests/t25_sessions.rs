@@ -113,6 +113,7 @@ fn t25_a_cas_whose_answer_is_lost_and_whose_leader_dies_is_applied_once() {
         deadline: Duration::from_secs(60),
         admin_token: None,
         cacert: None,
+        protocol: easyraft_client::client::Protocol::Http,
     })
     .unwrap()
     .with_sessions();

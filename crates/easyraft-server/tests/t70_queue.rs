@@ -60,6 +60,7 @@ impl Producer {
             deadline: Duration::from_secs(60),
             admin_token: None,
             cacert: None,
+            protocol: easyraft_client::client::Protocol::Http,
         })
         .unwrap()
         .with_sessions();

@@ -26,6 +26,7 @@ fn t80_every_typed_method_answers_its_documented_shape() {
         deadline: Duration::from_secs(30),
         admin_token: None,
         cacert: None,
+        protocol: easyraft_client::client::Protocol::Http,
     })
     .unwrap()
     .with_sessions();

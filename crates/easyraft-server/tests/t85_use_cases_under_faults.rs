@@ -1,5 +1,5 @@
 //! The configuration center and the registry through faults, on three real servers,
-//! through easyraft-client's typed APIs:
+//! through easyraft-client's typed APIs over the binary stream:
 //! - watchers long-polling `config_watch` while keys are set, the leader is killed
 //!   and a namespace is rolled back: every watcher sees every change, the rollback's
 //!   included, exactly once and in version order — the same sequence for all;
@@ -28,6 +28,7 @@ fn client(ports: &[u16]) -> Client {
         deadline: Duration::from_secs(60),
         admin_token: None,
         cacert: None,
+        protocol: easyraft_client::client::Protocol::Stream,
     })
     .unwrap()
 }

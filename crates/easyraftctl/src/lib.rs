@@ -17,6 +17,7 @@
 //!     deadline: Duration::from_secs(15),
 //!     admin_token: None,
 //!     cacert: None,
+//!     protocol: easyraft_client::client::Protocol::Http,
 //! })?;
 //! let reply = client.call(&kv::put("greeting", "hello")).await?;
 //! let report = kv::written("greeting", &reply, "kv_put")?;

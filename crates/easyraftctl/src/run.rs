@@ -54,6 +54,7 @@ pub fn settings(cli: &Cli) -> Result<Settings, CtlError> {
         deadline: cli.deadline,
         admin_token: token,
         cacert: cli.cacert.clone(),
+        protocol: easyraft_client::client::Protocol::Http,
     })
 }
 

@@ -124,6 +124,7 @@ pub(crate) fn writer(shared: &Shared) -> Result<Client, easyraft_client::Error> 
         deadline: OP_DEADLINE,
         admin_token: Some(shared.token.clone()),
         cacert: None,
+        protocol: easyraft_client::client::Protocol::Http,
     })?
     .with_sessions())
 }
