@@ -16,8 +16,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use easyraft_client::client::{Call, Client, Settings};
-use easyraft_client::endpoint::Endpoint;
+use easyraft_client::client::{Call, Protocol};
 use easyraft_client::policy::CallKind;
 use serde_json::{json, Value};
 use support::*;
@@ -106,17 +105,7 @@ fn t25_a_cas_whose_answer_is_lost_and_whose_leader_dies_is_applied_once() {
             .filter(|n| n.id != leader_id)
             .map(|n| format!("127.0.0.1:{}", n.client)),
     );
-    let client = Client::new(Settings {
-        endpoints: Endpoint::parse_list(&endpoints).unwrap(),
-        connect_timeout: Duration::from_secs(2),
-        timeout: Duration::from_secs(5),
-        deadline: Duration::from_secs(60),
-        admin_token: None,
-        cacert: None,
-        protocol: easyraft_client::client::Protocol::Http,
-    })
-    .unwrap()
-    .with_sessions();
+    let client = easyraft_client_to(&endpoints, Protocol::Http, None).with_sessions();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let writer = {
         let client = client.clone();

@@ -50,20 +50,7 @@ struct Producer {
 
 impl Producer {
     fn new(name: &'static str, ports: &[u16]) -> Producer {
-        use easyraft_client::client::{Client, Settings};
-        use easyraft_client::endpoint::Endpoint;
-        let endpoints: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-        let client = Client::new(Settings {
-            endpoints: Endpoint::parse_list(&endpoints).unwrap(),
-            connect_timeout: Duration::from_secs(1),
-            timeout: Duration::from_secs(5),
-            deadline: Duration::from_secs(60),
-            admin_token: None,
-            cacert: None,
-            protocol: easyraft_client::client::Protocol::Http,
-        })
-        .unwrap()
-        .with_sessions();
+        let client = easyraft_client(ports, easyraft_client::client::Protocol::Http, None).with_sessions();
         let rt = tokio::runtime::Runtime::new().unwrap();
         Producer { name, client, rt }
     }

@@ -12,24 +12,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use easyraft_client::client::{Call, Client, Protocol, Settings};
-use easyraft_client::endpoint::Endpoint;
+use easyraft_client::client::{Call, Client, Protocol};
 use easyraft_client::policy::CallKind;
 use serde_json::json;
 use support::*;
 
 fn client(ports: &[u16], admin_token: Option<&str>) -> Client {
-    let endpoints: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    Client::new(Settings {
-        endpoints: Endpoint::parse_list(&endpoints).unwrap(),
-        connect_timeout: Duration::from_secs(2),
-        timeout: Duration::from_secs(5),
-        deadline: Duration::from_secs(60),
-        admin_token: admin_token.map(str::to_string),
-        cacert: None,
-        protocol: Protocol::Stream,
-    })
-    .unwrap()
+    easyraft_client(ports, Protocol::Stream, admin_token)
 }
 
 #[test]

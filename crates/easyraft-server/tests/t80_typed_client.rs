@@ -8,8 +8,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use easyraft_client::client::{Client, Settings};
-use easyraft_client::endpoint::Endpoint;
+use easyraft_client::client::Protocol;
 use easyraft_client::services::{Acquired, Config, Kv, Lease, Lock, Queue, Read, Registry, Watched};
 use support::*;
 
@@ -18,18 +17,8 @@ fn t80_every_typed_method_answers_its_documented_shape() {
     let dir = tempfile::tempdir().unwrap();
     let nodes = start_cluster(dir.path(), 3);
     leader(&nodes);
-    let endpoints: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.client)).collect();
-    let client = Client::new(Settings {
-        endpoints: Endpoint::parse_list(&endpoints).unwrap(),
-        connect_timeout: Duration::from_secs(2),
-        timeout: Duration::from_secs(5),
-        deadline: Duration::from_secs(30),
-        admin_token: None,
-        cacert: None,
-        protocol: easyraft_client::client::Protocol::Http,
-    })
-    .unwrap()
-    .with_sessions();
+    let ports: Vec<u16> = nodes.iter().map(|n| n.client).collect();
+    let client = easyraft_client(&ports, Protocol::Http, None).with_sessions();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
         // kv

@@ -14,23 +14,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use easyraft_client::client::{Client, Settings};
-use easyraft_client::endpoint::Endpoint;
+use easyraft_client::client::{Client, Protocol};
 use easyraft_client::services::{Config, ConfigChange, Lease, Read, Registry, Watched};
 use support::*;
 
 fn client(ports: &[u16]) -> Client {
-    let endpoints: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    Client::new(Settings {
-        endpoints: Endpoint::parse_list(&endpoints).unwrap(),
-        connect_timeout: Duration::from_secs(1),
-        timeout: Duration::from_secs(5),
-        deadline: Duration::from_secs(60),
-        admin_token: None,
-        cacert: None,
-        protocol: easyraft_client::client::Protocol::Stream,
-    })
-    .unwrap()
+    easyraft_client(ports, Protocol::Stream, None)
 }
 
 /// Watches `app/` from version 0 until it has seen version `until` (set once known).

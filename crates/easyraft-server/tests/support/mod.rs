@@ -465,3 +465,32 @@ impl Writer {
         }
     }
 }
+
+/// An easyraft-client over `endpoints` (`host:port`) with `protocol`: 2 s to connect,
+/// 5 s per attempt, 60 s per call, the admin token if given.
+pub(crate) fn easyraft_client_to(
+    endpoints: &[String],
+    protocol: easyraft_client::client::Protocol,
+    admin_token: Option<&str>,
+) -> easyraft_client::client::Client {
+    easyraft_client::client::Client::new(easyraft_client::client::Settings {
+        endpoints: easyraft_client::endpoint::Endpoint::parse_list(endpoints).unwrap(),
+        connect_timeout: Duration::from_secs(2),
+        timeout: Duration::from_secs(5),
+        deadline: Duration::from_secs(60),
+        admin_token: admin_token.map(str::to_string),
+        cacert: None,
+        protocol,
+    })
+    .unwrap()
+}
+
+/// [`easyraft_client_to`] over loopback client ports.
+pub(crate) fn easyraft_client(
+    ports: &[u16],
+    protocol: easyraft_client::client::Protocol,
+    admin_token: Option<&str>,
+) -> easyraft_client::client::Client {
+    let endpoints: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    easyraft_client_to(&endpoints, protocol, admin_token)
+}
