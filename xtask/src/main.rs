@@ -1,7 +1,7 @@
 //! `cargo xtask`: see the library's documentation.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::builder::TypedValueParser;
@@ -485,7 +485,7 @@ fn run_chaos(a: ChaosArgs) -> Result<bool, demo::DemoError> {
 /// `cargo xtask bench compare`.
 fn run_compare(a: CompareArgs) -> Result<bool, demo::DemoError> {
     let root = workspace_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target = target_dir(&root);
     if a.clients.contains(&0) || a.secs <= 0.0 || a.workers == 0 {
         return Err("--clients, --secs and --workers must be positive".into());
     }
@@ -498,11 +498,7 @@ fn run_compare(a: CompareArgs) -> Result<bool, demo::DemoError> {
         workers: a.workers,
         baseline: a.baseline,
         strace: a.strace,
-        target: if target.is_absolute() {
-            target
-        } else {
-            root.join(target)
-        },
+        target,
         root,
     };
     bench::compare(&opts)
@@ -510,7 +506,7 @@ fn run_compare(a: CompareArgs) -> Result<bool, demo::DemoError> {
 
 fn run_service_bench(a: ServiceBenchArgs) -> Result<bool, demo::DemoError> {
     let root = workspace_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target = target_dir(&root);
     if a.clients.is_empty() || a.clients.contains(&0) || a.workers == 0 {
         return Err("--clients and --workers must be positive".into());
     }
@@ -525,14 +521,21 @@ fn run_service_bench(a: ServiceBenchArgs) -> Result<bool, demo::DemoError> {
         secs: a.secs,
         warmup: a.warmup,
         workers: a.workers,
-        target: if target.is_absolute() {
-            target
-        } else {
-            root.join(target)
-        },
+        target,
         root,
     };
     bench::service::bench(&opts)
+}
+
+/// The cargo target directory (`CARGO_TARGET_DIR`, relative to `root` if relative;
+/// `root/target` by default).
+fn target_dir(root: &Path) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    if target.is_absolute() {
+        target
+    } else {
+        root.join(target)
+    }
 }
 
 fn workspace_root() -> PathBuf {

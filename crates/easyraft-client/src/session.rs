@@ -121,11 +121,10 @@ pub(crate) async fn call(client: &Client, cell: &SessionCell, call: &Call) -> Re
                 cell.forget(stamp.id).await;
                 if maybe_applied || reopened {
                     // An earlier attempt may have been applied under the old session.
-                    return Err(Error::UnknownOutcome {
-                        endpoint: String::new(),
-                        method: call.method.to_string(),
-                        reason: format!("session {} expired while the write was retried: {e}", stamp.id),
-                    });
+                    return Err(unknown(
+                        call,
+                        format!("session {} expired while the write was retried: {e}", stamp.id),
+                    ));
                 }
                 // Nothing was applied: send it once more in a new session.
                 reopened = true;
@@ -133,13 +132,22 @@ pub(crate) async fn call(client: &Client, cell: &SessionCell, call: &Call) -> Re
             // Given up with an attempt that may have been applied: say so, whatever
             // the last attempt's error was.
             Err(e) if maybe_applied && !matches!(e, Error::UnknownOutcome { .. }) => {
-                return Err(Error::UnknownOutcome {
-                    endpoint: String::new(),
-                    method: call.method.to_string(),
-                    reason: format!("an attempt may have been applied, and none was answered: {e}"),
-                });
+                return Err(unknown(
+                    call,
+                    format!("an attempt may have been applied, and none was answered: {e}"),
+                ));
             }
             other => return other,
         }
+    }
+}
+
+/// The outcome of the write `call` is unknown, for `reason` (it went to several
+/// endpoints: none is named).
+fn unknown(call: &Call, reason: String) -> Error {
+    Error::UnknownOutcome {
+        endpoint: String::new(),
+        method: call.method.to_string(),
+        reason,
     }
 }

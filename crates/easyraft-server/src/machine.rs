@@ -406,6 +406,34 @@ mod tests {
     use super::*;
     use crate::directory::MemberAddress;
 
+    /// A snapshot in the layout of an older release: kv, lock, config and directory,
+    /// plus the registry's part when given (the layout before the queue and sessions).
+    fn old_snapshot(registry: Option<&Registry>) -> Vec<u8> {
+        let (kv, lock, config) = (
+            KvStore::default().snapshot().unwrap().to_vec(),
+            LockTable::default().snapshot().unwrap().to_vec(),
+            ConfigStore::default().snapshot().unwrap().to_vec(),
+        );
+        match registry {
+            None => encode(&(kv, lock, config, Members::new())),
+            Some(r) => encode(&(kv, lock, config, Members::new(), r.snapshot().unwrap().to_vec())),
+        }
+        .unwrap()
+        .to_vec()
+    }
+
+    /// Registers instance "a" of service "api" for a second, at log time 0.
+    fn register_api() -> RegistryCommand {
+        RegistryCommand::Register {
+            service: "api".into(),
+            instance: "a".into(),
+            address: "10.0.0.1:80".into(),
+            meta: Default::default(),
+            ttl_ms: 1000,
+            now_ms: 0,
+        }
+    }
+
     #[test]
     fn a_snapshot_restores_every_service_and_the_directory() {
         let mut m = ServerMachine::default();
@@ -446,13 +474,7 @@ mod tests {
 
     #[test]
     fn a_snapshot_from_before_the_registry_still_restores() {
-        let old = encode(&(
-            KvStore::default().snapshot().unwrap().to_vec(),
-            LockTable::default().snapshot().unwrap().to_vec(),
-            ConfigStore::default().snapshot().unwrap().to_vec(),
-            Members::new(),
-        ))
-        .unwrap();
+        let old = old_snapshot(None);
         let mut m = ServerMachine::default();
         m.restore(&old).unwrap();
         let q = examples::registry::RegistryQuery::Services { now_ms: 0 };
@@ -461,17 +483,7 @@ mod tests {
             ServerAnswer::Registry(RegistryAnswer::Services(s)) if s.is_empty()
         ));
         // And a new snapshot carries the registry.
-        m.apply(
-            1,
-            ServerCommand::Registry(RegistryCommand::Register {
-                service: "api".into(),
-                instance: "a".into(),
-                address: "10.0.0.1:80".into(),
-                meta: Default::default(),
-                ttl_ms: 1000,
-                now_ms: 0,
-            }),
-        );
+        m.apply(1, ServerCommand::Registry(register_api()));
         let mut back = ServerMachine::default();
         back.restore(&m.snapshot().unwrap()).unwrap();
         let q = examples::registry::RegistryQuery::Services { now_ms: 0 };
@@ -519,14 +531,7 @@ mod tests {
         );
         assert_eq!(follower.sessions.kept_responses(), 1);
         // A snapshot of a release without sessions restores with none open.
-        let v2 = encode(&(
-            KvStore::default().snapshot().unwrap().to_vec(),
-            LockTable::default().snapshot().unwrap().to_vec(),
-            ConfigStore::default().snapshot().unwrap().to_vec(),
-            Members::new(),
-            Registry::default().snapshot().unwrap().to_vec(),
-        ))
-        .unwrap();
+        let v2 = old_snapshot(Some(&Registry::default()));
         let mut old = ServerMachine::default();
         old.restore(&v2).unwrap();
         assert_eq!(old.sessions.open_sessions(), 0);
@@ -550,25 +555,8 @@ mod tests {
     #[test]
     fn a_snapshot_from_before_the_queue_restores_with_an_empty_queue_and_a_new_one_carries_it() {
         let mut registry = Registry::default();
-        registry.apply(
-            1,
-            RegistryCommand::Register {
-                service: "api".into(),
-                instance: "a".into(),
-                address: "10.0.0.1:80".into(),
-                meta: Default::default(),
-                ttl_ms: 1000,
-                now_ms: 0,
-            },
-        );
-        let old = encode(&(
-            KvStore::default().snapshot().unwrap().to_vec(),
-            LockTable::default().snapshot().unwrap().to_vec(),
-            ConfigStore::default().snapshot().unwrap().to_vec(),
-            Members::new(),
-            registry.snapshot().unwrap().to_vec(),
-        ))
-        .unwrap();
+        registry.apply(1, register_api());
+        let old = old_snapshot(Some(&registry));
         let mut m = ServerMachine::default();
         m.restore(&old).unwrap();
         assert_eq!(queue_info(&m), None);

@@ -234,15 +234,14 @@ impl<R: Clone + Serialize + DeserializeOwned> SessionTable<R> {
         }
     }
 
-    fn touch(&mut self, id: SessionId) -> bool {
+    /// Marks session `id` active now; the session, if it is open.
+    fn touch(&mut self, id: SessionId) -> Option<&mut SessionState<R>> {
         let now = self.now;
-        let Some(s) = self.sessions.get_mut(&id) else {
-            return false;
-        };
+        let s = self.sessions.get_mut(&id)?;
         self.by_age.remove(&(s.last_active, id));
         s.last_active = now;
         self.by_age.insert((now, id));
-        true
+        Some(s)
     }
 
     /// Applies one session command at log `index`; `apply` runs the wrapped command,
@@ -275,8 +274,8 @@ impl<R: Clone + Serialize + DeserializeOwned> SessionTable<R> {
             SessionCommand::KeepAlive { session, at_ms } => {
                 self.tick(at_ms);
                 match self.touch(session) {
-                    true => SessionResponse::Done,
-                    false => SessionResponse::Refused(SessionError::UnknownSession(session)),
+                    Some(_) => SessionResponse::Done,
+                    None => SessionResponse::Refused(SessionError::UnknownSession(session)),
                 }
             }
             SessionCommand::Close { session, at_ms } => {
@@ -298,11 +297,8 @@ impl<R: Clone + Serialize + DeserializeOwned> SessionTable<R> {
                 command,
             } => {
                 self.tick(at_ms);
-                if !self.touch(session) {
-                    return SessionResponse::Refused(SessionError::UnknownSession(session));
-                }
                 let limit = self.limits.max_pending;
-                let Some(s) = self.sessions.get_mut(&session) else {
+                let Some(s) = self.touch(session) else {
                     return SessionResponse::Refused(SessionError::UnknownSession(session));
                 };
                 if acked > s.acked {

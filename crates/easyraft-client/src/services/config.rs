@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{typed, Read};
+use super::{ms, typed, typed_call, Read};
 use crate::client::{Call, Client};
 use crate::error::Error;
 use crate::policy::CallKind;
@@ -137,15 +137,9 @@ impl Config {
 
     /// Waits up to `timeout` for changes under `prefix` after `version` (a long poll).
     pub async fn watch(&self, prefix: &str, version: u64, timeout: Duration) -> Result<Watched, Error> {
-        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        let p = json!({"prefix": prefix, "version": version, "timeout_ms": timeout_ms});
+        let p = json!({"prefix": prefix, "version": version, "timeout_ms": ms(timeout)});
         let call = Call::new("config_watch", CallKind::Read, p).with_extra_time(timeout);
-        let reply = self.client.call(&call).await?;
-        let w: WatchAnswer = serde_json::from_value(reply.result.clone()).map_err(|e| Error::BadAnswer {
-            endpoint: reply.endpoint.to_string(),
-            what: "config_watch".into(),
-            reason: format!("{e}: {}", reply.result),
-        })?;
+        let w: WatchAnswer = typed_call(&self.client, &call).await?;
         Ok(match w.resync {
             true => Watched::Resync {
                 entries: w.entries,

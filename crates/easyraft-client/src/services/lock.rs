@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::typed;
+use super::{bad_answer, ms, typed, typed_call};
 use crate::client::{Call, Client};
 use crate::error::Error;
 use crate::policy::CallKind;
@@ -81,20 +81,6 @@ struct HolderAnswer {
     holder: Option<Holder>,
 }
 
-fn shape(client: &Client, method: &str, reason: String) -> Error {
-    let endpoint = client
-        .settings
-        .endpoints
-        .first()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    Error::BadAnswer {
-        endpoint,
-        what: method.to_string(),
-        reason,
-    }
-}
-
 impl Lock {
     /// The lock service through `client`.
     pub fn new(client: Client) -> Lock {
@@ -107,17 +93,15 @@ impl Lock {
     pub async fn acquire(&self, name: &str, owner: &str, ttl: Duration, wait: Duration) -> Result<Acquired, Error> {
         let p = json!({"name": name, "owner": owner, "ttl_ms": ms(ttl), "wait_ms": ms(wait)});
         let call = Call::new("lock_acquire", CallKind::Write, p).with_extra_time(wait);
-        let reply = self.client.call(&call).await?;
-        let a: Answer =
-            serde_json::from_value(reply.result).map_err(|e| shape(&self.client, "lock_acquire", e.to_string()))?;
-        a.acquired().map_err(|e| shape(&self.client, "lock_acquire", e))
+        let a: Answer = typed_call(&self.client, &call).await?;
+        a.acquired().map_err(|e| bad_answer(&self.client, "lock_acquire", e))
     }
 
     /// Extends the lease of `name`, held by `owner` with `token`, to `ttl` from now.
     pub async fn renew(&self, name: &str, owner: &str, token: u64, ttl: Duration) -> Result<Acquired, Error> {
         let p = json!({"name": name, "owner": owner, "token": token, "ttl_ms": ms(ttl)});
         let a: Answer = typed(&self.client, "lock_renew", CallKind::IdempotentWrite, p).await?;
-        a.acquired().map_err(|e| shape(&self.client, "lock_renew", e))
+        a.acquired().map_err(|e| bad_answer(&self.client, "lock_renew", e))
     }
 
     /// Releases `name`; `false` if `owner` with `token` did not hold it.
@@ -132,8 +116,4 @@ impl Lock {
         let a: HolderAnswer = typed(&self.client, "lock_holder", CallKind::Read, json!({"name": name})).await?;
         Ok(a.holder)
     }
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

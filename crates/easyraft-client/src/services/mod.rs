@@ -16,7 +16,7 @@
 //! assert_eq!(kv.get("color", Read::Linearizable).await?.as_deref(), Some("blue"));
 //! let queue = Queue::new(client);
 //! let at = queue.enqueue("jobs", "resize 42.png").await?; // lands once, even if retried
-//! println!("enqueued at offset {}", at.offset);
+//! tracing::info!(offset = at.offset, "enqueued");
 //! # Ok(()) }
 //! ```
 
@@ -63,11 +63,36 @@ async fn typed<T: DeserializeOwned>(
     kind: CallKind,
     params: Value,
 ) -> Result<T, Error> {
-    let span = tracing::debug_span!("easyraft_call", method);
-    let reply = tracing::Instrument::instrument(client.call(&Call::new(method, kind, params)), span).await?;
-    serde_json::from_value(reply.result.clone()).map_err(|e| Error::BadAnswer {
+    typed_call(client, &Call::new(method, kind, params)).await
+}
+
+/// Makes `call` (in a tracing span), and reads its answer as `T`.
+async fn typed_call<T: DeserializeOwned>(client: &Client, call: &Call) -> Result<T, Error> {
+    let span = tracing::debug_span!("easyraft_call", method = call.method);
+    let reply = tracing::Instrument::instrument(client.call(call), span).await?;
+    // Read from the borrowed answer: no copy of it on the way.
+    T::deserialize(&reply.result).map_err(|e| Error::BadAnswer {
         endpoint: reply.endpoint.to_string(),
-        what: method.to_string(),
+        what: call.method.to_string(),
         reason: format!("{e}: {}", reply.result),
     })
+}
+
+/// An answer of `method` that parsed but says nothing the contract allows.
+fn bad_answer(client: &Client, method: &str, reason: String) -> Error {
+    Error::BadAnswer {
+        endpoint: client
+            .settings
+            .endpoints
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        what: method.to_string(),
+        reason,
+    }
+}
+
+/// A duration in whole milliseconds (saturating), as the services' params take it.
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{typed, Read};
+use super::{ms, typed, Read};
 use crate::client::Client;
 use crate::error::Error;
 use crate::policy::CallKind;
@@ -130,8 +130,7 @@ impl Queue {
         max: u64,
         lease: Duration,
     ) -> Result<Delivery, Error> {
-        let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
-        let p = json!({"topic": topic, "group": group, "consumer": consumer, "max": max, "lease_ms": lease_ms});
+        let p = json!({"topic": topic, "group": group, "consumer": consumer, "max": max, "lease_ms": ms(lease)});
         typed(&self.client, "queue_poll", CallKind::IdempotentWrite, p).await
     }
 

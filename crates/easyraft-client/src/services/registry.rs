@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::typed;
+use super::{bad_answer, ms, typed};
 use crate::client::Client;
 use crate::error::Error;
 use crate::policy::CallKind;
@@ -70,16 +70,11 @@ impl Written {
             (true, Some(expires_at), Some(since), _) => Ok(Lease::Live { expires_at, since }),
             (false, _, _, true) => Ok(Lease::NotRegistered),
             (false, ..) => Ok(Lease::Full),
-            _ => Err(Error::BadAnswer {
-                endpoint: client
-                    .settings
-                    .endpoints
-                    .first()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                what: method.to_string(),
-                reason: "a lease without expires_at and since".into(),
-            }),
+            _ => Err(bad_answer(
+                client,
+                method,
+                "a lease without expires_at and since".into(),
+            )),
         }
     }
 }
@@ -151,17 +146,7 @@ impl Registry {
         }
         serde_json::from_value(v.clone())
             .map(Some)
-            .map_err(|e| Error::BadAnswer {
-                endpoint: self
-                    .client
-                    .settings
-                    .endpoints
-                    .first()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                what: "registry_pick".into(),
-                reason: format!("{e}: {v}"),
-            })
+            .map_err(|e| bad_answer(&self.client, "registry_pick", format!("{e}: {v}")))
     }
 
     /// The services with live instances, with their counts.
@@ -169,8 +154,4 @@ impl Registry {
         let s: Services = typed(&self.client, "registry_services", CallKind::Read, json!({})).await?;
         Ok(s.services)
     }
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
