@@ -286,8 +286,12 @@ fn t17_three_servers_register_in_etcd_and_bootstrap_once_all_are_there() {
     let (_, port) = leader(&nodes);
     let put = call_leader(port, "kv_put", json!({"key": "found", "value": "in-etcd"}), None).unwrap();
     assert_eq!(put["ok"], true);
+    // The last node opens its client port once it has taken the set, which under load
+    // can be after the other two elected; wait for each to answer, then check its view.
     for n in &nodes {
-        let m = members(n.client);
+        let m = wait_for(&format!("{} to answer admin_members", n.id), || {
+            rpc(n.client, "admin_members", json!({}), Some(ADMIN_TOKEN)).ok()
+        });
         let ids: Vec<&str> = m["members"]
             .as_array()
             .unwrap()
