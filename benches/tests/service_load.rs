@@ -137,15 +137,24 @@ async fn the_load_generator_puts_and_gets_on_a_real_easyraft_server() {
         .await
         .unwrap();
     assert_eq!(leader, endpoint);
-    for op in [Op::Put, Op::Get] {
-        let clients = service::prepare(System::Easyraft, op, leader, 4).await.unwrap();
-        let stats = load::drive_all(clients, Duration::from_millis(100), Duration::from_millis(500)).await;
-        assert!(
-            stats.commits > 0 && stats.total_ops >= stats.commits,
-            "{op:?}: {stats:?}"
-        );
-        assert_eq!(stats.errors, 0, "{op:?}: {stats:?}");
-        assert!(stats.p50 <= stats.p99, "{op:?}: {stats:?}");
+    // Over HTTP, and over the binary stream with more clients than share one
+    // connection (two `Client`s).
+    for (system, clients) in [
+        (System::Easyraft, 4),
+        (System::EasyraftStream, service::STREAM_CALLERS + 2),
+    ] {
+        for op in [Op::Put, Op::Get] {
+            let proposers = service::prepare(system, op, leader, &[endpoint], clients)
+                .await
+                .unwrap();
+            let stats = load::drive_all(proposers, Duration::from_millis(100), Duration::from_millis(500)).await;
+            assert!(
+                stats.commits > 0 && stats.total_ops >= stats.commits,
+                "{system:?} {op:?}: {stats:?}"
+            );
+            assert_eq!(stats.errors, 0, "{system:?} {op:?}: {stats:?}");
+            assert!(stats.p50 <= stats.p99, "{system:?} {op:?}: {stats:?}");
+        }
     }
     // Nothing listening: the operation fails (an error, not a commit), without a
     // hang or a panic.

@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use easyraft_client::client::{parse_answer, Parsed};
 use easyraft_client::stream::{
     decode, encode, encoded_len, FrameError, StreamOutcome, StreamRequest, StreamResponse, MAX_FRAME, MAX_IN_FLIGHT,
     MAX_IN_FLIGHT_BYTES, MAX_PER_FRAME, PATH,
@@ -30,7 +29,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use jsonrpsee::Methods;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -277,6 +276,9 @@ where
 }
 
 /// Makes one call as `POST /` would (the same `methods`, the same JSON-RPC request).
+/// The params' text goes into the request as it came and the result's text comes back
+/// as the method wrote it: no JSON tree is built on the way (jsonrpsee checks the
+/// request, the method parses its params once).
 async fn call(methods: &Methods, refuse: &Refuse, r: &StreamRequest) -> StreamOutcome {
     let err = |code: i64, message: String| StreamOutcome::Err {
         code,
@@ -286,28 +288,120 @@ async fn call(methods: &Methods, refuse: &Refuse, r: &StreamRequest) -> StreamOu
     if let Some((code, message)) = refuse(&r.method) {
         return err(code, message);
     }
-    let params: Value = if r.params.trim().is_empty() {
-        Value::Null
-    } else {
-        match serde_json::from_str(&r.params) {
-            Ok(p) => p,
-            Err(e) => return err(-32700, format!("parse error: params: {e}")),
-        }
+    let method = match serde_json::to_string(&r.method) {
+        Ok(m) => m,
+        Err(e) => return err(-32600, format!("invalid request: method: {e}")),
     };
-    let mut request = json!({ "jsonrpc": "2.0", "id": 1, "method": r.method });
-    if !params.is_null() {
-        request["params"] = params;
+    let params = r.params.trim();
+    let mut request = String::with_capacity(params.len().saturating_add(method.len()).saturating_add(48));
+    request.push_str(r#"{"jsonrpc":"2.0","id":1,"method":"#);
+    request.push_str(&method);
+    if !params.is_empty() && params != "null" {
+        // Checked first: text that is not one JSON value must not splice into the
+        // request (`{"a":1},"id":2` would otherwise change it).
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(params) {
+            return err(-32700, format!("parse error: params: {e}"));
+        }
+        request.push_str(r#","params":"#);
+        request.push_str(params);
     }
-    match methods.raw_json_request(&request.to_string(), 1).await {
-        Ok((answer, _)) => match parse_answer(answer.get().as_bytes()) {
-            Some(Parsed::Result(v)) => StreamOutcome::Ok(v.to_string()),
-            Some(Parsed::Error { code, message, data }) => StreamOutcome::Err {
-                code,
-                message,
-                data: data.map(|d| d.to_string()),
-            },
-            None => err(-32603, "internal error: the method gave no JSON-RPC answer".into()),
-        },
+    request.push('}');
+    match methods.raw_json_request(&request, 1).await {
+        Ok((answer, _)) => outcome(answer.get()),
         Err(e) => err(-32600, format!("invalid request: {e}")),
+    }
+}
+
+/// A JSON-RPC answer's text as a stream outcome, its result or error data copied as text.
+fn outcome(answer: &str) -> StreamOutcome {
+    use serde_json::value::RawValue;
+    /// A present field as its text, `null` included (an `Option` alone reads `null`
+    /// as absent, and `null` is a result).
+    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+        <&RawValue as serde::Deserialize>::deserialize(d).map(Some)
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer<'a> {
+        #[serde(default, borrow, deserialize_with = "present")]
+        result: Option<&'a RawValue>,
+        #[serde(borrow)]
+        error: Option<ErrorObject<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorObject<'a> {
+        code: i64,
+        #[serde(default)]
+        message: String,
+        #[serde(borrow)]
+        data: Option<&'a RawValue>,
+    }
+    match serde_json::from_str::<Answer>(answer) {
+        Ok(Answer { error: Some(e), .. }) => StreamOutcome::Err {
+            code: e.code,
+            message: e.message,
+            data: e.data.map(|d| d.get().to_owned()).filter(|d| d != "null"),
+        },
+        Ok(Answer { result: Some(v), .. }) => StreamOutcome::Ok(v.get().to_owned()),
+        _ => StreamOutcome::Err {
+            code: -32603,
+            message: "internal error: the method gave no JSON-RPC answer".into(),
+            data: None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_becomes_its_result_or_error_text_null_results_included() {
+        let ok = outcome(r#"{"jsonrpc":"2.0","id":1,"result":{"ok":true,"index":7}}"#);
+        assert_eq!(ok, StreamOutcome::Ok(r#"{"ok":true,"index":7}"#.into()));
+        assert_eq!(
+            outcome(r#"{"jsonrpc":"2.0","id":1,"result":null}"#),
+            StreamOutcome::Ok("null".into())
+        );
+        let refused = outcome(
+            r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32020,"message":"not the leader","data":{"leader":"n2"}}}"#,
+        );
+        assert_eq!(
+            refused,
+            StreamOutcome::Err {
+                code: -32020,
+                message: "not the leader".into(),
+                data: Some(r#"{"leader":"n2"}"#.into())
+            }
+        );
+        assert!(matches!(outcome("{}"), StreamOutcome::Err { code: -32603, .. }));
+        assert!(matches!(outcome("not json"), StreamOutcome::Err { code: -32603, .. }));
+    }
+
+    #[tokio::test]
+    async fn params_that_are_not_one_json_value_are_refused_before_they_reach_the_request() {
+        let mut methods = jsonrpsee::RpcModule::new(());
+        methods
+            .register_method("echo", |p, _, _| p.parse::<serde_json::Value>())
+            .unwrap();
+        let methods: Methods = methods.into();
+        let refuse: Refuse = Arc::new(|_| None);
+        let req = |params: &str| StreamRequest {
+            id: 1,
+            method: "echo".into(),
+            params: params.into(),
+        };
+        assert_eq!(
+            call(&methods, &refuse, &req(r#"{"a":[1,2]}"#)).await,
+            StreamOutcome::Ok(r#"{"a":[1,2]}"#.into())
+        );
+        for bad in [r#"{"a":1},"id":2"#, "{", "1 2"] {
+            assert!(
+                matches!(
+                    call(&methods, &refuse, &req(bad)).await,
+                    StreamOutcome::Err { code: -32700, .. }
+                ),
+                "{bad}"
+            );
+        }
     }
 }

@@ -132,8 +132,9 @@ struct ServiceBenchArgs {
     /// Operations, comma-separated: put, get.
     #[arg(long, value_delimiter = ',', default_value = "put,get")]
     ops: Vec<String>,
-    /// Systems, comma-separated: service (easyraft-server), ceiling (in-process), etcd.
-    #[arg(long, value_delimiter = ',', default_value = "service,ceiling,etcd")]
+    /// Systems, comma-separated: service (easyraft-server over JSON-RPC/HTTP), stream
+    /// (easyraft-server over the binary stream), ceiling (in-process), etcd.
+    #[arg(long, value_delimiter = ',', default_value = "service,stream,ceiling,etcd")]
     systems: Vec<String>,
     /// Measured seconds per run.
     #[arg(long, default_value_t = 3.0)]

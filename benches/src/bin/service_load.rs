@@ -1,7 +1,7 @@
 //! One run of the service load workload, for `cargo xtask bench service`:
 //!
 //! ```text
-//! service_load --system easyraft|etcd --op put|get --endpoints HOST:PORT,...
+//! service_load --system easyraft|easyraft-stream|etcd --op put|get --endpoints HOST:PORT,...
 //!              [--clients N] [--secs S] [--warmup S] [--workers W]
 //! ```
 //!
@@ -31,7 +31,7 @@ struct Args {
     workers: usize,
 }
 
-const USAGE: &str = "usage: service_load --system easyraft|etcd --op put|get --endpoints HOST:PORT,... [--clients N] [--secs S] [--warmup S] [--workers W]";
+const USAGE: &str = "usage: service_load --system easyraft|easyraft-stream|etcd --op put|get --endpoints HOST:PORT,... [--clients N] [--secs S] [--warmup S] [--workers W]";
 
 fn parse() -> Result<Args, String> {
     let mut a = Args {
@@ -51,6 +51,7 @@ fn parse() -> Result<Args, String> {
             "--system" => {
                 a.system = match value()?.as_str() {
                     "easyraft" => System::Easyraft,
+                    "easyraft-stream" => System::EasyraftStream,
                     "etcd" => System::Etcd,
                     other => return Err(format!("unknown system {other:?}\n{USAGE}")),
                 }
@@ -94,7 +95,7 @@ fn parse() -> Result<Args, String> {
 
 async fn run(a: &Args) -> Result<load::LoadStats, service::ServiceError> {
     let leader = service::find_leader(a.system, &a.endpoints, Duration::from_secs(30)).await?;
-    let clients = service::prepare(a.system, a.op, leader, a.clients).await?;
+    let clients = service::prepare(a.system, a.op, leader, &a.endpoints, a.clients).await?;
     Ok(load::drive_all(
         clients,
         Duration::from_secs_f64(a.warmup),
@@ -131,7 +132,11 @@ fn main() -> ExitCode {
     };
     rt.shutdown_timeout(Duration::from_millis(200));
     let line = json!({
-        "system": match args.system { System::Easyraft => "easyraft", System::Etcd => "etcd" },
+        "system": match args.system {
+            System::Easyraft => "easyraft",
+            System::EasyraftStream => "easyraft-stream",
+            System::Etcd => "etcd",
+        },
         "op": match args.op { Op::Put => "put", Op::Get => "get" },
         "clients": args.clients,
         "workers": args.workers,

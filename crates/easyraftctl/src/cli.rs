@@ -64,12 +64,40 @@ pub struct Cli {
     /// How long all the tries of a command may take (redirects, retries).
     #[arg(long, global = true, help_heading = "Global options", default_value = "15s", value_parser = parse_duration)]
     pub deadline: Duration,
+    /// How calls travel: `http` (JSON-RPC, one HTTP request per call) or `stream` (the
+    /// binary stream, `GET /v1/stream`, one WebSocket connection per member).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_enum,
+        default_value = "http"
+    )]
+    pub protocol: ProtocolArg,
     /// Log what is tried on stderr (-v: debug, -vv: trace).
     #[arg(short, long, global = true, help_heading = "Global options", action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--protocol`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtocolArg {
+    /// JSON-RPC over HTTP/1.1.
+    Http,
+    /// The binary stream.
+    Stream,
+}
+
+impl From<ProtocolArg> for easyraft_client::client::Protocol {
+    fn from(p: ProtocolArg) -> Self {
+        match p {
+            ProtocolArg::Http => easyraft_client::client::Protocol::Http,
+            ProtocolArg::Stream => easyraft_client::client::Protocol::Stream,
+        }
+    }
 }
 
 /// The commands.

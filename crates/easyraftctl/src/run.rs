@@ -54,7 +54,7 @@ pub fn settings(cli: &Cli) -> Result<Settings, CtlError> {
         deadline: cli.deadline,
         admin_token: token,
         cacert: cli.cacert.clone(),
-        protocol: easyraft_client::client::Protocol::Http,
+        protocol: cli.protocol.into(),
     })
 }
 

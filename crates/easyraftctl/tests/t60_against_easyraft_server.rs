@@ -1,6 +1,6 @@
 //! `easyraftctl` against three real `easyraft-server` processes started from config
-//! files, with a writer putting keys through `easyraftctl` all along: kv through a
-//! follower, `member list`, `cluster status`, a wrong admin token that changes nothing,
+//! files, with a writer putting keys through `easyraftctl` all along (every other one
+//! over `--protocol stream`): kv through a follower (over HTTP and the stream), `member list`, `cluster status`, a wrong admin token that changes nothing,
 //! `snapshot compact`, a dead member replaced (`member replace`), `snapshot save`
 //! through a follower (the 307 followed), the leader transferred away and removed
 //! (`leader transfer`, `member remove`); at the end every acknowledged write is read
@@ -117,7 +117,9 @@ fn t60_easyraftctl_drives_a_cluster_of_easyraft_servers() {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
                 let (key, eps) = (format!("w{i}"), endpoints.lock().unwrap().clone());
-                if ctl(&["--endpoints", &eps, "kv", "put", &key, "x"]).code == 0 {
+                // Every other write over the binary stream.
+                let protocol = if i % 2 == 0 { "http" } else { "stream" };
+                if ctl(&["--endpoints", &eps, "--protocol", protocol, "kv", "put", &key, "x"]).code == 0 {
                     acked.lock().unwrap().push(key);
                 }
                 i += 1;
@@ -130,6 +132,27 @@ fn t60_easyraftctl_drives_a_cluster_of_easyraft_servers() {
     ctl(&["--endpoints", &follower, "kv", "put", "color", "blue"]).expect(0);
     let got = ctl_json(&follower, 0, &["kv", "get", "color"]);
     assert!(got.to_string().contains("blue"), "{got}");
+
+    // The same over the binary stream, and an admin command over it.
+    ctl(&[
+        "--endpoints",
+        &follower,
+        "--protocol",
+        "stream",
+        "kv",
+        "put",
+        "shape",
+        "round",
+    ])
+    .expect(0);
+    let got = ctl_json(&follower, 0, &["--protocol", "stream", "kv", "get", "shape"]);
+    assert_eq!(got["value"], "round", "{got}");
+    let listed = ctl_json(
+        &all,
+        0,
+        &["--protocol", "stream", "--admin-token", TOKEN, "member", "list"],
+    );
+    assert_eq!(listed["leader"], leader.as_str(), "{listed}");
 
     // One table for all nodes.
     let status = ctl_json(&all, 0, &["--admin-token", TOKEN, "cluster", "status"]);

@@ -1,7 +1,8 @@
 //! `cargo xtask bench service`: the real server measured. Three `easyraft-server`
 //! processes (release build) on loopback, driven over HTTP by `benches`'
 //! `service_load` (closed-loop clients, one keep-alive connection each, `kv_put` or
-//! linearizable `kv_get`), interleaved round by round with the in-process ceiling
+//! linearizable `kv_get`) and over the binary stream through easyraft-client
+//! (`stream`: every 64 clients share one connection), interleaved round by round with the in-process ceiling
 //! (`cluster_load --system easyraft-file`, as `bench compare` runs it) and with three
 //! etcd members driven by the same load generator through etcd's JSON gateway.
 
@@ -25,7 +26,7 @@ pub struct ServiceOptions {
     pub clients: Vec<usize>,
     /// `put`, `get` or both.
     pub ops: Vec<String>,
-    /// Systems, of `service`, `ceiling`, `etcd`.
+    /// Systems, of `service`, `stream`, `ceiling`, `etcd`.
     pub systems: Vec<String>,
     /// Measured seconds per run.
     pub secs: f64,
@@ -40,12 +41,13 @@ pub struct ServiceOptions {
 }
 
 /// The systems `bench service` knows.
-pub const SYSTEMS: [&str; 3] = ["service", "ceiling", "etcd"];
+pub const SYSTEMS: [&str; 4] = ["service", "stream", "ceiling", "etcd"];
 
 /// The labels in the table.
 fn label(system: &str) -> &'static str {
     match system {
-        "service" => "easyraft-server",
+        "service" => "easyraft-server http",
+        "stream" => "easyraft-server stream",
         "ceiling" => "ceiling (in-process)",
         _ => "etcd",
     }
@@ -100,7 +102,7 @@ pub fn bench(opts: &ServiceOptions) -> Result<bool, DemoError> {
     for round in 1..=opts.rounds {
         for system in &opts.systems {
             let mut cluster = match system.as_str() {
-                "service" => Some(procs::start_easyraft(&bins.server, &under)?),
+                "service" | "stream" => Some(procs::start_easyraft(&bins.server, &under)?),
                 "etcd" => Some(procs::start_etcd(etcd.as_deref().ok_or("no etcd binary")?, &under)?),
                 _ => None,
             };
@@ -203,7 +205,14 @@ fn load(
 ) -> Result<(Sample, u64, String), DemoError> {
     let output = procs::output_tracked(
         Command::new(&bins.service_load)
-            .args(["--system", if system == "etcd" { "etcd" } else { "easyraft" }])
+            .args([
+                "--system",
+                match system {
+                    "etcd" => "etcd",
+                    "stream" => "easyraft-stream",
+                    _ => "easyraft",
+                },
+            ])
             .args(["--op", op])
             .args(["--endpoints", &cluster.endpoint_list()])
             .args(["--clients", &clients.to_string()])
@@ -264,7 +273,9 @@ fn render(rows: &[Row], opts: &ServiceOptions, etcd: bool) -> String {
     let _ = writeln!(
         out,
         "  easyraft-server: 3 processes (release) on loopback, FileStorage with fsync on, default [raft] timing; \
-         JSON-RPC kv_put / kv_get (linearizable) over one HTTP/1.1 keep-alive connection per client to the leader"
+         http: JSON-RPC kv_put / kv_get (linearizable) over one HTTP/1.1 keep-alive connection per client to the leader; \
+         stream: the same calls over the binary stream (GET /v1/stream, postcard frames) through easyraft-client's typed Kv, \
+         every 64 clients sharing one Client and so one connection"
     );
     let _ = writeln!(
         out,
@@ -313,14 +324,17 @@ fn render(rows: &[Row], opts: &ServiceOptions, etcd: bool) -> String {
                     .find(|r| r.system == system)
                     .map(|r| spread(r.samples.iter().map(|s| s.commits_per_sec).collect()).1)
             };
-            for other in ["ceiling", "etcd"] {
-                if let (Some(a), Some(b)) = (median("service"), median(other)) {
-                    let _ = writeln!(
-                        out,
-                        "  ratio easyraft-server ÷ {}: {:.2}× ops/s (medians)",
-                        label(other),
-                        a / b.max(1e-9)
-                    );
+            for ours in ["service", "stream"] {
+                for other in ["ceiling", "etcd"] {
+                    if let (Some(a), Some(b)) = (median(ours), median(other)) {
+                        let _ = writeln!(
+                            out,
+                            "  ratio {} ÷ {}: {:.2}× ops/s (medians)",
+                            label(ours),
+                            label(other),
+                            a / b.max(1e-9)
+                        );
+                    }
                 }
             }
         }
