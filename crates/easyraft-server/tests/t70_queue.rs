@@ -1,7 +1,7 @@
 //! The message queue on three servers through faults: a producer enqueues numbered
 //! messages and a consumer in a group polls and commits while the leader is killed
-//! with SIGKILL (and restarted) and, later, the leader is frozen with SIGSTOP (and
-//! thawed). Then a second consumer takes the group over once the first one's lease ran
+//! with SIGKILL (and restarted), the leader is frozen with SIGSTOP (and thawed), and
+//! the leader is cut off from the other two by a partition (and the cut healed). Then a second consumer takes the group over once the first one's lease ran
 //! out. Every acknowledged enqueue is in the topic exactly once, in acknowledgement
 //! order (the producers write in client sessions, so every enqueue is retried through
 //! the faults until acknowledged, and lands once); deliveries always
@@ -214,9 +214,9 @@ fn read_all(port: u16) -> Vec<String> {
 }
 
 #[test]
-fn t70_acknowledged_messages_survive_kill_and_stop_exactly_once_and_a_group_fails_over_from_its_commit() {
+fn t70_acknowledged_messages_survive_kill_stop_and_partition_exactly_once_and_a_group_fails_over_from_its_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes = start_cluster(dir.path(), 3);
+    let (mut nodes, net) = start_cluster_relayed(dir.path(), 3);
     let (_, port) = leader(&nodes);
     let ports: Vec<u16> = nodes.iter().map(|n| n.client).collect();
     let create = json!({"topic": TOPIC, "max_messages": 1_000_000, "max_bytes": 64 << 20});
@@ -309,6 +309,14 @@ fn t70_acknowledged_messages_survive_kill_and_stop_exactly_once_and_a_group_fail
     std::thread::sleep(Duration::from_millis(3000));
     nodes[j].signal("CONT");
     progress("progress after the leader thawed");
+
+    // The leader is cut off from the other two (every process keeps running): the
+    // majority elects a new one and goes on; the old one steps down; then it heals.
+    let (cut, _) = leader(&nodes);
+    net.cut(&[&cut]);
+    progress("progress with the leader cut off");
+    net.heal();
+    progress("progress after the partition healed");
 
     stop_producer.store(true, Ordering::Relaxed);
     for p in producers {

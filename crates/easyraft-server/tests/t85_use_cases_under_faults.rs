@@ -1,11 +1,13 @@
 //! The configuration center and the registry through faults, on three real servers,
 //! through easyraft-client's typed APIs over the binary stream:
-//! - watchers long-polling `config_watch` while keys are set, the leader is killed
-//!   and a namespace is rolled back: every watcher sees every change, the rollback's
-//!   included, exactly once and in version order — the same sequence for all;
+//! - watchers long-polling `config_watch` while keys are set, the leader is killed,
+//!   the next leader is cut off by a partition, and a namespace is rolled back: every
+//!   watcher sees every change, the rollback's included, exactly once and in version
+//!   order — the same sequence for all;
 //! - an instance that stops heartbeating disappears from every member after its TTL
-//!   while the leader is frozen (SIGSTOP) and a new one is elected, and an instance
-//!   that keeps heartbeating through it stays.
+//!   while the leader is frozen (SIGSTOP) and a new one is elected, and again while
+//!   the leader is cut off by a partition; an instance that keeps heartbeating through
+//!   both stays.
 
 mod support;
 
@@ -44,9 +46,9 @@ async fn watch(config: Config, until: Arc<AtomicU64>) -> Vec<ConfigChange> {
 }
 
 #[test]
-fn t85_every_watcher_sees_every_change_and_the_rollback_in_order_through_a_leader_kill() {
+fn t85_every_watcher_sees_every_change_and_the_rollback_in_order_through_a_leader_kill_and_a_partition() {
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes = start_cluster(dir.path(), 3);
+    let (mut nodes, net) = start_cluster_relayed(dir.path(), 3);
     let (leader_id, _) = leader(&nodes);
     let ports: Vec<u16> = nodes.iter().map(|n| n.client).collect();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -61,10 +63,22 @@ fn t85_every_watcher_sees_every_change_and_the_rollback_in_order_through_a_leade
         .collect();
     let config = Config::new(client(&ports).with_sessions());
     let mut written = Vec::new();
+    let dead = nodes.iter().position(|n| n.id == leader_id).unwrap();
     for i in 0..20u64 {
         if i == 10 {
-            let dead = nodes.iter().position(|n| n.id == leader_id).unwrap();
             nodes[dead].kill();
+        }
+        if i == 13 {
+            nodes[dead].restart();
+        }
+        if i == 15 {
+            // The leader is cut off from the other two: they elect a new one, and the
+            // writes go on there (the client moves on from the old one).
+            let (cut, _) = leader(&nodes);
+            net.cut(&[&cut]);
+        }
+        if i == 18 {
+            net.heal();
         }
         let key = format!("app/k{}", i % 4);
         let value = format!("v{i}");
@@ -76,8 +90,6 @@ fn t85_every_watcher_sees_every_change_and_the_rollback_in_order_through_a_leade
     let back = rt.block_on(config.rollback_prefix("app/", target)).unwrap();
     assert_eq!(back.keys, ["app/k0", "app/k1", "app/k2", "app/k3"]);
     until.store(back.version, Ordering::SeqCst);
-    let dead = nodes.iter().position(|n| n.id == leader_id).unwrap();
-    nodes[dead].restart();
 
     let mut expected: Vec<(u64, String, Option<String>)> = written.clone();
     for (k, from) in [("app/k0", 4), ("app/k1", 5), ("app/k2", 2), ("app/k3", 3)] {
@@ -100,9 +112,9 @@ fn t85_every_watcher_sees_every_change_and_the_rollback_in_order_through_a_leade
 }
 
 #[test]
-fn t86_an_instance_that_stops_heartbeating_disappears_after_its_ttl_through_a_frozen_leader() {
+fn t86_an_instance_that_stops_heartbeating_disappears_after_its_ttl_through_a_frozen_leader_and_a_partition() {
     let dir = tempfile::tempdir().unwrap();
-    let nodes = start_cluster(dir.path(), 3);
+    let (nodes, net) = start_cluster_relayed(dir.path(), 3);
     let (leader_id, _) = leader(&nodes);
     let ports: Vec<u16> = nodes.iter().map(|n| n.client).collect();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -138,15 +150,29 @@ fn t86_an_instance_that_stops_heartbeating_disappears_after_its_ttl_through_a_fr
     nodes[frozen].signal("CONT");
     // Every member stops listing "dead" (its 2 s lease ran out in log time) and keeps
     // listing "live".
-    for n in &nodes {
-        let here = Registry::new(client(&[n.client]));
-        let listed = wait_for(&format!("{} drops the dead instance", n.id), || {
-            let l = rt.block_on(here.list("api")).ok()?;
-            let ids: Vec<String> = l.into_iter().map(|i| i.instance).collect();
-            (!ids.contains(&"dead".to_string())).then_some(ids)
-        });
-        assert_eq!(listed, ["live"], "on {}", n.id);
-    }
+    let only_live = |dead: &str| {
+        for n in &nodes {
+            let here = Registry::new(client(&[n.client]));
+            let listed = wait_for(&format!("{} drops {dead}", n.id), || {
+                let l = rt.block_on(here.list("api")).ok()?;
+                let ids: Vec<String> = l.into_iter().map(|i| i.instance).collect();
+                (!ids.contains(&dead.to_string())).then_some(ids)
+            });
+            assert_eq!(listed, ["live"], "on {}", n.id);
+        }
+    };
+    only_live("dead");
+    // Again with a partition: "dead2" registers and goes silent, and the leader is
+    // cut off from the other two for 3 s (every process keeps running).
+    let lease = rt
+        .block_on(registry.register("api", "dead2", "dead2:80", Duration::from_secs(2), &meta))
+        .unwrap();
+    assert!(matches!(lease, Lease::Live { .. }), "{lease:?}");
+    let (cut, _) = leader(&nodes);
+    net.cut(&[&cut]);
+    std::thread::sleep(Duration::from_secs(3));
+    net.heal();
+    only_live("dead2");
     stop.store(true, Ordering::SeqCst);
     let lost = rt.block_on(beats).unwrap();
     assert!(lost.is_empty(), "a heartbeat lost the live lease: {lost:?}");

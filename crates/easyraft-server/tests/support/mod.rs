@@ -311,6 +311,52 @@ pub(crate) fn start_cluster_with(dir: &Path, n: usize, extra: &str) -> Vec<Proc>
         .collect()
 }
 
+/// Servers whose Raft traffic goes through loopback relays, one per directed link
+/// (`xtask::relay`), so a test can cut a partition while every process keeps running;
+/// clients reach the client ports directly.
+pub(crate) struct Relayed {
+    pub(crate) relays: xtask::relay::Relays,
+    /// Runs the relays.
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Relayed {
+    /// Cuts `ids` off from the other servers (they still talk among themselves).
+    pub(crate) fn cut(&self, ids: &[&str]) {
+        self.relays.cut(ids.iter().map(|id| easyraft::NodeId::new(*id)));
+    }
+
+    /// Heals every cut.
+    pub(crate) fn heal(&self) {
+        self.relays.heal();
+    }
+}
+
+/// [`start_cluster`] with the Raft traffic relayed: each server finds the others
+/// through its own `static:` discovery at the relays of its outgoing links.
+pub(crate) fn start_cluster_relayed(dir: &Path, n: usize) -> (Vec<Proc>, Relayed) {
+    let ports: Vec<(String, u16, u16)> = (1..=n)
+        .map(|i| (format!("node{i}"), free_port(), free_port()))
+        .collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let peers = ports.iter().map(|(id, p, _)| (easyraft::NodeId::new(id), *p)).collect();
+    let relays = rt.block_on(xtask::relay::Relays::start(&peers)).unwrap();
+    let nodes = ports
+        .iter()
+        .map(|(id, p, c)| {
+            let seen: Vec<String> = relays
+                .addresses_for(&easyraft::NodeId::new(id))
+                .iter()
+                .map(|(peer, a)| format!("{peer}={a}"))
+                .collect();
+            // The discovery set bootstraps; this node's own entry is its real port.
+            let cfg = write_config(dir, id, *p, *c, &format!("discovery = \"static:{}\"", seen.join(",")));
+            spawn(dir, id, *p, *c, cfg, &[])
+        })
+        .collect();
+    (nodes, Relayed { relays, _rt: rt })
+}
+
 /// The node every live node agrees leads (by `/status`), with its client port.
 pub(crate) fn leader(nodes: &[Proc]) -> (String, u16) {
     let start = Instant::now();
