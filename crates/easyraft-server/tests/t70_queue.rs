@@ -312,8 +312,7 @@ fn t70_acknowledged_messages_survive_kill_stop_and_partition_exactly_once_and_a_
 
     // The leader is cut off from the other two (every process keeps running): the
     // majority elects a new one and goes on; the old one steps down; then it heals.
-    let (cut, _) = leader(&nodes);
-    net.cut(&[&cut]);
+    net.cut_leader(&nodes);
     progress("progress with the leader cut off");
     net.heal();
     progress("progress after the partition healed");

@@ -74,8 +74,7 @@ fn t85_every_watcher_sees_every_change_and_the_rollback_in_order_through_a_leade
         if i == 15 {
             // The leader is cut off from the other two: they elect a new one, and the
             // writes go on there (the client moves on from the old one).
-            let (cut, _) = leader(&nodes);
-            net.cut(&[&cut]);
+            net.cut_leader(&nodes);
         }
         if i == 18 {
             net.heal();
@@ -168,9 +167,8 @@ fn t86_an_instance_that_stops_heartbeating_disappears_after_its_ttl_through_a_fr
         .block_on(registry.register("api", "dead2", "dead2:80", Duration::from_secs(2), &meta))
         .unwrap();
     assert!(matches!(lease, Lease::Live { .. }), "{lease:?}");
-    let (cut, _) = leader(&nodes);
-    net.cut(&[&cut]);
-    std::thread::sleep(Duration::from_secs(3));
+    net.cut_leader(&nodes);
+    std::thread::sleep(Duration::from_secs(2));
     net.heal();
     only_live("dead2");
     stop.store(true, Ordering::SeqCst);

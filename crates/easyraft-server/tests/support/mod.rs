@@ -326,6 +326,22 @@ impl Relayed {
         self.relays.cut(ids.iter().map(|id| easyraft::NodeId::new(*id)));
     }
 
+    /// Cuts the leader off from the other servers and waits until one of them leads,
+    /// which shows the cut is real (nothing else unseats a healthy leader). The cut
+    /// server's id.
+    pub(crate) fn cut_leader(&self, nodes: &[Proc]) -> String {
+        let (old, _) = leader(nodes);
+        self.cut(&[&old]);
+        wait_for(&format!("a leader other than the cut-off {old}"), || {
+            nodes
+                .iter()
+                .filter(|n| n.id != old && n.child.is_some())
+                .find(|n| is_leader(n.client))
+                .map(|_| ())
+        });
+        old
+    }
+
     /// Heals every cut.
     pub(crate) fn heal(&self) {
         self.relays.heal();
@@ -375,21 +391,18 @@ pub(crate) fn leader(nodes: &[Proc]) -> (String, u16) {
 }
 
 fn find_leader(nodes: &[Proc]) -> Option<(String, u16)> {
-    (|| {
-        for n in nodes {
-            if n.child.is_none() {
-                continue;
-            }
-            let Ok((200, body)) = http(n.client, "GET", "/status", None, None) else {
-                continue;
-            };
-            let s: Value = serde_json::from_str(&body).ok()?;
-            if s["role"] == "leader" {
-                return Some((n.id.clone(), n.client));
-            }
-        }
-        None
-    })()
+    nodes
+        .iter()
+        .find(|n| n.child.is_some() && is_leader(n.client))
+        .map(|n| (n.id.clone(), n.client))
+}
+
+/// Whether the server on client port `port` says (`/status`) it leads.
+fn is_leader(port: u16) -> bool {
+    let Ok((200, body)) = http(port, "GET", "/status", None, None) else {
+        return false;
+    };
+    serde_json::from_str::<Value>(&body).is_ok_and(|s| s["role"] == "leader")
 }
 
 /// Calls `method` following not-leader hints and retrying while unavailable; the
