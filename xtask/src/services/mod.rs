@@ -13,7 +13,6 @@ mod lock;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -417,8 +416,6 @@ pub(crate) struct Rpc {
     ports: Arc<BTreeMap<String, u16>>,
     token: String,
     leader: Arc<Mutex<String>>,
-    /// Calls redirected or retried by [`Rpc::to_leader`].
-    pub(crate) retries: Arc<AtomicUsize>,
 }
 
 impl Rpc {
@@ -428,7 +425,6 @@ impl Rpc {
             ports: Arc::new(ports),
             token: token.to_string(),
             leader: Arc::new(Mutex::new(first)),
-            retries: Arc::default(),
         }
     }
 
@@ -537,7 +533,6 @@ impl Rpc {
             if Instant::now() > deadline {
                 return r.map(|v| (id, v));
             }
-            self.retries.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = &r {
                 hops.push(match e.code() {
                     Some(c) => format!("{id}: {c}"),
