@@ -5,9 +5,9 @@
 //!   watcher sees every change, the rollback's included, exactly once and in version
 //!   order — the same sequence for all;
 //! - an instance that stops heartbeating disappears from every member after its TTL
-//!   while the leader is frozen (SIGSTOP) and a new one is elected, and again while
-//!   the leader is cut off by a partition; an instance that keeps heartbeating through
-//!   both stays.
+//!   while the leader is frozen (SIGSTOP) and a new one is elected, again while the
+//!   leader is cut off by a partition, and again after the leader is killed; an
+//!   instance that keeps heartbeating through all three stays.
 
 mod support;
 
@@ -81,7 +81,9 @@ fn t85_every_watcher_sees_every_change_and_the_rollback_in_order_through_a_leade
         }
         let key = format!("app/k{}", i % 4);
         let value = format!("v{i}");
-        let version = rt.block_on(config.set(&key, &value)).unwrap();
+        let version = rt
+            .block_on(config.set(&key, &value))
+            .unwrap_or_else(|e| panic!("write {i}: {e}"));
         written.push((version, key, Some(value)));
     }
     // Back to the values after the 6th write: k0, k1 from writes 4, 5; k2, k3 from 2, 3.
@@ -111,15 +113,17 @@ fn t85_every_watcher_sees_every_change_and_the_rollback_in_order_through_a_leade
 }
 
 #[test]
-fn t86_an_instance_that_stops_heartbeating_disappears_after_its_ttl_through_a_frozen_leader_and_a_partition() {
+fn t86_an_instance_that_stops_heartbeating_disappears_after_its_ttl_through_a_frozen_leader_a_partition_and_a_leader_kill() {
     let dir = tempfile::tempdir().unwrap();
-    let (nodes, net) = start_cluster_relayed(dir.path(), 3);
+    let (mut nodes, net) = start_cluster_relayed(dir.path(), 3);
     let (leader_id, _) = leader(&nodes);
     let ports: Vec<u16> = nodes.iter().map(|n| n.client).collect();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let registry = Registry::new(client(&ports).with_sessions());
     let meta = BTreeMap::new();
-    let ttl = Duration::from_secs(5);
+    // Longer than one attempt's timeout (5 s): a heartbeat sent to the frozen leader
+    // waits that long before the client tries another member.
+    let ttl = Duration::from_secs(12);
     for (i, t) in [("dead", Duration::from_secs(2)), ("live", ttl)] {
         let lease = rt
             .block_on(registry.register("api", i, &format!("{i}:80"), t, &meta))
@@ -147,10 +151,10 @@ fn t86_an_instance_that_stops_heartbeating_disappears_after_its_ttl_through_a_fr
     nodes[frozen].signal("STOP");
     std::thread::sleep(Duration::from_secs(3));
     nodes[frozen].signal("CONT");
-    // Every member stops listing "dead" (its 2 s lease ran out in log time) and keeps
-    // listing "live".
-    let only_live = |dead: &str| {
-        for n in &nodes {
+    // Every running member stops listing `dead` (its 2 s lease ran out in log time)
+    // and keeps listing "live".
+    let only_live = |nodes: &[Proc], dead: &str| {
+        for n in nodes.iter().filter(|n| n.running()) {
             let here = Registry::new(client(&[n.client]));
             let listed = wait_for(&format!("{} drops {dead}", n.id), || {
                 let l = rt.block_on(here.list("api")).ok()?;
@@ -160,17 +164,26 @@ fn t86_an_instance_that_stops_heartbeating_disappears_after_its_ttl_through_a_fr
             assert_eq!(listed, ["live"], "on {}", n.id);
         }
     };
-    only_live("dead");
-    // Again with a partition: "dead2" registers and goes silent, and the leader is
-    // cut off from the other two for 3 s (every process keeps running).
-    let lease = rt
-        .block_on(registry.register("api", "dead2", "dead2:80", Duration::from_secs(2), &meta))
-        .unwrap();
-    assert!(matches!(lease, Lease::Live { .. }), "{lease:?}");
+    only_live(&nodes, "dead");
+    // Again with a partition, then with a leader kill: each time an instance registers
+    // and goes silent.
+    let silent = |name: &str| {
+        let lease = rt
+            .block_on(registry.register("api", name, &format!("{name}:80"), Duration::from_secs(2), &meta))
+            .unwrap();
+        assert!(matches!(lease, Lease::Live { .. }), "{lease:?}");
+    };
+    silent("dead2");
+    // The leader is cut off from the other two for 2 s (every process keeps running).
     net.cut_leader(&nodes);
     std::thread::sleep(Duration::from_secs(2));
     net.heal();
-    only_live("dead2");
+    only_live(&nodes, "dead2");
+    silent("dead3");
+    let (killed, _) = leader(&nodes);
+    let k = nodes.iter().position(|n| n.id == killed).unwrap();
+    nodes[k].kill();
+    only_live(&nodes, "dead3");
     stop.store(true, Ordering::SeqCst);
     let lost = rt.block_on(beats).unwrap();
     assert!(lost.is_empty(), "a heartbeat lost the live lease: {lost:?}");

@@ -128,6 +128,11 @@ impl Proc {
         std::fs::read_to_string(self.dir.join(format!("{}.log", self.id))).unwrap_or_default()
     }
 
+    /// Whether the process runs (it was not killed or terminated).
+    pub(crate) fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Sends SIGTERM and waits (up to [`DEADLINE`]) for the process to exit.
     pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
         let child = self.child.as_mut().expect("running");
