@@ -721,11 +721,11 @@ mod tests {
     #[test]
     fn nextest_summary_and_fail_lines_are_read() {
         let mut t = OutputTally::for_nextest();
-        t.line("        FAIL [   1.234s] ( 55/231) raft-core::sim_safety campaign");
+        t.line("        FAIL [   1.234s] ( 55/231) raft-sim::sim_safety campaign");
         // A failing test's own output, which nextest shows: not counted again.
         t.line("test campaign ... FAILED");
         t.line("test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 9 filtered out; finished in 0.1s");
-        t.line("        FAIL [   1.234s] raft-core::sim_safety campaign");
+        t.line("        FAIL [   1.234s] raft-sim::sim_safety campaign");
         t.line("     TIMEOUT [ 300.001s] xtask::chaos chaos_passes");
         t.line("     Summary [  12.345s] 384 tests run: 380 passed, 3 failed, 1 timed out, 2 skipped");
         assert_eq!(
@@ -739,7 +739,7 @@ mod tests {
         assert_eq!(
             t.failures,
             vec![
-                "raft-core::sim_safety campaign".to_string(),
+                "raft-sim::sim_safety campaign".to_string(),
                 "xtask::chaos chaos_passes".to_string()
             ]
         );

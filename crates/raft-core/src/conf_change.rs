@@ -48,14 +48,11 @@ impl<S: Storage> Raft<S> {
 
     /// Makes the tracker follow the configuration in effect.
     pub(crate) fn refresh_membership(&mut self) {
-        #[cfg(feature = "sim")]
         let wanted = if self.cfg.bugs.apply_config_on_commit {
             self.configs.at(self.log.committed)
         } else {
             self.configs.latest().1
         };
-        #[cfg(not(feature = "sim"))]
-        let wanted = self.configs.latest().1;
         if *wanted != self.tracker.membership {
             let wanted = wanted.clone();
             info!(
@@ -83,10 +80,7 @@ impl<S: Storage> Raft<S> {
         if let Some(to) = &self.lead_transferee {
             return Err(Error::LeadershipTransferInProgress { to: to.clone() });
         }
-        #[cfg(feature = "sim")]
         let skip_joint = self.cfg.bugs.skip_joint_consensus;
-        #[cfg(not(feature = "sim"))]
-        let skip_joint = false;
         let (latest_index, current) = self.configs.latest();
         let current = current.clone();
         // Dissertation §4.1: one change at a time. The previous one must be committed,

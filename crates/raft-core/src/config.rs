@@ -2,6 +2,7 @@
 
 use crate::error::ConfigError;
 use crate::message::GroupId;
+use crate::planted_bugs::PlantedBugs;
 use crate::types::{LogIndex, NodeId};
 
 /// The configuration of one Raft node. Times are in ticks: the driver calls
@@ -73,10 +74,10 @@ pub struct Config {
     /// The seed of the node's random choices (election timeouts). Give each node a
     /// different seed; a simulation that fixes the seeds replays exactly.
     pub seed: u64,
-    /// Test-only switches that plant known bugs, so the simulator can prove it
-    /// catches them.
-    #[cfg(feature = "sim")]
-    pub bugs: crate::sim_bugs::PlantedBugs,
+    /// Switches that plant known bugs, for the simulator's self-test only (raft-sim
+    /// shows that its checker catches each one): never set in production. All off by
+    /// default.
+    pub bugs: PlantedBugs,
 }
 
 impl Config {
@@ -100,8 +101,7 @@ impl Config {
             applied: 0,
             seed: 0,
             stream_snapshots: false,
-            #[cfg(feature = "sim")]
-            bugs: Default::default(),
+            bugs: PlantedBugs::default(),
         }
     }
 

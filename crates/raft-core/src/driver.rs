@@ -170,9 +170,6 @@ pub struct ReadyDriver {
     writes: HardStateWrites,
     last_id: JobId,
     pending: VecDeque<Pending>,
-    /// Planted bug: acknowledge before the write is durable.
-    #[cfg(feature = "sim")]
-    ack_before_persist: bool,
 }
 
 impl ReadyDriver {
@@ -183,8 +180,6 @@ impl ReadyDriver {
             writes: HardStateWrites::default(),
             last_id: JobId(0),
             pending: VecDeque::new(),
-            #[cfg(feature = "sim")]
-            ack_before_persist: false,
         }
     }
 
@@ -192,12 +187,6 @@ impl ReadyDriver {
     pub fn with_hard_state_writes(mut self, writes: HardStateWrites) -> Self {
         self.writes = writes;
         self
-    }
-
-    /// Plants the simulator's driver bugs (`PlantedBugs::ack_before_persist`).
-    #[cfg(feature = "sim")]
-    pub fn plant_bugs(&mut self, bugs: &crate::sim_bugs::PlantedBugs) {
-        self.ack_before_persist = bugs.ack_before_persist;
     }
 
     /// Takes `rd`, the Ready `raw.ready()` just returned, acknowledges it with
@@ -242,8 +231,7 @@ impl ReadyDriver {
         } else {
             None
         };
-        #[cfg(feature = "sim")]
-        let persisted_messages = if self.ack_before_persist {
+        let persisted_messages = if raw.planted_bugs().ack_before_persist {
             // The planted bug: the acknowledgements leave before the write is durable.
             messages.extend(persisted_messages);
             Vec::new()
@@ -339,6 +327,7 @@ mod tests {
     use crate::entry::EntryPayload;
     use crate::mem_storage::MemStorage;
     use crate::message::{AppendRequest, AppendResponse, Heartbeat, MessageBody, VoteRequest};
+    use crate::planted_bugs::PlantedBugs;
 
     fn follower() -> RawNode<MemStorage> {
         RawNode::new(Config::new("n2"), MemStorage::with_voters(["n1", "n2", "n3"])).expect("valid config")
@@ -607,15 +596,15 @@ mod tests {
         assert_eq!((raw.status().applied, raw.persisted_index()), (5, 5));
     }
 
-    #[cfg(feature = "sim")]
     #[test]
     fn the_planted_bug_acknowledges_before_the_write() {
-        let mut raw = follower();
-        let mut d = ReadyDriver::new(&HardState::default());
-        d.plant_bugs(&crate::sim_bugs::PlantedBugs {
+        let mut config = Config::new("n2");
+        config.bugs = PlantedBugs {
             ack_before_persist: true,
             ..Default::default()
-        });
+        };
+        let mut raw = RawNode::new(config, MemStorage::with_voters(["n1", "n2", "n3"])).expect("valid config");
+        let mut d = ReadyDriver::new(&HardState::default());
         let w = step(&mut d, &mut raw, append(1, (0, 0), 1..=1, 0));
         assert_eq!(accepted(&w.messages), vec![1]);
         assert!(w.persist.is_some());

@@ -86,15 +86,12 @@ impl<S: Storage> Raft<S> {
         // write different entries at the indexes it wrote the first time.
         let last_log_index = self.log.last_index();
         let last_log_term = self.log.last_term();
-        #[cfg(feature = "sim")]
         let electorate = if self.cfg.bugs.count_learner_votes {
             // The planted bug: ask learners too (and `tally` counts them).
             self.tracker.membership.members()
         } else {
             self.tracker.membership.all_voters()
         };
-        #[cfg(not(feature = "sim"))]
-        let electorate = self.tracker.membership.all_voters();
         for to in electorate {
             if to == me {
                 continue;
@@ -129,11 +126,7 @@ impl<S: Storage> Raft<S> {
     }
 
     fn tally(&self) -> VoteResult {
-        #[cfg(feature = "sim")]
-        let count_learners = self.cfg.bugs.count_learner_votes;
-        #[cfg(not(feature = "sim"))]
-        let count_learners = false;
-        self.tracker.tally(count_learners)
+        self.tracker.tally(self.cfg.bugs.count_learner_votes)
     }
 
     fn on_won(&mut self, pre_vote: bool) {
@@ -149,9 +142,8 @@ impl<S: Storage> Raft<S> {
     pub(crate) fn handle_vote_request(&mut self, from: NodeId, term: Term, v: VoteRequest) {
         let can_vote = self.vote.as_ref() == Some(&from)
             || (self.vote.is_none() && self.leader.is_none())
-            || (v.pre_vote && term > self.term);
-        #[cfg(feature = "sim")]
-        let can_vote = can_vote || self.cfg.bugs.vote_twice;
+            || (v.pre_vote && term > self.term)
+            || self.cfg.bugs.vote_twice; // the planted bug: any request is granted
         let granted = can_vote && self.log.is_up_to_date(v.last_log_index, v.last_log_term);
         debug!(id = %self.id, %from, term, pre_vote = v.pre_vote, granted, "vote request");
         let resp = |granted| {
@@ -169,7 +161,6 @@ impl<S: Storage> Raft<S> {
         if granted {
             self.election_elapsed = 0;
             self.vote = Some(from.clone());
-            #[cfg(feature = "sim")]
             if self.cfg.bugs.vote_before_persist {
                 self.send(from, self.term, resp(true));
                 return;

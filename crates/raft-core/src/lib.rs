@@ -45,6 +45,7 @@ mod log;
 mod mem_storage;
 mod membership;
 mod message;
+mod planted_bugs;
 mod progress;
 mod quorum;
 mod raft;
@@ -53,10 +54,6 @@ mod read_only;
 mod read_queue;
 mod replication;
 mod rng;
-#[cfg(feature = "sim")]
-pub mod sim;
-#[cfg(feature = "sim")]
-mod sim_bugs;
 mod snapshot;
 mod storage;
 mod types;
@@ -76,10 +73,9 @@ pub use message::{
     AppendRequest, AppendResponse, GroupId, Heartbeat, HeartbeatResponse, Message, MessageBody, ReadIndexRequest,
     ReadIndexResponse, SnapshotChunk, SnapshotResponse, VoteRequest, VoteResponse,
 };
+pub use planted_bugs::PlantedBugs;
 pub use progress::ProgressState;
 pub use raw_node::{PeerProgress, RawNode, Ready, Status};
 pub use read_queue::ReadState;
-#[cfg(feature = "sim")]
-pub use sim_bugs::PlantedBugs;
 pub use storage::{InitialState, SnapshotInfo, Storage};
 pub use types::{HardState, LogIndex, Membership, NodeId, Role, SoftState, Term};

@@ -308,9 +308,11 @@ impl<S: Storage> Raft<S> {
                 Role::Follower => self.step_follower(m.from, body),
             },
         }
-        // Only a planted bug (configurations taking effect on commit) makes this do
-        // anything: normally configurations change exactly when the log does.
-        self.refresh_membership();
+        // Normally configurations change exactly when the log does; only the planted
+        // bug that lets them take effect on commit needs a refresh after every step.
+        if self.cfg.bugs.apply_config_on_commit {
+            self.refresh_membership();
+        }
         Ok(())
     }
 

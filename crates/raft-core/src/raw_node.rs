@@ -11,6 +11,7 @@ use crate::entry::{Entry, Snapshot};
 use crate::error::Result;
 use crate::membership::MembershipChange;
 use crate::message::Message;
+use crate::planted_bugs::PlantedBugs;
 use crate::progress::ProgressState;
 use crate::raft::Raft;
 use crate::read_queue::ReadState;
@@ -490,8 +491,14 @@ impl<S: Storage> RawNode<S> {
     }
 }
 
-/// Read access to the whole log (stable and unstable) for the simulator's checker.
-#[cfg(feature = "sim")]
+impl<S: Storage> RawNode<S> {
+    /// The bugs planted in this node ([`crate::Config::bugs`]), for the driver's check.
+    pub(crate) fn planted_bugs(&self) -> &PlantedBugs {
+        &self.raft.cfg.bugs
+    }
+}
+
+/// Read access to the whole log (stable and unstable), e.g. for the simulator's checker.
 impl<S: Storage> RawNode<S> {
     /// The index of the last entry in the node's log, persisted or not.
     pub fn log_last_index(&self) -> LogIndex {

@@ -115,10 +115,7 @@ impl<S: Storage> Raft<S> {
             );
             return;
         }
-        #[cfg(feature = "sim")]
         let skip = self.cfg.bugs.skip_log_matching_check;
-        #[cfg(not(feature = "sim"))]
-        let skip = false;
         let resp = match self
             .log
             .maybe_append(a.prev_log_index, a.prev_log_term, a.commit, &a.entries, skip)
@@ -249,9 +246,7 @@ impl<S: Storage> Raft<S> {
         if mci <= self.log.committed {
             return false;
         }
-        let current_term = self.log.term(mci) == Some(self.term);
-        #[cfg(feature = "sim")]
-        let current_term = current_term || self.cfg.bugs.commit_previous_term_by_counting;
+        let current_term = self.log.term(mci) == Some(self.term) || self.cfg.bugs.commit_previous_term_by_counting;
         if !current_term {
             return false;
         }

@@ -159,7 +159,7 @@ impl<S: Storage> Raft<S> {
     pub(crate) fn handle_snapshot(&mut self, from: NodeId, chunk: SnapshotChunk) {
         let meta = chunk.meta;
         let index = meta.index;
-        let install_stale = self.install_stale_bug();
+        let install_stale = self.cfg.bugs.install_stale_snapshot;
         if index <= self.log.committed && !install_stale {
             // Older than what we already have: never go back (and say where we are).
             debug!(id = %self.id, %from, index, committed = self.log.committed, "ignoring an old snapshot");
@@ -238,14 +238,6 @@ impl<S: Storage> Raft<S> {
         self.install_snapshot(from, Snapshot { meta, data });
     }
 
-    /// The planted bug that installs snapshots older than the commit index.
-    fn install_stale_bug(&self) -> bool {
-        #[cfg(feature = "sim")]
-        return self.cfg.bugs.install_stale_snapshot;
-        #[cfg(not(feature = "sim"))]
-        false
-    }
-
     /// Streaming driver's verdict on a complete, checksummed snapshot it staged.
     pub(crate) fn snapshot_received(&mut self, index: LogIndex, accepted: bool) {
         let Some(incoming) = self.incoming_snapshot.take_if(|s| s.verifying && s.meta.index == index) else {
@@ -272,7 +264,7 @@ impl<S: Storage> Raft<S> {
     /// A complete, verified snapshot replaces the log (or commits it, if the log
     /// already holds its last entry).
     fn install_snapshot(&mut self, from: NodeId, snapshot: Snapshot) {
-        let install_stale = self.install_stale_bug();
+        let install_stale = self.cfg.bugs.install_stale_snapshot;
         let meta = snapshot.meta.clone();
         let index = meta.index;
         let received = snapshot.data.len();

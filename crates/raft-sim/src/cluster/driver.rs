@@ -1,5 +1,5 @@
 //! The driver: each Ready goes through the node's [`ReadyDriver`] (the contract on
-//! [`Ready`](crate::Ready) in the production order) with the checker watching each step. Its
+//! [`Ready`](raft_core::Ready) in the production order) with the checker watching each step. Its
 //! `messages` leave at once; its write joins the node's disk queue and completes
 //! some steps later (in order), when the acknowledgements that waited for it leave;
 //! its snapshot is installed and its committed entries applied at once. A node armed
@@ -7,14 +7,15 @@
 //! outstanding one lost (or, for a torn write, after the writes before it completed
 //! and its snapshot and some of its entries reached the disk).
 //!
-//! [`ReadyDriver`]: crate::ReadyDriver
+//! [`ReadyDriver`]: raft_core::ReadyDriver
+
+use raft_core::{PersistJob, Work};
 
 use super::{SimCluster, MAX_READY_ROUNDS};
-use crate::driver::{PersistJob, Work};
-use crate::sim::node::CrashPoint;
-use crate::sim::shadow::{decode_snapshot, digest_step, Payload};
-use crate::sim::violation::{Property, Violation};
-use crate::sim::RngExt;
+use crate::node::CrashPoint;
+use crate::shadow::{decode_snapshot, digest_step, Payload};
+use crate::violation::{Property, Violation};
+use crate::RngExt;
 
 impl SimCluster {
     /// Carries out node `i`'s Readys until it has none, and completes the writes

@@ -6,17 +6,14 @@
 mod driver;
 mod inputs;
 
-use crate::config::Config;
-use crate::mem_storage::MemStorage;
-use crate::message::{Message, MessageBody};
-use crate::raw_node::RawNode;
+use raft_core::{Config, LogIndex, MemStorage, Membership, Message, MessageBody, NodeId, RawNode, Role};
+
+use crate::checker::Checker;
+use crate::network::{NetFaults, NetStats, Network, SendFate};
+use crate::node::SimNode;
 use crate::rng::Rng;
-use crate::sim::checker::Checker;
-use crate::sim::network::{NetFaults, NetStats, Network, SendFate};
-use crate::sim::node::SimNode;
-use crate::sim::trace::Trace;
-use crate::sim::violation::{Property, Violation};
-use crate::types::{LogIndex, Membership, NodeId, Role};
+use crate::trace::Trace;
+use crate::violation::{Property, Violation};
 
 /// A runaway exchange of messages within one tick is reported rather than looped on.
 const MAX_DELIVERIES_PER_TICK: usize = 100_000;
@@ -85,7 +82,7 @@ impl SimCluster {
         mut config: impl FnMut(usize) -> Config,
         faults: NetFaults,
         trace_cap: usize,
-    ) -> crate::Result<Self> {
+    ) -> raft_core::Result<Self> {
         let mut rng = Rng::new(seed);
         let ids: Vec<NodeId> = (1..=n).map(|i| NodeId::new(format!("n{i}"))).collect();
         let membership = Membership::with_voters(ids.iter().take(voters).cloned());
@@ -151,7 +148,7 @@ impl SimCluster {
     /// A node drawn at random.
     pub(crate) fn random_node(&mut self) -> usize {
         let n = self.len();
-        crate::sim::RngExt::below(&mut self.rng, n)
+        crate::RngExt::below(&mut self.rng, n)
     }
 
     /// The network, to cut and heal links.

@@ -7,8 +7,7 @@
 
 mod sim_common;
 
-use raft_core::sim::{Property, Scenario, Simulation};
-use raft_core::PlantedBugs;
+use raft_sim::{PlantedBugs, Property, Scenario, Simulation};
 use sim_common::{replay_command, steps, RunResult};
 
 /// The first seed of every hunt; scenario `k` uses `splitmix(BASE_SEED ^ k)`.
@@ -325,7 +324,7 @@ fn skip_joint_consensus_breaks_safety_under_membership_churn() {
 /// real measurement) from bases other than the tests above, each within the bug's
 /// budget. Every hunt must catch its bug; the scenarios and steps each needed are
 /// printed. Deep run:
-/// `EASYRAFT_SIM_HUNTS=30 cargo test -p raft-core --release --test sim_planted_bugs catch_rates -- --nocapture`
+/// `EASYRAFT_SIM_HUNTS=30 cargo test -p raft-sim --release --test sim_planted_bugs catch_rates -- --nocapture`
 /// (`EASYRAFT_SIM_BUG=<name>` for one bug).
 #[test]
 fn catch_rates() {

@@ -5,13 +5,13 @@
 
 use std::fmt;
 
-use crate::config::Config;
+use raft_core::{Config, PlantedBugs};
+
+use crate::client::ClientRates;
+use crate::faults::FaultRates;
+use crate::network::NetFaults;
 use crate::rng::Rng;
-use crate::sim::client::ClientRates;
-use crate::sim::faults::FaultRates;
-use crate::sim::network::NetFaults;
-use crate::sim::RngExt;
-use crate::sim_bugs::PlantedBugs;
+use crate::RngExt;
 
 /// The protocol settings a scenario varies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -32,9 +32,10 @@ mod state;
 
 use std::collections::BTreeMap;
 
-use crate::sim::shadow::{Payload, ShadowLog, Slot};
-use crate::sim::violation::{Property, Violation};
-use crate::types::{LogIndex, Role, Term};
+use raft_core::{LogIndex, Role, Term};
+
+use crate::shadow::{Payload, ShadowLog, Slot};
+use crate::violation::{Property, Violation};
 
 /// An `(index, term)` seen in some log: its payload and its predecessor's term.
 #[derive(Clone, Copy, Debug)]

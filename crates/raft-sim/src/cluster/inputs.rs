@@ -3,15 +3,12 @@
 //! membership changes, and scripted elections.
 
 use bytes::Bytes;
+use raft_core::{Error, LogIndex, MembershipChange, Role, Storage, Term};
 
 use super::SimCluster;
-use crate::error::Error;
-use crate::membership::MembershipChange;
-use crate::sim::node::{CrashPoint, Life};
-use crate::sim::shadow::encode_snapshot;
-use crate::sim::violation::{Property, Violation};
-use crate::storage::Storage;
-use crate::types::{LogIndex, Role, Term};
+use crate::node::{CrashPoint, Life};
+use crate::shadow::encode_snapshot;
+use crate::violation::{Property, Violation};
 
 impl SimCluster {
     /// Crashes node `i` at `point`, to come back `downtime` ticks later.

@@ -3,10 +3,7 @@
 //! and compactions with `MemStorage`'s semantics, so after a crash it must equal what
 //! the disk holds, and at every step what the node itself believes.
 
-use crate::entry::{Entry, EntryPayload};
-use crate::mem_storage::MemStorage;
-use crate::storage::Storage;
-use crate::types::{LogIndex, Term};
+use raft_core::{Entry, EntryPayload, LogIndex, MemStorage, Storage, Term};
 
 /// What an entry carries, reduced to what the checker compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

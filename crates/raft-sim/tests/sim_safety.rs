@@ -7,7 +7,7 @@
 
 mod sim_common;
 
-use raft_core::sim::Scenario;
+use raft_sim::Scenario;
 use sim_common::{campaign, cases, replay_command, steps, RunResult};
 
 /// The default total of scenarios over the three tests below.

@@ -1,6 +1,18 @@
-//! # The deterministic simulator
+//! # raft-sim
 //!
-//! Many [`RawNode`](crate::RawNode)s with [`MemStorage`](crate::MemStorage) disks on
+//! easyraft's deterministic simulator: it runs [`raft_core`] clusters under hostile
+//! networks, crashes and clients, and checks the safety properties of Raft after every
+//! step. A seeded scenario, run and checked:
+//!
+//! ```
+//! use raft_sim::{Scenario, Simulation};
+//!
+//! let scenario = Scenario::random(42, 3, 300);
+//! let outcome = Simulation::new(&scenario, 0).unwrap().run();
+//! assert!(outcome.violation.is_none(), "{scenario}\n{:?}", outcome.violation);
+//! ```
+//!
+//! Many [`RawNode`](raft_core::RawNode)s with [`MemStorage`](raft_core::MemStorage) disks on
 //! a simulated network, driven by one seeded RNG: no threads, no clocks, no hash
 //! maps, so a seed replays a run event for event. A [`Scenario`] says how big the
 //! cluster is, how its nodes are configured, how hostile the network is (drops,
@@ -13,10 +25,15 @@
 //! one tick) with the [`Checker`] watching every Ready of every node for the safety
 //! properties of the Raft paper, then heals everything and checks liveness.
 //!
+//! To show that the checker catches what it should, a scenario can plant known bugs
+//! in its nodes ([`Scenario::with_bugs_everywhere`], [`PlantedBugs`]): raft-core's
+//! switches that each break one rule on purpose, carried by
+//! [`Config::bugs`](raft_core::Config::bugs).
+//!
 //! The pieces, one idea per file:
 //! - `network.rs`: [`Network`], the seeded message queue and its faults;
 //! - `node.rs`, `cluster/`: [`SimCluster`] — the nodes and their disks, time and
-//!   delivery (`mod.rs`), the Ready driver over [`ReadyDriver`](crate::ReadyDriver)
+//!   delivery (`mod.rs`), the Ready driver over [`ReadyDriver`](raft_core::ReadyDriver)
 //!   and the disks' write queues (`driver.rs`), and what the outside world
 //!   does to the nodes (`inputs.rs`);
 //! - `checker/`, `shadow.rs`, `violation.rs`: [`Checker`], the safety properties over
@@ -25,15 +42,8 @@
 //!   leadership transfers, membership changes);
 //! - `scenario.rs`, `run.rs`: [`Scenario`] and [`Simulation`], the step loop and the
 //!   liveness phase;
+//! - `rng.rs`: the seeded RNG (SplitMix64, as in raft-core);
 //! - `trace.rs`: the recent events printed with a failure.
-//!
-//! ```
-//! use raft_core::sim::{Scenario, Simulation};
-//!
-//! let scenario = Scenario::random(42, 3, 300);
-//! let outcome = Simulation::new(&scenario, 0).unwrap().run();
-//! assert!(outcome.violation.is_none(), "{scenario}\n{:?}", outcome.violation);
-//! ```
 
 mod checker;
 mod client;
@@ -41,6 +51,7 @@ mod cluster;
 mod faults;
 mod network;
 mod node;
+mod rng;
 mod run;
 mod scenario;
 mod shadow;
@@ -58,6 +69,9 @@ pub use scenario::{RaftKnobs, Scenario};
 pub use shadow::Payload;
 pub use trace::Trace;
 pub use violation::{Property, Violation};
+
+/// The switches that plant known bugs in a node (raft-core's, re-exported here).
+pub use raft_core::PlantedBugs;
 
 use crate::rng::Rng;
 

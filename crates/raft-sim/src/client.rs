@@ -4,12 +4,11 @@
 
 use std::fmt;
 
-use crate::error::Error;
-use crate::membership::MembershipChange;
-use crate::sim::cluster::SimCluster;
-use crate::sim::violation::Violation;
-use crate::sim::RngExt;
-use crate::types::{LogIndex, NodeId, Term};
+use raft_core::{Error, LogIndex, MembershipChange, NodeId, Term};
+
+use crate::cluster::SimCluster;
+use crate::violation::Violation;
+use crate::RngExt;
 
 /// How busy the clients are, per step, in parts per thousand.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -6,9 +6,9 @@
 
 use std::fmt;
 
-use crate::sim::cluster::SimCluster;
-use crate::sim::node::CrashPoint;
-use crate::sim::RngExt;
+use crate::cluster::SimCluster;
+use crate::node::CrashPoint;
+use crate::RngExt;
 
 /// How often faults happen, per step, in parts per thousand.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,11 +1,11 @@
 //! State Machine Safety and linearizable reads: what nodes apply, the snapshots
 //! they make and install, and the indexes reads are served at.
 
+use raft_core::{Entry, ReadState, Snapshot};
+
 use super::Checker;
-use crate::entry::{Entry, Snapshot};
-use crate::read_queue::ReadState;
-use crate::sim::shadow::{decode_snapshot, Payload};
-use crate::sim::violation::{Property, Violation};
+use crate::shadow::{decode_snapshot, Payload};
+use crate::violation::{Property, Violation};
 
 impl Checker {
     /// A snapshot node `i` made or received must hold exactly the committed prefix.

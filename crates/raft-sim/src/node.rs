@@ -4,14 +4,9 @@
 
 use std::collections::VecDeque;
 
-use crate::config::Config;
-use crate::driver::{PersistJob, ReadyDriver, Work};
-use crate::mem_storage::MemStorage;
-use crate::raw_node::RawNode;
-use crate::read_queue::ReadState;
-use crate::sim::shadow::decode_snapshot;
-use crate::storage::Storage;
-use crate::types::{LogIndex, NodeId};
+use raft_core::{Config, LogIndex, MemStorage, NodeId, PersistJob, RawNode, ReadState, ReadyDriver, Storage, Work};
+
+use crate::shadow::decode_snapshot;
 
 /// Where a crash interrupts a node. Its disk completes writes in order, each some
 /// steps after its Ready queued it; a crash loses every write not completed yet (and
@@ -59,8 +54,8 @@ pub(crate) struct SimNode {
 }
 
 impl SimNode {
-    pub(crate) fn new(config: Config, disk: MemStorage) -> crate::Result<Self> {
-        let driver = Self::driver_for(&config, &disk);
+    pub(crate) fn new(config: Config, disk: MemStorage) -> raft_core::Result<Self> {
+        let driver = Self::driver_for(&disk);
         let raw = RawNode::new(config.clone(), disk)?;
         Ok(SimNode {
             id: config.id.clone(),
@@ -77,11 +72,10 @@ impl SimNode {
         })
     }
 
-    /// The production driver (term and vote writes only), with the node's planted bugs.
-    fn driver_for(config: &Config, disk: &MemStorage) -> ReadyDriver {
-        let mut d = ReadyDriver::new(disk.hard_state());
-        d.plant_bugs(&config.bugs);
-        d
+    /// The production driver (term and vote writes only); it finds the node's planted
+    /// bugs in the node's `Config::bugs`.
+    fn driver_for(disk: &MemStorage) -> ReadyDriver {
+        ReadyDriver::new(disk.hard_state())
     }
 
     pub(crate) fn raw(&self) -> Option<&RawNode<MemStorage>> {
@@ -150,7 +144,7 @@ impl SimNode {
     }
 
     /// Restarts the node from its disk with a fresh timeout seed.
-    pub(crate) fn restart(&mut self, seed: u64) -> crate::Result<()> {
+    pub(crate) fn restart(&mut self, seed: u64) -> raft_core::Result<()> {
         let life = std::mem::replace(
             &mut self.life,
             Life::Down {
@@ -171,7 +165,7 @@ impl SimNode {
             Ok(s) if s.meta.index > 0 => (s.meta.index, decode_snapshot(&s.data).map_or(0, |(_, d)| d)),
             _ => (0, 0),
         };
-        self.driver = Self::driver_for(&self.config, &disk);
+        self.driver = Self::driver_for(&disk);
         self.disk_queue.clear();
         let raw = RawNode::new(self.config.clone(), disk)?;
         self.applied = raw.status().applied;

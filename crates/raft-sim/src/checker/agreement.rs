@@ -1,12 +1,11 @@
 //! The checker's shadow against the node itself (after every Ready) and against its
 //! disk (at every restart): the core must hold exactly what it asked to persist.
 
+use raft_core::{LogIndex, MemStorage, RawNode};
+
 use super::Checker;
-use crate::mem_storage::MemStorage;
-use crate::raw_node::RawNode;
-use crate::sim::shadow::{At, Payload, ShadowLog};
-use crate::sim::violation::{Property, Violation};
-use crate::types::LogIndex;
+use crate::shadow::{At, Payload, ShadowLog};
+use crate::violation::{Property, Violation};
 
 impl Checker {
     /// Node `i` crashed: it is no longer leader, its state machine is gone, and its

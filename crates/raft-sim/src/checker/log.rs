@@ -1,13 +1,11 @@
 //! Election Safety, Leader Append-Only, Log Matching and Leader Completeness: what
 //! each Ready says about roles, logs and commit indexes.
 
+use raft_core::{Entry, LogIndex, PersistJob, Ready, Role, Term};
+
 use super::{Checker, Committed, Seen};
-use crate::driver::PersistJob;
-use crate::entry::Entry;
-use crate::raw_node::Ready;
-use crate::sim::shadow::{digest_step, At, Payload, Slot};
-use crate::sim::violation::{Property, Violation};
-use crate::types::{LogIndex, Role, Term};
+use crate::shadow::{digest_step, At, Payload, Slot};
+use crate::violation::{Property, Violation};
 
 impl Checker {
     /// Node `i` handed out `rd`; nothing of it is persisted yet. Checks the role

@@ -5,8 +5,8 @@
 //! committed a write inside the old leader's lease, and the old leader then served a
 //! read that missed it. Scripted on the simulator, with its checker watching.
 
-use raft_core::sim::{CrashPoint, NetFaults, Property, SimCluster};
 use raft_core::Config;
+use raft_sim::{CrashPoint, NetFaults, Property, SimCluster};
 
 fn config() -> Config {
     let mut c = Config::new("unset");

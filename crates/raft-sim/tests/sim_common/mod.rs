@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use proptest::prelude::any;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
-use raft_core::sim::{Outcome, Scenario, Simulation, Stats};
+use raft_sim::{Outcome, Scenario, Simulation, Stats};
 
 /// Steps per scenario unless `EASYRAFT_SIM_STEPS` says otherwise.
 pub const DEFAULT_STEPS: u64 = 2_000;
@@ -42,7 +42,7 @@ pub fn cases(default_total: u64, shares: u64) -> u64 {
 /// The one-line command that replays `scenario` exactly.
 pub fn replay_command(test_file: &str, replay_test: &str, scenario: &Scenario, extra_env: &str) -> String {
     format!(
-        "{extra_env}EASYRAFT_SIM_SEED={} EASYRAFT_SIM_NODES={} EASYRAFT_SIM_STEPS={} cargo test -p raft-core --test {test_file} {replay_test} -- --nocapture --exact",
+        "{extra_env}EASYRAFT_SIM_SEED={} EASYRAFT_SIM_NODES={} EASYRAFT_SIM_STEPS={} cargo test -p raft-sim --test {test_file} {replay_test} -- --nocapture --exact",
         scenario.seed, scenario.nodes, scenario.steps
     )
 }
@@ -92,7 +92,7 @@ pub fn run(scenario: &Scenario, replay: &str) -> RunResult {
         }
     };
     let report = format!(
-        "\n==== raft-core simulator: {what}\nscenario: {scenario}\nreplay:   {replay}\n{}==== end of report\n",
+        "\n==== raft-sim: {what}\nscenario: {scenario}\nreplay:   {replay}\n{}==== end of report\n",
         sim.report()
     );
     RunResult::Failed { outcome, report }

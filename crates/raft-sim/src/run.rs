@@ -5,16 +5,17 @@
 
 use std::fmt;
 
-use crate::sim::checker::CheckerStats;
-use crate::sim::client::{Accepted, Clients};
-use crate::sim::cluster::{ClusterStats, SimCluster};
-use crate::sim::faults::{self, FaultStats};
-use crate::sim::network::{NetFaults, NetStats};
-use crate::sim::scenario::Scenario;
-use crate::sim::shadow::Payload;
-use crate::sim::violation::{Property, Violation};
-use crate::sim::RngExt;
-use crate::types::LogIndex;
+use raft_core::LogIndex;
+
+use crate::checker::CheckerStats;
+use crate::client::{Accepted, Clients};
+use crate::cluster::{ClusterStats, SimCluster};
+use crate::faults::{self, FaultStats};
+use crate::network::{NetFaults, NetStats};
+use crate::scenario::Scenario;
+use crate::shadow::Payload;
+use crate::violation::{Property, Violation};
+use crate::RngExt;
 
 /// What one or many runs did (sums, and maxima where named so).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -159,7 +160,7 @@ pub struct Simulation {
 
 impl Simulation {
     /// Sets up `scenario`; `trace_cap` recent events are kept for the report (0: none).
-    pub fn new(scenario: &Scenario, trace_cap: usize) -> crate::Result<Self> {
+    pub fn new(scenario: &Scenario, trace_cap: usize) -> raft_core::Result<Self> {
         let mut cluster = SimCluster::new(
             scenario.nodes + scenario.spares,
             scenario.nodes,

@@ -9,9 +9,10 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeSet, BinaryHeap};
 use std::fmt;
 
-use crate::message::Message;
+use raft_core::Message;
+
 use crate::rng::Rng;
-use crate::sim::RngExt;
+use crate::RngExt;
 
 /// What the network does to each message, in parts per thousand.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -275,7 +276,7 @@ impl Network {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{MessageBody, MessageBody::TimeoutNow};
+    use raft_core::{MessageBody, MessageBody::TimeoutNow};
 
     fn msg(i: u64) -> Message {
         Message {
