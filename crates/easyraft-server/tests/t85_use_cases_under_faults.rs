@@ -113,7 +113,7 @@ fn t85_every_watcher_sees_every_change_and_the_rollback_in_order_through_a_leade
 }
 
 #[test]
-fn t86_an_instance_that_stops_heartbeating_disappears_after_its_ttl_through_a_frozen_leader_a_partition_and_a_leader_kill() {
+fn t86_a_silent_instance_disappears_after_its_ttl_through_a_freeze_a_partition_and_a_leader_kill() {
     let dir = tempfile::tempdir().unwrap();
     let (mut nodes, net) = start_cluster_relayed(dir.path(), 3);
     let (leader_id, _) = leader(&nodes);
