@@ -62,7 +62,7 @@ pub enum Error {
     Raft(raft_core::Error),
     /// The transport failed to start.
     #[error("transport: {0}")]
-    Transport(crate::transport::TransportError),
+    Transport(TransportError),
     /// An unexpected internal error (a bug: please report it).
     #[error("internal: {0}")]
     Internal(String),
@@ -113,3 +113,34 @@ impl From<raft_core::Error> for Error {
 
 /// The runtime's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a send failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The peer could not be reached (no address, connection refused, reset...).
+    #[error("peer {peer} unreachable: {reason}")]
+    Unreachable {
+        /// The peer.
+        peer: NodeId,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The peer did not answer in time.
+    #[error("timed out sending to {0}")]
+    Timeout(NodeId),
+    /// A message exceeded the size limit.
+    #[error("message of {size} bytes exceeds the limit of {limit}")]
+    TooLarge {
+        /// The encoded size.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The transport was shut down.
+    #[error("transport closed")]
+    Closed,
+    /// Anything else, from an implementation.
+    #[error(transparent)]
+    Other(BoxError),
+}

@@ -12,38 +12,8 @@ use thiserror::Error;
 use tokio::sync::mpsc;
 use tracing::{debug, trace};
 
+pub use crate::error::TransportError;
 use crate::metrics::Counters;
-
-/// Why a send failed.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum TransportError {
-    /// The peer could not be reached (no address, connection refused, reset...).
-    #[error("peer {peer} unreachable: {reason}")]
-    Unreachable {
-        /// The peer.
-        peer: NodeId,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The peer did not answer in time.
-    #[error("timed out sending to {0}")]
-    Timeout(NodeId),
-    /// A message exceeded the size limit.
-    #[error("message of {size} bytes exceeds the limit of {limit}")]
-    TooLarge {
-        /// The encoded size.
-        size: usize,
-        /// The configured limit.
-        limit: usize,
-    },
-    /// The transport was shut down.
-    #[error("transport closed")]
-    Closed,
-    /// Anything else, from an implementation.
-    #[error(transparent)]
-    Other(crate::error::BoxError),
-}
 
 /// Carries Raft messages between nodes. Implementations keep the order of messages
 /// to one peer, time out, cap message sizes, and never panic on bad input.

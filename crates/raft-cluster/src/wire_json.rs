@@ -9,19 +9,7 @@ use serde_json::{json, Map, Value};
 use thiserror::Error;
 
 /// Every message type's name, as `MessageBody::kind` spells it.
-pub const MESSAGE_KINDS: [&str; 11] = [
-    "RequestVote",
-    "RequestVoteResponse",
-    "AppendEntries",
-    "AppendEntriesResponse",
-    "Heartbeat",
-    "HeartbeatResponse",
-    "InstallSnapshot",
-    "InstallSnapshotResponse",
-    "TimeoutNow",
-    "ReadIndex",
-    "ReadIndexResponse",
-];
+pub const MESSAGE_KINDS: [&str; 11] = MessageBody::KINDS;
 
 /// Why a JSON payload is not a message.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]

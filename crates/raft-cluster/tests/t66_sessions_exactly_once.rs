@@ -20,6 +20,7 @@
 //! takes no second effect.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -27,9 +28,10 @@ use raft_cluster::sessions::{
     Session, SessionCommand, SessionError, SessionId, SessionLimits, SessionResponse, Sessions,
 };
 use raft_cluster::testing::Counter;
-use raft_cluster::{Cluster, Error, MemNetwork, RaftConfig, StateMachine};
+use raft_cluster::{Cluster, Error, MemNetwork, MemTransport, RaftConfig, RaftHandle, StateMachine};
 use raft_core::NodeId;
 use raft_storage::{FileStorage, Options};
+use tokio::time::Instant;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -260,64 +262,85 @@ proptest! {
     }
 }
 
+type Node = RaftHandle<Sessions<Counter>>;
+type SessionCluster = Cluster<Sessions<Counter>, FileStorage, MemTransport>;
+
+/// Three nodes on FileStorage under `dir`, over `net`, each a session-wrapped counter.
+async fn start(dir: &Path, net: &MemNetwork, config: RaftConfig) -> SessionCluster {
+    let (root, net) = (dir.to_owned(), net.clone());
+    Cluster::start(
+        ["n1", "n2", "n3"],
+        config,
+        move |id| FileStorage::open(root.join(id.as_str()), Options::default()).map_err(|e| Error::Storage(e.into())),
+        |_| Sessions::new(Counter::default(), SessionLimits::default()),
+        move |id| net.transport(id.clone()),
+    )
+    .await
+    .unwrap()
+}
+
+/// Registers a session through whichever node leads: the client's side of it, and
+/// that leader.
+async fn register(cluster: &SessionCluster, deadline: Instant) -> (Session, Node) {
+    loop {
+        let leader = cluster.wait_for_leader(Duration::from_secs(30)).await.unwrap();
+        match leader.propose(SessionCommand::Register { at_ms: 1 }).await {
+            Ok(SessionResponse::Registered(id)) => return (Session::new(id), leader),
+            other => assert!(Instant::now() < deadline, "{other:?}"),
+        }
+    }
+}
+
+/// Proposes `cmd` (the same session and sequence number every time) until a leader
+/// answers, following leader changes into `leader`.
+async fn until_answered(
+    cluster: &SessionCluster,
+    leader: &mut Node,
+    cmd: &SessionCommand<u64>,
+    deadline: Instant,
+    what: &str,
+) -> SessionResponse<u64> {
+    loop {
+        assert!(Instant::now() < deadline, "{what} never answered");
+        match leader.propose(cmd.clone()).await {
+            Ok(r) => return r,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if let Ok(l) = cluster.wait_for_leader(Duration::from_secs(5)).await {
+                    *leader = l;
+                }
+            }
+        }
+    }
+}
+
 /// A write applied while a follower was cut off, retried on that follower once it
 /// has caught up through an installed snapshot and become the leader: the retry gets
 /// the first answer (the counter as it was then) and the counter does not move.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_retried_after_a_snapshot_install_takes_effect_once() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_owned();
     let net = MemNetwork::new();
-    let tnet = net.clone();
     let config = RaftConfig {
         snapshot_interval: 8,
         ..RaftConfig::fast()
     };
-    let mut cluster = Cluster::start(
-        ["n1", "n2", "n3"],
-        config,
-        move |id| FileStorage::open(root.join(id.as_str()), Options::default()).map_err(|e| Error::Storage(e.into())),
-        |_| Sessions::new(Counter::default(), SessionLimits::default()),
-        move |id| tnet.transport(id.clone()),
-    )
-    .await
-    .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let mut leader = cluster.wait_for_leader(Duration::from_secs(30)).await.unwrap();
+    let mut cluster = start(dir.path(), &net, config).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let first = cluster.wait_for_leader(Duration::from_secs(30)).await.unwrap();
     let behind: NodeId = cluster
         .nodes()
         .map(|n| n.id().clone())
-        .find(|id| id != leader.id())
+        .find(|id| id != first.id())
         .unwrap();
     net.isolate(&behind);
-
-    let registered = loop {
-        match leader.propose(SessionCommand::Register { at_ms: 1 }).await {
-            Ok(SessionResponse::Registered(id)) => break id,
-            other => {
-                assert!(tokio::time::Instant::now() < deadline, "{other:?}");
-                leader = cluster.wait_for_leader(Duration::from_secs(30)).await.unwrap();
-            }
-        }
-    };
-    let mut session = Session::new(registered);
+    let (mut session, mut leader) = register(&cluster, deadline).await;
     // 40 writes; the reply of write 7 is "lost" (never marked answered), so its
     // response stays kept, and so does the last one's.
     let mut writes = Vec::new();
     for w in 1..=40u64 {
         let cmd = session.command(w, 1 + w);
-        let answer = loop {
-            assert!(tokio::time::Instant::now() < deadline, "write {w} never answered");
-            match leader.propose(cmd.clone()).await {
-                Ok(r) => break r,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    if let Ok(l) = cluster.wait_for_leader(Duration::from_secs(5)).await {
-                        leader = l;
-                    }
-                }
-            }
-        };
+        let answer = until_answered(&cluster, &mut leader, &cmd, deadline, &format!("write {w}")).await;
         let SessionCommand::Apply { seq, .. } = cmd else {
             unreachable!()
         };
@@ -336,15 +359,12 @@ async fn a_write_retried_after_a_snapshot_install_takes_effect_once() {
     net.heal();
     let lagging = cluster.node(&behind).unwrap().clone();
     while lagging.metrics().snapshots_installed == 0 || lagging.read_local(()).await.ok() != Some(sum) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{behind} never caught up by a snapshot"
-        );
+        assert!(Instant::now() < deadline, "{behind} never caught up by a snapshot");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The caught-up node leads, and the retries go to it.
     while cluster.leader().map(|l| l.id().clone()) != Some(behind.clone()) {
-        assert!(tokio::time::Instant::now() < deadline, "{behind} never took the lead");
+        assert!(Instant::now() < deadline, "{behind} never took the lead");
         if let Some(l) = cluster.leader() {
             let _ = l.transfer_leadership(behind.clone()).await;
         }
@@ -355,11 +375,7 @@ async fn a_write_retried_after_a_snapshot_install_takes_effect_once() {
             continue;
         }
         let again = loop {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the retry of write {} never answered",
-                w + 1
-            );
+            assert!(Instant::now() < deadline, "the retry of write {} never answered", w + 1);
             match lagging.propose(cmd.clone()).await {
                 Ok(r) => break r,
                 Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
@@ -374,35 +390,14 @@ async fn a_write_retried_after_a_snapshot_install_takes_effect_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retried_writes_across_a_killed_leader_take_effect_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_owned();
     let net = MemNetwork::new();
-    let tnet = net.clone();
     let config = RaftConfig {
         request_timeout: Duration::from_millis(500),
         ..RaftConfig::fast()
     };
-    let mut cluster = Cluster::start(
-        ["n1", "n2", "n3"],
-        config,
-        move |id| FileStorage::open(root.join(id.as_str()), Options::default()).map_err(|e| Error::Storage(e.into())),
-        |_| Sessions::new(Counter::default(), SessionLimits::default()),
-        move |id| tnet.transport(id.clone()),
-    )
-    .await
-    .unwrap();
-
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let mut leader = cluster.wait_for_leader(Duration::from_secs(30)).await.unwrap();
-    let registered = loop {
-        match leader.propose(SessionCommand::Register { at_ms: 1 }).await {
-            Ok(SessionResponse::Registered(id)) => break id,
-            other => {
-                assert!(tokio::time::Instant::now() < deadline, "{other:?}");
-                leader = cluster.wait_for_leader(Duration::from_secs(30)).await.unwrap();
-            }
-        }
-    };
-    let mut session = Session::new(registered);
+    let mut cluster = start(dir.path(), &net, config).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut session, mut leader) = register(&cluster, deadline).await;
     let mut sum = 0;
     let mut unknown = 0;
     for w in 1..=30u64 {
@@ -421,23 +416,12 @@ async fn retried_writes_across_a_killed_leader_take_effect_exactly_once() {
             }
             // A killed node's last write may hold its directory for a moment.
             while let Err(e) = cluster.restart(id.clone()).await {
-                assert!(tokio::time::Instant::now() < deadline, "restart {id}: {e}");
+                assert!(Instant::now() < deadline, "restart {id}: {e}");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
         // Retry with the same (session, seq) until answered, wherever the leader is.
-        let answer = loop {
-            assert!(tokio::time::Instant::now() < deadline, "write {w} never answered");
-            match leader.propose(cmd.clone()).await {
-                Ok(r) => break r,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    if let Ok(l) = cluster.wait_for_leader(Duration::from_secs(5)).await {
-                        leader = l;
-                    }
-                }
-            }
-        };
+        let answer = until_answered(&cluster, &mut leader, &cmd, deadline, &format!("write {w}")).await;
         assert!(matches!(answer, SessionResponse::Applied(_)), "write {w}: {answer:?}");
         if w % 3 == 0 {
             // The answer was lost on the way back: the client sends it again, and

@@ -54,9 +54,7 @@ pub const MAX_INDEX: LogIndex = 1 << 63;
 /// peer can make a log jump. See the module docs.
 pub const MAX_SNAPSHOT_INDEX: LogIndex = 1 << 62;
 
-/// The most entries one AppendEntries may carry; decoding refuses more (and
-/// `Config::max_entries_per_msg` may not exceed it).
-pub const MAX_ENTRIES_PER_MESSAGE: usize = 1 << 16;
+pub use crate::message::MAX_ENTRIES_PER_MESSAGE;
 
 /// The highest term a node at term `local` accepts from a message, once it has been
 /// in that term for `timeouts_in_term` whole election timeouts.

@@ -54,6 +54,7 @@ mod read_only;
 mod read_queue;
 mod replication;
 mod rng;
+pub use rng::Rng;
 mod snapshot;
 mod storage;
 mod types;

@@ -87,7 +87,7 @@ pub struct AppendRequest {
     /// The term of the entry at `prev_log_index`.
     pub prev_log_term: Term,
     /// The entries to store, in index order. At most
-    /// [`crate::bounds::MAX_ENTRIES_PER_MESSAGE`]: decoding refuses more, so that a
+    /// [`MAX_ENTRIES_PER_MESSAGE`]: decoding refuses more, so that a
     /// frame of tiny entries cannot allocate far more than its own size.
     #[serde(deserialize_with = "bounded_entries")]
     pub entries: Vec<Entry>,
@@ -187,22 +187,40 @@ pub struct ReadIndexResponse {
 }
 
 impl MessageBody {
-    /// The message type's name, as used in logs and the JSON envelope of the
-    /// WebSocket transport.
+    /// Every message type's name, in the order of the variants: what
+    /// [`kind`](Self::kind) answers, and the names the JSON envelope and the JSON-RPC
+    /// methods accept.
+    pub const KINDS: [&'static str; 11] = [
+        "RequestVote",
+        "RequestVoteResponse",
+        "AppendEntries",
+        "AppendEntriesResponse",
+        "Heartbeat",
+        "HeartbeatResponse",
+        "InstallSnapshot",
+        "InstallSnapshotResponse",
+        "TimeoutNow",
+        "ReadIndex",
+        "ReadIndexResponse",
+    ];
+
+    /// The message type's name ([`KINDS`](Self::KINDS)), as used in logs and the JSON
+    /// envelope of the WebSocket transport.
     pub fn kind(&self) -> &'static str {
-        match self {
-            MessageBody::RequestVote(_) => "RequestVote",
-            MessageBody::RequestVoteResponse(_) => "RequestVoteResponse",
-            MessageBody::AppendEntries(_) => "AppendEntries",
-            MessageBody::AppendEntriesResponse(_) => "AppendEntriesResponse",
-            MessageBody::Heartbeat(_) => "Heartbeat",
-            MessageBody::HeartbeatResponse(_) => "HeartbeatResponse",
-            MessageBody::InstallSnapshot(_) => "InstallSnapshot",
-            MessageBody::InstallSnapshotResponse(_) => "InstallSnapshotResponse",
-            MessageBody::TimeoutNow => "TimeoutNow",
-            MessageBody::ReadIndex(_) => "ReadIndex",
-            MessageBody::ReadIndexResponse(_) => "ReadIndexResponse",
-        }
+        let i = match self {
+            MessageBody::RequestVote(_) => 0,
+            MessageBody::RequestVoteResponse(_) => 1,
+            MessageBody::AppendEntries(_) => 2,
+            MessageBody::AppendEntriesResponse(_) => 3,
+            MessageBody::Heartbeat(_) => 4,
+            MessageBody::HeartbeatResponse(_) => 5,
+            MessageBody::InstallSnapshot(_) => 6,
+            MessageBody::InstallSnapshotResponse(_) => 7,
+            MessageBody::TimeoutNow => 8,
+            MessageBody::ReadIndex(_) => 9,
+            MessageBody::ReadIndexResponse(_) => 10,
+        };
+        Self::KINDS[i]
     }
 }
 
@@ -268,17 +286,21 @@ impl fmt::Display for Message {
     }
 }
 
+/// The most entries one AppendEntries may carry; decoding refuses more (and
+/// `Config::max_entries_per_msg` may not exceed it).
+pub const MAX_ENTRIES_PER_MESSAGE: usize = 1 << 16;
+
 /// Deserializes `AppendRequest::entries`, refusing more than
-/// [`crate::bounds::MAX_ENTRIES_PER_MESSAGE`] before allocating for them.
+/// [`MAX_ENTRIES_PER_MESSAGE`] before allocating for them.
 fn bounded_entries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Entry>, D::Error> {
     struct Bounded;
     impl<'de> serde::de::Visitor<'de> for Bounded {
         type Value = Vec<Entry>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "at most {} entries", crate::bounds::MAX_ENTRIES_PER_MESSAGE)
+            write!(f, "at most {} entries", MAX_ENTRIES_PER_MESSAGE)
         }
         fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Entry>, A::Error> {
-            let max = crate::bounds::MAX_ENTRIES_PER_MESSAGE;
+            let max = MAX_ENTRIES_PER_MESSAGE;
             if seq.size_hint().is_some_and(|n| n > max) {
                 return Err(serde::de::Error::invalid_length(seq.size_hint().unwrap_or(0), &self));
             }

@@ -1,17 +1,19 @@
 //! A tiny seeded pseudo-random generator (SplitMix64). The core never touches a global
 //! RNG: every random choice (election timeouts) comes from this, seeded by the config,
-//! so a run replays exactly.
+//! so a run replays exactly. The simulator (raft-sim) draws its choices from it too.
 
 /// SplitMix64: small, fast, and good enough for choosing timeouts.
 #[derive(Clone, Debug)]
-pub(crate) struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
+    /// A generator whose sequence is fixed by `seed`.
+    pub fn new(seed: u64) -> Self {
         Rng(seed)
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    /// The next number of the sequence.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -20,7 +22,7 @@ impl Rng {
     }
 
     /// A number in `[lo, hi)`; `lo` when the range is empty.
-    pub(crate) fn range(&mut self, lo: u64, hi: u64) -> u64 {
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
         if hi <= lo {
             return lo;
         }

@@ -42,7 +42,6 @@
 //!   leadership transfers, membership changes);
 //! - `scenario.rs`, `run.rs`: [`Scenario`] and [`Simulation`], the step loop and the
 //!   liveness phase;
-//! - `rng.rs`: the seeded RNG (SplitMix64, as in raft-core);
 //! - `trace.rs`: the recent events printed with a failure.
 
 mod checker;
@@ -51,7 +50,6 @@ mod cluster;
 mod faults;
 mod network;
 mod node;
-mod rng;
 mod run;
 mod scenario;
 mod shadow;
@@ -73,7 +71,7 @@ pub use violation::{Property, Violation};
 /// The switches that plant known bugs in a node (raft-core's, re-exported here).
 pub use raft_core::PlantedBugs;
 
-use crate::rng::Rng;
+use raft_core::Rng;
 
 /// The simulator's uses of the seeded RNG.
 pub(crate) trait RngExt {

@@ -11,8 +11,8 @@ use std::fmt;
 
 use raft_core::Message;
 
-use crate::rng::Rng;
 use crate::RngExt;
+use raft_core::Rng;
 
 /// What the network does to each message, in parts per thousand.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use raft_core::{Config, PlantedBugs};
 use crate::client::ClientRates;
 use crate::faults::FaultRates;
 use crate::network::NetFaults;
-use crate::rng::Rng;
 use crate::RngExt;
+use raft_core::Rng;
 
 /// The protocol settings a scenario varies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use raft_core::{Config, LogIndex, MemStorage, Membership, Message, MessageBody, 
 use crate::checker::Checker;
 use crate::network::{NetFaults, NetStats, Network, SendFate};
 use crate::node::SimNode;
-use crate::rng::Rng;
 use crate::trace::Trace;
 use crate::violation::{Property, Violation};
+use raft_core::Rng;
 
 /// A runaway exchange of messages within one tick is reported rather than looped on.
 const MAX_DELIVERIES_PER_TICK: usize = 100_000;
