@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
-use crate::demo::DemoError;
+use crate::demo::{free_ports, loopback, DemoError};
 
 /// Processes and directories alive now, for the signal handler.
 static LIVE: Mutex<Vec<(u32, PathBuf)>> = Mutex::new(Vec::new());
@@ -142,21 +142,6 @@ impl Drop for Procs {
         }
         // The directory goes with `self.dir`.
     }
-}
-
-/// `n` distinct free loopback ports.
-fn free_ports(n: usize) -> Result<Vec<u16>, DemoError> {
-    let listeners: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()?;
-    Ok(listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect::<Result<_, _>>()?)
-}
-
-fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// Three `easyraft-server` processes (`binary`, a release build) from config files,

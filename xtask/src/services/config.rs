@@ -4,13 +4,13 @@
 //! last version it saw, and misses nothing.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use examples::config::ConfigStore;
 use serde_json::{json, Value};
 
 use super::{CallError, Ctx, Outcome, Rpc, STEPS};
-use crate::demo::DemoError;
+use crate::demo::{wait_until, DemoError};
 use crate::ui::Ui;
 
 pub(super) fn boxed(ctx: &mut Ctx<ConfigStore>) -> Outcome<'_> {
@@ -179,10 +179,10 @@ async fn scenario(ctx: &mut Ctx<ConfigStore>) -> Result<String, DemoError> {
         .map(|c| c.0)
         .max()
         .unwrap_or(0);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while seen.lock().map(|s| s.last().map_or(0, |c| c.0)).unwrap_or(0) < last && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let _ = wait_until(Duration::from_secs(10), || {
+        seen.lock().map(|s| s.last().map_or(0, |c| c.0)).unwrap_or(0) >= last
+    })
+    .await;
     watcher.abort();
     let _ = watcher.await;
     let seen: Vec<Change> = seen.lock().map(|s| s.clone()).unwrap_or_default();

@@ -21,7 +21,7 @@ use examples::api::{BACKPRESSURE, NOT_APPLIED, NOT_LEADER, UNAVAILABLE, UNKNOWN_
 use examples::runner::{ApiBuilder, LocalCluster, TOKEN};
 use serde_json::{json, Value};
 
-use crate::demo::{demo_config, DemoError};
+use crate::demo::{demo_config, wait_until, DemoError};
 use crate::http;
 use crate::ui::{secs, Ui};
 
@@ -348,16 +348,10 @@ impl<SM: StateMachine + Default> Ctx<SM> {
             .ok_or_else(|| format!("{id} is not running"))?;
         let (caught_up, took) = self
             .ui
-            .spin(|| format!("{id} replays its log and fetches what it missed"), async {
-                let deadline = Instant::now() + WAIT;
-                while back.view().applied < target {
-                    if Instant::now() > deadline {
-                        return Err(());
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Ok(())
-            })
+            .spin(
+                || format!("{id} replays its log and fetches what it missed"),
+                wait_until(WAIT, || back.view().applied >= target),
+            )
             .await;
         caught_up.map_err(|()| format!("{id} did not catch up to index {target}"))?;
         let v = back.view();

@@ -1,0 +1,209 @@
+//! Step 8 of the script and the checks: real reads on every node, each node's
+//! status, and the verdict.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use easyraft::prelude::*;
+use easyraft::Transport;
+use serde_json::Value;
+
+use super::partition::Cut;
+use super::ports::loopback;
+use super::scenario::Scene;
+use super::setup::DemoCluster;
+use super::status::{node_status, rpc_probe, status_table, NodeStatus};
+use super::{DemoError, DemoTransport, Report, STEPS};
+use crate::ui::{secs, Ui};
+use examples::kv::{KvAnswer, KvQuery, KvStore as Kv};
+
+impl Scene<'_> {
+    /// 8. Verify.
+    pub(super) async fn conclude<T: Transport>(
+        self,
+        mut cluster: DemoCluster<T>,
+        started: Instant,
+        cut: &Cut,
+        acked: &[(String, String)],
+    ) -> Result<Report, DemoError> {
+        let Scene {
+            ui,
+            opts,
+            n,
+            ids,
+            ports,
+            token,
+            ..
+        } = self;
+        let Cut {
+            handles, stale_read, ..
+        } = cut;
+        let stale_read = *stale_read;
+        ui.step(8, STEPS, "Verify");
+        let mut report = verify(&ui, opts.transport, &cluster, ids, ports, token, handles, acked).await;
+        if stale_read {
+            report.checks.push(("no stale read on the cut-off side".into(), false));
+            report.passed = false;
+        }
+        status_table(&ui, &cluster, ids, ports).await;
+        cluster.stop().await;
+        drop(cluster);
+        report.elapsed = started.elapsed();
+        if report.passed {
+            report.verdict = format!(
+                "PASS: {n} nodes agree on {} log entries ({} keys); no acknowledged write lost ({} of {} on every node)",
+                report.entries, report.keys, report.acknowledged, report.acknowledged
+            );
+        } else {
+            let failed: Vec<&str> = report
+                .checks
+                .iter()
+                .filter(|(_, ok)| !ok)
+                .map(|(c, _)| c.as_str())
+                .collect();
+            report.verdict = format!("FAIL: {}", failed.join("; "));
+        }
+        println!();
+        let verdict = if report.passed {
+            ui.green(&ui.bold(&report.verdict))
+        } else {
+            ui.red(&ui.bold(&report.verdict))
+        };
+        println!("{verdict}");
+        println!("{}", ui.dim(&format!("finished in {}", secs(report.elapsed))));
+        Ok(report)
+    }
+}
+
+/// The final checks, from real reads on every node and each node's status.
+#[allow(clippy::too_many_arguments)]
+async fn verify<T: Transport>(
+    ui: &Ui,
+    transport: DemoTransport,
+    cluster: &DemoCluster<T>,
+    ids: &[NodeId],
+    ports: &BTreeMap<NodeId, u16>,
+    token: &str,
+    handles: &[RaftHandle<Kv>],
+    acked: &[(String, String)],
+) -> Report {
+    let mut checks: Vec<(String, bool)> = Vec::new();
+    let mut maps = Vec::new();
+    for h in handles {
+        match tokio::time::timeout(Duration::from_secs(5), h.read(everything())).await {
+            Ok(Ok(KvAnswer::Pairs(pairs))) => maps.push(pairs.into_iter().collect::<BTreeMap<_, _>>()),
+            _ => checks.push((format!("linearizable read on {}", h.id()), false)),
+        }
+    }
+    let lost: usize = maps
+        .iter()
+        .map(|m| acked.iter().filter(|(k, v)| m.get(k) != Some(v)).count())
+        .sum();
+    checks.push((
+        format!(
+            "every acknowledged write ({}) read back from every node ({})",
+            acked.len(),
+            maps.len()
+        ),
+        lost == 0 && maps.len() == handles.len(),
+    ));
+    checks.push((
+        "every node's key-value state is identical".into(),
+        maps.windows(2).all(|w| w[0] == w[1]),
+    ));
+    let mut statuses: Vec<NodeStatus> = Vec::new();
+    for id in ids {
+        if let Some(s) = node_status(cluster, id).await {
+            statuses.push(s);
+        }
+    }
+    checks.push((
+        format!(
+            "every node answers RaftHandle::status() ({} of {})",
+            statuses.len(),
+            ids.len()
+        ),
+        statuses.len() == ids.len() && statuses.iter().all(|s| s.running),
+    ));
+    if transport == DemoTransport::JsonRpc {
+        let mut serving = 0;
+        for id in ids {
+            let (_, body) = rpc_probe(loopback(ports[id]), token).await;
+            let code = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| v["error"]["code"].as_i64());
+            serving += usize::from(code == Some(-32602));
+        }
+        checks.push((
+            format!(
+                "every node's JSON-RPC port still serves: a raft_appendEntries with bad params gets error -32602 ({serving} of {})",
+                ids.len()
+            ),
+            serving == ids.len(),
+        ));
+    }
+    let leaders = statuses.iter().filter(|s| s.role == "leader").count();
+    let agree = statuses
+        .windows(2)
+        .all(|w| w[0].leader == w[1].leader && w[0].term == w[1].term);
+    checks.push((
+        "one leader, and every node follows it in the same term".into(),
+        leaders == 1 && agree,
+    ));
+    let same_index = statuses
+        .windows(2)
+        .all(|w| w[0].applied == w[1].applied && w[0].commit == w[1].commit);
+    checks.push(("every node has committed and applied the same index".into(), same_index));
+    for (c, ok) in &checks {
+        if *ok {
+            ui.ok(c);
+        } else {
+            ui.bad(c);
+        }
+    }
+    Report {
+        passed: checks.iter().all(|(_, ok)| *ok),
+        verdict: String::new(),
+        checks,
+        entries: statuses.first().map_or(0, |s| s.applied),
+        keys: maps.first().map_or(0, |m| m.len()),
+        acknowledged: acked.len(),
+        elapsed: Duration::ZERO,
+    }
+}
+
+/// Reads the whole map on each node (linearizable) and reports the acknowledged writes
+/// it holds.
+pub(super) async fn check_nodes(ui: &Ui, nodes: Vec<RaftHandle<Kv>>, acked: &[(String, String)]) {
+    for h in nodes {
+        let role = h.view().role;
+        match tokio::time::timeout(Duration::from_secs(5), h.read(everything())).await {
+            Ok(Ok(KvAnswer::Pairs(pairs))) => {
+                let map: BTreeMap<String, String> = pairs.into_iter().collect();
+                let present = acked.iter().filter(|(k, v)| map.get(k) == Some(v)).count();
+                let line = format!(
+                    "{} ({role}): {present} of {} acknowledged writes applied (linearizable read on {})",
+                    h.id(),
+                    acked.len(),
+                    h.id()
+                );
+                if present == acked.len() {
+                    ui.ok(line);
+                } else {
+                    ui.bad(line);
+                }
+            }
+            Ok(Ok(other)) => ui.bad(format!("{}: unexpected answer {other:?}", h.id())),
+            Ok(Err(e)) => ui.bad(format!("{}: read failed: {e}", h.id())),
+            Err(_) => ui.bad(format!("{}: read timed out", h.id())),
+        }
+    }
+}
+
+/// The query of the whole map.
+fn everything() -> KvQuery {
+    KvQuery::Scan {
+        prefix: String::new(),
+        limit: usize::MAX,
+    }
+}
