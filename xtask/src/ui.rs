@@ -117,6 +117,19 @@ impl Ui {
         (out, start.elapsed())
     }
 
+    /// The run's last lines: a blank line, `verdict` in bold (green if it passed, red
+    /// if not), and how long the run took.
+    pub fn verdict(&self, passed: bool, verdict: &str, elapsed: Duration) {
+        println!();
+        let v = if passed {
+            self.green(&self.bold(verdict))
+        } else {
+            self.red(&self.bold(verdict))
+        };
+        println!("{v}");
+        println!("{}", self.dim(&format!("finished in {}", secs(elapsed))));
+    }
+
     /// Prints a table: a header row and rows of cells; `style(row, col, text)` may
     /// colour a cell (widths are computed on the plain text).
     pub fn table(&self, header: &[&str], rows: &[Vec<String>], style: impl Fn(usize, usize, &str) -> String) {

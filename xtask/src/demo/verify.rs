@@ -14,7 +14,7 @@ use super::scenario::Scene;
 use super::setup::DemoCluster;
 use super::status::{node_status, rpc_probe, status_table, NodeStatus};
 use super::{DemoError, DemoTransport, Report, STEPS};
-use crate::ui::{secs, Ui};
+use crate::ui::Ui;
 use examples::kv::{KvAnswer, KvQuery, KvStore as Kv};
 
 impl Scene<'_> {
@@ -63,14 +63,7 @@ impl Scene<'_> {
                 .collect();
             report.verdict = format!("FAIL: {}", failed.join("; "));
         }
-        println!();
-        let verdict = if report.passed {
-            ui.green(&ui.bold(&report.verdict))
-        } else {
-            ui.red(&ui.bold(&report.verdict))
-        };
-        println!("{verdict}");
-        println!("{}", ui.dim(&format!("finished in {}", secs(report.elapsed))));
+        ui.verdict(report.passed, &report.verdict, report.elapsed);
         Ok(report)
     }
 }

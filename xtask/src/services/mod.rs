@@ -224,14 +224,7 @@ async fn drive<SM: StateMachine + Default>(
         }
     }
     report.elapsed = started.elapsed();
-    println!();
-    let verdict = if report.passed {
-        ui.green(&ui.bold(&report.verdict))
-    } else {
-        ui.red(&ui.bold(&report.verdict))
-    };
-    println!("{verdict}");
-    println!("{}", ui.dim(&format!("finished in {}", secs(report.elapsed))));
+    ui.verdict(report.passed, &report.verdict, report.elapsed);
     if opts.hold {
         println!();
         println!("The cluster keeps running; try it (Ctrl-C stops it):");
