@@ -97,6 +97,13 @@ pub struct Report {
     pub elapsed: Duration,
 }
 
+/// `FAIL: ` and the checks that failed, joined by `; ` (the demos' verdict when one
+/// failed).
+pub(crate) fn fail_verdict(checks: &[(String, bool)]) -> String {
+    let failed: Vec<&str> = checks.iter().filter(|(_, ok)| !ok).map(|(c, _)| c.as_str()).collect();
+    format!("FAIL: {}", failed.join("; "))
+}
+
 const STEPS: usize = 8;
 const WAIT: Duration = Duration::from_secs(15);
 

@@ -55,13 +55,7 @@ impl Scene<'_> {
                 report.entries, report.keys, report.acknowledged, report.acknowledged
             );
         } else {
-            let failed: Vec<&str> = report
-                .checks
-                .iter()
-                .filter(|(_, ok)| !ok)
-                .map(|(c, _)| c.as_str())
-                .collect();
-            report.verdict = format!("FAIL: {}", failed.join("; "));
+            report.verdict = super::fail_verdict(&report.checks);
         }
         ui.verdict(report.passed, &report.verdict, report.elapsed);
         Ok(report)

@@ -209,13 +209,7 @@ async fn drive<SM: StateMachine + Default>(
             report.verdict = if report.passed {
                 format!("PASS: {summary}")
             } else {
-                let failed: Vec<&str> = report
-                    .checks
-                    .iter()
-                    .filter(|(_, ok)| !ok)
-                    .map(|(c, _)| c.as_str())
-                    .collect();
-                format!("FAIL: {}", failed.join("; "))
+                crate::demo::fail_verdict(&report.checks)
             };
         }
         Err(e) => {
