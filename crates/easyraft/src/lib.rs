@@ -85,7 +85,8 @@ pub use raft_storage as storage;
 pub use raft_transport_jsonrpc as transport_jsonrpc;
 pub use raft_transport_ws as transport_ws;
 pub use ws::{
-    storage_for, JsonRpcRaftCluster, NetTransport, NetworkClusterExt, WebSocketRaftCluster, WsClusterOptions,
+    storage_for, JsonRpcClusterOptions, JsonRpcRaftCluster, JsonRpcSettings, NetClusterOptions, NetTransport,
+    NetworkClusterExt, WebSocketRaftCluster, WsClusterOptions, WsSettings,
 };
 
 pub use raft_cluster::{
@@ -137,7 +138,8 @@ impl<SM: StateMachine> MemClusterExt<SM> for MemCluster<SM> {
 /// What most programs need.
 pub mod prelude {
     pub use crate::{
-        JsonRpcRaftCluster, MemCluster, MemClusterExt, NetworkClusterExt, WebSocketRaftCluster, WsClusterOptions,
+        JsonRpcClusterOptions, JsonRpcRaftCluster, MemCluster, MemClusterExt, NetworkClusterExt, WebSocketRaftCluster,
+        WsClusterOptions,
     };
     pub use bytes::Bytes;
     pub use raft_cluster::{BoxError, Cluster, MemNetwork, RaftConfig, RaftEvent, RaftHandle, RaftNode, StateMachine};

@@ -20,55 +20,94 @@ use crate::AnyStorage;
 /// node's [`RaftHandle`](raft_cluster::RaftHandle): `view`, `status`, `metrics`).
 pub type WebSocketRaftCluster<SM> = Cluster<SM, AnyStorage, WsTransport>;
 
-/// How a [`WebSocketRaftCluster`] runs its nodes.
+/// How a networked cluster ([`WebSocketRaftCluster`], [`JsonRpcRaftCluster`]) runs its
+/// nodes: what both transports share, and `transport`, the settings of one of them
+/// ([`WsSettings`] or [`JsonRpcSettings`]), so no field applies to one transport only.
 #[derive(Clone, Debug)]
-pub struct WsClusterOptions {
+pub struct NetClusterOptions<T> {
     /// Raft timing and limits.
     pub raft: RaftConfig,
     /// The cluster id checked at every handshake.
     pub cluster_id: String,
     /// The shared token every connection must present.
     pub token: Option<String>,
-    /// Binary (default) or JSON frames between nodes.
-    pub encoding: Encoding,
     /// Keep each node's log in `data_dir/<node id>` (durable); `None` keeps it in memory.
     pub data_dir: Option<PathBuf>,
     /// Listen on all interfaces (`0.0.0.0:port`) instead of the discovered host.
     pub listen_any: bool,
+    /// The transport's own settings.
+    pub transport: T,
 }
 
-impl Default for WsClusterOptions {
+impl<T: Default> Default for NetClusterOptions<T> {
     fn default() -> Self {
-        WsClusterOptions {
+        NetClusterOptions {
             raft: RaftConfig::default(),
             cluster_id: "easyraft".into(),
             token: None,
-            encoding: Encoding::Binary,
             data_dir: None,
             listen_any: false,
+            transport: T::default(),
         }
     }
 }
 
+/// The options of a [`WebSocketRaftCluster`].
+pub type WsClusterOptions = NetClusterOptions<WsSettings>;
+
+/// The options of a [`JsonRpcRaftCluster`].
+pub type JsonRpcClusterOptions = NetClusterOptions<JsonRpcSettings>;
+
+/// What only the WebSocket transport has.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct WsSettings {
+    /// Binary postcard frames (the default) or JSON text frames between nodes.
+    pub encoding: Encoding,
+}
+
+impl WsSettings {
+    /// These settings with frames in `encoding`.
+    pub fn encoding(encoding: Encoding) -> Self {
+        WsSettings { encoding }
+    }
+}
+
+/// What only the JSON-RPC transport has: nothing yet (it always speaks JSON).
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct JsonRpcSettings {}
+
 /// A transport a networked cluster can be built with.
 pub trait NetTransport: raft_cluster::Transport + Sized {
+    /// The transport's own settings ([`NetClusterOptions::transport`]).
+    type Settings: Clone + Default + Send + Sync + 'static;
+
     /// The transport of node `id`, listening on `listen`, finding peers through
     /// `discovery`.
-    fn build(id: &NodeId, listen: SocketAddr, options: &WsClusterOptions, discovery: Arc<dyn ServiceDiscovery>)
-        -> Self;
+    fn build(
+        id: &NodeId,
+        listen: SocketAddr,
+        options: &NetClusterOptions<Self::Settings>,
+        discovery: Arc<dyn ServiceDiscovery>,
+    ) -> Self;
 }
 
 impl NetTransport for WsTransport {
+    type Settings = WsSettings;
+
     fn build(id: &NodeId, listen: SocketAddr, o: &WsClusterOptions, discovery: Arc<dyn ServiceDiscovery>) -> Self {
         let mut cfg = WsConfig::new(listen, o.cluster_id.clone());
         cfg.token = o.token.clone();
-        cfg.encoding = o.encoding;
+        cfg.encoding = o.transport.encoding;
         WsTransport::new(id.clone(), cfg, discovery)
     }
 }
 
 impl NetTransport for JsonRpcTransport {
-    fn build(id: &NodeId, listen: SocketAddr, o: &WsClusterOptions, discovery: Arc<dyn ServiceDiscovery>) -> Self {
+    type Settings = JsonRpcSettings;
+
+    fn build(id: &NodeId, listen: SocketAddr, o: &JsonRpcClusterOptions, discovery: Arc<dyn ServiceDiscovery>) -> Self {
         let mut cfg = JsonRpcConfig::new(listen, o.cluster_id.clone());
         cfg.token = o.token.clone();
         JsonRpcTransport::new(id.clone(), cfg, discovery)
@@ -83,12 +122,15 @@ pub type JsonRpcRaftCluster<SM> = Cluster<SM, AnyStorage, JsonRpcTransport>;
 /// [`JsonRpcRaftCluster`]), from node ids and a discovery, or from
 /// `(node_id, port)` pairs on localhost.
 pub trait NetworkClusterExt<SM: StateMachine>: Sized {
+    /// The cluster's options: [`WsClusterOptions`] or [`JsonRpcClusterOptions`].
+    type Options;
+
     /// Starts `ids` as a new cluster; each node listens at the address `discovery`
     /// gives for it and finds its peers the same way.
     fn start_with_discovery<I, N>(
         ids: I,
         discovery: Arc<dyn ServiceDiscovery>,
-        options: WsClusterOptions,
+        options: Self::Options,
         make: impl Fn(&NodeId) -> SM + Send + Sync + 'static,
     ) -> impl std::future::Future<Output = Result<Self>>
     where
@@ -98,7 +140,7 @@ pub trait NetworkClusterExt<SM: StateMachine>: Sized {
     /// The short form: `(node_id, port)` pairs on 127.0.0.1.
     fn start_localhost<I, N>(
         nodes: I,
-        options: WsClusterOptions,
+        options: Self::Options,
         make: impl Fn(&NodeId) -> SM + Send + Sync + 'static,
     ) -> impl std::future::Future<Output = Result<Self>>
     where
@@ -113,10 +155,12 @@ pub trait NetworkClusterExt<SM: StateMachine>: Sized {
 }
 
 impl<SM: StateMachine, T: NetTransport> NetworkClusterExt<SM> for Cluster<SM, AnyStorage, T> {
+    type Options = NetClusterOptions<T::Settings>;
+
     async fn start_with_discovery<I, N>(
         ids: I,
         discovery: Arc<dyn ServiceDiscovery>,
-        options: WsClusterOptions,
+        options: NetClusterOptions<T::Settings>,
         make: impl Fn(&NodeId) -> SM + Send + Sync + 'static,
     ) -> Result<Self>
     where

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use easyraft::cluster::testing::Counter;
 use easyraft::prelude::*;
-use easyraft::WsClusterOptions;
+use easyraft::NetClusterOptions;
 
 fn ports() -> Vec<(String, u16)> {
     let ls: Vec<_> = (0..3)
@@ -17,12 +17,12 @@ fn ports() -> Vec<(String, u16)> {
         .collect()
 }
 
-fn options(dir: &std::path::Path) -> WsClusterOptions {
-    WsClusterOptions {
+fn options<T: Default>(dir: &std::path::Path) -> NetClusterOptions<T> {
+    NetClusterOptions {
         raft: RaftConfig::fast(),
         token: Some("t".into()),
         data_dir: Some(dir.to_path_buf()),
-        ..WsClusterOptions::default()
+        ..NetClusterOptions::default()
     }
 }
 
