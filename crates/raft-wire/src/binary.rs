@@ -2,7 +2,7 @@
 //! messages (between easyraft nodes); text frames carry a JSON envelope, one
 //! message each, so any WebSocket client can speak to a node. See docs/protocol.md.
 
-use raft_cluster::wire_json::{self, PayloadError};
+use crate::json::{self as wire_json, PayloadError};
 use raft_core::{Message, MessageBody, NodeId};
 use serde_json::{json, Map, Value};
 use thiserror::Error;
