@@ -144,7 +144,7 @@ async fn jsonrpc_rounds(link: &JsonRpcLink, m: &Message, window: usize, rounds: 
 
 /// The HTTP body the JSON-RPC client sends for `m`.
 fn jsonrpc_request(m: &Message) -> Vec<u8> {
-    let mut params = raft_cluster::wire_json::to_payload(m);
+    let mut params = raft_wire::to_payload(m);
     params.insert("to".into(), Value::String(m.to.to_string()));
     let method = method_name(m.body.kind()).expect("a Raft method");
     serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 0, "method": method, "params": params})).expect("json")

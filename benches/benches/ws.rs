@@ -2,7 +2,7 @@
 //!
 //! - **One connection.** Round trips of an AppendEntries with 1 and with 64 entries
 //!   (100-byte commands) over one WebSocket connection, binary (postcard batch) and
-//!   JSON (envelope): the client encodes with `raft_transport_ws::wire`, the server
+//!   JSON (envelope): the client encodes with `raft_wire`, the server
 //!   decodes every frame as a node does and echoes it, the client decodes the echo
 //!   (the servers and rounds live in `benches::net`, shared with the `jsonrpc` bench).
 //!   `rtt` has one message in flight (latency); `pipelined` keeps 64 in flight

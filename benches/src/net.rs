@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use raft_core::{AppendRequest, Entry, EntryPayload, Message, MessageBody, NodeId};
-use raft_transport_ws::wire;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
@@ -77,8 +76,8 @@ pub async fn ws_echo_server() -> SocketAddr {
                 };
                 while let Some(Ok(frame)) = ws.next().await {
                     let ok = match &frame {
-                        WsMessage::Binary(b) => wire::decode_binary(b).is_ok(),
-                        WsMessage::Text(t) => wire::decode_envelope(t.as_str()).is_ok(),
+                        WsMessage::Binary(b) => raft_wire::decode_binary(b).is_ok(),
+                        WsMessage::Text(t) => raft_wire::decode_envelope(t.as_str()).is_ok(),
                         WsMessage::Close(_) => return,
                         _ => continue,
                     };
@@ -150,16 +149,20 @@ impl Enc {
     /// Encodes `m` as the transport would.
     pub fn frame(self, m: &Message, id: u64) -> WsMessage {
         match self {
-            Enc::Binary => WsMessage::Binary(wire::encode_binary(std::slice::from_ref(m)).expect("encode").into()),
-            Enc::Json => WsMessage::text(wire::encode_envelope(m, &format!("node1-{id}"))),
+            Enc::Binary => WsMessage::Binary(
+                raft_wire::encode_binary(std::slice::from_ref(m))
+                    .expect("encode")
+                    .into(),
+            ),
+            Enc::Json => WsMessage::text(raft_wire::encode_envelope(m, &format!("node1-{id}"))),
         }
     }
 
     /// Decodes an echoed frame as the transport would.
     pub fn check(self, frame: &WsMessage) {
         let ok = match (self, frame) {
-            (Enc::Binary, WsMessage::Binary(b)) => wire::decode_binary(b).is_ok(),
-            (Enc::Json, WsMessage::Text(t)) => wire::decode_envelope(t.as_str()).is_ok(),
+            (Enc::Binary, WsMessage::Binary(b)) => raft_wire::decode_binary(b).is_ok(),
+            (Enc::Json, WsMessage::Text(t)) => raft_wire::decode_envelope(t.as_str()).is_ok(),
             _ => false,
         };
         assert!(ok, "a valid echo");

@@ -4,15 +4,15 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use raft_cluster::wire_json::{from_payload, to_payload, MESSAGE_KINDS};
-use raft_core::NodeId;
+use raft_core::{MessageBody, NodeId};
+use raft_wire::{from_payload, to_payload};
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else {
         return;
     };
-    let kind = MESSAGE_KINDS[pick as usize % MESSAGE_KINDS.len()];
+    let kind = MessageBody::KINDS[pick as usize % MessageBody::KINDS.len()];
     let Ok(Value::Object(payload)) = serde_json::from_slice::<Value>(rest) else {
         return;
     };

@@ -1,10 +1,10 @@
-//! The WebSocket transport's binary frame decoder: any bytes either decode into
+//! The binary frame decoder (raft-wire): any bytes either decode into
 //! messages within the frame caps or are refused; what decodes encodes and decodes
 //! back the same.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use raft_transport_ws::wire::{decode_binary, encode_binary, MAX_ENTRIES_PER_FRAME, MAX_MESSAGES_PER_FRAME};
+use raft_wire::{decode_binary, encode_binary, MAX_ENTRIES_PER_FRAME, MAX_MESSAGES_PER_FRAME};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(messages) = decode_binary(data) else { return };

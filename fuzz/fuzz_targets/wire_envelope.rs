@@ -1,10 +1,10 @@
-//! The WebSocket transport's JSON envelope decoder: any text either decodes into a
+//! The WebSocket JSON envelope decoder (raft-wire): any text either decodes into a
 //! message or is refused with a typed error; what decodes encodes and decodes back
 //! the same.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use raft_transport_ws::wire::{decode_envelope, encode_envelope};
+use raft_wire::{decode_envelope, encode_envelope};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };

@@ -6,6 +6,12 @@
 //! metrics and event streams. [`Cluster`] starts a set of nodes in one process over
 //! any [`Transport`]; [`MemNetwork`] is the in-memory one, with fault injection.
 //!
+//! It knows nothing about wire formats: a [`Transport`] is handed
+//! [`raft_core::Message`] values and delivers them to the peer's [`Inbox`] however it
+//! likes (the network transports encode them with the `raft-wire` crate). [`ops`]
+//! renders a node's `/health`, `/status` and `/metrics` answers for the application's
+//! own HTTP server.
+//!
 //! ```
 //! use bytes::Bytes;
 //! use raft_cluster::{BoxError, Cluster, MemNetwork, RaftConfig, StateMachine};
@@ -75,7 +81,6 @@ mod shared_storage;
 mod state_machine;
 pub mod testing;
 mod transport;
-pub mod wire_json;
 
 pub use backoff::Backoff;
 pub use cluster::Cluster;

@@ -14,8 +14,9 @@ use jsonrpsee::core::params::BatchRequestBuilder;
 use jsonrpsee::core::traits::ToRpcParams;
 use jsonrpsee::http_client::{HeaderMap, HeaderValue};
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
-use raft_cluster::{wire_json, Backoff, TransportError};
+use raft_cluster::{Backoff, TransportError};
 use raft_core::{Message, MessageBody, NodeId};
+use raft_wire::{HEADER_CLUSTER, HEADER_NODE};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
@@ -45,7 +46,7 @@ impl ToRpcParams for Payload {
 /// The method and params of `m`; `None` for a message no method carries.
 fn params(m: &Message) -> Option<(&'static str, Payload)> {
     let method = method_name(m.body.kind())?;
-    let mut p = wire_json::to_payload(m);
+    let mut p = raft_wire::to_payload(m);
     p.insert("to".into(), Value::String(m.to.to_string()));
     Some((method, Payload(p)))
 }
@@ -282,8 +283,8 @@ async fn connect(inner: &Inner, to: &NodeId) -> Result<WsClient, TransportError>
         .map_err(|e| unreachable(e.to_string()))?;
     let mut headers = HeaderMap::new();
     let value = |s: &str| HeaderValue::from_str(s).map_err(|e| unreachable(e.to_string()));
-    headers.insert("x-easyraft-node", value(inner.me.as_str())?);
-    headers.insert("x-easyraft-cluster", value(&inner.cfg.cluster_id)?);
+    headers.insert(HEADER_NODE, value(inner.me.as_str())?);
+    headers.insert(HEADER_CLUSTER, value(&inner.cfg.cluster_id)?);
     if let Some(t) = &inner.cfg.token {
         headers.insert("authorization", value(&format!("Bearer {t}"))?);
     }

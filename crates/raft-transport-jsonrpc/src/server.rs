@@ -10,9 +10,9 @@ use jsonrpsee::server::{
 use jsonrpsee::types::error::INVALID_PARAMS_CODE;
 use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Params};
 use jsonrpsee::Extensions;
-use raft_cluster::wire_json;
 use raft_cluster::{Inbox, InboxError, TransportError};
 use raft_core::{Message, NodeId};
+use raft_wire::{HEADER_CLUSTER, HEADER_NODE};
 use serde_json::{json, Map, Value};
 use tower_http::validate_request::{ValidateRequest, ValidateRequestHeaderLayer};
 
@@ -72,8 +72,8 @@ fn tag_caller(mut req: HttpRequest) -> HttpRequest {
             .map(str::to_string)
     };
     let caller = Caller {
-        node: header("x-easyraft-node").map(NodeId::from),
-        cluster: header("x-easyraft-cluster"),
+        node: header(HEADER_NODE).map(NodeId::from),
+        cluster: header(HEADER_CLUSTER),
     };
     req.extensions_mut().insert(caller);
     req
@@ -186,7 +186,7 @@ fn check(
             ));
         }
     }
-    let m = wire_json::from_payload(kind, ctx.me.clone(), payload).map_err(|e| invalid_params(e.to_string()))?;
+    let m = raft_wire::from_payload(kind, ctx.me.clone(), payload).map_err(|e| invalid_params(e.to_string()))?;
     if let Some(node) = &caller.node {
         if &m.from != node {
             return Err(error(

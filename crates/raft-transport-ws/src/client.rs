@@ -10,6 +10,7 @@ use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use raft_cluster::{Backoff, TransportError};
 use raft_core::{Message, NodeId};
+use raft_wire::{HEADER_CLUSTER, HEADER_NODE, HEADER_PROTOCOL, PROTOCOL_VERSION};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -18,7 +19,6 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::{debug, info};
 
 use crate::config::Encoding;
-use crate::wire::{self, HEADER_CLUSTER, HEADER_NODE, HEADER_PROTOCOL, PROTOCOL_VERSION};
 use crate::Inner;
 
 /// Any byte stream (plain TCP or TLS).
@@ -140,15 +140,15 @@ fn frames(inner: &Inner, messages: &[Message]) -> Result<Vec<WsMessage>, Transpo
         Encoding::Binary => {
             let mut frames = Vec::new();
             // The receiver refuses frames over its message and entry caps.
-            for batch in wire::frame_batches(messages) {
-                let whole = wire::encode_binary(batch).map_err(|e| TransportError::Other(Box::new(e)))?;
+            for batch in raft_wire::frame_batches(messages) {
+                let whole = raft_wire::encode_binary(batch).map_err(|e| TransportError::Other(Box::new(e)))?;
                 if whole.len() <= limit {
                     frames.push(WsMessage::Binary(whole.into()));
                     continue;
                 }
                 for m in batch {
-                    let one =
-                        wire::encode_binary(std::slice::from_ref(m)).map_err(|e| TransportError::Other(Box::new(e)))?;
+                    let one = raft_wire::encode_binary(std::slice::from_ref(m))
+                        .map_err(|e| TransportError::Other(Box::new(e)))?;
                     if one.len() > limit {
                         return Err(TransportError::TooLarge { size: one.len(), limit });
                     }
@@ -161,7 +161,7 @@ fn frames(inner: &Inner, messages: &[Message]) -> Result<Vec<WsMessage>, Transpo
             .iter()
             .map(|m| {
                 let id = format!("{}-{}", m.from, NEXT_ID.fetch_add(1, Ordering::Relaxed));
-                let text = wire::encode_envelope(m, &id);
+                let text = raft_wire::encode_envelope(m, &id);
                 if text.len() > limit {
                     return Err(TransportError::TooLarge {
                         size: text.len(),

@@ -21,14 +21,13 @@
 //! # let _ = transport;
 //! ```
 //!
-//! The wire formats are documented in `docs/protocol.md`.
+//! The wire formats are the `raft-wire` crate's, documented in `docs/protocol.md`.
 #![warn(missing_docs, unreachable_pub)]
 
 mod client;
 mod config;
 mod http;
 mod server;
-pub mod wire;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::{SinkExt, StreamExt};
 use raft_cluster::{Inbox, InboxError};
 use raft_core::{Message, NodeId};
+use raft_wire::{WireError, HEADER_CLUSTER, HEADER_NODE, HEADER_PROTOCOL, PROTOCOL_VERSION};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -17,7 +18,6 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tracing::{debug, warn};
 
 use crate::http::{not_found, read_head, refuse_upgrade, request_line, upgrade_problem, Prefixed};
-use crate::wire::{self, WireError, HEADER_CLUSTER, HEADER_NODE, HEADER_PROTOCOL, PROTOCOL_VERSION};
 use crate::Inner;
 
 /// Accepts connections until the task is aborted; each connection runs in the set, so
@@ -203,7 +203,7 @@ async fn connection<S>(
             }
         };
         match frame {
-            WsMessage::Binary(bytes) => match wire::decode_binary(&bytes) {
+            WsMessage::Binary(bytes) => match raft_wire::decode_binary(&bytes) {
                 Ok(batch) => {
                     for m in batch {
                         match admit(&inbox, peer.as_ref(), m) {
@@ -235,17 +235,17 @@ async fn connection<S>(
                 return;
             }
             WsMessage::Text(text) => {
-                let reply = match wire::decode_envelope(text.as_str()) {
+                let reply = match raft_wire::decode_envelope(text.as_str()) {
                     Ok(env) => match admit(&inbox, peer.as_ref(), env.message) {
-                        Ok(()) => peer.is_none().then(|| wire::ack(env.message_id.as_deref())),
+                        Ok(()) => peer.is_none().then(|| raft_wire::ack(env.message_id.as_deref())),
                         Err(e) => {
                             raft_cluster::warn_limited!(local = %inner.me, error = %e, "refusing an envelope");
-                            Some(wire::error_reply(env.message_id.as_deref(), &e))
+                            Some(raft_wire::error_reply(env.message_id.as_deref(), &e))
                         }
                     },
                     Err((e, id)) => {
                         raft_cluster::warn_limited!(local = %inner.me, peer = ?peer, error = %e, "refusing a malformed envelope");
-                        Some(wire::error_reply(id.as_deref(), &e))
+                        Some(raft_wire::error_reply(id.as_deref(), &e))
                     }
                 };
                 if let Some(reply) = reply {

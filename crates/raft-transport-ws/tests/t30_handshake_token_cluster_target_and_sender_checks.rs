@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use raft_core::{Heartbeat, Message, MessageBody, NodeId};
-use raft_transport_ws::wire;
 use serde_json::Value;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -89,11 +88,13 @@ async fn next_json(ws: &mut Client) -> Value {
 }
 
 async fn send_json(ws: &mut Client, m: &Message, id: &str) {
-    ws.send(WsMessage::text(wire::encode_envelope(m, id))).await.unwrap();
+    ws.send(WsMessage::text(raft_wire::encode_envelope(m, id)))
+        .await
+        .unwrap();
 }
 
 async fn send_binary(ws: &mut Client, batch: &[Message]) {
-    ws.send(WsMessage::Binary(wire::encode_binary(batch).unwrap().into()))
+    ws.send(WsMessage::Binary(raft_wire::encode_binary(batch).unwrap().into()))
         .await
         .unwrap();
 }
@@ -149,8 +150,8 @@ async fn wrong_or_missing_token_gets_401_and_nothing_of_that_connection_is_deliv
     )
     .into_bytes();
     let sneaky = heartbeat("node2", "node1", 50);
-    bytes.extend(client_frame(0x1, wire::encode_envelope(&sneaky, "x").as_bytes()));
-    bytes.extend(client_frame(0x2, &wire::encode_binary(&[sneaky]).unwrap()));
+    bytes.extend(client_frame(0x1, raft_wire::encode_envelope(&sneaky, "x").as_bytes()));
+    bytes.extend(client_frame(0x2, &raft_wire::encode_binary(&[sneaky]).unwrap()));
     raw.write_all(&bytes).await.unwrap();
     let mut resp = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), raw.read_to_end(&mut resp))

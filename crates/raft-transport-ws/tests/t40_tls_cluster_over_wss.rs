@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use raft_core::{Heartbeat, Message, MessageBody};
 use raft_discovery::StaticServiceDiscovery;
-use raft_transport_ws::{wire, TlsConfig};
+use raft_transport_ws::TlsConfig;
 use support::*;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
@@ -145,7 +145,7 @@ async fn three_nodes_over_wss_elect_and_replicate_and_plain_clients_fail_cleanly
             read_round: 0,
         }),
     };
-    ws.send(WsMessage::text(wire::encode_envelope(&hb, "stale-1")))
+    ws.send(WsMessage::text(raft_wire::encode_envelope(&hb, "stale-1")))
         .await
         .unwrap();
     let reply = tokio::time::timeout(Duration::from_secs(10), ws.next())

@@ -6,7 +6,7 @@
 //! cluster ended consistent, so the envelope carries each of them.
 //!
 //! Also: every JSON example in `docs/protocol.md` decodes, and is exactly what
-//! `wire::encode_envelope` produces for the decoded message.
+//! `raft_wire::encode_envelope` produces for the decoded message.
 
 mod support;
 
@@ -15,13 +15,11 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use raft_cluster::{Inbox, Transport, TransportError};
-use raft_core::{Message, NodeId};
+use raft_core::{Message, MessageBody, NodeId};
 use raft_discovery::StaticServiceDiscovery;
 use raft_storage::{FileStorage, Options};
-use raft_transport_ws::{wire, Encoding, WsTransport};
+use raft_transport_ws::{Encoding, WsTransport};
 use support::*;
-
-use raft_cluster::wire_json::MESSAGE_KINDS as KINDS;
 
 type Seen = Arc<Mutex<BTreeMap<&'static str, u64>>>;
 
@@ -123,7 +121,7 @@ async fn a_json_encoded_cluster_elects_replicates_reads_transfers_and_installs_s
     converge(&nodes, &want).await;
 
     let seen = h.seen.lock().unwrap().clone();
-    for kind in KINDS {
+    for kind in MessageBody::KINDS {
         assert!(
             seen.get(kind).copied().unwrap_or(0) > 0,
             "no {kind} crossed the wire: {seen:?}"
@@ -164,13 +162,13 @@ fn every_envelope_example_in_the_protocol_doc_is_what_the_encoder_produces() {
         let Some(kind) = obj.get("messageType").and_then(|k| k.as_str()).map(str::to_string) else {
             continue;
         };
-        if !KINDS.contains(&kind.as_str()) {
+        if !MessageBody::KINDS.contains(&kind.as_str()) {
             continue;
         }
-        let env =
-            wire::decode_envelope(&block).unwrap_or_else(|e| panic!("doc example does not decode: {e:?}\n{block}"));
+        let env = raft_wire::decode_envelope(&block)
+            .unwrap_or_else(|e| panic!("doc example does not decode: {e:?}\n{block}"));
         let id = env.message_id.clone().expect("examples carry a messageId");
-        let again: serde_json::Value = serde_json::from_str(&wire::encode_envelope(&env.message, &id)).unwrap();
+        let again: serde_json::Value = serde_json::from_str(&raft_wire::encode_envelope(&env.message, &id)).unwrap();
         assert_eq!(
             again,
             serde_json::Value::Object(obj),
@@ -178,7 +176,7 @@ fn every_envelope_example_in_the_protocol_doc_is_what_the_encoder_produces() {
         );
         kinds_seen.insert(kind);
     }
-    for kind in KINDS {
+    for kind in MessageBody::KINDS {
         assert!(kinds_seen.contains(kind), "docs/protocol.md has no example of {kind}");
     }
 }

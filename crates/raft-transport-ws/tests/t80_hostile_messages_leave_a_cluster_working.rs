@@ -14,7 +14,6 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use raft_core::{Heartbeat, Membership, Message, MessageBody, NodeId, SnapshotChunk, SnapshotMeta, MAX_TERM};
 use raft_discovery::StaticServiceDiscovery;
-use raft_transport_ws::wire;
 use support::*;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -101,7 +100,7 @@ async fn a_cluster_survives_a_u64_max_term_a_u64_max_snapshot_and_a_huge_frame()
                 }),
             ),
         ];
-        ws.send(WsMessage::Binary(wire::encode_binary(&batch).unwrap().into()))
+        ws.send(WsMessage::Binary(raft_wire::encode_binary(&batch).unwrap().into()))
             .await
             .unwrap();
         ws.close(None).await.ok();
@@ -185,7 +184,7 @@ async fn a_follower_rejects_a_snapshot_its_state_machine_cannot_read_and_keeps_g
     };
     let mut ws = connect_as_evil(addrs[at]).await;
     let msg = from_evil(follower.id(), view.term, MessageBody::InstallSnapshot(chunk));
-    ws.send(WsMessage::Binary(wire::encode_binary(&[msg]).unwrap().into()))
+    ws.send(WsMessage::Binary(raft_wire::encode_binary(&[msg]).unwrap().into()))
         .await
         .unwrap();
     wait_until("the follower rejected the snapshot", || {

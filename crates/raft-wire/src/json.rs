@@ -2,26 +2,13 @@
 //! JSON envelope's `payload` and the JSON-RPC methods' params are this object:
 //! `{"from", "term", "group", ...the fields of the message type}`; the message type
 //! and the target travel beside it (`messageType`/`targetNodeId`, or the method name and
-//! the serving node).
+//! the serving node). The fields are the message types' own serde form; byte strings
+//! among them are base64 (`raft_core`'s `wire_bytes.rs`, see the crate docs).
 
 use raft_core::{Message, MessageBody, NodeId};
 use serde_json::{json, Map, Value};
-use thiserror::Error;
 
-/// Every message type's name, as `MessageBody::kind` spells it.
-pub const MESSAGE_KINDS: [&str; 11] = MessageBody::KINDS;
-
-/// Why a JSON payload is not a message.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PayloadError {
-    /// The message type is unknown.
-    #[error("unknown message type {0:?}")]
-    UnknownKind(String),
-    /// A field is missing or has the wrong type.
-    #[error("{0}")]
-    Field(String),
-}
+use crate::error::PayloadError;
 
 /// The payload object of `m` (everything but its type and target).
 pub fn to_payload(m: &Message) -> Map<String, Value> {
@@ -42,7 +29,7 @@ pub fn to_payload(m: &Message) -> Map<String, Value> {
 
 /// Rebuilds a message of type `kind` for node `to` from its payload object.
 pub fn from_payload(kind: &str, to: NodeId, mut payload: Map<String, Value>) -> Result<Message, PayloadError> {
-    if !MESSAGE_KINDS.contains(&kind) {
+    if !MessageBody::KINDS.contains(&kind) {
         return Err(PayloadError::UnknownKind(kind.to_string()));
     }
     let field = |m: &str| PayloadError::Field(m.to_string());
