@@ -6,69 +6,16 @@ use std::time::Duration;
 
 use hyper::body::Bytes;
 use hyper::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+pub use crate::call::{parse_answer, snippet, Call, Parsed, Reply};
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::http::{HttpClient, HttpError};
 use crate::policy::{self, CallKind, Decision, Failure, Outcome, Tries};
+use crate::session::{self, Attempts, SessionCell};
 use crate::stream::StreamOutcome;
 use crate::stream_client::StreamPool;
-
-/// One JSON-RPC call to make.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Call {
-    /// The method.
-    pub method: &'static str,
-    /// The params (by name).
-    pub params: Value,
-    /// What it does, for the retry policy.
-    pub kind: CallKind,
-    /// Whether it needs the admin token.
-    pub admin: bool,
-    /// Time the server may take on top of the usual call timeout (a lock wait, a
-    /// watch, a replace that waits for a catch-up).
-    pub extra_time: Duration,
-}
-
-impl Call {
-    /// A call of `kind` with `params`.
-    pub fn new(method: &'static str, kind: CallKind, params: Value) -> Call {
-        Call {
-            method,
-            params,
-            kind,
-            admin: false,
-            extra_time: Duration::ZERO,
-        }
-    }
-
-    /// The same call, needing the admin token.
-    pub fn admin(mut self) -> Call {
-        self.admin = true;
-        self
-    }
-
-    /// The same call, allowing the server `extra` more time.
-    pub fn with_extra_time(mut self, extra: Duration) -> Call {
-        self.extra_time = extra;
-        self
-    }
-
-    /// The JSON-RPC request body.
-    pub fn body(&self) -> Value {
-        json!({"jsonrpc": "2.0", "id": 1, "method": self.method, "params": self.params})
-    }
-}
-
-/// A result, with the endpoint that gave it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Reply {
-    /// Who answered.
-    pub endpoint: Endpoint,
-    /// The JSON-RPC result.
-    pub result: Value,
-}
 
 /// How to talk to the cluster.
 #[derive(Clone, Debug)]
@@ -110,7 +57,7 @@ pub struct Client {
     /// The HTTP layer.
     pub http: HttpClient,
     /// The client session that writes run in (`None`: writes carry no session).
-    session: Option<std::sync::Arc<crate::session::SessionCell>>,
+    session: Option<std::sync::Arc<SessionCell>>,
     /// The stream connections ([`Protocol::Stream`]).
     stream: std::sync::Arc<StreamPool>,
 }
@@ -121,45 +68,6 @@ enum Exchanged {
     Parsed(Parsed),
     /// An HTTP answer that is not one.
     Other(crate::http::Answer),
-}
-
-/// What one JSON-RPC answer body says.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Parsed {
-    /// A result.
-    Result(Value),
-    /// An error.
-    Error {
-        /// The code.
-        code: i64,
-        /// The message.
-        message: String,
-        /// The data.
-        data: Option<Value>,
-    },
-}
-
-/// Reads a JSON-RPC answer body; `None` if it is not one.
-pub fn parse_answer(body: &[u8]) -> Option<Parsed> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    if let Some(e) = v.get("error") {
-        return Some(Parsed::Error {
-            code: e.get("code").and_then(Value::as_i64)?,
-            message: e.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
-            data: e.get("data").cloned().filter(|d| !d.is_null()),
-        });
-    }
-    v.get("result").cloned().map(Parsed::Result)
-}
-
-/// The start of a body, for an error message.
-pub fn snippet(body: &[u8]) -> String {
-    let s = String::from_utf8_lossy(body);
-    let s = s.trim();
-    match s.char_indices().nth(200) {
-        Some((i, _)) => format!("{}...", &s[..i]),
-        None => s.to_string(),
-    }
 }
 
 impl Client {
@@ -266,14 +174,16 @@ impl Client {
         match (&self.session, call.kind) {
             // Idempotent writes too: retried without a session, a `config_set` would
             // add a second version and a `kv_put` answer the second application.
-            (Some(cell), CallKind::Write | CallKind::IdempotentWrite) => crate::session::call(self, cell, call).await,
+            (Some(cell), CallKind::Write | CallKind::IdempotentWrite) => session::call(self, cell, call).await,
             _ => self.attempts(call, &mut false).await,
         }
     }
+}
 
+impl Attempts for Client {
     /// Makes `call` with the retry policy; `maybe_applied` is set when an attempt may
     /// have reached the state machine (no answer, or an unknown outcome).
-    pub(crate) async fn attempts(&self, call: &Call, maybe_applied: &mut bool) -> Result<Reply, Error> {
+    async fn attempts(&self, call: &Call, maybe_applied: &mut bool) -> Result<Reply, Error> {
         let s = &self.settings;
         let start = tokio::time::Instant::now();
         let deadline = start + s.deadline + call.extra_time;
@@ -412,37 +322,5 @@ impl Client {
             }
             tokio::time::sleep(pause).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn answers_parse_into_results_and_errors() {
-        assert_eq!(
-            parse_answer(br#"{"jsonrpc":"2.0","id":1,"result":{"ok":true}}"#),
-            Some(Parsed::Result(json!({"ok": true})))
-        );
-        let e = parse_answer(
-            br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32020,"message":"not the leader","data":{"leader":"n2","address":"127.0.0.1:9"}}}"#,
-        );
-        assert_eq!(
-            e,
-            Some(Parsed::Error {
-                code: -32020,
-                message: "not the leader".into(),
-                data: Some(json!({"leader": "n2", "address": "127.0.0.1:9"}))
-            })
-        );
-        assert_eq!(parse_answer(b"missing or wrong cluster token"), None);
-        assert_eq!(parse_answer(br#"{"error":{"message":"no code"}}"#), None);
-        let body = Call::new("kv_get", CallKind::Read, json!({"key": "a"})).body();
-        assert_eq!(
-            body,
-            json!({"jsonrpc": "2.0", "id": 1, "method": "kv_get", "params": {"key": "a"}})
-        );
-        assert_eq!(snippet("x".repeat(300).as_bytes()).len(), 203);
     }
 }

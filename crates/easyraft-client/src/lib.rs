@@ -41,6 +41,7 @@
 //! The retry and redirect rules are in [`policy`], as a pure function with a unit test
 //! per case. `easyraftctl` is a command line over this crate.
 
+mod call;
 pub mod client;
 pub mod codes;
 pub mod endpoint;

@@ -8,10 +8,18 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
-use crate::client::{Call, Client, Reply};
+use crate::call::{Call, Reply};
 use crate::codes::SESSION_EXPIRED;
 use crate::error::Error;
 use crate::policy::CallKind;
+
+/// What a session needs of the client: `call` made with the retry policy, setting
+/// `maybe_applied` when an attempt may have reached the state machine (no answer, or
+/// an unknown outcome).
+pub(crate) trait Attempts {
+    /// Makes `call`, retrying and redirecting per [`crate::policy::decide`].
+    async fn attempts(&self, call: &Call, maybe_applied: &mut bool) -> Result<Reply, Error>;
+}
 
 /// The client's side of its session: the id, the next sequence number and the writes
 /// sent and not yet answered.
@@ -41,7 +49,7 @@ impl SessionCell {
 
     /// Numbers a new write, opening a session first if none is open (with the
     /// write's token: `admin`).
-    async fn stamp(&self, client: &Client, admin: bool) -> Result<Stamp, Error> {
+    async fn stamp(&self, client: &impl Attempts, admin: bool) -> Result<Stamp, Error> {
         let mut s = self.state.lock().await;
         let id = match s.id {
             Some(id) => id,
@@ -96,7 +104,7 @@ impl SessionCell {
 }
 
 /// Makes the write `call` in the session of `cell`.
-pub(crate) async fn call(client: &Client, cell: &SessionCell, call: &Call) -> Result<Reply, Error> {
+pub(crate) async fn call(client: &impl Attempts, cell: &SessionCell, call: &Call) -> Result<Reply, Error> {
     let mut reopened = false;
     loop {
         let stamp = cell.stamp(client, call.admin).await?;

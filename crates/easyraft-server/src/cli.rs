@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Origin, Override};
-use crate::error::ConfigError;
+use crate::config::{ConfigError, Origin, Override};
 
 /// One easyraft node: the kv, lock and config services, an admin API, health, status
 /// and metrics. Settings come from the file, then `EASYRAFT_…` variables, then flags.

@@ -28,6 +28,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod admin;
+mod bootstrap;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -35,11 +36,14 @@ pub mod directory;
 pub use easyraft::cluster::duration;
 mod error;
 pub mod http;
+mod join;
 pub mod machine;
 pub mod recover;
+mod register;
 pub mod rpc_codes;
 mod server;
 pub mod tls;
 
-pub use error::{ConfigError, ServerError};
+pub use config::ConfigError;
+pub use error::ServerError;
 pub use server::{run, Server};

@@ -9,8 +9,8 @@ use easyraft::storage::backup::{force_single_voter, restore_backup, ForcedRecove
 use easyraft::storage::Options;
 use easyraft::Membership;
 
-use crate::config::Config;
-use crate::error::{ConfigError, ServerError};
+use crate::config::{Config, ConfigError};
+use crate::error::ServerError;
 
 fn failed(config: &Config, e: impl std::fmt::Display) -> ServerError {
     ServerError::Storage {

@@ -11,8 +11,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 
-use crate::config::{ClientTlsFiles, TlsFiles};
-use crate::error::ConfigError;
+use crate::config::{ClientTlsFiles, ConfigError, TlsFiles};
 
 fn invalid(key: &str, path: &Path, reason: impl std::fmt::Display) -> ConfigError {
     ConfigError::Invalid {

@@ -14,11 +14,13 @@ use tracing::{debug, info};
 use crate::cache::EntryCache;
 use crate::error::Error;
 use crate::log_store::LogStore;
+use crate::names::snapshot_name;
 use crate::options::Options;
 use crate::recovery::{recover, refuse_foreign};
 use crate::segment::Gather;
-use crate::snapshot_file::{DataRegion, SnapshotSink, StagedSnapshot};
-use crate::state::{is_impossible_snapshot, read_snapshot, snapshot_name, write_state, StateRecord};
+use crate::snapshot_file::{read_snapshot, DataRegion, RegionChunks};
+use crate::snapshot_sink::{SnapshotSink, StagedSnapshot};
+use crate::state::{is_impossible_snapshot, write_state, StateRecord};
 use crate::vfs::{DirLock, LockOutcome, StdVfs, Vfs};
 use crate::wal::Wal;
 
@@ -414,10 +416,7 @@ impl LogStore for FileStorage {
             len: region.len,
             crc: region.crc,
         };
-        Ok(Some(std::sync::Arc::new(crate::snapshot_file::RegionChunks {
-            info,
-            region,
-        })))
+        Ok(Some(std::sync::Arc::new(RegionChunks { info, region })))
     }
 
     fn snapshot_reader(&self) -> Result<Box<dyn std::io::Read + Send>, StorageError> {

@@ -17,6 +17,9 @@ use crate::error::Corruption;
 
 /// The format this build writes, and the newest it reads.
 pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The snapshot file format version this build writes (its layout is in
+/// `snapshot_file`), and the newest it reads.
+pub(crate) const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 /// Length of the file header.
 pub(crate) const FILE_HEADER_LEN: usize = 24;
 /// Length of a record's header.
@@ -49,7 +52,7 @@ impl FileKind {
     /// The newest format version of this kind this build reads (and writes).
     pub(crate) fn newest_version(self) -> u32 {
         match self {
-            FileKind::Snapshot => crate::snapshot_file::SNAPSHOT_FORMAT_VERSION,
+            FileKind::Snapshot => SNAPSHOT_FORMAT_VERSION,
             FileKind::Segment | FileKind::State => FORMAT_VERSION,
         }
     }

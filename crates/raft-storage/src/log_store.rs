@@ -5,7 +5,7 @@ use std::io::Read;
 use bytes::Bytes;
 use raft_core::{Entry, HardState, MemStorage, Snapshot, SnapshotInfo, SnapshotMeta, Storage, StorageError};
 
-use crate::snapshot_file::{SnapshotSink, StagedSnapshot};
+use crate::snapshot_sink::{SnapshotSink, StagedSnapshot};
 
 /// A [`Storage`] the driver can write a [`raft_core::Ready`] into.
 ///

@@ -28,12 +28,11 @@ use tracing::{debug, info, warn};
 
 use crate::error::{Corruption, Error};
 use crate::format::FILE_HEADER_LEN;
+use crate::names::{is_temp_name, parse_snapshot_name, snapshot_name, STATE_FILE};
 use crate::options::Options;
 use crate::segment::{parse_segment_name, segment_name, Scanned, Segment};
-use crate::state::{
-    is_impossible_snapshot, is_temp_name, parse_snapshot_name, read_snapshot, read_state, snapshot_name, write_state,
-    StateRecord, STATE_FILE,
-};
+use crate::snapshot_file::read_snapshot;
+use crate::state::{is_impossible_snapshot, read_state, write_state, StateRecord};
 use crate::terms::TermRuns;
 use crate::vfs::{Vfs, LOCK_FILE};
 use crate::wal::Wal;

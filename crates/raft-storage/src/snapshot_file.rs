@@ -1,13 +1,8 @@
-//! Snapshot data as a stream, so that no snapshot is ever held whole in memory.
+//! A snapshot file: its layout, and reading its data without holding it whole.
 //!
-//! A [`SnapshotSink`] is where a snapshot's data goes as it is made (by a state
-//! machine) or received (chunk by chunk from a leader): a temp file in the data
-//! directory, or memory for a storage without files. [`SnapshotSink::finish`] gives a
-//! [`StagedSnapshot`], which can be read back (for the state machine to check and
-//! restore it) and is then installed by [`crate::LogStore::install_snapshot`].
-//!
-//! A snapshot file written this way (format version 2) puts the data first and its
-//! description after it, so it can be written in one pass:
+//! A snapshot file (format version 2) puts the data first and its description after
+//! it, so that it can be written in one pass (the data is staged where it lies in the
+//! file, see `snapshot_sink`):
 //!
 //! ```text
 //! file header (24, base = index) | data [len] | meta record (12 + m) | len u64 LE | crc32(data) u32 LE
@@ -15,311 +10,53 @@
 //!
 //! Version 1 files (`header | meta record | len | crc | data`) are still read.
 
-use std::io::{self, Read, Write};
+use std::borrow::Borrow;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use bytes::Bytes;
-use raft_core::{SnapshotMeta, StorageError};
+use raft_core::{LogIndex, Snapshot, SnapshotMeta};
 
 use crate::error::{Corruption, Error};
-use crate::format::{decode_record_header, encode_file_header_version, push_record, FileKind, FILE_HEADER_LEN};
-use crate::format::{MAX_RECORD_LEN, RECORD_HEADER_LEN};
-use crate::state::{check_header, read_record, read_upto, snapshot_name, TMP_SUFFIX};
+use crate::format::{
+    decode_record_header, encode_file_header_version, push_record, FileKind, FILE_HEADER_LEN, MAX_RECORD_LEN,
+    RECORD_HEADER_LEN, SNAPSHOT_FORMAT_VERSION,
+};
 use crate::vfs::{OpenMode, Vfs, VfsFile};
+use crate::whole_file::{check_header, read_record, read_upto};
 
-/// The snapshot file format version this build writes.
-pub(crate) const SNAPSHOT_FORMAT_VERSION: u32 = 2;
 /// Version 1's data header (after the meta record), and version 2's trailer: len, crc.
 const LEN_CRC: usize = 12;
-/// The prefix of a staging file's name (it ends in `.tmp`).
-pub(crate) const STAGING_PREFIX: &str = "snapshot-staging-";
 
-/// Where a snapshot's data is written as it is produced. Write it with
-/// [`std::io::Write`], then [`SnapshotSink::finish`] it. Dropped unfinished, its temp
-/// file is removed.
-#[derive(Debug)]
-pub struct SnapshotSink {
-    place: Place,
-    len: u64,
-    hasher: crc32fast::Hasher,
+/// The header of the snapshot file at `index`, in the version this build writes.
+pub(crate) fn header(index: LogIndex) -> [u8; FILE_HEADER_LEN] {
+    encode_file_header_version(FileKind::Snapshot, SNAPSHOT_FORMAT_VERSION, index)
 }
 
-#[derive(Debug)]
-enum Place {
-    Memory(Vec<u8>),
-    File(TempFile),
+/// What follows the data (of `len` bytes with checksum `crc`) in a version 2 file: the
+/// record of the encoded metadata `meta`, then `len` and `crc`.
+pub(crate) fn trailer(meta: &[u8], len: u64, crc: u32) -> Vec<u8> {
+    let mut tail = Vec::with_capacity(meta.len() + RECORD_HEADER_LEN + LEN_CRC);
+    push_record(&mut tail, meta);
+    tail.extend_from_slice(&len.to_le_bytes());
+    tail.extend_from_slice(&crc.to_le_bytes());
+    tail
 }
 
-/// A staging file, removed when dropped unless it was installed.
-#[derive(Debug)]
-pub(crate) struct TempFile {
-    vfs: Arc<dyn Vfs>,
-    dir: PathBuf,
-    path: PathBuf,
-    file: Box<dyn VfsFile>,
-    /// Whether writes are made durable (`Options::sync`).
-    sync: bool,
-    installed: bool,
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.installed {
-            let _ = self.vfs.remove_file(&self.path);
-        }
-    }
-}
-
-impl SnapshotSink {
-    /// A sink that keeps the data in memory (for storages without files).
-    pub fn memory() -> Self {
-        SnapshotSink {
-            place: Place::Memory(Vec::new()),
-            len: 0,
-            hasher: crc32fast::Hasher::new(),
-        }
-    }
-
-    /// A sink backed by a new staging file in `dir`.
-    pub(crate) fn file(vfs: Arc<dyn Vfs>, dir: &Path, sync: bool) -> Result<Self, Error> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("{STAGING_PREFIX}{}-{n}{TMP_SUFFIX}", std::process::id()));
-        let file = vfs
-            .open(&path, OpenMode::CreateTruncate)
-            .map_err(Error::io("create", &path))?;
-        Ok(SnapshotSink {
-            place: Place::File(TempFile {
-                vfs,
-                dir: dir.to_owned(),
-                path,
-                file,
-                sync,
-                installed: false,
-            }),
-            len: 0,
-            hasher: crc32fast::Hasher::new(),
-        })
-    }
-
-    /// Bytes written so far.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether nothing was written yet.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The CRC-32 of the bytes written so far.
-    pub fn crc(&self) -> u32 {
-        self.hasher.clone().finalize()
-    }
-
-    /// The data is complete: a staging file is made durable here (by the thread that
-    /// wrote it), so that installing it later costs only a small write.
-    ///
-    /// # Errors
-    /// A failed fdatasync, naming the file.
-    pub fn finish(self) -> Result<StagedSnapshot, StorageError> {
-        let crc = self.crc();
-        let place = match self.place {
-            Place::Memory(v) => Staged::Memory(Bytes::from(v)),
-            Place::File(f) => {
-                if f.sync {
-                    f.file.sync_data().map_err(Error::io("fdatasync", &f.path))?;
-                }
-                Staged::File(f)
-            }
-        };
-        Ok(StagedSnapshot {
-            place,
-            len: self.len,
-            crc,
-        })
-    }
-}
-
-impl Write for SnapshotSink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.place {
-            Place::Memory(v) => v.extend_from_slice(buf),
-            Place::File(f) => {
-                let at = (FILE_HEADER_LEN as u64)
-                    .checked_add(self.len)
-                    .ok_or_else(|| io::Error::other("snapshot too large"))?;
-                f.file.write_all_at(buf, at)?;
-            }
-        }
-        self.len += buf.len() as u64;
-        self.hasher.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A snapshot's complete data, staged but not yet the current snapshot: read it back
-/// with [`StagedSnapshot::reader`], install it with [`crate::LogStore::install_snapshot`].
-/// Dropped uninstalled, its temp file is removed.
-#[derive(Debug)]
-pub struct StagedSnapshot {
-    place: Staged,
-    len: u64,
-    crc: u32,
-}
-
-#[derive(Debug)]
-enum Staged {
-    Memory(Bytes),
-    File(TempFile),
-}
-
-impl StagedSnapshot {
-    /// Staged data held in memory.
-    pub fn from_bytes(data: Bytes) -> Self {
-        StagedSnapshot {
-            len: data.len() as u64,
-            crc: crc32fast::hash(&data),
-            place: Staged::Memory(data),
-        }
-    }
-
-    /// The data's length.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// Whether the data is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The data's CRC-32 (IEEE).
-    pub fn crc(&self) -> u32 {
-        self.crc
-    }
-
-    /// Reads the data from the start. Reading a staging file back, the last read
-    /// fails (`InvalidData`) if what the disk returns differs from what was written.
-    pub fn reader(&self) -> Box<dyn Read + Send + '_> {
-        match &self.place {
-            Staged::Memory(b) => Box::new(io::Cursor::new(b.clone())),
-            Staged::File(f) => Box::new(RegionReader {
-                file: &*f.file,
-                start: FILE_HEADER_LEN as u64,
-                len: self.len,
-                pos: 0,
-                crc: self.crc,
-                hasher: Some(crc32fast::Hasher::new()),
-            }),
-        }
-    }
-
-    /// The whole data in memory (for storages that keep snapshots whole).
-    ///
-    /// # Errors
-    /// A failed read of the staging file.
-    pub fn into_bytes(self) -> Result<Bytes, StorageError> {
-        match &self.place {
-            Staged::Memory(b) => Ok(b.clone()),
-            Staged::File(f) => {
-                let len = usize::try_from(self.len).map_err(|_| StorageError::Other("snapshot too large".into()))?;
-                let mut data = vec![0u8; len];
-                f.file
-                    .read_exact_at(&mut data, FILE_HEADER_LEN as u64)
-                    .map_err(|e| StorageError::Other(format!("read {}: {e}", f.path.display()).into()))?;
-                Ok(Bytes::from(data))
-            }
-        }
-    }
-
-    /// Makes the staged file the snapshot file for `meta` in its directory (format
-    /// version 2): the description after the data, the header, fdatasync, rename,
-    /// fsync the directory. Returns the file's name. Memory-staged data is written
-    /// the same way.
-    pub(crate) fn write_file(
-        mut self,
-        vfs: &Arc<dyn Vfs>,
-        dir: &Path,
-        meta: &SnapshotMeta,
-        sync: bool,
-    ) -> Result<String, Error> {
-        if let Staged::Memory(data) = &self.place {
-            let mut sink = SnapshotSink::file(vfs.clone(), dir, false)?;
-            sink.write_all(data).map_err(Error::io("write", dir))?;
-            self = sink
-                .finish()
-                .map_err(|e| Error::io("stage", dir)(io::Error::other(e)))?;
-        }
-        let Staged::File(f) = &mut self.place else {
-            return Err(Error::io("stage", dir)(io::Error::other("snapshot not staged")));
-        };
-        let name = snapshot_name(meta.index, meta.term);
-        let path = dir.join(&name);
-        let encode = postcard::to_stdvec(meta).map_err(|e| Error::io("encode", &path)(io::Error::other(e)))?;
-        let mut tail = Vec::with_capacity(encode.len() + RECORD_HEADER_LEN + LEN_CRC);
-        push_record(&mut tail, &encode);
-        tail.extend_from_slice(&self.len.to_le_bytes());
-        tail.extend_from_slice(&self.crc.to_le_bytes());
-        let io = |what| Error::io(what, &f.path);
-        f.file
-            .write_all_at(&tail, FILE_HEADER_LEN as u64 + self.len)
-            .map_err(io("write"))?;
-        let header = encode_file_header_version(FileKind::Snapshot, SNAPSHOT_FORMAT_VERSION, meta.index);
-        f.file.write_all_at(&header, 0).map_err(io("write"))?;
-        if sync {
-            // The data was synced when staged (or is synced now, staged in memory).
-            f.file.sync_data().map_err(io("fdatasync"))?;
-        }
-        f.vfs.rename(&f.path, &path).map_err(io("rename"))?;
-        f.installed = true;
-        if sync {
-            f.vfs.sync_dir(&f.dir).map_err(Error::io("fsync", &f.dir))?;
-        }
-        Ok(name)
-    }
-}
-
-/// Reads `len` bytes of a file from `start`, in order, checking them against `crc`
-/// at the end.
-struct RegionReader<'a> {
-    file: &'a dyn VfsFile,
-    start: u64,
-    len: u64,
-    pos: u64,
-    crc: u32,
-    /// `None` once the end was reached and checked.
-    hasher: Option<crc32fast::Hasher>,
-}
-
-impl Read for RegionReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.len.saturating_sub(self.pos);
-        let n = (buf.len() as u64).min(left) as usize;
-        if n == 0 {
-            if let Some(h) = self.hasher.take() {
-                if h.finalize() != self.crc {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "staged snapshot data fails its checksum",
-                    ));
-                }
-            }
-            return Ok(0);
-        }
-        self.file.read_exact_at(&mut buf[..n], self.start + self.pos)?;
-        if let Some(h) = self.hasher.as_mut() {
-            h.update(&buf[..n]);
-        }
-        self.pos += n as u64;
-        Ok(n)
-    }
+/// Reads a snapshot file's metadata (and with `with_data`, its data, checked against
+/// its checksum), checking it matches `expected`.
+pub(crate) fn read_snapshot(
+    vfs: &dyn Vfs,
+    path: &Path,
+    expected: &SnapshotMeta,
+    with_data: bool,
+) -> Result<Snapshot, Error> {
+    let region = DataRegion::open(vfs, path, expected)?;
+    let data = if with_data { region.read_all()? } else { Bytes::new() };
+    Ok(Snapshot {
+        meta: expected.clone(),
+        data,
+    })
 }
 
 /// Where a snapshot file's data lies, checked against the state file's metadata.
@@ -461,39 +198,53 @@ impl DataRegion {
 
     /// A reader over the data that checks the checksum when it reaches the end.
     pub(crate) fn into_reader(self) -> Box<dyn Read + Send> {
-        Box::new(CheckedReader {
-            region: self,
-            pos: 0,
-            hasher: crc32fast::Hasher::new(),
-            checked: false,
-        })
+        let failure = format!("{}: snapshot data fails its checksum", self.path.display());
+        Box::new(CheckedReader::new(self.file, self.start, self.len, self.crc, failure))
     }
 }
 
-/// Reads a snapshot file's data in order; the last read fails if the data does not
-/// match its checksum, so a restore from a damaged file never completes.
-struct CheckedReader {
-    region: DataRegion,
+/// Reads `len` bytes of a file from `start`, in order; the read that reaches the end
+/// fails (`InvalidData`, saying `failure`) if they do not match `crc`, and so does every
+/// read after it, so a restore from a damaged file never completes. `F` is the file,
+/// owned or borrowed.
+pub(crate) struct CheckedReader<F> {
+    file: F,
+    start: u64,
+    len: u64,
     pos: u64,
+    crc: u32,
     hasher: crc32fast::Hasher,
     checked: bool,
+    failure: String,
 }
 
-impl Read for CheckedReader {
+impl<F> CheckedReader<F> {
+    /// A reader of `len` bytes of `file` from `start`, which must match `crc`.
+    pub(crate) fn new(file: F, start: u64, len: u64, crc: u32, failure: String) -> Self {
+        CheckedReader {
+            file,
+            start,
+            len,
+            pos: 0,
+            crc,
+            hasher: crc32fast::Hasher::new(),
+            checked: false,
+            failure,
+        }
+    }
+}
+
+impl<F: Borrow<dyn VfsFile>> Read for CheckedReader<F> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let r = &self.region;
-        let n = (buf.len() as u64).min(r.len - self.pos) as usize;
+        let n = (buf.len() as u64).min(self.len.saturating_sub(self.pos)) as usize;
         if n == 0 {
-            if !self.checked && std::mem::take(&mut self.hasher).finalize() != r.crc {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{}: snapshot data fails its checksum", r.path.display()),
-                ));
+            if !self.checked && std::mem::take(&mut self.hasher).finalize() != self.crc {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, self.failure.clone()));
             }
             self.checked = true;
             return Ok(0);
         }
-        r.file.read_exact_at(&mut buf[..n], r.start + self.pos)?;
+        self.file.borrow().read_exact_at(&mut buf[..n], self.start + self.pos)?;
         self.hasher.update(&buf[..n]);
         self.pos += n as u64;
         Ok(n)

@@ -1,24 +1,17 @@
-//! The two files written whole and atomically (temp file, fsync, rename, fsync the
-//! directory): the state file (hard state plus the snapshot's metadata, which holds the
-//! membership) and the snapshot files.
+//! The state file: the hard state plus the snapshot's metadata (which holds the
+//! membership), written whole and atomically (temp file, fsync, rename, fsync the
+//! directory).
 
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-use raft_core::{HardState, LogIndex, Membership, Snapshot, SnapshotMeta, Term};
+use raft_core::{HardState, LogIndex, Membership, SnapshotMeta, Term};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Corruption, Error};
-use crate::format::{
-    decode_file_header, decode_record_header, encode_file_header, payload_ok, push_record, FileKind, HeaderProblem,
-    FILE_HEADER_LEN, FORMAT_VERSION, MAX_RECORD_LEN, RECORD_HEADER_LEN,
-};
-use crate::snapshot_file::DataRegion;
-use crate::vfs::{OpenMode, Vfs, VfsFile};
-
-/// The state file's name.
-pub(crate) const STATE_FILE: &str = "state";
-pub(crate) const TMP_SUFFIX: &str = ".tmp";
+use crate::format::{encode_file_header, push_record, FileKind, FILE_HEADER_LEN, MAX_RECORD_LEN, RECORD_HEADER_LEN};
+use crate::names::{STATE_FILE, TMP_SUFFIX};
+use crate::vfs::{OpenMode, Vfs};
+use crate::whole_file::{check_header, read_record};
 
 /// What the state file holds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,30 +43,6 @@ impl StateRecord {
 /// `save_snapshot` refuses what recovery refuses.
 pub(crate) fn is_impossible_snapshot(index: LogIndex, term: Term) -> bool {
     index > raft_core::MAX_SNAPSHOT_INDEX || (index == 0) != (term == 0)
-}
-
-/// The file name of the snapshot at `index` of `term`.
-pub(crate) fn snapshot_name(index: LogIndex, term: Term) -> String {
-    format!("snapshot-{index:020}-{term:020}.snap")
-}
-
-/// The index and term a snapshot file name stands for.
-pub(crate) fn parse_snapshot_name(name: &str) -> Option<(LogIndex, Term)> {
-    let rest = name.strip_prefix("snapshot-")?.strip_suffix(".snap")?;
-    let (index, term) = rest.split_once('-')?;
-    let num = |s: &str| {
-        (s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
-    };
-    Some((num(index)?, num(term)?))
-}
-
-/// Whether `name` is a temp file this crate writes (left behind by a crash).
-pub(crate) fn is_temp_name(name: &str) -> bool {
-    name.strip_suffix(TMP_SUFFIX).is_some_and(|n| {
-        n == STATE_FILE || parse_snapshot_name(n).is_some() || n.starts_with(crate::snapshot_file::STAGING_PREFIX)
-    })
 }
 
 /// Writes the state file atomically.
@@ -112,79 +81,6 @@ pub(crate) fn read_state(vfs: &dyn Vfs, dir: &Path) -> Result<Option<StateRecord
         kind: Corruption::Undecodable,
     })?;
     Ok(Some(state))
-}
-
-/// Reads a snapshot file's metadata (and with `with_data`, its data, checked against
-/// its checksum), checking it matches `expected`.
-pub(crate) fn read_snapshot(
-    vfs: &dyn Vfs,
-    path: &Path,
-    expected: &SnapshotMeta,
-    with_data: bool,
-) -> Result<Snapshot, Error> {
-    let region = DataRegion::open(vfs, path, expected)?;
-    let data = if with_data { region.read_all()? } else { Bytes::new() };
-    Ok(Snapshot {
-        meta: expected.clone(),
-        data,
-    })
-}
-
-/// The bytes `offset..offset + want` of a file, cut at its length.
-pub(crate) fn read_upto(
-    file: &dyn VfsFile,
-    offset: usize,
-    want: usize,
-    len: u64,
-    path: &Path,
-) -> Result<Vec<u8>, Error> {
-    let end = ((offset + want) as u64).min(len);
-    let mut buf = vec![0u8; end.saturating_sub(offset as u64) as usize];
-    file.read_exact_at(&mut buf, offset as u64)
-        .map_err(Error::io("read", path))?;
-    Ok(buf)
-}
-
-pub(crate) fn check_header(bytes: &[u8], kind: FileKind, path: &Path) -> Result<(), Error> {
-    let corrupt = |kind| Error::Corrupt {
-        path: path.to_owned(),
-        offset: 0,
-        kind,
-    };
-    match decode_file_header(bytes, kind) {
-        Ok(_) => Ok(()),
-        Err(HeaderProblem::Newer(version)) => Err(Error::NewerFormat {
-            path: path.to_owned(),
-            version,
-            supported: FORMAT_VERSION,
-        }),
-        Err(HeaderProblem::BadMagic) => Err(corrupt(Corruption::BadMagic)),
-        Err(HeaderProblem::Short) => Err(corrupt(Corruption::ShortHeader)),
-        Err(HeaderProblem::Zero | HeaderProblem::Checksum) => Err(corrupt(Corruption::HeaderChecksum)),
-    }
-}
-
-/// The payload of the record at `at`, and where the record ends. These files are
-/// written whole before they are renamed into place, so any defect is corruption.
-pub(crate) fn read_record<'a>(bytes: &'a [u8], at: usize, path: &Path) -> Result<(&'a [u8], usize), Error> {
-    let corrupt = |kind| Error::Corrupt {
-        path: path.to_owned(),
-        offset: at as u64,
-        kind,
-    };
-    if bytes.len() < at + RECORD_HEADER_LEN {
-        return Err(corrupt(Corruption::Truncated));
-    }
-    let (len, pcrc) = decode_record_header(&bytes[at..at + RECORD_HEADER_LEN]).map_err(corrupt)?;
-    let end = at + RECORD_HEADER_LEN + len as usize;
-    if bytes.len() < end {
-        return Err(corrupt(Corruption::Truncated));
-    }
-    let payload = &bytes[at + RECORD_HEADER_LEN..end];
-    if !payload_ok(payload, pcrc) {
-        return Err(corrupt(Corruption::PayloadChecksum));
-    }
-    Ok((payload, end))
 }
 
 /// Temp file, write, fsync, rename over `name`, fsync the directory.

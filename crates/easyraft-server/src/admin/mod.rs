@@ -7,19 +7,23 @@
 //! refused with `-32031 change_in_progress`, as is one while Raft itself has a
 //! configuration change in flight.
 
+mod report;
+mod rules;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use easyraft::core::{MembershipError, ProgressState};
 use easyraft::{Error, MembershipChange, NodeId, RaftHandle, Role, Status};
 use examples::api::{bad, opt_str_param, str_param, Node};
-use jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Params};
+use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::RpcModule;
 use serde_json::{json, Value};
 
+pub use self::rules::refused;
+use self::rules::{caught_up, is_member, lag, reason};
+use crate::client::Caller;
 use crate::directory::{Directory, DirectoryCommand, MemberAddress};
 use crate::machine::{ServerCommand, ServerMachine};
-use crate::rpc_codes::MEMBERSHIP_REFUSED;
 
 /// What the admin methods work with.
 pub struct Admin {
@@ -36,29 +40,18 @@ pub struct Admin {
     /// Held for the whole of a membership operation.
     pub change: tokio::sync::Mutex<()>,
     /// Reaches other members' client ports (`admin_status`).
-    pub caller: crate::client::Caller,
+    pub caller: Caller,
 }
 
 type Rpc = Result<Value, ErrorObjectOwned>;
 
-/// A `-32031` refusal.
-pub fn refused(reason: &'static str, message: impl Into<String>) -> ErrorObjectOwned {
-    ErrorObject::owned(MEMBERSHIP_REFUSED, message, Some(json!({ "reason": reason })))
-}
-
 impl Admin {
     fn map(&self, e: Error) -> ErrorObjectOwned {
         match e {
-            Error::Membership(m) => {
-                let reason = match &m {
-                    MembershipError::ChangeInProgress { .. } => "change_in_progress",
-                    MembershipError::RemovesLastVoter => "last_voter",
-                    MembershipError::UnknownNode(_) | MembershipError::NotALearner(_) => "unknown_member",
-                    MembershipError::AlreadyVoter(_) | MembershipError::AlreadyLearner(_) => "already_member",
-                    _ => return bad(m.to_string()),
-                };
-                refused(reason, m.to_string())
-            }
+            Error::Membership(m) => match reason(&m) {
+                Some(reason) => refused(reason, m.to_string()),
+                None => bad(m.to_string()),
+            },
             e => self.node.error(e),
         }
     }
@@ -230,35 +223,7 @@ impl Admin {
 
     async fn members(&self) -> Rpc {
         let s = self.handle.status().await.map_err(|e| self.map(e))?;
-        let leading = s.role == Role::Leader;
-        let row = |id: &NodeId, role: &str| {
-            let addr = self.directory.get(id.as_str());
-            let matched = if leading {
-                if *id == s.id {
-                    Some(s.last_index)
-                } else {
-                    s.progress.get(id).map(|p| p.match_index)
-                }
-            } else {
-                None
-            };
-            json!({
-                "id": id.as_str(),
-                "role": role,
-                "peer": addr.as_ref().map(|a| a.peer.clone()),
-                "client": addr.and_then(|a| a.client),
-                "match": matched,
-                "lag": matched.map(|m| s.last_index.saturating_sub(m)),
-            })
-        };
-        let mut members: Vec<Value> = Vec::new();
-        for v in s.membership.voters.union(&s.membership.voters_outgoing) {
-            members.push(row(v, "voter"));
-        }
-        for l in &s.membership.learners {
-            members.push(row(l, "learner"));
-        }
-        Ok(json!({ "leader": s.leader.as_ref().map(|l| l.as_str()), "term": s.term, "members": members }))
+        Ok(report::members(&s, &self.directory))
     }
 
     /// Compacts this node's log: a snapshot now, the entries it covers dropped. Runs
@@ -280,67 +245,8 @@ impl Admin {
 
     async fn status_all(&self) -> Rpc {
         let s = self.handle.status().await.map_err(|e| self.map(e))?;
-        let mut nodes = Vec::new();
-        for id in s
-            .membership
-            .voters
-            .iter()
-            .chain(&s.membership.voters_outgoing)
-            .chain(&s.membership.learners)
-        {
-            let mut row = json!({ "id": id.as_str(), "reachable": false });
-            match self.directory.client(id.as_str()) {
-                None => row["error"] = json!("no client address known"),
-                Some(addr) => match self.caller.get_json(&addr, "/status").await {
-                    Ok((_, body)) => {
-                        row["reachable"] = json!(true);
-                        for k in [
-                            "role",
-                            "term",
-                            "leader",
-                            "commit",
-                            "applied",
-                            "first_index",
-                            "last_index",
-                            "running",
-                        ] {
-                            row[k] = body[k].clone();
-                        }
-                    }
-                    Err(e) => row["error"] = json!(e),
-                },
-            }
-            if !nodes.iter().any(|n: &Value| n["id"] == row["id"]) {
-                nodes.push(row);
-            }
-        }
-        Ok(json!({ "nodes": nodes }))
+        Ok(report::status_of_members(&s, &self.directory, &self.caller).await)
     }
-}
-
-fn is_member(s: &Status, id: &str) -> bool {
-    let id = NodeId::new(id);
-    s.membership.voters.contains(&id)
-        || s.membership.voters_outgoing.contains(&id)
-        || s.membership.learners.contains(&id)
-}
-
-/// How far `id` is behind the leader's log, as the leader sees it.
-fn lag(s: &Status, id: &str) -> Option<u64> {
-    s.progress
-        .get(&NodeId::new(id))
-        .map(|p| s.last_index.saturating_sub(p.match_index))
-}
-
-/// Whether `id` has caught up: it acknowledged entries (a learner that never answered
-/// has `match` 0, which a short log would otherwise count as "within the lag"), is
-/// being replicated to, and is within `max_lag` of the leader's log.
-fn caught_up(s: &Status, id: &str, max_lag: u64) -> bool {
-    s.progress.get(&NodeId::new(id)).is_some_and(|p| {
-        p.match_index > 0
-            && matches!(p.state, ProgressState::Replicate)
-            && s.last_index.saturating_sub(p.match_index) <= max_lag
-    })
 }
 
 fn params(p: Params<'static>) -> Result<Value, ErrorObjectOwned> {

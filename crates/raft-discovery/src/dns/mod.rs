@@ -10,125 +10,25 @@
 //! good address for [`DnsConfig::grace`] after its TTL ran out (logging a warning),
 //! so a DNS hiccup does not cut a running cluster apart.
 
+mod config;
+mod resolver;
+
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hickory_resolver::config::{
-    ConnectionConfig, LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
-};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::net::NetError;
-use hickory_resolver::proto::rr::{Name, RData, RecordType};
-use hickory_resolver::TokioResolver;
 use raft_core::NodeId;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+pub use self::config::{DnsConfig, DnsLookup};
+use self::resolver::{Resolver, BACKEND};
 use crate::{DiscoveryError, NodeAddress, ServiceDiscovery};
 
-const BACKEND: &str = "dns";
 /// After a failed lookup, a stale answer is served for this long before the name
 /// is asked again (so a dead server is not hammered on every call).
 const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(500);
-
-/// How node ids map to DNS names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DnsLookup {
-    /// Node `id` is `{id}{suffix}` (A/AAAA records); every node listens on `port`.
-    Suffix {
-        /// Appended to the node id, e.g. `.raft.default.svc.cluster.local`.
-        suffix: String,
-        /// The port every node listens on.
-        port: u16,
-    },
-    /// SRV records at `name` list the nodes: each target's first label is the node
-    /// id (`node-0.raft.default.svc.cluster.local.` is node `node-0`), its port the
-    /// record's port. Targets are resolved to addresses through the same resolver.
-    Srv {
-        /// The SRV name, e.g. `_raft._tcp.raft.default.svc.cluster.local`.
-        name: String,
-    },
-}
-
-/// Settings of [`DnsServiceDiscovery`].
-#[derive(Clone, Debug)]
-pub struct DnsConfig {
-    /// Suffix names or SRV records.
-    pub lookup: DnsLookup,
-    /// The name server to ask (UDP, then TCP for truncated answers); `None` uses
-    /// the system's (`/etc/resolv.conf`).
-    pub name_server: Option<SocketAddr>,
-    /// How long one resolution may take before it fails with
-    /// [`DiscoveryError::Timeout`].
-    pub timeout: Duration,
-    /// How long after its TTL ran out the last good address is still returned when
-    /// the name no longer resolves or the server does not answer.
-    pub grace: Duration,
-    /// Answers are cached for their TTL, but never longer than this.
-    pub max_ttl: Duration,
-    /// The node ids that `get_all_node_addresses` lists in suffix mode (DNS cannot
-    /// enumerate names); nodes resolved once are listed too.
-    pub nodes: Vec<NodeId>,
-}
-
-impl DnsConfig {
-    /// Nodes at `{id}{suffix}`, all on `port`. A suffix without a leading dot gets
-    /// one (`cluster.local` and `.cluster.local` are the same).
-    pub fn suffix(suffix: impl Into<String>, port: u16) -> Self {
-        let mut suffix = suffix.into();
-        if !suffix.is_empty() && !suffix.starts_with('.') {
-            suffix.insert(0, '.');
-        }
-        Self::with_lookup(DnsLookup::Suffix { suffix, port })
-    }
-
-    /// Nodes listed by the SRV records at `name`.
-    pub fn srv(name: impl Into<String>) -> Self {
-        Self::with_lookup(DnsLookup::Srv { name: name.into() })
-    }
-
-    fn with_lookup(lookup: DnsLookup) -> Self {
-        DnsConfig {
-            lookup,
-            name_server: None,
-            timeout: Duration::from_secs(3),
-            grace: Duration::from_secs(60),
-            max_ttl: Duration::from_secs(300),
-            nodes: Vec::new(),
-        }
-    }
-
-    /// Asks `server` instead of the system's name servers.
-    pub fn with_name_server(mut self, server: SocketAddr) -> Self {
-        self.name_server = Some(server);
-        self
-    }
-
-    /// Sets [`timeout`](Self::timeout).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Sets [`grace`](Self::grace).
-    pub fn with_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
-    }
-
-    /// Sets [`nodes`](Self::nodes).
-    pub fn with_nodes<I, N>(mut self, nodes: I) -> Self
-    where
-        I: IntoIterator<Item = N>,
-        N: Into<NodeId>,
-    {
-        self.nodes = nodes.into_iter().map(Into::into).collect();
-        self
-    }
-}
 
 /// One cached answer.
 #[derive(Clone, Debug)]
@@ -161,8 +61,7 @@ struct Cache {
 /// your DNS, e.g. a Kubernetes headless Service).
 pub struct DnsServiceDiscovery {
     cfg: DnsConfig,
-    resolver: TokioResolver,
-    server: String,
+    resolver: Resolver,
     cache: Mutex<Cache>,
 }
 
@@ -170,7 +69,7 @@ impl std::fmt::Debug for DnsServiceDiscovery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DnsServiceDiscovery")
             .field("cfg", &self.cfg)
-            .field("server", &self.server)
+            .field("server", &self.resolver.server())
             .finish_non_exhaustive()
     }
 }
@@ -179,48 +78,10 @@ impl DnsServiceDiscovery {
     /// A discovery with `cfg`. Fails only if the system resolver configuration
     /// cannot be read (when no name server is given).
     pub fn new(cfg: DnsConfig) -> Result<Self, DiscoveryError> {
-        let provider = TokioRuntimeProvider::default();
-        let (builder, server) = match cfg.name_server {
-            Some(addr) => {
-                let conn = |mut c: ConnectionConfig| {
-                    c.port = addr.port();
-                    c
-                };
-                let ns = NameServerConfig::new(
-                    addr.ip(),
-                    true,
-                    vec![conn(ConnectionConfig::udp()), conn(ConnectionConfig::tcp())],
-                );
-                let mut rc = ResolverConfig::default();
-                rc.name_servers = vec![ns];
-                (TokioResolver::builder_with_config(rc, provider), addr.to_string())
-            }
-            None => {
-                let b = TokioResolver::builder(provider).map_err(|e| DiscoveryError::Backend {
-                    backend: BACKEND,
-                    reason: format!("cannot read the system resolver configuration: {e}"),
-                })?;
-                (b, "the system resolver".to_string())
-            }
-        };
-        let mut opts = ResolverOpts::default();
-        opts.timeout = cfg.timeout;
-        opts.attempts = 1;
-        opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
-        if cfg.name_server.is_some() {
-            opts.use_hosts_file = ResolveHosts::Never;
-        }
-        let resolver = builder
-            .with_options(opts)
-            .build()
-            .map_err(|e| DiscoveryError::Backend {
-                backend: BACKEND,
-                reason: format!("cannot build a resolver: {e}"),
-            })?;
+        let resolver = Resolver::new(&cfg)?;
         Ok(DnsServiceDiscovery {
             cfg,
             resolver,
-            server,
             cache: Mutex::new(Cache::default()),
         })
     }
@@ -237,102 +98,6 @@ impl DnsServiceDiscovery {
     fn ttl_until(&self, valid_until: std::time::Instant) -> Instant {
         let ttl = valid_until.saturating_duration_since(std::time::Instant::now());
         Instant::now() + ttl.min(self.cfg.max_ttl)
-    }
-
-    fn error(&self, name: &str, record: &'static str, e: NetError) -> DiscoveryError {
-        if e.is_nx_domain() || e.is_no_records_found() {
-            return DiscoveryError::NameNotFound {
-                name: name.to_string(),
-                record,
-                server: self.server.clone(),
-            };
-        }
-        match e {
-            NetError::Timeout => self.timeout_error(),
-            e => DiscoveryError::Unreachable {
-                backend: BACKEND,
-                server: self.server.clone(),
-                reason: format!("looking up {record} of {name}: {e}"),
-            },
-        }
-    }
-
-    fn timeout_error(&self) -> DiscoveryError {
-        DiscoveryError::Timeout {
-            backend: BACKEND,
-            server: self.server.clone(),
-            after: self.cfg.timeout,
-        }
-    }
-
-    /// Runs one resolution under the configured timeout.
-    async fn bounded<T>(
-        &self,
-        work: impl std::future::Future<Output = Result<T, DiscoveryError>>,
-    ) -> Result<T, DiscoveryError> {
-        tokio::time::timeout(self.cfg.timeout, work)
-            .await
-            .unwrap_or_else(|_| Err(self.timeout_error()))
-    }
-
-    /// A/AAAA of `name`: the first address, and when the answer expires.
-    async fn resolve_ip(&self, name: &str) -> Result<(IpAddr, std::time::Instant), DiscoveryError> {
-        let lookup = self
-            .resolver
-            .lookup_ip(name)
-            .await
-            .map_err(|e| self.error(name, "A/AAAA", e))?;
-        let ip = lookup.iter().next().ok_or_else(|| DiscoveryError::NameNotFound {
-            name: name.to_string(),
-            record: "A/AAAA",
-            server: self.server.clone(),
-        })?;
-        Ok((ip, lookup.valid_until()))
-    }
-
-    /// The SRV set at `name`, every target resolved.
-    async fn resolve_srv(
-        &self,
-        name: &str,
-    ) -> Result<(BTreeMap<NodeId, NodeAddress>, std::time::Instant), DiscoveryError> {
-        let lookup = self
-            .resolver
-            .lookup(name, RecordType::SRV)
-            .await
-            .map_err(|e| self.error(name, "SRV", e))?;
-        let mut until = lookup.valid_until();
-        let mut nodes = BTreeMap::new();
-        let mut records: Vec<_> = lookup
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::SRV(srv) => Some(srv.clone()),
-                _ => None,
-            })
-            .collect();
-        // Lowest priority value first, then highest weight: the preferred record
-        // wins when two name the same node.
-        records.sort_by_key(|s| (s.priority, std::cmp::Reverse(s.weight)));
-        for srv in records {
-            let Some(id) = node_id_of(&srv.target) else {
-                continue;
-            };
-            if nodes.contains_key(&id) {
-                continue;
-            }
-            let target = srv.target.to_ascii();
-            let (ip, target_until) = self.resolve_ip(&target).await?;
-            until = until.min(target_until);
-            nodes.insert(id, NodeAddress::new(ip.to_string(), srv.port));
-        }
-        if nodes.is_empty() {
-            return Err(DiscoveryError::NameNotFound {
-                name: name.to_string(),
-                record: "SRV",
-                server: self.server.clone(),
-            });
-        }
-        Ok((nodes, until))
     }
 
     /// Node `id` in suffix mode: from the cache while fresh, else asked again, else
@@ -352,7 +117,7 @@ impl DnsServiceDiscovery {
             }
         }
         let name = format!("{id}{suffix}");
-        match self.bounded(self.resolve_ip(&name)).await {
+        match self.resolver.ip(&name).await {
             Ok((ip, until)) => {
                 let addr = NodeAddress::new(ip.to_string(), port);
                 debug!(%id, %name, %addr, "resolved");
@@ -375,7 +140,7 @@ impl DnsServiceDiscovery {
                 return Ok(c.value.clone());
             }
         }
-        match self.bounded(self.resolve_srv(name)).await {
+        match self.resolver.srv(name).await {
             Ok((nodes, until)) => {
                 debug!(%name, nodes = nodes.len(), "resolved SRV");
                 self.cache().srv = Some(Cached::new(nodes.clone(), self.ttl_until(until), self.cfg.grace));
@@ -414,13 +179,6 @@ impl DnsServiceDiscovery {
         ids.dedup();
         ids
     }
-}
-
-/// The node id named by an SRV target: its first label, lowercased.
-fn node_id_of(target: &Name) -> Option<NodeId> {
-    let label = target.iter().next()?;
-    let label = std::str::from_utf8(label).ok()?;
-    (!label.is_empty()).then(|| NodeId::new(label.to_ascii_lowercase()))
 }
 
 #[async_trait]
@@ -486,7 +244,7 @@ impl ServiceDiscovery for DnsServiceDiscovery {
                 for id in self.known_ids() {
                     let name = format!("{id}{suffix}");
                     let cached = self.cache().nodes.get(&id).cloned();
-                    match self.bounded(self.resolve_ip(&name)).await {
+                    match self.resolver.ip(&name).await {
                         Ok((ip, until)) => {
                             let entry = Cached::new(
                                 NodeAddress::new(ip.to_string(), *port),
@@ -507,7 +265,7 @@ impl ServiceDiscovery for DnsServiceDiscovery {
                 }
                 first_error.map_or(Ok(()), Err)
             }
-            DnsLookup::Srv { name } => match self.bounded(self.resolve_srv(name)).await {
+            DnsLookup::Srv { name } => match self.resolver.srv(name).await {
                 Ok((nodes, until)) => {
                     self.cache().srv = Some(Cached::new(nodes, self.ttl_until(until), self.cfg.grace));
                     Ok(())
