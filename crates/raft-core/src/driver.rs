@@ -6,8 +6,9 @@ use std::fmt;
 
 use crate::entry::{Entry, Snapshot};
 use crate::message::Message;
-use crate::raw_node::{RawNode, Ready};
+use crate::raw_node::RawNode;
 use crate::read_queue::ReadState;
+use crate::ready::Ready;
 use crate::storage::Storage;
 use crate::types::{HardState, LogIndex, NodeId, SoftState, Term};
 
