@@ -8,9 +8,10 @@ use crate::entry::{Entry, EntryPayload};
 use crate::error::{Error, Result, StorageError};
 use crate::log::RaftLog;
 use crate::membership::{apply_changes, ConfigHistory, MembershipChange, MembershipError};
+use crate::progress::Window;
 use crate::raft::Raft;
 use crate::storage::Storage;
-use crate::types::{LogIndex, Membership, Role, Term};
+use crate::types::{LogIndex, Membership, Term};
 
 impl<S: Storage> Raft<S> {
     /// Rebuilds the configuration history from the snapshot's membership and the
@@ -46,7 +47,7 @@ impl<S: Storage> Raft<S> {
         self.refresh_membership();
     }
 
-    /// Makes the tracker follow the configuration in effect.
+    /// Makes the tracker (and a leader's progress) follow the configuration in effect.
     pub(crate) fn refresh_membership(&mut self) {
         let wanted = if self.cfg.bugs.apply_config_on_commit {
             self.configs.at(self.log.committed)
@@ -62,9 +63,11 @@ impl<S: Storage> Raft<S> {
                 learners = ?wanted.learners,
                 "configuration changed"
             );
-            let next = self.log.last_index() + 1;
-            self.tracker
-                .set_membership(wanted, next, crate::progress::Window::of(&self.cfg));
+            if let Some(leader) = self.leader_state.as_mut() {
+                let next = self.log.last_index() + 1;
+                leader.follow_membership(&wanted, next, Window::of(&self.cfg));
+            }
+            self.tracker.membership = wanted;
         }
     }
 
@@ -72,12 +75,10 @@ impl<S: Storage> Raft<S> {
     /// change (the leader leaves it automatically once it commits), a simple one when
     /// only learners change.
     pub(crate) fn propose_membership_change(&mut self, changes: &[MembershipChange]) -> Result<(Term, LogIndex)> {
-        if self.role != Role::Leader {
-            return Err(Error::NotLeader {
-                leader_hint: self.leader.clone(),
-            });
-        }
-        if let Some(to) = &self.lead_transferee {
+        let Some(leader) = &self.leader_state else {
+            return Err(self.not_leader());
+        };
+        if let Some(to) = &leader.lead_transferee {
             return Err(Error::LeadershipTransferInProgress { to: to.clone() });
         }
         let skip_joint = self.cfg.bugs.skip_joint_consensus;
@@ -108,7 +109,7 @@ impl<S: Storage> Raft<S> {
     /// configuration, and step down once a configuration without us is committed.
     pub(crate) fn after_commit(&mut self) {
         self.refresh_membership();
-        if self.role != Role::Leader {
+        if self.leader_state.is_none() {
             return;
         }
         let (latest_index, current) = self.configs.latest();

@@ -21,29 +21,34 @@ impl<S: Storage> Raft<S> {
 
     /// Leaders: heartbeats, check-quorum, and the deadline of a leadership transfer.
     pub(crate) fn tick_leader(&mut self) {
-        self.heartbeat_elapsed += 1;
+        let Some(leader) = self.leader_state.as_mut() else {
+            return;
+        };
+        leader.heartbeat_elapsed += 1;
         self.election_elapsed += 1;
         if self.election_elapsed >= self.cfg.election_tick {
             self.election_elapsed = 0;
             if self.cfg.check_quorum {
-                if !self.tracker.quorum_active(&self.id) {
+                if !self.tracker.quorum_active(&leader.progress, &self.id) {
                     info!(id = %self.id, term = self.term, "lost contact with a quorum; stepping down");
                     let term = self.term;
                     self.become_follower(term, None);
                     return;
                 }
-                let me = self.id.clone();
-                for (id, p) in self.tracker.progress.iter_mut() {
-                    p.recent_active = *id == me;
+                for (id, p) in leader.progress.iter_mut() {
+                    p.recent_active = *id == self.id;
                 }
             }
-            if let Some(to) = self.lead_transferee.take() {
+            if let Some(to) = leader.lead_transferee.take() {
                 info!(id = %self.id, %to, "leadership transfer timed out; abandoned");
             }
         }
+        let heartbeat_due = leader.heartbeat_elapsed >= self.cfg.heartbeat_tick;
+        if heartbeat_due {
+            leader.heartbeat_elapsed = 0;
+        }
         self.retry_stalled_snapshots();
-        if self.heartbeat_elapsed >= self.cfg.heartbeat_tick {
-            self.heartbeat_elapsed = 0;
+        if heartbeat_due {
             self.bcast_heartbeat();
         }
     }

@@ -6,12 +6,24 @@ use std::collections::VecDeque;
 use crate::types::LogIndex;
 
 /// The last index and the entry bytes of each AppendEntries in flight, oldest first.
+/// The leader adds a message as it sends it and frees messages as the follower
+/// acknowledges them; the window is full, and the follower paused, at `cap` messages
+/// or `max_bytes` bytes.
 #[derive(Clone, Debug)]
 pub(crate) struct Inflights {
+    /// The most messages in flight (`Config::max_inflight_msgs`). Fixed; the leader
+    /// adds a message only while the window is not full, so `sent.len() <= cap`.
     cap: usize,
+    /// The byte budget (`Config::max_inflight_bytes`). Fixed; only the message that
+    /// fills the budget may take `bytes` beyond it, so `bytes < max_bytes` plus the
+    /// size of that one message.
     max_bytes: u64,
-    /// The sum of the bytes in `sent` (saturating).
+    /// The sum of the bytes in `sent`, saturating at `u64::MAX` (so at least their
+    /// true sum capped there); 0 whenever `sent` is empty.
     bytes: u64,
+    /// `(last index, entry bytes)` per message in flight, oldest first. The last
+    /// indexes strictly increase (each message follows the one before), so an
+    /// acknowledgement of `index` frees a prefix.
     sent: VecDeque<(LogIndex, u64)>,
 }
 

@@ -11,28 +11,48 @@ use crate::storage::{limit_size, Storage};
 use crate::types::{LogIndex, Term};
 
 /// Entries and a snapshot the driver has not persisted yet.
+///
+/// Invariants: `entries[i].index == offset + i`; with a snapshot,
+/// `offset == snapshot.meta.index + 1` (the snapshot replaces everything before it).
 #[derive(Debug, Default)]
 struct Unstable {
-    /// A snapshot to install, ahead of `entries`.
+    /// A snapshot from the leader to persist and install, ahead of `entries`; `None`
+    /// once the driver reported it durable.
     snapshot: Option<Snapshot>,
-    /// Unpersisted entries; `entries[0].index == offset`.
+    /// Entries not yet reported durable, contiguous from `offset`
+    /// (`entries[0].index == offset`).
     entries: Vec<Entry>,
-    /// The index the unstable entries start at. Entries at and after it in the stable
-    /// storage are stale (about to be overwritten).
+    /// The index the unstable entries start at: everything before it is durable (in
+    /// the storage or its snapshot), so `offset - 1` is the persisted index. Entries at
+    /// and after it that the storage still holds are stale (about to be overwritten).
     offset: LogIndex,
     /// Entries up to this index were handed to the driver in a Ready and are being
-    /// persisted (a driver with asynchronous writes); later ones are new.
+    /// persisted (a driver with asynchronous writes); later ones are new and go out in
+    /// the next Ready. Never beyond the last index: an overwrite lowers it.
     handed: LogIndex,
-    /// The snapshot was handed to the driver and is being persisted.
+    /// The snapshot was handed to the driver and is being persisted (false while
+    /// there is none).
     snapshot_handed: bool,
 }
 
+/// The node's log: the stable part in the storage, the unstable part after it, and the
+/// indexes that say how far the log is committed and applied.
+///
+/// Invariants, outside a planted bug: `applied <= applying <= committed <=
+/// last_index()`; `applying <= persisted_index()` (only durable entries are applied);
+/// `committed` never decreases; and `first_index() - 1 <= applied`, except while a
+/// snapshot received from the leader is unstable (`applied` jumps to its index once
+/// the driver persisted it).
 pub(crate) struct RaftLog<S> {
+    /// The stable part: every entry before `unstable.offset` is durable there (or
+    /// compacted into its snapshot). The driver writes into it; the log reads it.
     pub(crate) store: S,
+    /// What was appended or received but is not durable yet.
     unstable: Unstable,
-    /// The highest index known to be committed.
+    /// The highest index known to be committed (replicated on a quorum in the
+    /// leader's term, §5.3/§5.4.2): what the application may apply once durable here.
     pub(crate) committed: LogIndex,
-    /// The highest index the application has applied (or covered by its snapshot).
+    /// The highest index the application has applied (or that its snapshot covers).
     pub(crate) applied: LogIndex,
     /// The highest index handed to the application in a Ready (at least `applied`):
     /// a driver that applies asynchronously reports `applied` later.

@@ -3,7 +3,7 @@
 use crate::entry::{Entry, Snapshot, SnapshotMeta};
 use crate::error::StorageError;
 use crate::storage::{limit_size, InitialState, Storage};
-use crate::types::{HardState, LogIndex, Membership, Term};
+use crate::types::{HardState, LogIndex, Membership, NodeId, Term};
 
 /// An in-memory storage. The driver writes to it with [`MemStorage::append`],
 /// [`MemStorage::set_hard_state`] and [`MemStorage::apply_snapshot`]; the core reads it
@@ -36,7 +36,7 @@ impl MemStorage {
     pub fn with_voters<I, N>(voters: I) -> Self
     where
         I: IntoIterator<Item = N>,
-        N: Into<crate::NodeId>,
+        N: Into<NodeId>,
     {
         MemStorage::new(Membership::with_voters(voters))
     }

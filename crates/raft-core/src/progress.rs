@@ -1,11 +1,14 @@
-//! What a leader knows about each follower's log, and the flow control on it.
+//! What a leader knows about one follower's log, and the flow control on it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::inflights::Inflights;
-use crate::quorum::{joint_vote, majority_index, majority_vote, VoteResult};
-use crate::types::{LogIndex, Membership, NodeId};
+use crate::types::{LogIndex, NodeId};
+
+/// The leader's progress for every member, itself included: its keys are always
+/// exactly the members of the configuration in effect (`Membership::members`).
+pub(crate) type ProgressMap = BTreeMap<NodeId, Progress>;
 
 /// How the leader replicates to a follower.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,11 +26,13 @@ pub enum ProgressState {
     },
 }
 
-/// The flow-control window per follower: at most `msgs` AppendEntries and `bytes`
-/// bytes of entries in flight (`Config::max_inflight_msgs`, `max_inflight_bytes`).
+/// The flow-control window per follower, the same for all of them.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Window {
+    /// At most this many AppendEntries in flight (`Config::max_inflight_msgs`).
     pub(crate) msgs: usize,
+    /// At most this many bytes of entries in flight (`Config::max_inflight_bytes`);
+    /// the message that reaches it may overshoot it.
     pub(crate) bytes: u64,
 }
 
@@ -40,22 +45,45 @@ impl Window {
     }
 }
 
-/// The leader's view of one follower.
+/// The leader's view of one follower (or of itself), made fresh when it takes office
+/// or the member joins. The state machine of `state` lives in the `become_*` methods;
+/// the other fields say what holds in each state.
+///
+/// Invariant, in every state: `match_index < next_index`.
 #[derive(Clone, Debug)]
 pub(crate) struct Progress {
+    /// The highest index known to match the leader's log on this follower: the
+    /// follower acknowledged holding it durably (for the leader itself: the last index
+    /// it persisted). 0 until the first acknowledgement of this term; it never
+    /// decreases while the leader leads, which is why commitment may count on it.
     pub(crate) match_index: LogIndex,
+    /// The index of the next entry to send. In Probe, `next_index - 1` is the index
+    /// the next AppendEntries probes (its `prev_log_index`); in Replicate, entries in
+    /// `(match_index, next_index)` are in flight; in Snapshot it is not used until the
+    /// follower leaves that state (`become_probe` sets it again).
     pub(crate) next_index: LogIndex,
+    /// How the leader replicates to the follower now.
     pub(crate) state: ProgressState,
-    /// In Probe: a message is out and we wait for its answer.
+    /// In Probe: an AppendEntries is out and no other goes until it, or a heartbeat,
+    /// is answered. Cleared by every state change; not used in Replicate or Snapshot.
     pub(crate) probe_sent: bool,
+    /// In Replicate: the AppendEntries in flight, bounded by the [`Window`]; the
+    /// follower is paused while it is full. Its last indexes lie in
+    /// `(match_index, next_index)`. Emptied by every state change.
     pub(crate) inflights: Inflights,
-    /// The follower answered since the last check-quorum round.
+    /// The follower was heard from since the last check-quorum round (each
+    /// `election_tick` ticks). Always true for the leader itself.
     pub(crate) recent_active: bool,
-    /// The highest read round the follower acknowledged.
+    /// The highest heartbeat round the follower echoed (for the leader itself: the
+    /// last round it started). Never decreases; a read waiting for round `r` is
+    /// confirmed once a quorum's `read_round` is at least `r`.
     pub(crate) read_round: u64,
-    /// Leader ticks spent waiting in the Snapshot state (a lost chunk is resent).
+    /// In Snapshot: leader ticks since the last chunk went out; at two election
+    /// timeouts the chunk is sent again (it or its answer was lost).
     pub(crate) snapshot_ticks: u64,
-    /// Bytes of the pending snapshot the follower confirmed receiving.
+    /// In Snapshot: the bytes of the pending snapshot the follower confirmed receiving,
+    /// where the next chunk starts (clamped to the snapshot's length when read).
+    /// Reset to 0 when a snapshot transfer starts.
     pub(crate) snapshot_offset: u64,
 }
 
@@ -180,97 +208,5 @@ impl fmt::Display for Progress {
             self.inflights.len(),
             self.inflights.bytes()
         )
-    }
-}
-
-/// The membership, the leader's progress per member and the votes of an election.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Tracker {
-    pub(crate) membership: Membership,
-    pub(crate) progress: BTreeMap<NodeId, Progress>,
-    pub(crate) votes: BTreeMap<NodeId, bool>,
-}
-
-impl Tracker {
-    pub(crate) fn new(membership: Membership) -> Self {
-        Tracker {
-            membership,
-            ..Tracker::default()
-        }
-    }
-
-    /// Resets every member's progress (a new leader).
-    pub(crate) fn reset_progress(&mut self, next_index: LogIndex, window: Window) {
-        self.progress = self
-            .membership
-            .members()
-            .into_iter()
-            .map(|id| (id, Progress::new(next_index, window)))
-            .collect();
-    }
-
-    fn halves(&self) -> [&BTreeSet<NodeId>; 2] {
-        [&self.membership.voters, &self.membership.voters_outgoing]
-    }
-
-    /// §5.3/§5.4: the highest index replicated on a quorum of every half.
-    pub(crate) fn committed_index(&self) -> LogIndex {
-        self.quorum_min(|p| p.match_index)
-    }
-
-    /// The highest read round acknowledged by a quorum of every half.
-    pub(crate) fn confirmed_read_round(&self) -> u64 {
-        self.quorum_min(|p| p.read_round)
-    }
-
-    fn quorum_min(&self, f: impl Fn(&Progress) -> u64) -> u64 {
-        let value = |id: &NodeId| self.progress.get(id).map_or(0, &f);
-        let [a, b] = self.halves();
-        let i = majority_index(a, value).min(majority_index(b, value));
-        if i == u64::MAX {
-            0
-        } else {
-            i
-        }
-    }
-
-    pub(crate) fn record_vote(&mut self, id: NodeId, granted: bool) {
-        self.votes.entry(id).or_insert(granted);
-    }
-
-    /// The election result; learners never count (unless a planted bug says so).
-    pub(crate) fn tally(&self, count_learners: bool) -> VoteResult {
-        let [a, b] = self.halves();
-        if count_learners {
-            let with_learners: BTreeSet<NodeId> = a.union(&self.membership.learners).cloned().collect();
-            return joint_vote(
-                majority_vote(&with_learners, &self.votes),
-                majority_vote(b, &self.votes),
-            );
-        }
-        joint_vote(majority_vote(a, &self.votes), majority_vote(b, &self.votes))
-    }
-
-    /// Adopts a new configuration: new members get fresh progress, removed ones lose it.
-    pub(crate) fn set_membership(&mut self, membership: Membership, next_index: LogIndex, window: Window) {
-        let members = membership.members();
-        self.progress.retain(|id, _| members.contains(id));
-        for id in members {
-            self.progress
-                .entry(id)
-                .or_insert_with(|| Progress::new(next_index, window));
-        }
-        self.membership = membership;
-    }
-
-    /// Check-quorum: a quorum of every half has been heard from recently.
-    pub(crate) fn quorum_active(&self, me: &NodeId) -> bool {
-        let active: BTreeMap<NodeId, bool> = self
-            .progress
-            .iter()
-            .map(|(id, p)| (id.clone(), p.recent_active || id == me))
-            .collect();
-        let [a, b] = self.halves();
-        joint_vote(majority_vote(a, &active), majority_vote(b, &active)) == VoteResult::Won
     }
 }

@@ -66,28 +66,35 @@ impl<S: Storage> Raft<S> {
         let Some(lease) = self.cfg.read_lease_ticks else {
             return false;
         };
-        if self.timeout_now_sent || self.lead_transferee.is_some() {
+        let Some(leader) = &self.leader_state else {
+            return false;
+        };
+        if leader.timeout_now_sent || leader.lead_transferee.is_some() {
             return false;
         }
-        let confirmed = self.tracker.confirmed_read_round();
+        let confirmed = self.tracker.confirmed_read_round(&leader.progress);
         self.reads
             .sent_tick(confirmed)
             .is_some_and(|sent| self.ticks < sent.saturating_add(lease))
     }
 
-    /// Starts a heartbeat round; returns its number.
-    pub(crate) fn start_round(&mut self) -> u64 {
+    /// The leader starts a heartbeat round; returns its number (`None` elsewhere).
+    pub(crate) fn start_round(&mut self) -> Option<u64> {
+        let leader = self.leader_state.as_mut()?;
         let keep = 4 * self.cfg.election_tick as usize + 4;
         let round = self.reads.next_round(self.ticks, keep);
-        if let Some(p) = self.tracker.progress.get_mut(&self.id) {
+        if let Some(p) = leader.progress.get_mut(&self.id) {
             p.read_round = round;
         }
-        round
+        Some(round)
     }
 
     /// Releases every queued read whose round a quorum has acknowledged.
     pub(crate) fn release_confirmed_reads(&mut self) {
-        let confirmed = self.tracker.confirmed_read_round();
+        let Some(leader) = &self.leader_state else {
+            return;
+        };
+        let confirmed = self.tracker.confirmed_read_round(&leader.progress);
         while self.reads.queue.front().is_some_and(|r| r.round <= confirmed) {
             if let Some(r) = self.reads.queue.pop_front() {
                 self.release_read(r.context, r.from, r.index);

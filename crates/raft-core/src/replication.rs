@@ -7,24 +7,14 @@ use crate::message::{AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse
 use crate::progress::ProgressState;
 use crate::raft::Raft;
 use crate::storage::Storage;
-use crate::types::{NodeId, Role};
+use crate::types::NodeId;
 
 impl<S: Storage> Raft<S> {
-    /// The members the leader replicates to.
-    fn peers(&self) -> Vec<NodeId> {
-        self.tracker
-            .progress
-            .keys()
-            .filter(|id| **id != self.id)
-            .cloned()
-            .collect()
-    }
-
     pub(crate) fn bcast_append(&mut self) {
-        if self.role != Role::Leader {
+        let Some(leader) = &self.leader_state else {
             return;
-        }
-        for to in self.peers() {
+        };
+        for to in leader.peers(&self.id) {
             if self.send_append(&to, true) {
                 // Pipelining: keep streaming while the window has room.
                 while self.send_append(&to, false) {}
@@ -33,9 +23,14 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(crate) fn bcast_heartbeat(&mut self) {
-        let round = self.start_round();
-        for to in self.peers() {
-            let matched = self.tracker.progress.get(&to).map_or(0, |p| p.match_index);
+        let Some(round) = self.start_round() else {
+            return;
+        };
+        let Some(leader) = &self.leader_state else {
+            return;
+        };
+        for to in leader.peers(&self.id) {
+            let matched = self.progress(&to).map_or(0, |p| p.match_index);
             // Never tell a follower to commit beyond what it is known to hold.
             let commit = self.log.committed.min(matched);
             self.send(
@@ -53,10 +48,7 @@ impl<S: Storage> Raft<S> {
     /// sent only when `send_if_empty` (to carry the commit index or probe).
     /// Returns whether a message went out.
     pub(crate) fn send_append(&mut self, to: &NodeId, send_if_empty: bool) -> bool {
-        if self.role != Role::Leader {
-            return false;
-        }
-        let Some(p) = self.tracker.progress.get(to) else {
+        let Some(p) = self.progress(to) else {
             return false;
         };
         if p.is_paused() {
@@ -82,7 +74,7 @@ impl<S: Storage> Raft<S> {
         }
         let last = entries.last().map(|e| e.index);
         let bytes = entries.iter().fold(0u64, |sum, e| sum.saturating_add(e.size()));
-        if let Some(p) = self.tracker.progress.get_mut(to) {
+        if let Some(p) = self.progress_mut(to) {
             p.sent_entries(last, bytes);
         }
         let commit = self.log.committed;
@@ -172,7 +164,7 @@ impl<S: Storage> Raft<S> {
                     warn!(id = %self.id, %from, match_index, "ignoring an ack beyond our log");
                     return;
                 }
-                let Some(p) = self.tracker.progress.get_mut(&from) else {
+                let Some(p) = self.progress_mut(&from) else {
                     return;
                 };
                 if !p.maybe_update(match_index) {
@@ -192,7 +184,8 @@ impl<S: Storage> Raft<S> {
                 } else {
                     while self.send_append(&from, false) {}
                 }
-                if self.lead_transferee.as_ref() == Some(&from) && match_index == self.log.last_index() {
+                let transferee = self.leader_state.as_ref().and_then(|l| l.lead_transferee.as_ref());
+                if transferee == Some(&from) && match_index == self.log.last_index() {
                     info!(id = %self.id, to = %from, "transfer target caught up; sending TimeoutNow");
                     self.send_timeout_now(from);
                 }
@@ -208,7 +201,7 @@ impl<S: Storage> Raft<S> {
                 } else {
                     hint_index
                 };
-                let Some(p) = self.tracker.progress.get_mut(&from) else {
+                let Some(p) = self.progress_mut(&from) else {
                     return;
                 };
                 if p.maybe_decr_to(rejected_index, next_probe) {
@@ -224,7 +217,7 @@ impl<S: Storage> Raft<S> {
 
     pub(crate) fn handle_heartbeat_response(&mut self, from: NodeId, h: HeartbeatResponse) {
         let last = self.log.last_index();
-        let Some(p) = self.tracker.progress.get_mut(&from) else {
+        let Some(p) = self.progress_mut(&from) else {
             return;
         };
         p.read_round = p.read_round.max(h.read_round);
@@ -241,8 +234,10 @@ impl<S: Storage> Raft<S> {
     /// §5.3/§5.4.2: commit the highest index a quorum holds, but only by counting
     /// replicas of an entry of the current term (Figure 8).
     pub(crate) fn maybe_commit(&mut self) -> bool {
-        debug_assert_eq!(self.role, Role::Leader);
-        let mci = self.tracker.committed_index();
+        let Some(leader) = self.leader_state.as_mut() else {
+            return false;
+        };
+        let mci = self.tracker.committed_index(&leader.progress);
         if mci <= self.log.committed {
             return false;
         }
@@ -250,9 +245,9 @@ impl<S: Storage> Raft<S> {
         if !current_term {
             return false;
         }
+        leader.uncommitted.committed_to(mci);
         let first_of_term = !self.committed_in_current_term();
         self.log.commit_to(mci);
-        self.uncommitted.committed_to(mci);
         if first_of_term {
             self.on_first_commit_of_term();
         }

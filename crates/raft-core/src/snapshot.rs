@@ -4,31 +4,14 @@
 use tracing::{debug, info, warn};
 
 use crate::entry::{Snapshot, SnapshotMeta};
-
 use crate::error::{Error, Result};
+use crate::incoming_snapshot::IncomingSnapshot;
 use crate::message::{MessageBody, SnapshotChunk, SnapshotResponse};
-use crate::progress::{ProgressState, Tracker};
+use crate::progress::ProgressState;
 use crate::raft::Raft;
 use crate::storage::Storage;
+use crate::tracker::Tracker;
 use crate::types::{LogIndex, NodeId};
-
-/// A snapshot a follower is receiving in chunks.
-pub(crate) struct Incoming {
-    pub(crate) meta: SnapshotMeta,
-    /// The leader sending it.
-    pub(crate) from: NodeId,
-    /// Its stated length and checksum.
-    pub(crate) total: u64,
-    pub(crate) crc: u32,
-    /// Bytes received in order so far, and their running checksum.
-    pub(crate) received: u64,
-    pub(crate) hasher: crc32fast::Hasher,
-    /// The data so far, when the core assembles snapshots in memory; `None` when the
-    /// driver stages them (`Config::stream_snapshots`).
-    pub(crate) data: Option<bytes::BytesMut>,
-    /// Complete and checksummed; waiting for the driver's verdict.
-    pub(crate) verifying: bool,
-}
 
 impl<S: Storage> Raft<S> {
     /// The application snapshotted its state machine at `index` (which it applied):
@@ -68,20 +51,23 @@ impl<S: Storage> Raft<S> {
     /// The follower needs entries that were compacted: start sending the snapshot.
     pub(crate) fn send_snapshot(&mut self, to: &NodeId) -> bool {
         let stored_index = self.log.first_index() - 1;
-        if self.snapshot_cache.as_ref().map(|s| s.meta.index) != Some(stored_index) {
+        let Some(leader) = self.leader_state.as_mut() else {
+            return false;
+        };
+        if leader.snapshot_cache.as_ref().map(|s| s.meta.index) != Some(stored_index) {
             match self.log.store.snapshot_info() {
-                Ok(s) => self.snapshot_cache = Some(s),
+                Ok(s) => leader.snapshot_cache = Some(s),
                 Err(e) => {
                     warn!(id = %self.id, %to, %e, "snapshot unavailable; will retry");
                     return false;
                 }
             }
         }
-        let Some(index) = self.snapshot_cache.as_ref().map(|s| s.meta.index) else {
+        let Some(index) = leader.snapshot_cache.as_ref().map(|s| s.meta.index) else {
             return false;
         };
         info!(id = %self.id, %to, index, "sending snapshot");
-        if let Some(p) = self.tracker.progress.get_mut(to) {
+        if let Some(p) = leader.progress.get_mut(to) {
             p.become_snapshot(index);
         }
         self.send_snapshot_chunk(to)
@@ -89,8 +75,13 @@ impl<S: Storage> Raft<S> {
 
     /// Sends the chunk that starts where the follower stopped, read from storage.
     fn send_snapshot_chunk(&mut self, to: &NodeId) -> bool {
-        let Some(info) = &self.snapshot_cache else { return false };
-        let Some(p) = self.tracker.progress.get_mut(to) else {
+        let Some(leader) = self.leader_state.as_mut() else {
+            return false;
+        };
+        let Some(info) = &leader.snapshot_cache else {
+            return false;
+        };
+        let Some(p) = leader.progress.get_mut(to) else {
             return false;
         };
         if p.state
@@ -112,7 +103,7 @@ impl<S: Storage> Raft<S> {
                 // Replaced meanwhile, or unreadable: start over by probing.
                 warn!(id = %self.id, %to, index = info.meta.index, %e, "cannot read a snapshot chunk; probing again");
                 p.become_probe();
-                self.snapshot_cache = None;
+                leader.snapshot_cache = None;
                 return false;
             }
         };
@@ -133,9 +124,12 @@ impl<S: Storage> Raft<S> {
     /// answer; a snapshot that was replaced meanwhile restarts from probing.
     pub(crate) fn retry_stalled_snapshots(&mut self) {
         let limit = 2 * self.cfg.election_tick;
-        let cached = self.snapshot_cache.as_ref().map(|s| s.meta.index);
+        let Some(leader) = self.leader_state.as_mut() else {
+            return;
+        };
+        let cached = leader.snapshot_cache.as_ref().map(|s| s.meta.index);
         let mut resend = Vec::new();
-        for (id, p) in self.tracker.progress.iter_mut() {
+        for (id, p) in leader.progress.iter_mut() {
             if let ProgressState::Snapshot { pending } = p.state {
                 p.snapshot_ticks += 1;
                 if p.snapshot_ticks >= limit {
@@ -178,7 +172,7 @@ impl<S: Storage> Raft<S> {
         }
         let received = same.map(|s| s.received);
         if chunk.offset == 0 {
-            self.incoming_snapshot = Some(Incoming {
+            self.incoming_snapshot = Some(IncomingSnapshot {
                 meta: meta.clone(),
                 from: from.clone(),
                 total: chunk.total,
@@ -243,7 +237,7 @@ impl<S: Storage> Raft<S> {
         let Some(incoming) = self.incoming_snapshot.take_if(|s| s.verifying && s.meta.index == index) else {
             return;
         };
-        let Incoming { meta, from, .. } = incoming;
+        let IncomingSnapshot { meta, from, .. } = incoming;
         if !accepted {
             warn!(id = %self.id, %from, index, "the state machine rejected a snapshot; asking for it again");
             self.reply_snapshot(from, index, 0, false, 0);
@@ -298,7 +292,7 @@ impl<S: Storage> Raft<S> {
     /// Leader side: the follower reports progress on a snapshot.
     pub(crate) fn handle_snapshot_response(&mut self, from: NodeId, s: SnapshotResponse) {
         let last = self.log.last_index();
-        let Some(p) = self.tracker.progress.get_mut(&from) else {
+        let Some(p) = self.progress_mut(&from) else {
             return;
         };
         if s.done {
@@ -318,7 +312,7 @@ impl<S: Storage> Raft<S> {
 
     /// The driver could not deliver a snapshot (`ok == false`) or delivered it.
     pub(crate) fn report_snapshot(&mut self, to: &NodeId, ok: bool) {
-        if let Some(p) = self.tracker.progress.get_mut(to) {
+        if let Some(p) = self.progress_mut(to) {
             if let ProgressState::Snapshot { .. } = p.state {
                 if !ok {
                     // Start over by probing; the next send fetches the latest snapshot.
@@ -330,7 +324,7 @@ impl<S: Storage> Raft<S> {
 
     /// The driver could not reach `to`: stop streaming optimistically to it.
     pub(crate) fn report_unreachable(&mut self, to: &NodeId) {
-        if let Some(p) = self.tracker.progress.get_mut(to) {
+        if let Some(p) = self.progress_mut(to) {
             if p.state == ProgressState::Replicate {
                 p.become_probe();
             }

@@ -1,5 +1,6 @@
 //! The leader's bytes of proposed commands appended in its term and not yet
-//! committed, capped by `Config::max_uncommitted_bytes`.
+//! committed, capped by `Config::max_uncommitted_bytes` (each leader's
+//! `LeaderState` starts from nothing).
 
 use std::collections::VecDeque;
 
@@ -50,12 +51,6 @@ impl Uncommitted {
         }
     }
 
-    /// Leadership changed: a new leader starts from nothing.
-    pub(crate) fn reset(&mut self) {
-        self.batches.clear();
-        self.bytes = 0;
-    }
-
     /// The bytes uncommitted now.
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes
@@ -92,7 +87,8 @@ mod tests {
         u.add(12, u64::MAX);
         assert_eq!(u.bytes(), u64::MAX);
         assert!(u.admit(1, u64::MAX - 1).is_err());
-        u.reset();
+        // Leadership changed: a new leader's state starts from nothing.
+        let u = Uncommitted::default();
         assert_eq!(u.bytes(), 0);
         assert!(u.admit(u64::MAX, 1).is_ok());
     }

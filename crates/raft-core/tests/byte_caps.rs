@@ -172,7 +172,7 @@ fn lost_appends_do_not_stall_the_byte_window() {
     let msgs = net.take();
     assert!(appends_to(&msgs, "b").0 > 0);
     for m in msgs {
-        if !(m.to == id("b") && is_kind(&m, "AppendEntries")) {
+        if !(m.to == id("b") && is_kind(&m, kind!(AppendEntries))) {
             net.deliver(m);
         }
     }

@@ -83,7 +83,7 @@ fn s5_2_follower_times_out_and_pre_votes_without_bumping_term() {
     assert_eq!(net.node("a").role(), Role::PreCandidate);
     assert_eq!(net.node("a").term(), 0, "pre-vote must not bump the term");
     let msgs = net.take();
-    assert_eq!(count(&msgs, "RequestVote"), 2);
+    assert_eq!(count(&msgs, kind!(RequestVote)), 2);
     assert!(msgs
         .iter()
         .all(|m| m.term == 1 && matches!(&m.body, MessageBody::RequestVote(v) if v.pre_vote)));
@@ -111,7 +111,7 @@ fn s5_2_at_most_one_vote_per_term_but_repeats_are_regranted() {
     n.step(msg("b", "a", 1, vote_req(false, (0, 0)))).unwrap();
     let rd = n.ready();
     assert!(
-        rd.messages.iter().all(|m| !is_kind(m, "RequestVoteResponse")),
+        rd.messages.iter().all(|m| !is_kind(m, kind!(RequestVoteResponse))),
         "votes must wait for persistence"
     );
     let votes = rd.persisted_messages;
@@ -243,7 +243,7 @@ fn figure_8(bug: bool) -> (RawNode<MemStorage>, u64) {
     s1.campaign();
     for phase in 0..2 {
         let rd = s1.ready();
-        for m in rd.messages.iter().filter(|m| is_kind(m, "RequestVote")).take(2) {
+        for m in rd.messages.iter().filter(|m| is_kind(m, kind!(RequestVote))).take(2) {
             let to = m.to.as_str().to_string();
             let body = MessageBody::RequestVoteResponse(VoteResponse {
                 pre_vote: phase == 0,
@@ -291,7 +291,7 @@ fn s5_3_fast_backtracking_skips_a_whole_conflicting_term() {
         }
         rounds_to_b += msgs
             .iter()
-            .filter(|m| m.to == id("b") && is_kind(m, "AppendEntries"))
+            .filter(|m| m.to == id("b") && is_kind(m, kind!(AppendEntries)))
             .count();
         for m in msgs {
             net.deliver(m);
@@ -319,7 +319,7 @@ fn flow_control_bounds_batches_and_the_inflight_window() {
     let msgs = net.take();
     let to_b: Vec<&Message> = msgs
         .iter()
-        .filter(|m| m.to == id("b") && is_kind(m, "AppendEntries"))
+        .filter(|m| m.to == id("b") && is_kind(m, kind!(AppendEntries)))
         .collect();
     assert_eq!(to_b.len(), 3, "the in-flight window caps messages per follower");
     for m in &to_b {
@@ -380,7 +380,7 @@ fn check_quorum_vote_request_within_leader_lease_is_ignored() {
         1,
         "a node that hears a leader ignores disruptive votes"
     );
-    assert!(net.take().iter().all(|m| !is_kind(m, "RequestVoteResponse")));
+    assert!(net.take().iter().all(|m| !is_kind(m, kind!(RequestVoteResponse))));
 }
 
 #[test]
@@ -450,7 +450,7 @@ fn read_index_on_leader_waits_for_a_heartbeat_quorum() {
         net.reads.get(&id("a")).is_none_or(|r| r.is_empty()),
         "released before confirmation"
     );
-    assert_eq!(count(&msgs, "Heartbeat"), 2);
+    assert_eq!(count(&msgs, kind!(Heartbeat)), 2);
     for m in msgs {
         net.deliver(m);
     }

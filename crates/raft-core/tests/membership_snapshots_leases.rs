@@ -391,7 +391,11 @@ fn lease_read_served_without_a_round_trip_while_the_lease_holds() {
     net.tick_all(1);
     net.node("a").read_index(Bytes::from_static(b"r")).unwrap();
     let msgs = net.take();
-    assert_eq!(count(&msgs, "Heartbeat"), 0, "a lease read needs no heartbeat round");
+    assert_eq!(
+        count(&msgs, kind!(Heartbeat)),
+        0,
+        "a lease read needs no heartbeat round"
+    );
     assert_eq!(net.reads[&id("a")].len(), 1);
     // Once the quorum goes silent for longer than the lease, reads need a round again.
     net.isolate("a");
