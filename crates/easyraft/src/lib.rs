@@ -74,10 +74,8 @@
 //!   [`JsonRpcRaftCluster`].
 #![warn(missing_docs, unreachable_pub)]
 
-mod any_storage;
 mod ws;
 
-pub use any_storage::AnyStorage;
 pub use raft_cluster as cluster;
 pub use raft_core as core;
 pub use raft_discovery as discovery;
@@ -85,7 +83,8 @@ pub use raft_storage as storage;
 pub use raft_transport_jsonrpc as transport_jsonrpc;
 pub use raft_transport_ws as transport_ws;
 pub use ws::{
-    storage_for, JsonRpcRaftCluster, NetTransport, NetworkClusterExt, WebSocketRaftCluster, WsClusterOptions,
+    storage_for, AnyStorage, JsonRpcRaftCluster, NetTransport, NetworkClusterExt, WebSocketRaftCluster,
+    WsClusterOptions,
 };
 
 pub use raft_cluster::{
