@@ -58,8 +58,8 @@ impl RaftNode {
         let id = id.into();
         let seed = random_seed(&id);
         let mut core = config.core_config(&id, seed)?;
-        let init = storage.initial_state().map_err(|e| Error::Storage(e.into()))?;
-        let last = storage.last_index().map_err(|e| Error::Storage(e.into()))?;
+        let init = storage.initial_state()?;
+        let last = storage.last_index()?;
         let fresh = init.hard_state == Default::default() && last == 0 && init.membership == Membership::default();
         if let (true, Some(members)) = (fresh, bootstrap) {
             info!(%id, voters = ?members.voters, "bootstrapping a new cluster");
@@ -71,19 +71,17 @@ impl RaftNode {
                 },
                 data: Bytes::new(),
             };
-            storage.save_snapshot(&snap).map_err(|e| Error::Storage(e.into()))?;
+            storage.save_snapshot(&snap)?;
         }
         // The state machine restarts from the latest snapshot, read as a stream.
-        let snap = storage.snapshot_info().map_err(|e| Error::Storage(e.into()))?;
+        let snap = storage.snapshot_info()?;
         if snap.len > 0 {
-            let mut input = storage.snapshot_reader().map_err(|e| Error::Storage(e.into()))?;
+            let mut input = storage.snapshot_reader()?;
             state_machine.read_snapshot(&mut input).map_err(Error::StateMachine)?;
         }
         core.applied = snap.meta.index;
-        // Leaders' snapshots are staged by the apply worker, not held in memory.
-        core.stream_snapshots = true;
         let write_inline = storage.writes_inline();
-        let storage = Shared::new(storage).map_err(|e| Error::Storage(e.into()))?;
+        let storage = Shared::new(storage)?;
         let mut raw = RawNode::new(core, storage.clone())?;
         raw.set_max_unapplied(config.max_unapplied_entries);
 
@@ -113,14 +111,14 @@ impl RaftNode {
         let snapshots: crate::handle::SnapshotOpener = Box::new(move || {
             let store = read_storage.upgrade().ok_or(Error::Stopped)?;
             let store = store.lock().unwrap_or_else(|e| e.into_inner());
-            let info = store.snapshot_info().map_err(|e| Error::Storage(e.into()))?;
-            let data = store.snapshot_reader().map_err(|e| Error::Storage(e.into()))?;
+            let info = store.snapshot_info()?;
+            let data = store.snapshot_reader()?;
             Ok((info, data))
         });
         let sink_storage = storage.downgrade();
         let sinks: apply::SinkFactory = Box::new(move || match sink_storage.upgrade() {
             Some(store) => store.lock().unwrap_or_else(|e| e.into_inner()).snapshot_sink(),
-            None => Err(raft_core::StorageError::Other("the node has stopped".into())),
+            None => Err(raft_core::StorageError::other("the node has stopped")),
         });
         let applier = apply::start(
             id.as_str(),
@@ -380,9 +378,10 @@ where
                     self.propose_batch(vec![(cmd, reply)]);
                 }
             }
+            // The same refusal for every proposal of the batch.
             Err(e) => {
                 for reply in replies {
-                    let _ = reply.send(Err(same_error(&e)));
+                    let _ = reply.send(Err(e.clone().into()));
                 }
             }
         }
@@ -889,20 +888,5 @@ where
         }
         self.transport.stop().await;
         self.view.send_modify(|v| v.running = false);
-    }
-}
-
-/// The same error again, for every proposal of a refused batch.
-fn same_error(e: &raft_core::Error) -> Error {
-    match e {
-        raft_core::Error::NotLeader { leader_hint } => Error::NotLeader {
-            leader_hint: leader_hint.clone(),
-        },
-        raft_core::Error::LeadershipTransferInProgress { to } => Error::TransferInProgress(to.clone()),
-        raft_core::Error::Backpressure { uncommitted, limit, .. } => Error::Backpressure {
-            uncommitted: *uncommitted,
-            limit: *limit,
-        },
-        other => Error::Internal(other.to_string()),
     }
 }
