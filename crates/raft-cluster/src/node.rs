@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::events::{NodeView, RaftEvent};
 use crate::handle::{RaftHandle, Request, Shared as HandleShared};
 use crate::metrics::Counters;
-use crate::shared_storage::Shared;
+use crate::shared_storage::SharedStorage;
 use crate::state_machine::StateMachine;
 use crate::transport::{Inbox, Outbound, SendReport, Transport};
 
@@ -81,7 +81,7 @@ impl RaftNode {
         }
         core.applied = snap.meta.index;
         let write_inline = storage.writes_inline();
-        let storage = Shared::new(storage)?;
+        let storage = SharedStorage::new(storage)?;
         let mut raw = RawNode::new(core, storage.clone())?;
         raw.set_max_unapplied(config.max_unapplied_entries);
 
@@ -214,11 +214,11 @@ type PendingRead<SM> = (
 
 struct Driver<SM: StateMachine, S, T> {
     id: NodeId,
-    raw: RawNode<Shared<S>>,
+    raw: RawNode<SharedStorage<S>>,
     /// Carries out the Ready contract: numbers the writes, holds the messages that
     /// wait for them, writes a hard state only when its term or vote changed.
     ready: ReadyDriver,
-    storage: Shared<S>,
+    storage: SharedStorage<S>,
     writer: LogWriter<S>,
     /// The storage writes memory only: write on the node task ([`LogStore::writes_inline`]).
     write_inline: bool,
