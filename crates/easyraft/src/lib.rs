@@ -1,6 +1,6 @@
 //! # easyraft
 //!
-//! Raft consensus for Rust: give it a [`StateMachine`](prelude::StateMachine) and get
+//! Raft consensus for Rust: give it a [`StateMachine`] and get
 //! back a replicated one that stays strongly consistent across 3, 5 or 7 machines and
 //! survives crashes and partitions without losing an acknowledged write.
 //!

@@ -15,7 +15,7 @@ pub struct Session {
 }
 
 impl Session {
-    /// The client's side of session `id` (from [`SessionResponse::Registered`]).
+    /// The client's side of session `id` (from [`SessionResponse::Registered`](super::SessionResponse::Registered)).
     pub fn new(id: SessionId) -> Self {
         Session {
             id,
