@@ -1,6 +1,6 @@
 //! # easyraft
 //!
-//! Raft consensus for Rust: give it a [`StateMachine`](prelude::StateMachine) and get
+//! Raft consensus for Rust: give it a [`StateMachine`] and get
 //! back a replicated one that stays strongly consistent across 3, 5 or 7 machines and
 //! survives crashes and partitions without losing an acknowledged write.
 //!
@@ -74,10 +74,8 @@
 //!   [`JsonRpcRaftCluster`].
 #![warn(missing_docs, unreachable_pub)]
 
-mod any_storage;
 mod ws;
 
-pub use any_storage::AnyStorage;
 pub use raft_cluster as cluster;
 pub use raft_core as core;
 pub use raft_discovery as discovery;
@@ -85,8 +83,8 @@ pub use raft_storage as storage;
 pub use raft_transport_jsonrpc as transport_jsonrpc;
 pub use raft_transport_ws as transport_ws;
 pub use ws::{
-    storage_for, JsonRpcClusterOptions, JsonRpcRaftCluster, JsonRpcSettings, NetClusterOptions, NetTransport,
-    NetworkClusterExt, WebSocketRaftCluster, WsClusterOptions, WsSettings,
+    storage_for, AnyStorage, JsonRpcClusterOptions, JsonRpcRaftCluster, JsonRpcSettings, NetClusterOptions,
+    NetTransport, NetworkClusterExt, WebSocketRaftCluster, WsClusterOptions, WsSettings,
 };
 
 pub use raft_cluster::{

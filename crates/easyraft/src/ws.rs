@@ -9,11 +9,9 @@ use std::sync::Arc;
 use raft_cluster::{Cluster, Error, RaftConfig, Result, StateMachine};
 use raft_core::NodeId;
 use raft_discovery::{NodeAddress, ServiceDiscovery, StaticServiceDiscovery};
-use raft_storage::{FileStorage, Options};
+use raft_storage::{FileStorage, LogStore, Options};
 use raft_transport_jsonrpc::{JsonRpcConfig, JsonRpcTransport};
 use raft_transport_ws::{Encoding, WsConfig, WsTransport};
-
-use crate::AnyStorage;
 
 /// A cluster of nodes in this process talking over WebSocket (each node serves
 /// `ws://host:port/raft/`, Raft traffic only; health and status come from each
@@ -191,13 +189,19 @@ impl<SM: StateMachine, T: NetTransport> NetworkClusterExt<SM> for Cluster<SM, An
     }
 }
 
+/// Any [`LogStore`], boxed (a storage chosen at run time: memory or disk), so a
+/// cluster type does not depend on where its nodes keep their log. A box of a
+/// storage is a storage: make one with `Box::new(storage)`.
+pub type AnyStorage = Box<dyn LogStore + Send>;
+
 /// The storage for one node: a directory under `data_dir`, or memory.
 pub fn storage_for(data_dir: Option<&PathBuf>, id: &NodeId) -> Result<AnyStorage> {
     match data_dir {
-        Some(dir) => FileStorage::open(dir.join(id.as_str()), Options::default())
-            .map(AnyStorage::new)
-            .map_err(|e| Error::Storage(Box::new(e))),
-        None => Ok(AnyStorage::new(raft_core::MemStorage::default())),
+        Some(dir) => match FileStorage::open(dir.join(id.as_str()), Options::default()) {
+            Ok(storage) => Ok(Box::new(storage)),
+            Err(e) => Err(Error::Storage(Box::new(e))),
+        },
+        None => Ok(Box::new(raft_core::MemStorage::default())),
     }
 }
 

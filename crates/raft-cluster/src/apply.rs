@@ -154,9 +154,9 @@ impl<SM: StateMachine> Worker<SM> {
 
     /// The state machine writes its state into a new sink.
     fn take_snapshot(&mut self) -> Result<StagedSnapshot> {
-        let mut sink = (self.sinks)().map_err(|e| Error::Storage(e.into()))?;
+        let mut sink = (self.sinks)()?;
         self.sm.write_snapshot(&mut sink).map_err(Error::StateMachine)?;
-        sink.finish().map_err(|e| Error::Storage(e.into()))
+        Ok(sink.finish()?)
     }
 
     /// Stages a chunk of a leader's snapshot; the last one gets the state machine's

@@ -1,13 +1,15 @@
 //! `RaftConfig`: the runtime's settings, in wall-clock units (election timeout,
 //! heartbeat interval, batch sizes, snapshot interval, limits), from which each node's
-//! core configuration in ticks is derived.
+//! core configuration in ticks is derived (`RaftConfig::core_config`).
 
 use std::time::Duration;
 
 use raft_core::{Config, ConfigError, NodeId};
 
-/// How a node runs. Converted into the core's tick-based [`Config`]: one tick per
-/// heartbeat interval.
+/// How a node runs. [`RaftConfig::core_config`] derives the core's tick-based
+/// [`Config`] from it (one tick per heartbeat interval) and checks both; that is the
+/// only way from this struct to the core's. A knob that the core uses is documented
+/// on the core's field, linked from here; the runtime's own knobs are documented here.
 ///
 /// A serde type (every field optional, defaults from [`RaftConfig::default`], unknown
 /// keys refused, durations written as `"300ms"`, `"5s"`), so a server reads it from a
@@ -15,28 +17,29 @@ use raft_core::{Config, ConfigError, NodeId};
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RaftConfig {
-    /// The minimum election timeout; followers wait a random time in
-    /// `[election_timeout, 2 * election_timeout)` before campaigning.
+    /// The minimum election timeout, in wall-clock time: [`Config::election_tick`] is
+    /// this many heartbeat intervals ([`RaftConfig::election_ticks`], at least 2).
+    /// Also how long a leader's own log write may stall before it steps down (see
+    /// `disk_stall_timeout`).
     #[serde(with = "crate::duration::serde")]
     pub election_timeout: Duration,
-    /// How often the leader sends heartbeats (also the tick interval).
+    /// The tick: the node task ticks the core once per interval, and the leader sends
+    /// heartbeats every tick ([`Config::heartbeat_tick`] is 1).
     #[serde(with = "crate::duration::serde")]
     pub heartbeat_interval: Duration,
     /// At most this many proposals taken into one batch by the node task (one log
     /// append; the log writer may merge several batches into one fsync).
     pub max_batch_size: usize,
-    /// At most this many entries per AppendEntries message (bytes are capped by
-    /// `max_bytes_per_msg`).
+    /// [`Config::max_entries_per_msg`] (0 is taken as 1).
     pub max_entries_per_msg: usize,
     /// At most this many committed entries handed to the apply worker and not yet
     /// applied: a slow state machine makes the node hold back, not queue without
     /// bound.
     pub max_unapplied_entries: u64,
-    /// Leader lease reads (off by default): a leader that heard from a quorum within
-    /// the last `election_timeout - 2 * heartbeat_interval` serves `read` without a
-    /// heartbeat round. Needs check-quorum, and assumes the nodes' clocks run at
-    /// nearly the same rate (a paused process or a clock jump longer than that margin
-    /// can break linearizability); ReadIndex makes no clock assumption.
+    /// Leader lease reads (off by default): [`Config::read_lease_ticks`] becomes the
+    /// election timeout less two ticks (at least one), which the core's field explains
+    /// with its clock assumption; off, every read takes ReadIndex's heartbeat round,
+    /// which assumes nothing of clocks. Needs `check_quorum`.
     pub lease_reads: bool,
     /// Take a snapshot and compact the log every this many applied entries (0: never).
     pub snapshot_interval: u64,
@@ -44,25 +47,20 @@ pub struct RaftConfig {
     /// timeout error (whose outcome is unknown).
     #[serde(with = "crate::duration::serde")]
     pub request_timeout: Duration,
-    /// Pre-vote (on by default).
+    /// [`Config::pre_vote`] (on by default).
     pub pre_vote: bool,
-    /// Check-quorum (on by default).
+    /// [`Config::check_quorum`] (on by default).
     pub check_quorum: bool,
-    /// InstallSnapshot chunk size in bytes.
+    /// [`Config::snapshot_chunk_bytes`].
     pub snapshot_chunk_bytes: u64,
-    /// At most this many bytes of entries per AppendEntries message.
+    /// [`Config::max_bytes_per_msg`].
     pub max_bytes_per_msg: u64,
-    /// At most this many AppendEntries in flight per follower.
+    /// [`Config::max_inflight_msgs`].
     pub max_inflight_msgs: usize,
-    /// At most this many bytes of entries in unacknowledged AppendEntries per
-    /// follower, on top of `max_inflight_msgs`: the leader stops streaming to a
-    /// follower whose acknowledgements lag this far behind (an entry larger than this
-    /// still goes, alone). Default 32 MiB.
+    /// [`Config::max_inflight_bytes`] (default 32 MiB).
     pub max_inflight_bytes: u64,
-    /// At most this many bytes of commands the leader appended and has not committed
-    /// yet: `propose` past it fails at once with [`crate::Error::Backpressure`]
-    /// (nothing was proposed; retry later). A command is always taken when nothing is
-    /// uncommitted. Default 64 MiB.
+    /// [`Config::max_uncommitted_bytes`] (default 64 MiB); a proposal past it fails at
+    /// once with [`crate::Error::Backpressure`].
     pub max_uncommitted_bytes: u64,
     /// A log write (fsync included) in flight for longer than this makes the node
     /// unhealthy (`/health` answers 503 `disk-stalled`); a leader whose write is
@@ -125,9 +123,12 @@ impl RaftConfig {
             .max(2)
     }
 
-    /// The core configuration for node `id` (`seed` picks its election timeouts).
-    /// Checks the settings, the runtime's own included (`outbound_queue` and
-    /// `max_outbound_bytes` must be at least 1).
+    /// The core configuration for node `id` (`seed` picks its election timeouts):
+    /// the one place a [`Config`] is made from a `RaftConfig`. Checks the settings,
+    /// the runtime's own included (`outbound_queue` and `max_outbound_bytes` must be
+    /// at least 1). Snapshots are streamed ([`Config::stream_snapshots`]): the
+    /// runtime stages a leader's snapshot through the apply worker, never whole in
+    /// memory.
     pub fn core_config(&self, id: &NodeId, seed: u64) -> Result<Config, ConfigError> {
         let election_tick = self.election_ticks();
         let mut c = Config::new(id.clone());
@@ -145,6 +146,7 @@ impl RaftConfig {
         c.max_inflight_bytes = self.max_inflight_bytes;
         c.max_uncommitted_bytes = self.max_uncommitted_bytes;
         c.snapshot_chunk_bytes = self.snapshot_chunk_bytes;
+        c.stream_snapshots = true;
         c.seed = seed;
         c.validate()?;
         if self.outbound_queue == 0 {

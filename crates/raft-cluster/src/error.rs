@@ -111,6 +111,12 @@ impl From<raft_core::Error> for Error {
     }
 }
 
+impl From<raft_core::StorageError> for Error {
+    fn from(e: raft_core::StorageError) -> Self {
+        Error::Storage(Box::new(e))
+    }
+}
+
 /// The runtime's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

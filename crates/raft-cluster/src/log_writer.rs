@@ -22,11 +22,11 @@ use tracing::{debug, error};
 
 use crate::error::BoxError;
 use crate::metrics::{Counters, InFlight};
-use crate::shared_storage::Shared;
+use crate::shared_storage::SharedStorage;
 
 /// What one Ready asks to persist.
 pub(crate) struct WriteJob<S> {
-    pub(crate) storage: Shared<S>,
+    pub(crate) storage: SharedStorage<S>,
     pub(crate) snapshot: Option<SnapshotToInstall>,
     pub(crate) entries: Vec<Entry>,
     pub(crate) hard_state: Option<HardState>,

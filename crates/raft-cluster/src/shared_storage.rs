@@ -97,16 +97,16 @@ impl Tail {
 type Chunks = Option<Arc<dyn ChunkSource>>;
 
 /// A storage shared by the node task (reads) and the log writer (writes).
-pub(crate) struct Shared<S> {
+pub(crate) struct SharedStorage<S> {
     store: Arc<Mutex<S>>,
     tail: Arc<Mutex<Tail>>,
     /// Read by a leader sending a snapshot, without waiting for the writer's fsync.
     chunks: Arc<Mutex<Chunks>>,
 }
 
-impl<S> Clone for Shared<S> {
+impl<S> Clone for SharedStorage<S> {
     fn clone(&self) -> Self {
-        Shared {
+        SharedStorage {
             store: self.store.clone(),
             tail: self.tail.clone(),
             chunks: self.chunks.clone(),
@@ -114,12 +114,12 @@ impl<S> Clone for Shared<S> {
     }
 }
 
-impl<S: LogStore> Shared<S> {
+impl<S: LogStore> SharedStorage<S> {
     pub(crate) fn new(s: S) -> Result<Self, StorageError> {
         let mut tail = Tail::default();
         tail.refresh(&s)?;
         let chunks = s.snapshot_chunks()?;
-        Ok(Shared {
+        Ok(SharedStorage {
             store: Arc::new(Mutex::new(s)),
             tail: Arc::new(Mutex::new(tail)),
             chunks: Arc::new(Mutex::new(chunks)),
@@ -144,7 +144,7 @@ impl<S: LogStore> Shared<S> {
     }
 }
 
-impl<S: Storage> Shared<S> {
+impl<S: Storage> SharedStorage<S> {
     /// The storage itself, for writing (the log writer) or a read the tail lacks.
     pub(crate) fn lock(&self) -> MutexGuard<'_, S> {
         // A panic in a storage call poisons the lock; the node stops on storage
@@ -156,7 +156,6 @@ impl<S: Storage> Shared<S> {
         self.tail.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether two handles share one storage.
     /// A handle that does not keep the storage alive, for a thread that may outlive
     /// the node task (so that a node stopped or killed releases its data directory's
     /// lock at once, and can be restarted on it).
@@ -164,12 +163,13 @@ impl<S: Storage> Shared<S> {
         Arc::downgrade(&self.store)
     }
 
-    pub(crate) fn same(&self, other: &Shared<S>) -> bool {
+    /// Whether two handles share one storage.
+    pub(crate) fn same(&self, other: &SharedStorage<S>) -> bool {
         Arc::ptr_eq(&self.store, &other.store)
     }
 }
 
-impl<S: LogStore> Storage for Shared<S> {
+impl<S: LogStore> Storage for SharedStorage<S> {
     fn initial_state(&self) -> Result<InitialState, StorageError> {
         self.lock().initial_state()
     }
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn the_tail_answers_like_the_storage_after_appends_overwrites_and_compaction() {
-        let shared = Shared::new(MemStorage::default()).unwrap();
+        let shared = SharedStorage::new(MemStorage::default()).unwrap();
         let write = |es: &[Entry]| {
             let mut st = shared.lock();
             st.append(es).unwrap();
@@ -272,7 +272,7 @@ mod tests {
         };
         write(&(1..=10).map(|i| entry(i, 1)).collect::<Vec<_>>());
         write(&(6..=8).map(|i| entry(i, 2)).collect::<Vec<_>>());
-        let check = |shared: &Shared<MemStorage>| {
+        let check = |shared: &SharedStorage<MemStorage>| {
             let st = shared.lock();
             let (first, last) = (st.first_index().unwrap(), st.last_index().unwrap());
             drop(st);
@@ -317,7 +317,7 @@ mod tests {
         use std::io::Write;
         let dir = tempfile::tempdir().unwrap();
         let fs = raft_storage::FileStorage::open(dir.path(), raft_storage::Options::default()).unwrap();
-        let shared = Shared::new(fs).unwrap();
+        let shared = SharedStorage::new(fs).unwrap();
         let install = |index: LogIndex, byte: u8| {
             let mut st = shared.lock();
             let mut sink = st.snapshot_sink().unwrap();

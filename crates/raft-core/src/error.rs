@@ -1,11 +1,15 @@
-//! The crate's typed errors.
+//! The crate's typed errors. They are `Clone` (a storage error's source is shared
+//! behind an `Arc`), so a driver that refuses several requests for one reason answers
+//! each with the same error.
+
+use std::sync::Arc;
 
 use thiserror::Error;
 
 use crate::types::{LogIndex, NodeId};
 
 /// Errors of the protocol API.
-#[derive(Debug, Error)]
+#[derive(Clone, Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A proposal, read or leadership transfer reached a node that is not the leader.
@@ -102,7 +106,7 @@ pub enum Error {
 }
 
 /// What is wrong with a [`crate::Config`].
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// The node id is empty.
@@ -148,7 +152,7 @@ pub enum ConfigError {
 }
 
 /// Errors a [`crate::Storage`] returns.
-#[derive(Debug, Error)]
+#[derive(Clone, Debug, Error)]
 #[non_exhaustive]
 pub enum StorageError {
     /// The requested index is behind the snapshot: the entries were compacted away.
@@ -170,8 +174,16 @@ pub enum StorageError {
         last: LogIndex,
     },
     /// Anything else (an IO error, corruption...), from the storage implementation.
+    /// Shared, so that the error can be cloned; make one with [`StorageError::other`].
     #[error(transparent)]
-    Other(Box<dyn std::error::Error + Send + Sync>),
+    Other(Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl StorageError {
+    /// A [`StorageError::Other`] from an implementation's error (or a message).
+    pub fn other(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StorageError::Other(Arc::from(e.into()))
+    }
 }
 
 /// The crate's result type.

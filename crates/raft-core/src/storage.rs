@@ -81,6 +81,35 @@ pub trait Storage {
     }
 }
 
+/// A boxed storage reads as the storage in it, so a driver can pick its storage at
+/// run time (`Box<dyn Storage>`) without a wrapper of its own.
+impl<S: Storage + ?Sized> Storage for Box<S> {
+    fn initial_state(&self) -> Result<InitialState, StorageError> {
+        (**self).initial_state()
+    }
+    fn entries(&self, low: LogIndex, high: LogIndex, max_bytes: u64) -> Result<Vec<Entry>, StorageError> {
+        (**self).entries(low, high, max_bytes)
+    }
+    fn term(&self, index: LogIndex) -> Result<Term, StorageError> {
+        (**self).term(index)
+    }
+    fn first_index(&self) -> Result<LogIndex, StorageError> {
+        (**self).first_index()
+    }
+    fn last_index(&self) -> Result<LogIndex, StorageError> {
+        (**self).last_index()
+    }
+    fn snapshot(&self) -> Result<Snapshot, StorageError> {
+        (**self).snapshot()
+    }
+    fn snapshot_info(&self) -> Result<SnapshotInfo, StorageError> {
+        (**self).snapshot_info()
+    }
+    fn snapshot_chunk(&self, index: LogIndex, offset: u64, max_len: u64) -> Result<bytes::Bytes, StorageError> {
+        (**self).snapshot_chunk(index, offset, max_len)
+    }
+}
+
 /// What [`Storage::snapshot_info`] tells about the latest snapshot.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SnapshotInfo {

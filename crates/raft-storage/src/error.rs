@@ -304,6 +304,6 @@ impl Error {
 
 impl From<Error> for StorageError {
     fn from(e: Error) -> Self {
-        StorageError::Other(Box::new(e))
+        StorageError::other(e)
     }
 }

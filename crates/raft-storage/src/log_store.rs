@@ -119,6 +119,37 @@ pub trait ChunkSource: Send + Sync + std::fmt::Debug {
     fn read(&self, offset: u64, max_len: u64) -> Result<Bytes, StorageError>;
 }
 
+/// A boxed storage writes as the storage in it, so a program can pick memory or disk
+/// at run time (`Box<dyn LogStore + Send>`) without a wrapper of its own.
+impl<S: LogStore + ?Sized> LogStore for Box<S> {
+    fn append(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
+        (**self).append(entries)
+    }
+    fn set_hard_state(&mut self, hard_state: &HardState) -> Result<(), StorageError> {
+        (**self).set_hard_state(hard_state)
+    }
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        (**self).save_snapshot(snapshot)
+    }
+    fn writes_inline(&self) -> bool {
+        (**self).writes_inline()
+    }
+    fn snapshot_sink(&self) -> Result<SnapshotSink, StorageError> {
+        (**self).snapshot_sink()
+    }
+    fn install_snapshot(&mut self, meta: &SnapshotMeta, staged: StagedSnapshot) -> Result<(), StorageError> {
+        (**self).install_snapshot(meta, staged)
+    }
+    fn snapshot_reader(&self) -> Result<Box<dyn Read + Send>, StorageError> {
+        (**self).snapshot_reader()
+    }
+    fn snapshot_chunks(&self) -> Result<Option<std::sync::Arc<dyn ChunkSource>>, StorageError> {
+        (**self).snapshot_chunks()
+    }
+}
+
+/// [`MemStorage`] lives in raft-core, which knows no write trait: these are its
+/// write methods under the trait's names (it writes memory only, so inline).
 impl LogStore for MemStorage {
     fn writes_inline(&self) -> bool {
         true

@@ -214,11 +214,11 @@ impl StagedSnapshot {
         match &self.place {
             Staged::Memory(b) => Ok(b.clone()),
             Staged::File(f) => {
-                let len = usize::try_from(self.len).map_err(|_| StorageError::Other("snapshot too large".into()))?;
+                let len = usize::try_from(self.len).map_err(|_| StorageError::other("snapshot too large"))?;
                 let mut data = vec![0u8; len];
                 f.file
                     .read_exact_at(&mut data, FILE_HEADER_LEN as u64)
-                    .map_err(|e| StorageError::Other(format!("read {}: {e}", f.path.display()).into()))?;
+                    .map_err(|e| StorageError::other(format!("read {}: {e}", f.path.display())))?;
                 Ok(Bytes::from(data))
             }
         }

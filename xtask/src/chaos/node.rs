@@ -311,7 +311,7 @@ pub async fn run(opts: ChaosNodeOptions) -> Result<(), DemoError> {
     let handle = RaftNode::start(
         opts.id.clone(),
         config,
-        AnyStorage::new(storage),
+        Box::new(storage) as AnyStorage,
         Sessions::new(KvStore::default(), SessionLimits::default()),
         transport,
         bootstrap,

@@ -337,7 +337,7 @@ fn install_streamed<S: LogStore>(c: &str, s: &mut S, meta: &SnapshotMeta, data: 
         ok(
             c,
             "write to the sink",
-            sink.write_all(piece).map_err(|e| StorageError::Other(e.into())),
+            sink.write_all(piece).map_err(StorageError::other),
         );
     }
     eq(c, "sink length", sink.len(), data.len() as u64);
@@ -347,10 +347,7 @@ fn install_streamed<S: LogStore>(c: &str, s: &mut S, meta: &SnapshotMeta, data: 
     ok(
         c,
         "read the staged data",
-        staged
-            .reader()
-            .read_to_end(&mut back)
-            .map_err(|e| StorageError::Other(e.into())),
+        staged.reader().read_to_end(&mut back).map_err(StorageError::other),
     );
     eq(c, "staged data reads back", back.len(), data.len());
     eq(c, "staged data reads back intact", back.as_slice() == data, true);
@@ -380,9 +377,7 @@ fn expect_streamed<S: LogStore>(c: &str, s: &S, meta: &SnapshotMeta, data: &[u8]
     ok(
         c,
         "read the snapshot",
-        reader
-            .read_to_end(&mut streamed)
-            .map_err(|e| StorageError::Other(e.into())),
+        reader.read_to_end(&mut streamed).map_err(StorageError::other),
     );
     eq(c, "the reader gives the data", streamed.as_slice() == data, true);
     eq(
@@ -411,7 +406,7 @@ pub fn streamed_snapshot_round_trips<S: LogStore>(mut s: S) {
     ok(
         c,
         "write",
-        std::io::Write::write_all(&mut sink, b"abandoned").map_err(|e| StorageError::Other(e.into())),
+        std::io::Write::write_all(&mut sink, b"abandoned").map_err(StorageError::other),
     );
     drop(ok(c, "finish", sink.finish()));
     expect_streamed(c, &s, &meta, &data);
