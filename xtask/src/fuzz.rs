@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::suite::{target_dir, workspace_root};
+use crate::workspace::{target_dir, workspace_root};
 
 /// Every target, in the order they run.
 pub const TARGETS: [&str; 7] = [

@@ -33,7 +33,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::chaos::rng::Rng;
+use crate::rng::Rng;
 
 /// What is broken in the network now.
 #[derive(Clone, Debug, Default)]

@@ -16,7 +16,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::demo::DemoError;
+use crate::error::TaskError;
 use report::{Row, Sample};
 
 /// The systems `cluster_load --system` knows.
@@ -59,7 +59,7 @@ pub struct Contender {
 }
 
 /// Builds, runs every round and prints the tables; `Ok(false)` if a run failed.
-pub fn compare(opts: &CompareOptions) -> Result<bool, DemoError> {
+pub fn compare(opts: &CompareOptions) -> Result<bool, TaskError> {
     for s in &opts.systems {
         if !SYSTEMS.contains(&s.as_str()) {
             return Err(format!("unknown system {s:?} (one of {})", SYSTEMS.join(", ")).into());
@@ -148,7 +148,7 @@ fn run_once(
     clients: usize,
     opts: &CompareOptions,
     strace: Option<&Path>,
-) -> Result<(Sample, String), DemoError> {
+) -> Result<(Sample, String), TaskError> {
     let args = [
         "--system".to_owned(),
         c.system.clone(),
@@ -192,10 +192,10 @@ fn run_once(
 }
 
 fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    Command::new(crate::workspace::cargo())
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<(), DemoError> {
+fn run(cmd: &mut Command, what: &str) -> Result<(), TaskError> {
     let status = cmd.status().map_err(|e| format!("{what}: {e}"))?;
     if status.success() {
         Ok(())
@@ -205,7 +205,7 @@ fn run(cmd: &mut Command, what: &str) -> Result<(), DemoError> {
 }
 
 /// `cargo build --release -p benches --bin cluster_load`, with openraft when asked for.
-fn build_current(opts: &CompareOptions) -> Result<PathBuf, DemoError> {
+fn build_current(opts: &CompareOptions) -> Result<PathBuf, TaskError> {
     let mut cmd = cargo();
     cmd.current_dir(&opts.root)
         .args(["build", "--release", "-p", "benches", "--bin", "cluster_load"]);
@@ -220,7 +220,7 @@ fn build_current(opts: &CompareOptions) -> Result<PathBuf, DemoError> {
 /// `cluster_load`; a revision older than `cluster_load` gets today's `benches/` laid
 /// over it (it drives the cluster through `Cluster::start` and `RaftHandle::propose`
 /// only). Returns the short hash and the binary.
-fn build_baseline(opts: &CompareOptions, rev: &str) -> Result<(String, PathBuf), DemoError> {
+fn build_baseline(opts: &CompareOptions, rev: &str) -> Result<(String, PathBuf), TaskError> {
     let out = Command::new("git")
         .current_dir(&opts.root)
         .args(["rev-parse", "--short=10", &format!("{rev}^{{commit}}")])

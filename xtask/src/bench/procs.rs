@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
-use crate::demo::{free_ports, loopback, DemoError};
+use crate::error::TaskError;
+use crate::ports::{free_ports, loopback};
 
 /// Processes and directories alive now, for the signal handler.
 static LIVE: Mutex<Vec<(u32, PathBuf)>> = Mutex::new(Vec::new());
@@ -72,7 +73,7 @@ pub struct Procs {
 }
 
 impl Procs {
-    fn new(name: &'static str, under: &Path) -> Result<Self, DemoError> {
+    fn new(name: &'static str, under: &Path) -> Result<Self, TaskError> {
         std::fs::create_dir_all(under)?;
         Ok(Procs {
             name,
@@ -82,7 +83,7 @@ impl Procs {
         })
     }
 
-    fn spawn(&mut self, id: &str, cmd: &mut Command) -> Result<(), DemoError> {
+    fn spawn(&mut self, id: &str, cmd: &mut Command) -> Result<(), TaskError> {
         let log = std::fs::File::create(self.log_path(id))?;
         let child = cmd
             .stdin(Stdio::null())
@@ -147,7 +148,7 @@ impl Drop for Procs {
 /// Three `easyraft-server` processes (`binary`, a release build) from config files,
 /// the README's quick start on free ports: FileStorage with fsync on, the default
 /// `[raft]` timing, logs at `warn`.
-pub fn start_easyraft(binary: &Path, under: &Path) -> Result<Procs, DemoError> {
+pub fn start_easyraft(binary: &Path, under: &Path) -> Result<Procs, TaskError> {
     let mut procs = Procs::new("easyraft-server", under)?;
     let ports = free_ports(6)?;
     let initial: Vec<String> = (0..3)
@@ -181,7 +182,7 @@ pub fn start_easyraft(binary: &Path, under: &Path) -> Result<Procs, DemoError> {
 
 /// Three etcd members (`binary`) on loopback, each with its own data directory, etcd's
 /// defaults otherwise (fsync on, 100 ms heartbeat, 1 s election timeout).
-pub fn start_etcd(binary: &Path, under: &Path) -> Result<Procs, DemoError> {
+pub fn start_etcd(binary: &Path, under: &Path) -> Result<Procs, TaskError> {
     let mut procs = Procs::new("etcd", under)?;
     let ports = free_ports(6)?;
     let peer = |i: usize| format!("http://127.0.0.1:{}", ports[i]);

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::procs::{self, Procs};
 use super::report::{spread, Sample};
 use super::{cargo, run, CompareOptions, Contender};
-use crate::demo::DemoError;
+use crate::error::TaskError;
 
 /// What `cargo xtask bench service` runs.
 #[derive(Clone, Debug)]
@@ -69,7 +69,7 @@ struct Binaries {
 }
 
 /// Builds, runs every round and prints the table.
-pub fn bench(opts: &ServiceOptions) -> Result<bool, DemoError> {
+pub fn bench(opts: &ServiceOptions) -> Result<bool, TaskError> {
     for s in &opts.systems {
         if !SYSTEMS.contains(&s.as_str()) {
             return Err(format!("unknown system {s:?} (one of {})", SYSTEMS.join(", ")).into());
@@ -165,7 +165,7 @@ pub fn bench(opts: &ServiceOptions) -> Result<bool, DemoError> {
 
 /// `cargo build --release` of `easyraft-server`, `service_load` and `cluster_load`,
 /// once.
-fn build(opts: &ServiceOptions) -> Result<Binaries, DemoError> {
+fn build(opts: &ServiceOptions) -> Result<Binaries, TaskError> {
     run(
         cargo()
             .current_dir(&opts.root)
@@ -202,7 +202,7 @@ fn load(
     op: &str,
     clients: usize,
     opts: &ServiceOptions,
-) -> Result<(Sample, u64, String), DemoError> {
+) -> Result<(Sample, u64, String), TaskError> {
     let output = procs::output_tracked(
         Command::new(&bins.service_load)
             .args([
@@ -238,7 +238,7 @@ fn load(
 }
 
 /// One `cluster_load --system easyraft-file` run, as `bench compare` runs it.
-fn ceiling(bins: &Binaries, clients: usize, opts: &ServiceOptions) -> Result<(Sample, u64, String), DemoError> {
+fn ceiling(bins: &Binaries, clients: usize, opts: &ServiceOptions) -> Result<(Sample, u64, String), TaskError> {
     let contender = Contender {
         label: "ceiling".to_owned(),
         binary: bins.cluster_load.clone(),

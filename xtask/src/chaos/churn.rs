@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use super::client::{call, Shared};
 use super::procs::Procs;
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// How long one step may take before it gives up (and reports it).
 const STEP: Duration = Duration::from_secs(60);

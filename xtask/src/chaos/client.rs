@@ -29,8 +29,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::rng::Rng;
 use crate::http::parse_response;
+use crate::rng::Rng;
 use easyraft_linearizability::{Call, Op, Outcome, Ret};
 
 /// How long a client waits for one answer (the nodes time out at 3 s).

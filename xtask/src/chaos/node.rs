@@ -22,13 +22,12 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use easyraft::cluster::sessions::{SessionLimits, Sessions};
 use easyraft::discovery::{NodeAddress, StaticServiceDiscovery};
-use easyraft::storage::vfs::{LockOutcome, OpenMode, StdVfs, Vfs, VfsFile};
 use easyraft::storage::{FileStorage, Options};
 use easyraft::transport_jsonrpc::{JsonRpcConfig, JsonRpcTransport};
 use easyraft::{AnyStorage, Membership, MembershipChange, NodeId, RaftConfig, RaftNode};
@@ -40,7 +39,8 @@ use jsonrpsee::RpcModule;
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
-use crate::demo::DemoError;
+use super::faulty_disk::{Armed, DiskFaults, FaultyVfs};
+use crate::error::TaskError;
 
 /// What `cargo xtask chaos-node` runs.
 #[derive(Clone, Debug)]
@@ -99,124 +99,6 @@ pub fn scaled(config: RaftConfig, rate: f64) -> RaftConfig {
         request_timeout: s(config.request_timeout),
         disk_stall_timeout: s(config.disk_stall_timeout),
         ..config
-    }
-}
-
-/// A disk fault armed on a node.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Armed {
-    /// Every fsync (file or directory) fails with EIO, until the process exits: a
-    /// dying disk (and after a failed fsync nothing in the page cache can be trusted).
-    Eio,
-    /// Every write fails with ENOSPC after writing half its bytes, until the process
-    /// exits: a full disk.
-    Enospc,
-    /// Every fsync takes `delay` longer, until `until`.
-    Slow { delay: Duration, until: Instant },
-}
-
-/// The faults armed on this node's file system.
-#[derive(Debug, Default)]
-pub struct DiskFaults(Mutex<Option<Armed>>);
-
-impl DiskFaults {
-    fn get(&self) -> Option<Armed> {
-        let mut a = self.0.lock().ok()?;
-        if let Some(Armed::Slow { until, .. }) = *a {
-            if Instant::now() >= until {
-                *a = None;
-            }
-        }
-        *a
-    }
-
-    fn arm(&self, armed: Armed) {
-        if let Ok(mut a) = self.0.lock() {
-            *a = Some(armed);
-        }
-    }
-
-    fn sync(&self) -> std::io::Result<()> {
-        match self.get() {
-            Some(Armed::Eio) => Err(std::io::Error::from_raw_os_error(EIO)),
-            Some(Armed::Slow { delay, .. }) => {
-                std::thread::sleep(delay);
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-/// `EIO` and `ENOSPC` on Linux (and every Unix this runs on).
-const EIO: i32 = 5;
-const ENOSPC: i32 = 28;
-
-/// The real file system, with the faults of [`DiskFaults`] injected into fsyncs and
-/// writes; every other operation is passed through.
-#[derive(Debug)]
-pub struct FaultyVfs {
-    faults: Arc<DiskFaults>,
-}
-
-impl Vfs for FaultyVfs {
-    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
-        StdVfs.create_dir_all(dir)
-    }
-    fn list(&self, dir: &Path) -> std::io::Result<Vec<String>> {
-        StdVfs.list(dir)
-    }
-    fn is_dir(&self, path: &Path) -> bool {
-        StdVfs.is_dir(path)
-    }
-    fn open(&self, path: &Path, mode: OpenMode) -> std::io::Result<Box<dyn VfsFile>> {
-        Ok(Box::new(FaultyFile {
-            inner: StdVfs.open(path, mode)?,
-            faults: self.faults.clone(),
-        }))
-    }
-    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        StdVfs.rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
-        StdVfs.remove_file(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
-        self.faults.sync()?;
-        StdVfs.sync_dir(dir)
-    }
-    fn lock_dir(&self, dir: &Path) -> std::io::Result<LockOutcome> {
-        StdVfs.lock_dir(dir)
-    }
-}
-
-#[derive(Debug)]
-struct FaultyFile {
-    inner: Box<dyn VfsFile>,
-    faults: Arc<DiskFaults>,
-}
-
-impl VfsFile for FaultyFile {
-    fn size(&self) -> std::io::Result<u64> {
-        self.inner.size()
-    }
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-        self.inner.read_exact_at(buf, offset)
-    }
-    fn write_all_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
-        if self.faults.get() == Some(Armed::Enospc) {
-            // A full disk takes what fits, then refuses the rest.
-            self.inner.write_all_at(&buf[..buf.len() / 2], offset)?;
-            return Err(std::io::Error::from_raw_os_error(ENOSPC));
-        }
-        self.inner.write_all_at(buf, offset)
-    }
-    fn set_len(&self, len: u64) -> std::io::Result<()> {
-        self.inner.set_len(len)
-    }
-    fn sync_data(&self) -> std::io::Result<()> {
-        self.faults.sync()?;
-        self.inner.sync_data()
     }
 }
 
@@ -291,7 +173,7 @@ fn admin_api(admin: Admin) -> RpcModule<Admin> {
 
 /// Runs the node until stdin closes (or the process is killed); an error when the
 /// Raft node stops on its own.
-pub async fn run(opts: ChaosNodeOptions) -> Result<(), DemoError> {
+pub async fn run(opts: ChaosNodeOptions) -> Result<(), TaskError> {
     let peers: BTreeMap<String, NodeAddress> = opts.peers.iter().map(|(id, a)| (id.to_string(), a.clone())).collect();
     let Some(me) = peers.get(opts.id.as_str()) else {
         return Err(format!("--peers must include this node ({})", opts.id).into());
@@ -304,7 +186,7 @@ pub async fn run(opts: ChaosNodeOptions) -> Result<(), DemoError> {
     let mut cfg = JsonRpcConfig::new(listen, "chaos");
     cfg.token = Some(opts.token.clone());
     let transport = JsonRpcTransport::new(opts.id.as_str(), cfg, discovery);
-    let vfs = Arc::new(FaultyVfs { faults: disk.clone() });
+    let vfs = Arc::new(FaultyVfs::new(disk.clone()));
     let storage = FileStorage::open_with_vfs(vfs, opts.data_dir.join(opts.id.as_str()), Options::default())?;
     let bootstrap = (!opts.voters.is_empty()).then(|| Membership::with_voters(opts.voters.iter().cloned()));
     let config = scaled(chaos_config(), opts.clock_rate);
@@ -372,43 +254,6 @@ pub async fn run(opts: ChaosNodeOptions) -> Result<(), DemoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn file(dir: &Path, faults: &Arc<DiskFaults>) -> Box<dyn VfsFile> {
-        let vfs = FaultyVfs { faults: faults.clone() };
-        vfs.open(&dir.join("f"), OpenMode::CreateTruncate).expect("open")
-    }
-
-    #[test]
-    fn armed_faults_fail_fsyncs_and_writes_as_a_disk_would() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let faults = Arc::new(DiskFaults::default());
-        let f = file(dir.path(), &faults);
-        f.write_all_at(b"12345678", 0).expect("write");
-        f.sync_data().expect("sync");
-
-        faults.arm(Armed::Enospc);
-        let e = f.write_all_at(b"abcdefgh", 8).expect_err("a full disk");
-        assert_eq!(e.raw_os_error(), Some(ENOSPC));
-        assert_eq!(f.size().expect("size"), 12, "half the bytes were written");
-
-        faults.arm(Armed::Eio);
-        assert_eq!(f.sync_data().expect_err("EIO").raw_os_error(), Some(EIO));
-        let vfs = FaultyVfs { faults: faults.clone() };
-        assert_eq!(vfs.sync_dir(dir.path()).expect_err("EIO").raw_os_error(), Some(EIO));
-
-        let delay = Duration::from_millis(150);
-        faults.arm(Armed::Slow {
-            delay,
-            until: Instant::now() + Duration::from_millis(400),
-        });
-        let t = Instant::now();
-        f.sync_data().expect("a slow sync still syncs");
-        assert!(t.elapsed() >= delay);
-        std::thread::sleep(Duration::from_millis(400));
-        let t = Instant::now();
-        f.sync_data().expect("sync");
-        assert!(t.elapsed() < delay, "the slow window is over");
-    }
 
     #[test]
     fn a_clock_rate_scales_every_wait() {

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use easyraft::prelude::*;
 
-use super::{DemoError, WAIT};
+use super::common::WAIT;
+use crate::error::TaskError;
 use crate::ui::{secs, Ui};
 use examples::kv::{KvCommand, KvStore as Kv};
 
@@ -17,7 +18,7 @@ pub(super) async fn write_phase(
     client: &Client,
     tag: &str,
     count: usize,
-) -> Result<Vec<(String, String)>, DemoError> {
+) -> Result<Vec<(String, String)>, TaskError> {
     const LANES: usize = 4;
     let done = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
@@ -33,7 +34,7 @@ pub(super) async fn write_phase(
                 acked.push((key, value));
                 done.fetch_add(1, Ordering::Relaxed);
             }
-            Ok::<_, DemoError>(acked)
+            Ok::<_, TaskError>(acked)
         });
     }
     let all = async {
@@ -41,7 +42,7 @@ pub(super) async fn write_phase(
         while let Some(r) = tasks.join_next().await {
             all.extend(r??);
         }
-        Ok::<_, DemoError>(all)
+        Ok::<_, TaskError>(all)
     };
     let (all, took) = ui
         .spin(
@@ -91,7 +92,7 @@ impl Client {
         self.nodes[self.leader.load(Ordering::Relaxed)].id()
     }
 
-    async fn put(&self, key: &str, value: &str) -> Result<(), DemoError> {
+    async fn put(&self, key: &str, value: &str) -> Result<(), TaskError> {
         let deadline = Instant::now() + WAIT;
         loop {
             let i = self.leader.load(Ordering::Relaxed);

@@ -7,25 +7,13 @@ use easyraft::prelude::*;
 use easyraft::Transport;
 
 use super::client::{write_phase, Client};
-use super::scenario::Scene;
-use super::setup::DemoCluster;
+use super::common::{wait_until, WAIT};
+use super::scene::{Cut, DemoCluster, Scene, STEPS};
 use super::status::status_table;
-use super::{wait_until, DemoError, STEPS, WAIT};
+use crate::error::TaskError;
 use crate::relay::Relays;
 use crate::ui::secs;
 use examples::kv::{KvCommand, KvQuery, KvStore as Kv};
-
-/// What step 6 leaves for steps 7 and 8.
-pub(super) struct Cut {
-    /// The nodes cut off (the old leader first).
-    pub(super) minority: Vec<NodeId>,
-    /// Every node's handle.
-    pub(super) handles: Vec<RaftHandle<Kv>>,
-    /// The leader the majority elected.
-    pub(super) new_leader: RaftHandle<Kv>,
-    /// Whether the cut-off side served a linearizable read.
-    pub(super) stale_read: bool,
-}
 
 impl Scene<'_> {
     /// 6. Partition.
@@ -34,7 +22,7 @@ impl Scene<'_> {
         cluster: &DemoCluster<T>,
         relays: &Relays,
         acked: &mut Vec<(String, String)>,
-    ) -> Result<Cut, DemoError> {
+    ) -> Result<Cut, TaskError> {
         let Scene {
             ui,
             opts,
@@ -172,7 +160,7 @@ impl Scene<'_> {
     }
 
     /// 7. Heal.
-    pub(super) async fn heal(self, relays: &Relays, cut: &Cut) -> Result<(), DemoError> {
+    pub(super) async fn heal(self, relays: &Relays, cut: &Cut) -> Result<(), TaskError> {
         let Scene { ui, .. } = self;
         let Cut {
             minority,

@@ -1,4 +1,5 @@
-//! What a run shares, and the two transports' setup.
+//! The two transports' setup: the ports, the relays, the discovery backend and the
+//! token of one run, handed to the script over WebSocket or JSON-RPC.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,32 +8,17 @@ use std::time::Instant;
 use easyraft::prelude::*;
 use easyraft::transport_jsonrpc::{JsonRpcConfig, JsonRpcTransport};
 use easyraft::transport_ws::{WsConfig, WsTransport};
-use easyraft::AnyStorage;
 
-use super::ports::{loopback, pick_ports};
-use super::scenario::run_on;
-use super::{DemoError, DemoOptions, DemoTransport, Report};
+use super::options::{DemoOptions, DemoTransport, Report};
+use super::scene::Setup;
+use super::script::run_on;
 use crate::discovery::DemoDiscoveries;
+use crate::error::TaskError;
+use crate::ports::{loopback, pick_ports};
 use crate::relay::Relays;
-use examples::kv::KvStore as Kv;
-
-/// Everything a run shares, whatever the transport.
-pub(super) struct Setup {
-    pub(super) opts: DemoOptions,
-    pub(super) started: Instant,
-    pub(super) ids: Vec<NodeId>,
-    pub(super) ports: BTreeMap<NodeId, u16>,
-    pub(super) data: tempfile::TempDir,
-    pub(super) relays: Arc<Relays>,
-    pub(super) discoveries: Arc<DemoDiscoveries>,
-    pub(super) token: String,
-}
-
-/// The demo's cluster over transport `T`.
-pub(super) type DemoCluster<T> = Cluster<Kv, AnyStorage, T>;
 
 /// One run of the demo on ports picked once.
-pub(super) async fn run_once(opts: DemoOptions) -> Result<Report, DemoError> {
+pub(super) async fn run_once(opts: DemoOptions) -> Result<Report, TaskError> {
     let started = Instant::now();
     let n = opts.nodes;
     if n < 3 || n % 2 == 0 {

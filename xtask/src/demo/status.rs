@@ -1,5 +1,6 @@
 //! What the demo reads of each node: the status tables, the one-line description of
-//! `RaftHandle::status()`, and the JSON-RPC probe.
+//! `RaftHandle::status()`, the JSON-RPC probe, and the acknowledged writes each node
+//! holds.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,9 +10,10 @@ use easyraft::prelude::*;
 use easyraft::{Status, Transport};
 use serde_json::json;
 
-use super::setup::DemoCluster;
+use super::scene::DemoCluster;
 use crate::http;
 use crate::ui::Ui;
+use examples::kv::{KvAnswer, KvQuery, KvStore as Kv};
 
 /// What the status tables and the final checks read of a node.
 pub(super) struct NodeStatus {
@@ -117,4 +119,40 @@ pub(super) async fn status_table<T: Transport>(
             _ => text.to_string(),
         },
     );
+}
+
+/// Reads the whole map on each node (linearizable) and reports the acknowledged writes
+/// it holds.
+pub(super) async fn check_nodes(ui: &Ui, nodes: Vec<RaftHandle<Kv>>, acked: &[(String, String)]) {
+    for h in nodes {
+        let role = h.view().role;
+        match tokio::time::timeout(Duration::from_secs(5), h.read(everything())).await {
+            Ok(Ok(KvAnswer::Pairs(pairs))) => {
+                let map: BTreeMap<String, String> = pairs.into_iter().collect();
+                let present = acked.iter().filter(|(k, v)| map.get(k) == Some(v)).count();
+                let line = format!(
+                    "{} ({role}): {present} of {} acknowledged writes applied (linearizable read on {})",
+                    h.id(),
+                    acked.len(),
+                    h.id()
+                );
+                if present == acked.len() {
+                    ui.ok(line);
+                } else {
+                    ui.bad(line);
+                }
+            }
+            Ok(Ok(other)) => ui.bad(format!("{}: unexpected answer {other:?}", h.id())),
+            Ok(Err(e)) => ui.bad(format!("{}: read failed: {e}", h.id())),
+            Err(_) => ui.bad(format!("{}: read timed out", h.id())),
+        }
+    }
+}
+
+/// The query of the whole map.
+pub(super) fn everything() -> KvQuery {
+    KvQuery::Scan {
+        prefix: String::new(),
+        limit: usize::MAX,
+    }
 }

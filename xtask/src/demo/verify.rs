@@ -8,14 +8,14 @@ use easyraft::prelude::*;
 use easyraft::Transport;
 use serde_json::Value;
 
-use super::partition::Cut;
-use super::ports::loopback;
-use super::scenario::Scene;
-use super::setup::DemoCluster;
-use super::status::{node_status, rpc_probe, status_table, NodeStatus};
-use super::{DemoError, DemoTransport, Report, STEPS};
+use super::common::fail_verdict;
+use super::options::{DemoTransport, Report};
+use super::scene::{Cut, DemoCluster, Scene, STEPS};
+use super::status::{everything, node_status, rpc_probe, status_table, NodeStatus};
+use crate::error::TaskError;
+use crate::ports::loopback;
 use crate::ui::Ui;
-use examples::kv::{KvAnswer, KvQuery, KvStore as Kv};
+use examples::kv::{KvAnswer, KvStore as Kv};
 
 impl Scene<'_> {
     /// 8. Verify.
@@ -25,7 +25,7 @@ impl Scene<'_> {
         started: Instant,
         cut: &Cut,
         acked: &[(String, String)],
-    ) -> Result<Report, DemoError> {
+    ) -> Result<Report, TaskError> {
         let Scene {
             ui,
             opts,
@@ -55,7 +55,7 @@ impl Scene<'_> {
                 report.entries, report.keys, report.acknowledged, report.acknowledged
             );
         } else {
-            report.verdict = super::fail_verdict(&report.checks);
+            report.verdict = fail_verdict(&report.checks);
         }
         ui.verdict(report.passed, &report.verdict, report.elapsed);
         Ok(report)
@@ -156,41 +156,5 @@ async fn verify<T: Transport>(
         keys: maps.first().map_or(0, |m| m.len()),
         acknowledged: acked.len(),
         elapsed: Duration::ZERO,
-    }
-}
-
-/// Reads the whole map on each node (linearizable) and reports the acknowledged writes
-/// it holds.
-pub(super) async fn check_nodes(ui: &Ui, nodes: Vec<RaftHandle<Kv>>, acked: &[(String, String)]) {
-    for h in nodes {
-        let role = h.view().role;
-        match tokio::time::timeout(Duration::from_secs(5), h.read(everything())).await {
-            Ok(Ok(KvAnswer::Pairs(pairs))) => {
-                let map: BTreeMap<String, String> = pairs.into_iter().collect();
-                let present = acked.iter().filter(|(k, v)| map.get(k) == Some(v)).count();
-                let line = format!(
-                    "{} ({role}): {present} of {} acknowledged writes applied (linearizable read on {})",
-                    h.id(),
-                    acked.len(),
-                    h.id()
-                );
-                if present == acked.len() {
-                    ui.ok(line);
-                } else {
-                    ui.bad(line);
-                }
-            }
-            Ok(Ok(other)) => ui.bad(format!("{}: unexpected answer {other:?}", h.id())),
-            Ok(Err(e)) => ui.bad(format!("{}: read failed: {e}", h.id())),
-            Err(_) => ui.bad(format!("{}: read timed out", h.id())),
-        }
-    }
-}
-
-/// The query of the whole map.
-fn everything() -> KvQuery {
-    KvQuery::Scan {
-        prefix: String::new(),
-        limit: usize::MAX,
     }
 }

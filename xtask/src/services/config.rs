@@ -9,8 +9,10 @@ use std::time::Duration;
 use examples::config::ConfigStore;
 use serde_json::{json, Value};
 
-use super::{CallError, Ctx, Outcome, Rpc, STEPS};
-use crate::demo::{wait_until, DemoError};
+use super::ctx::{Ctx, Outcome, STEPS};
+use super::rpc::{key_values, CallError, Rpc};
+use crate::demo::common::wait_until;
+use crate::error::TaskError;
 use crate::ui::Ui;
 
 pub(super) fn boxed(ctx: &mut Ctx<ConfigStore>) -> Outcome<'_> {
@@ -47,7 +49,7 @@ fn show_change((v, k, val): &Change) -> String {
 }
 
 /// A write through the leader: its version.
-async fn write(ctx: &Ctx<ConfigStore>, key: &str, value: Option<&str>) -> Result<Change, DemoError> {
+async fn write(ctx: &Ctx<ConfigStore>, key: &str, value: Option<&str>) -> Result<Change, TaskError> {
     let (method, params) = match value {
         Some(v) => ("config_set", json!({"key": key, "value": v})),
         None => ("config_delete", json!({"key": key})),
@@ -102,7 +104,7 @@ fn spawn_watcher(
     })
 }
 
-async fn scenario(ctx: &mut Ctx<ConfigStore>) -> Result<String, DemoError> {
+async fn scenario(ctx: &mut Ctx<ConfigStore>) -> Result<String, TaskError> {
     let ui = ctx.ui;
     let rpc = ctx.rpc.clone();
     let mut written: Vec<Change> = Vec::new();
@@ -238,20 +240,7 @@ async fn scenario(ctx: &mut Ctx<ConfigStore>) -> Result<String, DemoError> {
         ("app/feature/checkout", "on"),
         ("other/unwatched", "x"),
     ];
-    let got: Vec<(String, String)> = lists
-        .first()
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|e| {
-                    (
-                        e["key"].as_str().unwrap_or("").to_string(),
-                        e["value"].as_str().unwrap_or("").to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let got: Vec<(String, String)> = lists.first().map(key_values).unwrap_or_default();
     ctx.check(
         got.iter().map(|(k, v)| (k.as_str(), v.as_str())).eq(want),
         "the keys hold the last acknowledged values (app/feature/search deleted)",

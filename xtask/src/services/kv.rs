@@ -16,15 +16,16 @@ use examples::kv::KvStore;
 use examples::runner::TOKEN;
 use serde_json::json;
 
-use super::{CallError, Ctx, Outcome, STEPS};
-use crate::demo::DemoError;
+use super::ctx::{Ctx, Outcome, STEPS};
+use super::rpc::{key_values, CallError};
+use crate::error::TaskError;
 use crate::ui::secs;
 
 pub(super) fn boxed(ctx: &mut Ctx<KvStore>) -> Outcome<'_> {
     Box::pin(scenario(ctx))
 }
 
-async fn scenario(ctx: &mut Ctx<KvStore>) -> Result<String, DemoError> {
+async fn scenario(ctx: &mut Ctx<KvStore>) -> Result<String, TaskError> {
     let ui = ctx.ui;
     let rpc = ctx.rpc.clone();
 
@@ -134,7 +135,7 @@ async fn scenario(ctx: &mut Ctx<KvStore>) -> Result<String, DemoError> {
                 while let Some(r) = tasks.join_next().await {
                     r??;
                 }
-                Ok::<_, DemoError>(())
+                Ok::<_, TaskError>(())
             },
         )
         .await;
@@ -189,20 +190,7 @@ async fn scenario(ctx: &mut Ctx<KvStore>) -> Result<String, DemoError> {
             .await;
         match scan {
             Ok(v) => {
-                let map = v["pairs"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .map(|p| {
-                                (
-                                    p["key"].as_str().unwrap_or("").to_string(),
-                                    p["value"].as_str().unwrap_or("").to_string(),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                maps.insert(id, map);
+                maps.insert(id, key_values(&v["pairs"]).into_iter().collect());
             }
             Err(e) => ui.bad(format!("kv_scan on {id}: {e}")),
         }
@@ -239,7 +227,7 @@ async fn scenario(ctx: &mut Ctx<KvStore>) -> Result<String, DemoError> {
 }
 
 /// The writers' `easyraft-client`: every node's API, 2 s per attempt, 20 s per write.
-fn writers_client(ctx: &Ctx<KvStore>) -> Result<Client, DemoError> {
+fn writers_client(ctx: &Ctx<KvStore>) -> Result<Client, TaskError> {
     let endpoints: Vec<String> = ctx.local.ports.values().map(|p| format!("127.0.0.1:{p}")).collect();
     Ok(Client::new(Settings {
         endpoints: Endpoint::parse_list(&endpoints)?,

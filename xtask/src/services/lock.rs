@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use examples::lock::LockTable;
 use serde_json::{json, Value};
 
-use super::{CallError, Ctx, Outcome, STEPS};
-use crate::demo::DemoError;
+use super::ctx::{Ctx, Outcome, STEPS};
+use super::rpc::CallError;
+use crate::error::TaskError;
 use crate::ui::secs;
 
 pub(super) fn boxed(ctx: &mut Ctx<LockTable>) -> Outcome<'_> {
@@ -36,7 +37,7 @@ async fn acquire(ctx: &Ctx<LockTable>, owner: &str, ttl_ms: u64, wait_ms: u64) -
     Ok((v, started.elapsed()))
 }
 
-async fn scenario(ctx: &mut Ctx<LockTable>) -> Result<String, DemoError> {
+async fn scenario(ctx: &mut Ctx<LockTable>) -> Result<String, TaskError> {
     let ui = ctx.ui;
     let rpc = ctx.rpc.clone();
     let mut tokens: Vec<(String, u64)> = Vec::new();

@@ -1,5 +1,5 @@
 //! `config set|get|del|rollback|history|watch`: the `config_*` methods of
-//! examples/src/config.rs.
+//! examples/src/config/rpc.rs.
 //!
 //! `history` is `config_watch` from a version with no wait: every change kept by the
 //! store (the last 100 000) after that version, oldest first, each with its version

@@ -3,22 +3,20 @@
 //! same order (the timing of a real cluster, and so the history, still varies).
 
 /// SplitMix64 (Steele, Lea & Flood): tiny, fast, good enough to pick faults and ops.
+/// The sequence is raft-core's [`easyraft::core::Rng`]; this adds the choices a chaos
+/// run makes with it.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng(easyraft::core::Rng);
 
 impl Rng {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Self {
-        Rng(seed)
+        Rng(easyraft::core::Rng::new(seed))
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// A number in `0..n` (`0` when `n` is 0).

@@ -1,89 +1,30 @@
-//! The script: the driver and steps 1 to 5 (start, election, replication, a leader
-//! crash, a restart from disk); steps 6 and 7 are in `partition`, step 8 in `verify`.
+//! Steps 1 to 5 of the script: start, election, replication, a leader crash, and a
+//! restart from disk.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use easyraft::prelude::*;
 use easyraft::{storage_for, Transport};
 
 use super::client::{write_phase, Client};
-use super::ports::loopback;
-use super::setup::{DemoCluster, Setup};
-use super::status::{describe, rpc_probe, status_table};
-use super::verify::check_nodes;
-use super::{demo_config, wait_until, DemoError, DemoOptions, DemoTransport, Report, STEPS, WAIT};
+use super::common::{await_new_leader, catch_up, demo_config, elect, restart_retrying};
+use super::scene::{DemoCluster, Scene, STEPS};
+use super::status::{check_nodes, describe, rpc_probe, status_table};
 use crate::discovery::DemoDiscoveries;
+use crate::error::TaskError;
 use crate::http;
-use crate::ui::{secs, Ui};
+use crate::ports::loopback;
+use crate::ui::secs;
 use examples::kv::KvStore as Kv;
-
-/// What every step reads.
-#[derive(Clone, Copy)]
-pub(super) struct Scene<'a> {
-    pub(super) ui: Ui,
-    pub(super) opts: &'a DemoOptions,
-    pub(super) n: usize,
-    pub(super) jsonrpc: bool,
-    pub(super) ids: &'a [NodeId],
-    pub(super) ports: &'a BTreeMap<NodeId, u16>,
-    pub(super) token: &'a str,
-}
-
-/// The whole scenario over the transport `transport` builds for each node.
-pub(super) async fn run_on<T: Transport>(
-    setup: Setup,
-    transport: impl Fn(&NodeId) -> T + Send + Sync + 'static,
-) -> Result<Report, DemoError> {
-    let Setup {
-        opts,
-        started,
-        ids,
-        ports,
-        data,
-        relays,
-        discoveries,
-        token,
-    } = setup;
-    let ui = opts.ui;
-    let n = opts.nodes;
-    let jsonrpc = opts.transport == DemoTransport::JsonRpc;
-    let scene = Scene {
-        ui,
-        opts: &opts,
-        n,
-        jsonrpc,
-        ids: &ids,
-        ports: &ports,
-        token: &token,
-    };
-
-    println!(
-        "{}",
-        ui.bold(&format!(
-            "easyraft demo: a {n}-node Raft cluster over {} on 127.0.0.1",
-            opts.transport.title()
-        ))
-    );
-
-    let mut cluster = scene.start(&data, &discoveries, transport).await?;
-    let leader = scene.elect(&cluster).await?;
-    let mut acked = scene.replicate(&cluster, &leader).await?;
-    let (old, leader) = scene.kill_leader(&mut cluster, &leader, &mut acked).await?;
-    scene.restart_from_disk(&mut cluster, &old, &leader, &acked).await?;
-    let cut = scene.partition(&cluster, &relays, &mut acked).await?;
-    scene.heal(&relays, &cut).await?;
-    scene.conclude(cluster, started, &cut, &acked).await
-}
 
 impl Scene<'_> {
     /// 1. Start.
-    async fn start<T: Transport>(
+    pub(super) async fn start<T: Transport>(
         self,
         data: &tempfile::TempDir,
         discoveries: &DemoDiscoveries,
         transport: impl Fn(&NodeId) -> T + Send + Sync + 'static,
-    ) -> Result<DemoCluster<T>, DemoError> {
+    ) -> Result<DemoCluster<T>, TaskError> {
         let Scene {
             ui,
             jsonrpc,
@@ -129,7 +70,7 @@ impl Scene<'_> {
     }
 
     /// 2. Election.
-    async fn elect<T: Transport>(self, cluster: &DemoCluster<T>) -> Result<RaftHandle<Kv>, DemoError> {
+    pub(super) async fn elect<T: Transport>(self, cluster: &DemoCluster<T>) -> Result<RaftHandle<Kv>, TaskError> {
         let Scene {
             ui,
             jsonrpc,
@@ -139,16 +80,7 @@ impl Scene<'_> {
             ..
         } = self;
         ui.step(2, STEPS, "Elect a leader");
-        let (leader, took) = ui
-            .spin(|| "waiting for the election".into(), cluster.wait_for_leader(WAIT))
-            .await;
-        let leader = leader?;
-        ui.ok(format!(
-            "{} won the election for term {} after {}",
-            leader.id(),
-            leader.view().term,
-            secs(took)
-        ));
+        let leader = elect(&ui, cluster).await?;
         let addr = loopback(ports[leader.id()]);
         if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(1), leader.status()).await {
             ui.note(format!("RaftHandle::status() on {} -> {}", leader.id(), describe(&s)));
@@ -164,11 +96,11 @@ impl Scene<'_> {
     }
 
     /// 3. Replicate; returns the acknowledged writes.
-    async fn replicate<T: Transport>(
+    pub(super) async fn replicate<T: Transport>(
         self,
         cluster: &DemoCluster<T>,
         leader: &RaftHandle<Kv>,
-    ) -> Result<Vec<(String, String)>, DemoError> {
+    ) -> Result<Vec<(String, String)>, TaskError> {
         let Scene {
             ui, opts, ids, ports, ..
         } = self;
@@ -182,12 +114,12 @@ impl Scene<'_> {
     }
 
     /// 4. Leader crash; returns the killed node and the new leader.
-    async fn kill_leader<T: Transport>(
+    pub(super) async fn kill_leader<T: Transport>(
         self,
         cluster: &mut DemoCluster<T>,
         leader: &RaftHandle<Kv>,
         acked: &mut Vec<(String, String)>,
-    ) -> Result<(NodeId, RaftHandle<Kv>), DemoError> {
+    ) -> Result<(NodeId, RaftHandle<Kv>), TaskError> {
         let Scene {
             ui, opts, ids, ports, ..
         } = self;
@@ -210,13 +142,7 @@ impl Scene<'_> {
             Ok((code, body)) => ui.note(format!("GET / on {old}'s port -> HTTP {code} {body}")),
             Err(e) => ui.note(format!("GET / on {old}'s port -> {e}")),
         }
-        let (leader, took) = ui
-            .spin(
-                || "waiting for the survivors to elect a new leader".into(),
-                cluster.wait_for_leader(WAIT),
-            )
-            .await;
-        let leader = leader?;
+        let (leader, took) = await_new_leader(&ui, cluster).await?;
         ui.ok(format!(
             "{} elected for term {} after {} (the dead leader's term was {old_term})",
             leader.id(),
@@ -231,49 +157,20 @@ impl Scene<'_> {
     }
 
     /// 5. Restart from disk.
-    async fn restart_from_disk<T: Transport>(
+    pub(super) async fn restart_from_disk<T: Transport>(
         self,
         cluster: &mut DemoCluster<T>,
         old: &NodeId,
         leader: &RaftHandle<Kv>,
         acked: &[(String, String)],
-    ) -> Result<(), DemoError> {
+    ) -> Result<(), TaskError> {
         let Scene { ui, ids, ports, .. } = self;
         ui.step(5, STEPS, &format!("Restart {old} from its data directory"));
         let target = leader.view().commit;
-        let back = restart(cluster, old).await?;
-        let (caught_up, took) = ui
-            .spin(
-                || format!("{old} replays its log and fetches what it missed"),
-                wait_until(WAIT, || back.view().applied >= target),
-            )
-            .await;
-        caught_up.map_err(|_| format!("{old} did not catch up to index {target}"))?;
-        let v = back.view();
-        ui.ok(format!(
-            "{old} is back as a {} of {} and caught up to index {} in {}",
-            v.role,
-            v.leader.as_ref().map_or("-", |l| l.as_str()),
-            v.applied,
-            secs(took)
-        ));
+        let back = restart_retrying(old.as_str(), async || cluster.restart(old.clone()).await).await?;
+        catch_up(&ui, old.as_str(), &back, target).await?;
         check_nodes(&ui, vec![back.clone()], acked).await;
         status_table(&ui, cluster, ids, ports).await;
         Ok(())
-    }
-}
-
-/// Restarts `id` (retrying briefly while the killed incarnation releases its data
-/// directory lock or its port).
-async fn restart<T: Transport>(cluster: &mut DemoCluster<T>, id: &NodeId) -> Result<RaftHandle<Kv>, DemoError> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match cluster.restart(id.clone()).await {
-            Ok(h) => return Ok(h),
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => return Err(format!("cannot restart {id}: {e}").into()),
-        }
     }
 }
