@@ -76,8 +76,8 @@ impl<S: Storage> RawNode<S> {
         self.raft.propose(commands)
     }
 
-    /// Asks for a linearizable read. The answer comes out as a [`ReadState`] with the
-    /// same `context` in a later Ready (if leadership is lost meanwhile, never: the
+    /// Asks for a linearizable read. The answer comes out as a [`crate::ReadState`] with
+    /// the same `context` in a later Ready (if leadership is lost meanwhile, never: the
     /// caller retries after a timeout).
     pub fn read_index(&mut self, context: Bytes) -> Result<()> {
         self.raft.read_index(context)

@@ -19,10 +19,10 @@ use crate::types::{HardState, LogIndex, SoftState, Term};
 ///    `entries[0].index` on), then `hard_state` (if any);
 /// 3. only then send `persisted_messages` (votes and append acknowledgements, which
 ///    promise durable state); a candidate counts its own vote only then, too (see
-///    [`RawNode::on_hard_state_persisted`]);
+///    [`crate::RawNode::on_hard_state_persisted`]);
 /// 4. install `snapshot` in the state machine, then apply `committed_entries` in order;
 /// 5. serve each of `read_states` once the state machine has applied its index;
-/// 6. call [`RawNode::advance`].
+/// 6. call [`crate::RawNode::advance`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ready {
     /// The role, leader or term changed.
@@ -38,8 +38,8 @@ pub struct Ready {
     /// With [`crate::Config::stream_snapshots`]: chunks of a snapshot from the leader,
     /// in order, for the driver to stage (a chunk at offset 0 starts the staging over).
     /// When the last one (`done`) is staged, the driver lets the state machine check
-    /// the snapshot and reports with [`RawNode::snapshot_received`]. Nothing promises
-    /// durability here; they may be written after `messages` were sent.
+    /// the snapshot and reports with [`crate::RawNode::snapshot_received`]. Nothing
+    /// promises durability here; they may be written after `messages` were sent.
     pub snapshot_chunks: Vec<SnapshotChunk>,
     /// Messages that may be sent at once.
     pub messages: Vec<Message>,
