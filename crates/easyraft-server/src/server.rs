@@ -1,6 +1,7 @@
 //! One node per process: FileStorage in `data_dir`, WsTransport on `listen_peer`, the
-//! client port on `listen_client`, and the node's life: bootstrap or join, register
-//! its addresses in the directory, leave on shutdown.
+//! client port on `listen_client`, and the node's life: bootstrap or join
+//! (`bootstrap`, `join`), register its addresses in the directory (`register`), leave
+//! on shutdown (`join`).
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -34,7 +34,7 @@ pub struct DnsConfig {
     /// the system's (`/etc/resolv.conf`).
     pub name_server: Option<SocketAddr>,
     /// How long one resolution may take before it fails with
-    /// [`DiscoveryError::Timeout`].
+    /// [`DiscoveryError::Timeout`](crate::DiscoveryError::Timeout).
     pub timeout: Duration,
     /// How long after its TTL ran out the last good address is still returned when
     /// the name no longer resolves or the server does not answer.
