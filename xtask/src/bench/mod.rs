@@ -65,9 +65,8 @@ pub fn compare(opts: &CompareOptions) -> Result<bool, TaskError> {
             return Err(format!("unknown system {s:?} (one of {})", SYSTEMS.join(", ")).into());
         }
     }
-    // The baseline first: both build into the same target directory (sharing the
-    // third-party builds), and the baseline's binary is copied away before the current
-    // one is built over `release/cluster_load`.
+    // The baseline builds in a target directory of its own (`build_baseline` says why),
+    // and its binary is copied away beside it.
     let baseline = opts
         .baseline
         .as_ref()
@@ -250,15 +249,20 @@ fn build_baseline(opts: &CompareOptions, rev: &str) -> Result<(String, PathBuf),
         eprintln!("baseline {short} has no cluster_load: laying today's benches/ over it");
         copy_dir(&opts.root.join("benches"), &tree.join("benches"))?;
     }
+    // Not the current tree's target directory: cargo hashes a workspace crate by its
+    // path inside the workspace, so both trees' crates would share artifacts, and a
+    // crate is rebuilt only when one of its files is newer than its artifact. One
+    // tree's older files would then pass for built and run the other tree's code.
+    let target = base.join("target");
     run(
         cargo()
             .current_dir(&tree)
             .args(["build", "--release", "-p", "benches", "--bin", "cluster_load"])
-            .env("CARGO_TARGET_DIR", &opts.target),
+            .env("CARGO_TARGET_DIR", &target),
         &format!("building cluster_load at {short}"),
     )?;
     let binary = base.join(format!("cluster_load-{short}"));
-    std::fs::copy(opts.target.join("release").join("cluster_load"), &binary)?;
+    std::fs::copy(target.join("release").join("cluster_load"), &binary)?;
     Ok((short, binary))
 }
 
