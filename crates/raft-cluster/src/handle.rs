@@ -28,7 +28,9 @@ pub(crate) enum Request<SM: StateMachine> {
 /// reading the storage from the caller's thread, never the node task's.
 pub(crate) type SnapshotOpener = Box<dyn Fn() -> Result<(SnapshotInfo, Box<dyn std::io::Read + Send>)> + Send + Sync>;
 
-pub(crate) struct Shared {
+/// What every clone of one node's handle shares: the node task, and the way to open
+/// its latest snapshot.
+pub(crate) struct NodeResources {
     pub(crate) task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     pub(crate) snapshots: SnapshotOpener,
 }
@@ -42,7 +44,7 @@ pub struct RaftHandle<SM: StateMachine> {
     pub(crate) view: watch::Receiver<NodeView>,
     pub(crate) inbox: Inbox,
     pub(crate) timeout: Duration,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<NodeResources>,
     pub(crate) counters: Arc<crate::metrics::Counters>,
 }
 

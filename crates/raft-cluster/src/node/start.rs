@@ -16,7 +16,7 @@ use crate::apply;
 use crate::config::RaftConfig;
 use crate::error::{Error, Result};
 use crate::events::NodeView;
-use crate::handle::{RaftHandle, Shared as HandleShared, SnapshotOpener};
+use crate::handle::{RaftHandle, NodeResources, SnapshotOpener};
 use crate::log_writer::LogWriter;
 use crate::metrics::Counters;
 use crate::shared_storage::SharedStorage;
@@ -171,7 +171,7 @@ impl RaftNode {
             view: view_rx,
             inbox,
             timeout: config.request_timeout,
-            shared: Arc::new(HandleShared {
+            shared: Arc::new(NodeResources {
                 task: Mutex::new(Some(task)),
                 snapshots,
             }),
