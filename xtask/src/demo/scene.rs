@@ -20,16 +20,18 @@ pub(super) const STEPS: usize = 8;
 /// The demo's cluster over transport `T`.
 pub(super) type DemoCluster<T> = Cluster<Kv, AnyStorage, T>;
 
-/// Everything a run shares, whatever the transport.
+/// Everything a run shares, whatever the transport. The fields are dropped in the
+/// order they are declared: the discovery backends and the relays go before the data
+/// directory the file discovery writes into.
 pub(super) struct Setup {
-    pub(super) opts: DemoOptions,
-    pub(super) started: Instant,
-    pub(super) ids: Vec<NodeId>,
-    pub(super) ports: BTreeMap<NodeId, u16>,
-    pub(super) data: tempfile::TempDir,
-    pub(super) relays: Arc<Relays>,
-    pub(super) discoveries: Arc<DemoDiscoveries>,
     pub(super) token: String,
+    pub(super) discoveries: Arc<DemoDiscoveries>,
+    pub(super) relays: Arc<Relays>,
+    pub(super) data: tempfile::TempDir,
+    pub(super) ports: BTreeMap<NodeId, u16>,
+    pub(super) ids: Vec<NodeId>,
+    pub(super) started: Instant,
+    pub(super) opts: DemoOptions,
 }
 
 /// What every step reads.

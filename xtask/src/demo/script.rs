@@ -13,27 +13,17 @@ pub(super) async fn run_on<T: Transport>(
     setup: Setup,
     transport: impl Fn(&NodeId) -> T + Send + Sync + 'static,
 ) -> Result<Report, TaskError> {
-    let Setup {
-        opts,
-        started,
-        ids,
-        ports,
-        data,
-        relays,
-        discoveries,
-        token,
-    } = setup;
+    let opts = &setup.opts;
     let ui = opts.ui;
     let n = opts.nodes;
-    let jsonrpc = opts.transport == DemoTransport::JsonRpc;
     let scene = Scene {
         ui,
-        opts: &opts,
+        opts,
         n,
-        jsonrpc,
-        ids: &ids,
-        ports: &ports,
-        token: &token,
+        jsonrpc: opts.transport == DemoTransport::JsonRpc,
+        ids: &setup.ids,
+        ports: &setup.ports,
+        token: &setup.token,
     };
 
     println!(
@@ -44,12 +34,12 @@ pub(super) async fn run_on<T: Transport>(
         ))
     );
 
-    let mut cluster = scene.start(&data, &discoveries, transport).await?;
+    let mut cluster = scene.start(&setup.data, &setup.discoveries, transport).await?;
     let leader = scene.elect(&cluster).await?;
     let mut acked = scene.replicate(&cluster, &leader).await?;
     let (old, leader) = scene.kill_leader(&mut cluster, &leader, &mut acked).await?;
     scene.restart_from_disk(&mut cluster, &old, &leader, &acked).await?;
-    let cut = scene.partition(&cluster, &relays, &mut acked).await?;
-    scene.heal(&relays, &cut).await?;
-    scene.conclude(cluster, started, &cut, &acked).await
+    let cut = scene.partition(&cluster, &setup.relays, &mut acked).await?;
+    scene.heal(&setup.relays, &cut).await?;
+    scene.conclude(cluster, setup.started, &cut, &acked).await
 }
