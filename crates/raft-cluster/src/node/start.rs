@@ -16,7 +16,7 @@ use crate::apply;
 use crate::config::RaftConfig;
 use crate::error::{Error, Result};
 use crate::events::NodeView;
-use crate::handle::{RaftHandle, NodeResources, SnapshotOpener};
+use crate::handle::{NodeResources, RaftHandle, SnapshotOpener};
 use crate::log_writer::LogWriter;
 use crate::metrics::Counters;
 use crate::shared_storage::SharedStorage;
