@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub mod easyraft;
+pub mod multi;
 #[cfg(feature = "openraft")]
 pub mod openraft09;
 #[cfg(feature = "openraft")]

@@ -69,6 +69,12 @@ pub enum Error {
     /// The configuration is invalid.
     #[error("invalid config: {0}")]
     Config(#[from] raft_core::ConfigError),
+    /// The host already runs a group with this id ([`crate::RaftHost::create_group`]).
+    #[error("group {0} already exists on this node")]
+    GroupExists(raft_core::GroupId),
+    /// The host runs no group with this id.
+    #[error("no group {0} on this node")]
+    UnknownGroup(raft_core::GroupId),
 }
 
 impl Error {

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use raft_core::{MembershipChange, NodeId, SnapshotInfo, SnapshotMeta, Status};
+use raft_core::{GroupId, MembershipChange, NodeId, SnapshotInfo, SnapshotMeta, Status};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::error::{Error, Result};
@@ -39,6 +39,7 @@ pub(crate) struct NodeResources {
 /// same node.
 pub struct RaftHandle<SM: StateMachine> {
     pub(crate) id: NodeId,
+    pub(crate) group: GroupId,
     pub(crate) requests: mpsc::Sender<Request<SM>>,
     pub(crate) events: broadcast::Sender<RaftEvent>,
     pub(crate) view: watch::Receiver<NodeView>,
@@ -52,6 +53,7 @@ impl<SM: StateMachine> Clone for RaftHandle<SM> {
     fn clone(&self) -> Self {
         RaftHandle {
             id: self.id.clone(),
+            group: self.group,
             requests: self.requests.clone(),
             events: self.events.clone(),
             view: self.view.clone(),
@@ -67,6 +69,12 @@ impl<SM: StateMachine> RaftHandle<SM> {
     /// The node's id.
     pub fn id(&self) -> &NodeId {
         &self.id
+    }
+
+    /// The Raft group the node belongs to (0 for a node started on its own with
+    /// [`crate::RaftNode::start`]; the id it was created with on a [`crate::RaftHost`]).
+    pub fn group(&self) -> GroupId {
+        self.group
     }
 
     async fn call<R>(&self, make: impl FnOnce(oneshot::Sender<Result<R>>) -> Request<SM>) -> Result<R> {
@@ -208,7 +216,10 @@ impl<SM: StateMachine> RaftHandle<SM> {
     /// latency histograms (propose, read, persist); [`Metrics::to_prometheus`](crate::Metrics::to_prometheus)
     /// renders them for a Prometheus scrape.
     pub fn metrics(&self) -> crate::metrics::Metrics {
-        self.counters.snapshot()
+        crate::metrics::Metrics {
+            group: self.group,
+            ..self.counters.snapshot()
+        }
     }
 
     /// Where a transport server delivers inbound messages for this node.

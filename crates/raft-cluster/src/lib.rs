@@ -74,6 +74,7 @@ mod log_limit;
 mod log_writer;
 mod mem_transport;
 mod metrics;
+mod multi;
 mod node;
 pub mod ops;
 pub mod sessions;
@@ -92,6 +93,7 @@ pub use handle::RaftHandle;
 pub use log_limit::LogLimiter;
 pub use mem_transport::{MemNetwork, MemTransport};
 pub use metrics::{Histogram, Metrics};
+pub use multi::{GroupInfo, HostOptions, RaftHost};
 pub use node::RaftNode;
 pub use state_machine::StateMachine;
 #[doc(hidden)]

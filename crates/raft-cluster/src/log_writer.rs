@@ -58,24 +58,34 @@ pub(crate) struct Persisted {
 /// A handle to a log writer thread; dropping every handle ends the thread.
 pub(crate) struct LogWriter<S> {
     jobs: std_mpsc::Sender<WriteJob<S>>,
+    in_flight: Arc<InFlight>,
 }
 
 impl<S> Clone for LogWriter<S> {
     fn clone(&self) -> Self {
         LogWriter {
             jobs: self.jobs.clone(),
+            in_flight: self.in_flight.clone(),
         }
     }
 }
 
 impl<S: LogStore + Send + 'static> LogWriter<S> {
     /// Starts a writer thread named after `name`.
-    pub(crate) fn start(name: &str, counters: Arc<Counters>) -> std::io::Result<Self> {
+    pub(crate) fn start(name: &str) -> std::io::Result<Self> {
         let (tx, rx) = std_mpsc::channel::<WriteJob<S>>();
+        let in_flight = Arc::new(InFlight::default());
+        let busy = in_flight.clone();
         std::thread::Builder::new()
             .name(format!("raft-log-{name}"))
-            .spawn(move || run(rx, &counters.write_in_flight))?;
-        Ok(LogWriter { jobs: tx })
+            .spawn(move || run(rx, &busy))?;
+        Ok(LogWriter { jobs: tx, in_flight })
+    }
+
+    /// The write in progress, if any (every node the writer serves watches it for a
+    /// stalled disk).
+    pub(crate) fn in_flight(&self) -> Arc<InFlight> {
+        self.in_flight.clone()
     }
 
     /// Queues a job; false if the writer is gone.

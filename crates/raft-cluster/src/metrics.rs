@@ -21,8 +21,9 @@ pub(crate) struct Counters {
     pub(crate) propose_latency: AtomicHistogram,
     pub(crate) read_latency: AtomicHistogram,
     pub(crate) persist_latency: AtomicHistogram,
-    /// The log write in progress, if any (a stalled disk shows as an old one).
-    pub(crate) write_in_flight: InFlight,
+    /// The log write in progress, if any (a stalled disk shows as an old one): the
+    /// node's log writer's, which the groups of a host share.
+    pub(crate) write_in_flight: std::sync::Arc<InFlight>,
 }
 
 /// When the log write in progress started, or none.
@@ -75,6 +76,7 @@ impl Counters {
     pub(crate) fn snapshot(&self) -> Metrics {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Metrics {
+            group: 0,
             proposals: get(&self.proposals),
             applied: get(&self.applied),
             persists: get(&self.persists),
@@ -100,6 +102,9 @@ impl Counters {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Metrics {
+    /// The Raft group of the node (0 for a node started on its own); rendered as a
+    /// `group` label when not 0.
+    pub group: raft_core::GroupId,
     /// Commands proposed on this node while it was leader.
     pub proposals: u64,
     /// Entries applied to the state machine.
@@ -145,7 +150,11 @@ impl Metrics {
     /// assert!(text.contains("easyraft_propose_latency_seconds_count{node=\"node1\"} 0"));
     /// ```
     pub fn to_prometheus(&self, node: &str) -> String {
-        let label = escape_label(node);
+        let mut label = escape_label(node);
+        if self.group != 0 {
+            // Inside the quotes of `node="..."`: close them, add the group label.
+            label = format!("{label}\",group=\"{}", self.group);
+        }
         let mut out = String::new();
         let counters = [
             ("proposals", "Commands proposed while leader.", self.proposals),

@@ -2,12 +2,12 @@
 //! which it hands inbound messages to the local node, and the per-peer outbound queues
 //! the runtime puts in front of it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use raft_core::{Message, MessageBody, NodeId};
+use raft_core::{GroupId, Message, MessageBody, NodeId};
 use thiserror::Error;
 use tokio::sync::mpsc;
 use tracing::{debug, trace};
@@ -31,11 +31,49 @@ pub trait Transport: Send + Sync + 'static {
     async fn stop(&self) {}
 }
 
-/// Where a transport delivers inbound messages for the local node.
+/// Where a transport delivers inbound messages for the local node: one node's queue,
+/// or, for a [`crate::RaftHost`], the queue of the message's group.
 #[derive(Clone, Debug)]
 pub struct Inbox {
     id: NodeId,
-    tx: mpsc::Sender<Message>,
+    route: Route,
+}
+
+/// Where an [`Inbox`] puts a message.
+#[derive(Clone, Debug)]
+enum Route {
+    /// One node's queue (every message, whatever its group: the core refuses another
+    /// group's).
+    Node(mpsc::Sender<Message>),
+    /// The queue of the message's group on a host of many groups.
+    Groups(Arc<GroupRoutes>),
+}
+
+/// The queues of the groups a host runs, by group id.
+#[derive(Debug, Default)]
+pub(crate) struct GroupRoutes {
+    queues: RwLock<HashMap<GroupId, mpsc::Sender<Message>>>,
+}
+
+impl GroupRoutes {
+    /// Routes the group's messages to the queue `inbox` delivers to.
+    pub(crate) fn insert(&self, group: GroupId, inbox: &Inbox) {
+        if let Route::Node(tx) = &inbox.route {
+            self.queues
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(group, tx.clone());
+        }
+    }
+
+    /// The group's messages are refused from now on ([`InboxError::UnknownGroup`]).
+    pub(crate) fn remove(&self, group: GroupId) {
+        self.queues.write().unwrap_or_else(|e| e.into_inner()).remove(&group);
+    }
+
+    fn get(&self, group: GroupId) -> Option<mpsc::Sender<Message>> {
+        self.queues.read().unwrap_or_else(|e| e.into_inner()).get(&group).cloned()
+    }
 }
 
 /// Why an inbound message was not taken.
@@ -55,12 +93,32 @@ pub enum InboxError {
     /// The node has stopped.
     #[error("node stopped")]
     Closed,
+    /// The host runs no group with this id (never created, or removed).
+    #[error("no group {group} on this node")]
+    UnknownGroup {
+        /// The message's group.
+        group: GroupId,
+    },
 }
 
 impl Inbox {
     pub(crate) fn new(id: NodeId, capacity: usize) -> (Self, mpsc::Receiver<Message>) {
         let (tx, rx) = mpsc::channel(capacity);
-        (Inbox { id, tx }, rx)
+        (
+            Inbox {
+                id,
+                route: Route::Node(tx),
+            },
+            rx,
+        )
+    }
+
+    /// The inbox of a host of many groups: each message goes to its group's queue.
+    pub(crate) fn for_groups(id: NodeId, routes: Arc<GroupRoutes>) -> Self {
+        Inbox {
+            id,
+            route: Route::Groups(routes),
+        }
     }
 
     /// The local node's id.
@@ -77,9 +135,19 @@ impl Inbox {
                 local: self.id.clone(),
             });
         }
-        self.tx.try_send(message).map_err(|e| match e {
+        // A group's queue that has closed is a group just removed.
+        let routed;
+        let (tx, closed) = match &self.route {
+            Route::Node(tx) => (tx, InboxError::Closed),
+            Route::Groups(routes) => {
+                let group = message.group;
+                routed = routes.get(group).ok_or(InboxError::UnknownGroup { group })?;
+                (&routed, InboxError::UnknownGroup { group })
+            }
+        };
+        tx.try_send(message).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => InboxError::Full,
-            mpsc::error::TrySendError::Closed(_) => InboxError::Closed,
+            mpsc::error::TrySendError::Closed(_) => closed,
         })
     }
 }

@@ -55,6 +55,8 @@ pub enum ErrorCode {
     Overloaded = -32013,
     /// The node has stopped.
     NodeStopped = -32014,
+    /// The node runs no Raft group with the message's group id.
+    UnknownGroup = -32015,
 }
 
 /// Who is calling, from the HTTP request or WebSocket handshake headers.
@@ -117,6 +119,7 @@ fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
 fn inbox_error(e: InboxError) -> ErrorObjectOwned {
     match e {
         InboxError::Closed => error(ErrorCode::NodeStopped, "node stopped"),
+        e @ InboxError::UnknownGroup { .. } => error(ErrorCode::UnknownGroup, e.to_string()),
         e => error(ErrorCode::Overloaded, e.to_string()),
     }
 }

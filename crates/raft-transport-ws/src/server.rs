@@ -284,6 +284,7 @@ fn admit(inbox: &Inbox, peer: Option<&NodeId>, m: Message) -> Result<(), WireErr
     }
     inbox.deliver(m).map_err(|e| match e {
         InboxError::Closed => WireError::NodeStopped,
+        InboxError::UnknownGroup { group } => WireError::UnknownGroup { group },
         _ => WireError::Overloaded,
     })
 }

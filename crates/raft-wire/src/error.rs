@@ -42,6 +42,13 @@ pub enum WireError {
     /// The node has stopped.
     #[error("node stopped")]
     NodeStopped,
+    /// The node runs no Raft group with the message's group id (never created there, or
+    /// removed).
+    #[error("no group {group} on this node")]
+    UnknownGroup {
+        /// The message's group.
+        group: u64,
+    },
 }
 
 impl WireError {
@@ -56,6 +63,7 @@ impl WireError {
             WireError::WrongSender { .. } => "WrongSender",
             WireError::Overloaded => "Overloaded",
             WireError::NodeStopped => "NodeStopped",
+            WireError::UnknownGroup { .. } => "UnknownGroup",
         }
     }
 }

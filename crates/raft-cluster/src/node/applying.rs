@@ -47,7 +47,7 @@ where
 
     /// A job for the apply worker (lost, with a log line, if the worker is gone).
     pub(super) fn send_to_applier(&mut self, job: ApplyJob<SM>) {
-        if self.applier.send(job).is_err() {
+        if !self.applier.send(job) {
             error!(id = %self.id, "the apply worker is gone");
         }
     }

@@ -6,7 +6,7 @@ use raft_core::{Message, Ready, Role};
 use raft_storage::LogStore;
 use tracing::{error, info, warn};
 
-use super::NodeTask;
+use super::{NodeTask, Ticker};
 use crate::error::Error;
 use crate::events::{NodeView, RaftEvent};
 use crate::metrics::Counters;
@@ -21,8 +21,7 @@ where
 {
     /// Runs the node until it is shut down or cannot continue safely.
     pub(super) async fn run(mut self) {
-        let mut ticker = tokio::time::interval(self.config.heartbeat_interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticker = self.ticker.take().unwrap_or_else(|| Ticker::own(self.config.heartbeat_interval));
         loop {
             tokio::select! {
                 _ = ticker.tick() => {

@@ -12,14 +12,13 @@
 //! `snapshots`.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
 use raft_core::{LogIndex, Message, NodeId, RawNode, ReadyDriver, SnapshotMeta, Term};
 use raft_storage::StagedSnapshot;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::apply::{ApplyJob, ApplyReport};
+use crate::apply::{Applier, ApplyReport};
 use crate::config::RaftConfig;
 use crate::error::Result;
 use crate::events::{NodeView, RaftEvent};
@@ -38,6 +37,8 @@ mod reads;
 mod requests;
 mod snapshots;
 mod start;
+
+pub(crate) use start::Lanes;
 
 /// Starts Raft nodes. See [`RaftNode::start`].
 pub struct RaftNode;
@@ -79,7 +80,7 @@ struct NodeTask<SM: StateMachine, S, T> {
     persisted_rx: mpsc::UnboundedReceiver<Persisted>,
     /// Write jobs submitted and not yet reported.
     writes_in_flight: usize,
-    applier: std_mpsc::Sender<ApplyJob<SM>>,
+    applier: Applier<SM>,
     applied_rx: mpsc::UnboundedReceiver<ApplyReport>,
     /// A snapshot was asked of the apply worker and is not yet persisted.
     snapshotting: bool,
@@ -113,4 +114,36 @@ struct NodeTask<SM: StateMachine, S, T> {
     snapshot_waiters: Vec<(u64, oneshot::Sender<Result<SnapshotMeta>>)>,
     config: RaftConfig,
     leader: Option<NodeId>,
+    /// The host's ticks, shared by its groups; `None`: the node ticks on its own.
+    ticker: Option<Ticker>,
+}
+
+/// What paces a node's ticks: an interval of its own, or the ticks of the host it
+/// runs on, which all its groups take at the same moment (so that their heartbeats to
+/// one peer leave together, as one batch).
+pub(crate) enum Ticker {
+    Own(tokio::time::Interval),
+    Shared(watch::Receiver<u64>),
+}
+
+impl Ticker {
+    fn own(every: std::time::Duration) -> Self {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ticker::Own(interval)
+    }
+
+    /// Waits for the next tick (forever, once the host is gone).
+    async fn tick(&mut self) {
+        match self {
+            Ticker::Own(interval) => {
+                interval.tick().await;
+            }
+            Ticker::Shared(ticks) => {
+                if ticks.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
 }

@@ -36,8 +36,8 @@ impl RaftNode {
     pub async fn start<SM, S, T>(
         id: impl Into<NodeId>,
         config: RaftConfig,
-        mut storage: S,
-        mut state_machine: SM,
+        storage: S,
+        state_machine: SM,
         transport: T,
         bootstrap: Option<Membership>,
     ) -> Result<RaftHandle<SM>>
@@ -46,9 +46,27 @@ impl RaftNode {
         S: LogStore + Send + 'static,
         T: Transport,
     {
-        let id = id.into();
+        Self::start_in(id.into(), config, storage, state_machine, transport, bootstrap, Lanes::default()).await
+    }
+
+    /// [`RaftNode::start`] with the lanes a host may share among its groups.
+    pub(crate) async fn start_in<SM, S, T>(
+        id: NodeId,
+        config: RaftConfig,
+        mut storage: S,
+        mut state_machine: SM,
+        transport: T,
+        bootstrap: Option<Membership>,
+        lanes: Lanes<S>,
+    ) -> Result<RaftHandle<SM>>
+    where
+        SM: StateMachine,
+        S: LogStore + Send + 'static,
+        T: Transport,
+    {
         let seed = random_seed(&id);
         let mut core = config.core_config(&id, seed)?;
+        core.group = lanes.group;
         let init = storage.initial_state()?;
         let last = storage.last_index()?;
         let fresh = init.hard_state == Default::default() && last == 0 && init.membership == Membership::default();
@@ -91,9 +109,16 @@ impl RaftNode {
         };
         let (view_tx, view_rx) = watch::channel(view);
         let transport = Arc::new(transport);
-        let counters = Arc::new(Counters::default());
+        let writer = match lanes.writer {
+            Some(w) => w,
+            None => LogWriter::start(id.as_str()).map_err(|e| Error::Storage(e.into()))?,
+        };
+        let counters = Arc::new(Counters {
+            write_in_flight: writer.in_flight(),
+            ..Counters::default()
+        });
         transport.start(inbox.clone()).await.map_err(Error::Transport)?;
-        let writer = LogWriter::start(id.as_str(), counters.clone()).map_err(|e| Error::Storage(e.into()))?;
+
         let (persisted_tx, persisted_rx) = mpsc::unbounded_channel();
         let (applied_tx, applied_rx) = mpsc::unbounded_channel();
         // The apply worker's thread may outlive the node task: it must not keep the
@@ -111,15 +136,20 @@ impl RaftNode {
             Some(store) => store.lock().unwrap_or_else(|e| e.into_inner()).snapshot_sink(),
             None => Err(raft_core::StorageError::other("the node has stopped")),
         });
-        let applier = apply::start(
-            id.as_str(),
-            state_machine,
-            snap.meta.index,
-            events.clone(),
-            counters.clone(),
-            applied_tx,
+        let name = match lanes.pool {
+            Some(_) => format!("{id}/{}", lanes.group),
+            None => id.to_string(),
+        };
+        let parts = apply::WorkerParts {
+            name,
+            sm: state_machine,
+            applied: snap.meta.index,
+            events: events.clone(),
+            counters: counters.clone(),
+            reports: applied_tx,
             sinks,
-        )
+        };
+        let applier = apply::start(parts, lanes.pool.as_ref())
         .map_err(|e| Error::Internal(format!("cannot start the apply worker: {e}")))?;
         let task = NodeTask {
             id: id.clone(),
@@ -162,10 +192,12 @@ impl RaftNode {
             snapshot_waiters: Vec::new(),
             config: config.clone(),
             leader: None,
+            ticker: lanes.ticks.map(super::Ticker::Shared),
         };
         let task = tokio::spawn(task.run());
         Ok(RaftHandle {
             id,
+            group: lanes.group,
             requests: req_tx,
             events,
             view: view_rx,
@@ -177,6 +209,30 @@ impl RaftNode {
             }),
             counters,
         })
+    }
+}
+
+/// The lanes of a node that a [`crate::RaftHost`] shares among its groups; a node of
+/// its own (the default) gets a log writer and an apply thread of its own.
+pub(crate) struct Lanes<S> {
+    /// The group the node belongs to.
+    pub(crate) group: raft_core::GroupId,
+    /// A log writer shared with other groups.
+    pub(crate) writer: Option<LogWriter<S>>,
+    /// An apply pool shared with other groups.
+    pub(crate) pool: Option<apply::ApplyPool>,
+    /// The host's ticks, shared with other groups.
+    pub(crate) ticks: Option<watch::Receiver<u64>>,
+}
+
+impl<S> Default for Lanes<S> {
+    fn default() -> Self {
+        Lanes {
+            group: 0,
+            writer: None,
+            pool: None,
+            ticks: None,
+        }
     }
 }
 

@@ -2,8 +2,11 @@
 //! in log order, answers proposals and reads, and takes and restores snapshots, so a
 //! slow state machine never holds up the node task (ticks, heartbeats, votes).
 //!
-//! The node task feeds it through an unbounded channel whose depth the core bounds
+//! The node task feeds it through an unbounded queue whose depth the core bounds
 //! ([`raft_core::RawNode::set_max_unapplied`]); it reports what it applied back.
+//! A node of its own has a worker thread of its own; the groups of a
+//! [`crate::RaftHost`] share a fixed pool of threads ([`pool`]), so that a thousand
+//! idle groups are not a thousand idle threads.
 
 use std::collections::VecDeque;
 use std::sync::mpsc as std_mpsc;
@@ -18,6 +21,10 @@ use crate::error::{Error, Result};
 use crate::events::RaftEvent;
 use crate::metrics::Counters;
 use crate::state_machine::StateMachine;
+
+pub(crate) mod pool;
+
+pub(crate) use pool::ApplyPool;
 
 type Reply<R> = oneshot::Sender<Result<R>>;
 
@@ -57,29 +64,44 @@ pub(crate) enum ApplyReport {
 /// Makes a sink for snapshot data (the storage's [`raft_storage::LogStore::snapshot_sink`]).
 pub(crate) type SinkFactory = Box<dyn Fn() -> std::result::Result<SnapshotSink, StorageError> + Send>;
 
-/// Starts the worker thread; it ends when the job sender is dropped.
-pub(crate) fn start<SM: StateMachine>(
-    name: &str,
-    sm: SM,
-    applied: LogIndex,
-    events: broadcast::Sender<RaftEvent>,
-    counters: Arc<Counters>,
-    reports: mpsc::UnboundedSender<ApplyReport>,
-    sinks: SinkFactory,
-) -> std::io::Result<std_mpsc::Sender<ApplyJob<SM>>> {
+/// Where the node task sends its apply jobs: a worker thread of the node's own, or a
+/// worker run by a pool shared by many groups.
+pub(crate) enum Applier<SM: StateMachine> {
+    /// The node's own thread, which ends when this sender is dropped.
+    Thread(std_mpsc::Sender<ApplyJob<SM>>),
+    /// A worker on a shared pool, dropped with the last job it ran after this is.
+    Pooled(Arc<pool::PooledWorker<SM>>),
+}
+
+impl<SM: StateMachine> Applier<SM> {
+    /// Queues a job; false if the worker is gone.
+    pub(crate) fn send(&self, job: ApplyJob<SM>) -> bool {
+        match self {
+            Applier::Thread(tx) => tx.send(job).is_ok(),
+            Applier::Pooled(worker) => worker.push(job),
+        }
+    }
+}
+
+/// What a worker is started with.
+pub(crate) struct WorkerParts<SM: StateMachine> {
+    pub(crate) name: String,
+    pub(crate) sm: SM,
+    pub(crate) applied: LogIndex,
+    pub(crate) events: broadcast::Sender<RaftEvent>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) reports: mpsc::UnboundedSender<ApplyReport>,
+    pub(crate) sinks: SinkFactory,
+}
+
+/// Starts a worker: on a thread of its own, or on `pool`.
+pub(crate) fn start<SM: StateMachine>(parts: WorkerParts<SM>, pool: Option<&ApplyPool>) -> std::io::Result<Applier<SM>> {
+    let name = parts.name.clone();
+    let mut worker = Worker::new(parts);
+    if let Some(pool) = pool {
+        return Ok(Applier::Pooled(pool::PooledWorker::new(worker, pool)));
+    }
     let (tx, rx) = std_mpsc::channel();
-    let mut worker = Worker {
-        sm,
-        sinks,
-        staging: None,
-        applied,
-        reported: applied,
-        waiting: VecDeque::new(),
-        events,
-        counters,
-        reports,
-        id: name.to_string(),
-    };
     std::thread::Builder::new()
         .name(format!("raft-apply-{name}"))
         .spawn(move || {
@@ -90,17 +112,10 @@ pub(crate) fn start<SM: StateMachine>(
                 while let Ok(job) = rx.try_recv() {
                     worker.handle(job);
                 }
-                worker.serve_reads();
-                if worker.applied > worker.reported {
-                    worker.reported = worker.applied;
-                    let _ = worker.reports.send(ApplyReport::Applied(worker.applied));
-                }
-            }
-            for (_, _, reply) in worker.waiting.drain(..) {
-                let _ = reply.send(Err(Error::Stopped));
+                worker.finish_round();
             }
         })?;
-    Ok(tx)
+    Ok(Applier::Thread(tx))
 }
 
 struct Worker<SM: StateMachine> {
@@ -121,6 +136,31 @@ struct Worker<SM: StateMachine> {
 }
 
 impl<SM: StateMachine> Worker<SM> {
+    fn new(p: WorkerParts<SM>) -> Self {
+        Worker {
+            sm: p.sm,
+            sinks: p.sinks,
+            staging: None,
+            applied: p.applied,
+            reported: p.applied,
+            waiting: VecDeque::new(),
+            events: p.events,
+            counters: p.counters,
+            reports: p.reports,
+            id: p.name,
+        }
+    }
+
+    /// After a round of jobs: serve the reads it made servable, then report once what
+    /// was applied.
+    fn finish_round(&mut self) {
+        self.serve_reads();
+        if self.applied > self.reported {
+            self.reported = self.applied;
+            let _ = self.reports.send(ApplyReport::Applied(self.applied));
+        }
+    }
+
     fn handle(&mut self, job: ApplyJob<SM>) {
         match job {
             ApplyJob::Entries(entries, proposals) => self.apply(entries, proposals),
@@ -293,5 +333,14 @@ impl<SM: StateMachine> Worker<SM> {
             }
         }
         self.waiting = still;
+    }
+}
+
+impl<SM: StateMachine> Drop for Worker<SM> {
+    /// The node is gone: the reads still waiting will never be served.
+    fn drop(&mut self) {
+        for (_, _, reply) in self.waiting.drain(..) {
+            let _ = reply.send(Err(Error::Stopped));
+        }
     }
 }
