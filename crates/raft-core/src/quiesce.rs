@@ -93,7 +93,7 @@ impl<S: Storage> Raft<S> {
         self.quiesced = true;
         self.idle_ticks = 0;
         // The lease counts ticks, and a quiesced node's ticks do not count.
-        self.reads.forget_round_times();
+        self.forget_lease();
     }
 
     /// A follower (or a candidate that just learned of the leader) handles the
@@ -126,6 +126,13 @@ impl<S: Storage> Raft<S> {
         );
     }
 
+    /// Ends the lease: the next lease read needs a fresh quorum round.
+    fn forget_lease(&mut self) {
+        if !self.cfg.bugs.keep_lease_across_quiescence {
+            self.reads.forget_round_times();
+        }
+    }
+
     /// Leaves quiescence (a no-op if not quiesced). A follower's election timer
     /// restarts; a leader starts a new check-quorum window (its marks of who answered
     /// are stale) and heartbeats at once so that its followers wake too. Either way
@@ -137,7 +144,7 @@ impl<S: Storage> Raft<S> {
         self.quiesced = false;
         self.idle_ticks = 0;
         self.election_elapsed = 0;
-        self.reads.forget_round_times();
+        self.forget_lease();
         debug!(id = %self.id, term = self.term, role = %self.role, "waking");
         if self.role != Role::Leader {
             return;
