@@ -185,6 +185,10 @@ pub struct Quiesce {
     pub last_index: LogIndex,
     /// The term of the leader's last log entry.
     pub last_term: Term,
+    /// The leader's last heartbeat round: a heartbeat of this round or older that
+    /// arrives late (overtaken by this message) tells the quiesced follower nothing
+    /// new and does not wake it.
+    pub read_round: u64,
 }
 
 /// A read forwarded by a follower.
@@ -303,7 +307,11 @@ impl fmt::Display for Message {
             MessageBody::TimeoutNow => Ok(()),
             MessageBody::ReadIndex(r) => write!(f, " ctx[{}B]", r.context.len()),
             MessageBody::ReadIndexResponse(r) => write!(f, " ctx[{}B] index={}", r.context.len(), r.index),
-            MessageBody::Quiesce(q) => write!(f, " commit={} last={}/{}", q.commit, q.last_index, q.last_term),
+            MessageBody::Quiesce(q) => write!(
+                f,
+                " commit={} last={}/{} round={}",
+                q.commit, q.last_index, q.last_term, q.read_round
+            ),
         }
     }
 }

@@ -81,6 +81,7 @@ impl<S: Storage> Raft<S> {
             commit: self.log.committed,
             last_index: self.log.last_index(),
             last_term: self.log.last_term(),
+            read_round: self.reads.round,
         };
         for to in leader.peers(&self.id) {
             self.send(to, self.term, MessageBody::Quiesce(q.clone()));
@@ -114,6 +115,7 @@ impl<S: Storage> Raft<S> {
         if matches && self.log.committed == q.commit && self.incoming_snapshot.is_none() {
             debug!(id = %self.id, leader = %from, commit = q.commit, "quiescing at the leader's request");
             self.enter_quiescence();
+            self.quiesced_at = Some(q);
             return;
         }
         debug!(id = %self.id, leader = %from, "not caught up; refusing to quiesce");
@@ -124,6 +126,45 @@ impl<S: Storage> Raft<S> {
             self.term,
             MessageBody::HeartbeatResponse(HeartbeatResponse { read_round: 0 }),
         );
+    }
+
+    /// Whether a quiesced node stays quiesced on `m`: the `Quiesce` itself (checked
+    /// again by its handler), and messages of this term that were overtaken by the
+    /// quiescence and carry nothing new. On the leader: acknowledgements (a heartbeat
+    /// answer of a real round, an accepted append), since every member already
+    /// matched its whole log. On a follower: its leader's heartbeats of rounds up to
+    /// the one its `Quiesce` named and appends of nothing beyond that `Quiesce`'s log
+    /// and commit. Without these exceptions the answers to the last heartbeat, if
+    /// slower than the `Quiesce`, would undo every quiescence.
+    pub(crate) fn stays_quiesced_on(&self, m: &crate::message::Message) -> bool {
+        use crate::message::AppendResponse;
+        if matches!(m.body, MessageBody::Quiesce(_)) {
+            return true;
+        }
+        if m.term != self.term {
+            return false;
+        }
+        if self.role == Role::Leader {
+            return match &m.body {
+                MessageBody::HeartbeatResponse(h) => h.read_round > 0,
+                MessageBody::AppendEntriesResponse(AppendResponse::Accepted { .. }) => true,
+                _ => false,
+            };
+        }
+        let Some(q) = &self.quiesced_at else {
+            return false;
+        };
+        if self.leader.as_ref() != Some(&m.from) {
+            return false;
+        }
+        match &m.body {
+            MessageBody::Heartbeat(h) => h.read_round <= q.read_round && h.commit <= q.commit,
+            MessageBody::AppendEntries(a) => {
+                let end = a.prev_log_index.saturating_add(a.entries.len() as u64);
+                end <= q.last_index && a.commit <= q.commit
+            }
+            _ => false,
+        }
     }
 
     /// Ends the lease: the next lease read needs a fresh quorum round.
@@ -142,6 +183,7 @@ impl<S: Storage> Raft<S> {
             return;
         }
         self.quiesced = false;
+        self.quiesced_at = None;
         self.idle_ticks = 0;
         self.election_elapsed = 0;
         self.forget_lease();

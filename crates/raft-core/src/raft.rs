@@ -70,6 +70,9 @@ pub(crate) struct Raft<S> {
     /// With `Config::quiesce`: the node is quiesced, its timers stopped until an
     /// input wakes it (`quiesce.rs`).
     pub(crate) quiesced: bool,
+    /// The `Quiesce` this node obeyed while it is quiesced as a follower: late
+    /// messages it already covers do not wake the node.
+    pub(crate) quiesced_at: Option<crate::message::Quiesce>,
     /// The leader's count of awake ticks in a row its group was idle.
     pub(crate) idle_ticks: u64,
 }
@@ -106,6 +109,7 @@ impl<S: Storage> Raft<S> {
             },
             term_start_tick: 0,
             quiesced: false,
+            quiesced_at: None,
             idle_ticks: 0,
             cfg,
         };
@@ -188,6 +192,7 @@ impl<S: Storage> Raft<S> {
         self.leader = None;
         self.leader_state = None;
         self.quiesced = false;
+        self.quiesced_at = None;
         self.idle_ticks = 0;
         self.election_elapsed = 0;
         self.randomized_election_timeout = self.rng.range(self.cfg.election_tick, 2 * self.cfg.election_tick);

@@ -47,8 +47,9 @@ impl<S: Storage> Raft<S> {
             return Err(Error::Refused { from: m.from, reason });
         }
         // Any message of the group wakes a quiesced node, except the request to
-        // quiesce itself (which re-checks whether the node may stay quiesced).
-        if !matches!(m.body, MessageBody::Quiesce(_)) {
+        // quiesce itself (which re-checks whether the node may stay quiesced) and
+        // late messages that tell it nothing new (`quiesce.rs`).
+        if self.quiesced && !self.stays_quiesced_on(&m) {
             self.wake();
         }
         if m.term > self.term {

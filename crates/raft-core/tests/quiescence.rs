@@ -261,6 +261,7 @@ fn a_follower_whose_log_differs_refuses_to_quiesce_and_wakes_the_leader() {
             commit: st.commit,
             last_index: st.last_index + 1,
             last_term: st.term,
+            read_round: 0,
         }),
     };
     net.deliver(bad);

@@ -78,6 +78,7 @@ fn all_kinds() -> Vec<MessageBody> {
             commit: 3,
             last_index: 3,
             last_term: 2,
+            read_round: 9,
         }),
     ]
 }

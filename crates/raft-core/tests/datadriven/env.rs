@@ -117,7 +117,10 @@ pub fn message(m: &Message) -> String {
         MessageBody::ReadIndexResponse(r) => {
             format!("ctx={:?} index={}", String::from_utf8_lossy(&r.context), r.index)
         }
-        MessageBody::Quiesce(q) => format!("commit={} last={}@t{}", q.commit, q.last_index, q.last_term),
+        MessageBody::Quiesce(q) => format!(
+            "commit={} last={}@t{} round={}",
+            q.commit, q.last_index, q.last_term, q.read_round
+        ),
     };
     if tail.is_empty() {
         head
