@@ -102,8 +102,11 @@ impl<S: Storage> Raft<S> {
     /// index then equals the leader's; otherwise it stays awake and answers, which
     /// wakes the leader so that replication resumes.
     pub(crate) fn handle_quiesce(&mut self, from: NodeId, q: Quiesce) {
+        // Only a voter can lead: a stranger's `Quiesce` (which the host's liveness
+        // rule would never undo, the stranger not being its peer) is refused.
         let matches = self.cfg.quiesce
             && self.leader.as_ref() == Some(&from)
+            && self.tracker.membership.is_voter(&from)
             && q.commit <= q.last_index
             && self.log.last_index() == q.last_index
             && self.log.last_term() == q.last_term;
