@@ -232,6 +232,11 @@ pub fn check_message(m: &Message, term_limit: Term) -> Result<(), Refusal> {
             index("last_index", s.last_index)?;
         }
         MessageBody::ReadIndexResponse(r) => index("read index", r.index)?,
+        MessageBody::Quiesce(q) => {
+            index("commit", q.commit)?;
+            index("last_index", q.last_index)?;
+            inner_term("last_term", q.last_term, term)?;
+        }
         MessageBody::AppendEntriesResponse(AppendResponse::StaleTerm)
         | MessageBody::RequestVoteResponse(_)
         | MessageBody::HeartbeatResponse(_)

@@ -5,6 +5,10 @@ use crate::message::GroupId;
 use crate::planted_bugs::PlantedBugs;
 use crate::types::{LogIndex, NodeId};
 
+/// With [`Config::quiesce`], how many ticks in a row a leader's group must be idle
+/// before the leader quiesces it (counted in ticks the leader is awake).
+pub const QUIESCE_IDLE_TICKS: u64 = 3;
+
 /// The configuration of one Raft node. Times are in ticks: the driver calls
 /// [`crate::RawNode::tick`] at a fixed interval (100 ms is typical).
 #[derive(Clone, Debug)]
@@ -68,6 +72,23 @@ pub struct Config {
     /// lease: a paused process or a clock jump can break linearizability. `None`
     /// (the default) always uses ReadIndex.
     pub read_lease_ticks: Option<u64>,
+    /// Opt-in quiescence for hosts that run many groups (multi-raft): a leader whose
+    /// group is idle stops heartbeating, tells its followers to stop their election
+    /// timers with a [`crate::MessageBody::Quiesce`], and both then do nothing on
+    /// [`crate::RawNode::tick`] until something wakes them (see
+    /// [`crate::RawNode::wake`] and `docs/raft-core.md`, "Quiescence"). The group is
+    /// idle when the leader has persisted its whole log, committed all of it, every
+    /// member matches its last index, nothing waits (reads, a transfer, a joint
+    /// configuration), every member was heard from in the current check-quorum
+    /// window, and all of that has held for [`QUIESCE_IDLE_TICKS`] ticks.
+    ///
+    /// The host must then detect dead peers itself: it exchanges one liveness beat
+    /// per peer pair per tick for all its groups and calls [`crate::RawNode::wake`] on
+    /// a quiesced group whose leader it has not heard from for an election timeout.
+    /// Compatible with `read_lease_ticks`: a leader's lease ends when it quiesces and
+    /// when it wakes, so its first read after waking takes a quorum round. Off by
+    /// default; off, nothing changes.
+    pub quiesce: bool,
     /// The highest index the application has already applied (when restarting a node
     /// whose state machine is durable). Entries after it are delivered again.
     pub applied: LogIndex,
@@ -98,6 +119,7 @@ impl Config {
             max_uncommitted_bytes: 64 << 20,
             snapshot_chunk_bytes: 1 << 20,
             read_lease_ticks: None,
+            quiesce: false,
             applied: 0,
             seed: 0,
             stream_snapshots: false,

@@ -21,6 +21,9 @@ impl<S: Storage> Raft<S> {
 
     /// Leaders: heartbeats, check-quorum, and the deadline of a leadership transfer.
     pub(crate) fn tick_leader(&mut self) {
+        if self.maybe_quiesce() {
+            return;
+        }
         let Some(leader) = self.leader_state.as_mut() else {
             return;
         };

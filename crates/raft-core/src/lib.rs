@@ -50,6 +50,7 @@ mod message;
 mod planted_bugs;
 mod progress;
 mod proposal;
+mod quiesce;
 mod quorum;
 mod raft;
 mod raw_node;
@@ -72,15 +73,15 @@ mod wire_bytes;
 pub use bounds::{
     Refusal, SnapshotProblem, MAX_ENTRIES_PER_MESSAGE, MAX_INDEX, MAX_SNAPSHOT_INDEX, MAX_TERM, TERM_HEADROOM,
 };
-pub use config::Config;
+pub use config::{Config, QUIESCE_IDLE_TICKS};
 pub use driver::{CompletionError, HardStateWrites, JobId, PersistJob, ReadyDriver, Work};
 pub use entry::{Entry, EntryPayload, Snapshot, SnapshotMeta};
 pub use error::{ConfigError, Error, Result, StorageError};
 pub use mem_storage::MemStorage;
 pub use membership::{MembershipChange, MembershipError};
 pub use message::{
-    AppendRequest, AppendResponse, GroupId, Heartbeat, HeartbeatResponse, Message, MessageBody, ReadIndexRequest,
-    ReadIndexResponse, SnapshotChunk, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendRequest, AppendResponse, GroupId, Heartbeat, HeartbeatResponse, Message, MessageBody, Quiesce,
+    ReadIndexRequest, ReadIndexResponse, SnapshotChunk, SnapshotResponse, VoteRequest, VoteResponse,
 };
 pub use planted_bugs::PlantedBugs;
 pub use progress::ProgressState;

@@ -54,6 +54,10 @@ pub enum MessageBody {
     ReadIndex(ReadIndexRequest),
     /// The leader's answer to a forwarded read: the index the read must wait for.
     ReadIndexResponse(ReadIndexResponse),
+    /// With `Config::quiesce`: the leader of an idle group tells a caught-up follower
+    /// to stop its election timer until something wakes it. Last in the enum, so the
+    /// postcard encodings of the other kinds are unchanged.
+    Quiesce(Quiesce),
 }
 
 /// RequestVote's arguments.
@@ -168,6 +172,25 @@ pub struct SnapshotResponse {
     pub done: bool,
 }
 
+/// The leader's request to quiesce, with what the follower checks before it obeys:
+/// its log must end at `last_index` with an entry of `last_term` (so, by Log
+/// Matching, it equals the leader's log), and its commit index must then be
+/// `commit`. Otherwise it answers, and the leader resumes normal replication.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quiesce {
+    /// The leader's commit index (equal to `last_index`: the leader quiesces only
+    /// once everything is committed).
+    pub commit: LogIndex,
+    /// The index of the leader's last log entry.
+    pub last_index: LogIndex,
+    /// The term of the leader's last log entry.
+    pub last_term: Term,
+    /// The leader's last heartbeat round: a heartbeat of this round or older that
+    /// arrives late (overtaken by this message) tells the quiesced follower nothing
+    /// new and does not wake it.
+    pub read_round: u64,
+}
+
 /// A read forwarded by a follower.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadIndexRequest {
@@ -190,7 +213,7 @@ impl MessageBody {
     /// Every message type's name, in the order of the variants: what
     /// [`kind`](Self::kind) answers, and the names the JSON envelope and the JSON-RPC
     /// methods accept.
-    pub const KINDS: [&'static str; 11] = [
+    pub const KINDS: [&'static str; 12] = [
         "RequestVote",
         "RequestVoteResponse",
         "AppendEntries",
@@ -202,6 +225,7 @@ impl MessageBody {
         "TimeoutNow",
         "ReadIndex",
         "ReadIndexResponse",
+        "Quiesce",
     ];
 
     /// The message type's name ([`KINDS`](Self::KINDS)), as used in logs and the JSON
@@ -219,6 +243,7 @@ impl MessageBody {
             MessageBody::TimeoutNow => 8,
             MessageBody::ReadIndex(_) => 9,
             MessageBody::ReadIndexResponse(_) => 10,
+            MessageBody::Quiesce(_) => 11,
         };
         Self::KINDS[i]
     }
@@ -282,6 +307,11 @@ impl fmt::Display for Message {
             MessageBody::TimeoutNow => Ok(()),
             MessageBody::ReadIndex(r) => write!(f, " ctx[{}B]", r.context.len()),
             MessageBody::ReadIndexResponse(r) => write!(f, " ctx[{}B] index={}", r.context.len(), r.index),
+            MessageBody::Quiesce(q) => write!(
+                f,
+                " commit={} last={}/{} round={}",
+                q.commit, q.last_index, q.last_term, q.read_round
+            ),
         }
     }
 }

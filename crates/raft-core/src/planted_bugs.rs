@@ -42,4 +42,9 @@ pub struct PlantedBugs {
     /// acknowledged (breaks the rule that a reply promises durable state: Leader
     /// Completeness).
     pub ack_before_persist: bool,
+    /// With [`crate::Config::quiesce`] and lease reads: keep the leader's lease when it
+    /// quiesces and when it wakes, so after a quiescence (during which its ticks did
+    /// not count) it serves lease reads on acknowledgements that may be long stale
+    /// (breaks linearizable reads).
+    pub keep_lease_across_quiescence: bool,
 }

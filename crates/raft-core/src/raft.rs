@@ -67,6 +67,14 @@ pub(crate) struct Raft<S> {
     /// The tick this node's term last changed: the longer ago, the higher the terms it
     /// accepts (`bounds::term_limit`).
     pub(crate) term_start_tick: u64,
+    /// With `Config::quiesce`: the node is quiesced, its timers stopped until an
+    /// input wakes it (`quiesce.rs`).
+    pub(crate) quiesced: bool,
+    /// The `Quiesce` this node obeyed while it is quiesced as a follower: late
+    /// messages it already covers do not wake the node.
+    pub(crate) quiesced_at: Option<crate::message::Quiesce>,
+    /// The leader's count of awake ticks in a row its group was idle.
+    pub(crate) idle_ticks: u64,
 }
 
 impl<S: Storage> Raft<S> {
@@ -100,6 +108,9 @@ impl<S: Storage> Raft<S> {
                 0
             },
             term_start_tick: 0,
+            quiesced: false,
+            quiesced_at: None,
+            idle_ticks: 0,
             cfg,
         };
         r.refresh_membership();
@@ -121,6 +132,7 @@ impl<S: Storage> Raft<S> {
             role: self.role,
             leader: self.leader.clone(),
             term: self.term,
+            quiesced: self.quiesced,
         }
     }
 
@@ -179,6 +191,9 @@ impl<S: Storage> Raft<S> {
         }
         self.leader = None;
         self.leader_state = None;
+        self.quiesced = false;
+        self.quiesced_at = None;
+        self.idle_ticks = 0;
         self.election_elapsed = 0;
         self.randomized_election_timeout = self.rng.range(self.cfg.election_tick, 2 * self.cfg.election_tick);
         self.tracker.votes.clear();

@@ -58,6 +58,7 @@ impl<S: Storage> RawNode<S> {
 
     /// Campaigns now instead of waiting for the election timeout.
     pub fn campaign(&mut self) {
+        self.raft.wake();
         let pre = self.raft.cfg.pre_vote;
         if self.raft.role != Role::Leader {
             self.raft.campaign(pre, false);
@@ -68,11 +69,13 @@ impl<S: Storage> RawNode<S> {
     /// `(term, index)` returned: it was applied as proposed if the entry applied at that
     /// index has that term. Elsewhere: `Error::NotLeader` with a hint.
     pub fn propose(&mut self, command: Bytes) -> Result<(Term, LogIndex)> {
+        self.raft.wake();
         self.raft.propose(vec![command])
     }
 
     /// Proposes several commands at once; returns the term and the index of the last.
     pub fn propose_batch(&mut self, commands: Vec<Bytes>) -> Result<(Term, LogIndex)> {
+        self.raft.wake();
         self.raft.propose(commands)
     }
 
@@ -80,6 +83,7 @@ impl<S: Storage> RawNode<S> {
     /// the same `context` in a later Ready (if leadership is lost meanwhile, never: the
     /// caller retries after a timeout).
     pub fn read_index(&mut self, context: Bytes) -> Result<()> {
+        self.raft.wake();
         self.raft.read_index(context)
     }
 
@@ -88,6 +92,7 @@ impl<S: Storage> RawNode<S> {
     /// changes take one entry. Returns the term and index of the configuration entry.
     /// Refused while another change is in flight.
     pub fn propose_membership_change(&mut self, changes: &[MembershipChange]) -> Result<(Term, LogIndex)> {
+        self.raft.wake();
         self.raft.propose_membership_change(changes)
     }
 
@@ -112,7 +117,26 @@ impl<S: Storage> RawNode<S> {
     /// Hands leadership to `to`: the leader brings it up to date and then tells it to
     /// campaign at once. Proposals are refused until the transfer ends.
     pub fn transfer_leader(&mut self, to: NodeId) -> Result<()> {
+        self.raft.wake();
         self.raft.transfer_leader(to)
+    }
+
+    /// With [`Config::quiesce`]: leaves quiescence, for a host that suspects the
+    /// leader (or, on the leader, a follower) is gone because it has not heard that
+    /// node's liveness beat for an election timeout. A follower restarts its election
+    /// timer (it campaigns after a randomized election timeout unless a leader speaks
+    /// up); a leader heartbeats at once and starts a new check-quorum window. A no-op
+    /// on a node that is not quiesced. Proposals, reads, membership changes,
+    /// transfers, `campaign` and every message but `Quiesce` wake the node too.
+    pub fn wake(&mut self) {
+        self.raft.wake();
+    }
+
+    /// Whether the node is quiesced ([`Config::quiesce`]): its `tick` does nothing
+    /// until it wakes, so the host may stop ticking it. Every change also shows in
+    /// [`crate::SoftState::quiesced`] of the next Ready.
+    pub fn is_quiesced(&self) -> bool {
+        self.raft.quiesced
     }
 
     /// Whether [`RawNode::ready`] has anything to hand out.

@@ -66,6 +66,12 @@ impl ReadOnly {
         self.sent_at.iter().find(|(r, _)| *r == round).map(|(_, t)| *t)
     }
 
+    /// Forgets when the recent rounds were sent, so that no lease counts on them
+    /// (quiescence: a quiesced node's ticks do not count time).
+    pub(crate) fn forget_round_times(&mut self) {
+        self.sent_at.clear();
+    }
+
     pub(crate) fn push_ready(&mut self, context: Bytes, index: LogIndex) {
         self.ready.push(ReadState { context, index });
     }

@@ -57,10 +57,11 @@ impl fmt::Display for Ready {
         let mut parts = Vec::new();
         if let Some(s) = &self.soft_state {
             parts.push(format!(
-                "{} t{} leader={:?}",
+                "{} t{} leader={:?}{}",
                 s.role,
                 s.term,
-                s.leader.as_ref().map(|l| l.as_str())
+                s.leader.as_ref().map(|l| l.as_str()),
+                if s.quiesced { " quiesced" } else { "" }
             ));
         }
         if let Some(h) = &self.hard_state {

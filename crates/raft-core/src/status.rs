@@ -32,6 +32,8 @@ pub struct Status {
     pub vote: Option<NodeId>,
     /// The known leader.
     pub leader: Option<NodeId>,
+    /// Quiesced ([`crate::Config::quiesce`]): the node's timers are stopped.
+    pub quiesced: bool,
     /// The commit index.
     pub commit: LogIndex,
     /// The applied index.
@@ -70,6 +72,7 @@ impl Status {
             term: r.term,
             vote: r.vote.clone(),
             leader: r.leader.clone(),
+            quiesced: r.quiesced,
             commit: r.log.committed,
             applied: r.log.applied,
             first_index: r.log.first_index(),
@@ -95,6 +98,9 @@ pub(crate) fn describe<S: Storage>(r: &Raft<S>) -> String {
         r.log.committed,
         r.log.applied
     );
+    if r.quiesced {
+        s.push_str(" quiesced");
+    }
     if let Some(leader) = &r.leader_state {
         s.push_str(&format!(" uncommitted={}B", leader.uncommitted.bytes()));
         for (id, p) in &leader.progress {

@@ -16,6 +16,10 @@ impl<S: Storage> Raft<S> {
     pub(crate) fn tick(&mut self) {
         debug_assert_eq!(self.leader_state.is_some(), self.role == Role::Leader);
         self.ticks += 1;
+        if self.quiesced {
+            // Quiescence: no timer runs and nothing is sent until an input wakes us.
+            return;
+        }
         match self.role {
             Role::Leader => self.tick_leader(),
             _ => self.tick_election(),
@@ -41,6 +45,12 @@ impl<S: Storage> Raft<S> {
         if let Err(reason) = bounds::check_message(&m, self.term_limit()) {
             warn!(id = %self.id, msg = %m, %reason, "refusing a message");
             return Err(Error::Refused { from: m.from, reason });
+        }
+        // Any message of the group wakes a quiesced node, except the request to
+        // quiesce itself (which re-checks whether the node may stay quiesced) and
+        // late messages that tell it nothing new (`quiesce.rs`).
+        if self.quiesced && !self.stays_quiesced_on(&m) {
+            self.wake();
         }
         if m.term > self.term {
             if !self.step_higher_term(&m) {
@@ -96,7 +106,10 @@ impl<S: Storage> Raft<S> {
                 pre_vote: true,
                 granted: true,
             }) => {}
-            MessageBody::AppendEntries(_) | MessageBody::Heartbeat(_) | MessageBody::InstallSnapshot(_) => {
+            MessageBody::AppendEntries(_)
+            | MessageBody::Heartbeat(_)
+            | MessageBody::InstallSnapshot(_)
+            | MessageBody::Quiesce(_) => {
                 self.become_follower(m.term, Some(m.from.clone()));
             }
             _ => self.become_follower(m.term, None),
@@ -107,7 +120,10 @@ impl<S: Storage> Raft<S> {
     /// A message from an older term.
     fn step_lower_term(&mut self, m: Message) {
         match m.body {
-            MessageBody::AppendEntries(_) | MessageBody::Heartbeat(_) | MessageBody::InstallSnapshot(_)
+            MessageBody::AppendEntries(_)
+            | MessageBody::Heartbeat(_)
+            | MessageBody::InstallSnapshot(_)
+            | MessageBody::Quiesce(_)
                 if self.cfg.check_quorum || self.cfg.pre_vote || !self.promotable() =>
             {
                 // A stale leader that cannot hear the new leader would otherwise never
@@ -150,6 +166,12 @@ impl<S: Storage> Raft<S> {
                 self.leader = Some(from.clone());
                 self.handle_snapshot(from, s);
             }
+            MessageBody::Quiesce(q) => {
+                // Only the leader of this term sends it: it counts as hearing from it.
+                self.election_elapsed = 0;
+                self.leader = Some(from.clone());
+                self.handle_quiesce(from, q);
+            }
             MessageBody::TimeoutNow => {
                 if self.promotable() {
                     info!(id = %self.id, term = self.term, "leadership transferred to us; campaigning");
@@ -164,7 +186,10 @@ impl<S: Storage> Raft<S> {
     fn step_candidate(&mut self, from: NodeId, term: Term, body: MessageBody) {
         match body {
             // §5.2: a leader of our term exists; return to follower and obey it.
-            MessageBody::AppendEntries(_) | MessageBody::Heartbeat(_) | MessageBody::InstallSnapshot(_) => {
+            MessageBody::AppendEntries(_)
+            | MessageBody::Heartbeat(_)
+            | MessageBody::InstallSnapshot(_)
+            | MessageBody::Quiesce(_) => {
                 self.become_follower(term, Some(from.clone()));
                 self.step_follower(from, body);
             }

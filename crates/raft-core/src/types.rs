@@ -187,4 +187,7 @@ pub struct SoftState {
     /// The current term (also in the hard state; repeated so an observer of role
     /// changes sees the term they happened in).
     pub term: Term,
+    /// With [`crate::Config::quiesce`]: the node is quiesced ([`crate::RawNode::is_quiesced`]),
+    /// so the host may stop ticking it until it wakes. Always false without it.
+    pub quiesced: bool,
 }

@@ -356,6 +356,12 @@ fn hostile_body() -> impl Strategy<Value = MessageBody> {
             context: Bytes::new(),
             index: i,
         })),
+        (n(), n(), n(), n()).prop_map(|(c, i, t, r)| MessageBody::Quiesce(Quiesce {
+            commit: c,
+            last_index: i,
+            last_term: t,
+            read_round: r,
+        })),
     ]
 }
 

@@ -42,12 +42,16 @@
 //!   leadership transfers, membership changes);
 //! - `scenario.rs`, `run.rs`: [`Scenario`] and [`Simulation`], the step loop and the
 //!   liveness phase;
+//! - `liveness.rs`: with [`Config::quiesce`](raft_core::Config::quiesce), the hosts'
+//!   node-level liveness beats and the rules by which a host wakes its quiesced
+//!   groups ([`LivenessStats`]), the model a multi-raft runtime copies;
 //! - `trace.rs`: the recent events printed with a failure.
 
 mod checker;
 mod client;
 mod cluster;
 mod faults;
+mod liveness;
 mod network;
 mod node;
 mod run;
@@ -60,6 +64,7 @@ pub use checker::{Checker, CheckerStats};
 pub use client::{Accepted, ClientRates};
 pub use cluster::{ClusterStats, SimCluster};
 pub use faults::{FaultRates, FaultStats};
+pub use liveness::LivenessStats;
 pub use network::{NetFaults, NetStats, Network, SendFate};
 pub use node::CrashPoint;
 pub use run::{Outcome, Simulation, Stats};

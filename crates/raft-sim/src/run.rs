@@ -11,6 +11,7 @@ use crate::checker::CheckerStats;
 use crate::client::{Accepted, Clients};
 use crate::cluster::{ClusterStats, SimCluster};
 use crate::faults::{self, FaultStats};
+use crate::liveness::LivenessStats;
 use crate::network::{NetFaults, NetStats};
 use crate::scenario::Scenario;
 use crate::shadow::Payload;
@@ -44,6 +45,9 @@ pub struct Stats {
     pub scenarios_with_membership_changes: u64,
     /// Scenarios in which at least one snapshot was installed on a follower.
     pub scenarios_with_snapshot_installs: u64,
+    /// With quiescing nodes: the hosts' liveness beats and wakes, and the time spent
+    /// quiesced.
+    pub liveness: LivenessStats,
 }
 
 impl Stats {
@@ -87,6 +91,7 @@ impl Stats {
         self.pending_lost += o.pending_lost;
         self.scenarios_with_membership_changes += o.scenarios_with_membership_changes;
         self.scenarios_with_snapshot_installs += o.scenarios_with_snapshot_installs;
+        self.liveness.merge(&o.liveness);
     }
 }
 
@@ -134,7 +139,17 @@ impl fmt::Display for Stats {
             self.scenarios,
             self.scenarios_with_snapshot_installs,
             self.scenarios
-        )
+        )?;
+        let l = &self.liveness;
+        if l.beats_sent > 0 {
+            write!(
+                f,
+                "; quiescence: {} node-ticks quiesced, {} follower and {} leader wakes by the hosts, \
+                 {} liveness beats sent ({} delivered)",
+                l.quiesced_node_ticks, l.follower_wakes, l.leader_wakes, l.beats_sent, l.beats_delivered
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -210,6 +225,7 @@ impl Simulation {
             pending_lost: self.pending.1,
             scenarios_with_membership_changes: u64::from(self.cluster.stats().membership_changes > 0),
             scenarios_with_snapshot_installs: u64::from(self.cluster.stats().snapshots_installed > 0),
+            liveness: self.cluster.liveness_stats().unwrap_or_default(),
         }
     }
 

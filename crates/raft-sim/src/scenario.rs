@@ -32,6 +32,9 @@ pub struct RaftKnobs {
     pub snapshot_chunk_bytes: u64,
     /// [`Config::read_lease_ticks`] (only with check-quorum).
     pub read_lease_ticks: Option<u64>,
+    /// [`Config::quiesce`]: idle groups quiesce, and the hosts' liveness beats wake
+    /// them (`liveness.rs`). Never drawn by [`Scenario::random`]; tests turn it on.
+    pub quiesce: bool,
 }
 
 impl fmt::Display for RaftKnobs {
@@ -39,7 +42,7 @@ impl fmt::Display for RaftKnobs {
         write!(
             f,
             "election={}t heartbeat={}t pre_vote={} check_quorum={} entries/msg<={} inflight<={} \
-             snapshot_chunk={}B lease={:?}",
+             snapshot_chunk={}B lease={:?} quiesce={}",
             self.election_tick,
             self.heartbeat_tick,
             self.pre_vote,
@@ -47,7 +50,8 @@ impl fmt::Display for RaftKnobs {
             self.max_entries_per_msg,
             self.max_inflight_msgs,
             self.snapshot_chunk_bytes,
-            self.read_lease_ticks
+            self.read_lease_ticks,
+            self.quiesce
         )
     }
 }
@@ -104,6 +108,7 @@ impl Scenario {
             max_inflight_msgs: r.range(1, 9) as usize,
             snapshot_chunk_bytes: [8, 40, 1 << 20][r.below(3)],
             read_lease_ticks: None,
+            quiesce: false,
         };
         let net = NetFaults {
             drop_per_mille: [0, 5, 20, 50, 150][r.below(5)],
@@ -177,6 +182,7 @@ impl Scenario {
         c.max_inflight_msgs = self.raft.max_inflight_msgs;
         c.snapshot_chunk_bytes = self.raft.snapshot_chunk_bytes;
         c.read_lease_ticks = self.raft.read_lease_ticks;
+        c.quiesce = self.raft.quiesce;
         if self.buggy_nodes.contains(&i) {
             c.bugs = self.bugs;
         }

@@ -74,6 +74,12 @@ fn all_kinds() -> Vec<MessageBody> {
             context: Bytes::from_static(b"c"),
             index: 3,
         }),
+        MessageBody::Quiesce(Quiesce {
+            commit: 3,
+            last_index: 3,
+            last_term: 2,
+            read_round: 9,
+        }),
     ]
 }
 

@@ -117,6 +117,10 @@ pub fn message(m: &Message) -> String {
         MessageBody::ReadIndexResponse(r) => {
             format!("ctx={:?} index={}", String::from_utf8_lossy(&r.context), r.index)
         }
+        MessageBody::Quiesce(q) => format!(
+            "commit={} last={}@t{} round={}",
+            q.commit, q.last_index, q.last_term, q.read_round
+        ),
     };
     if tail.is_empty() {
         head
@@ -186,6 +190,10 @@ impl Env {
             "add-nodes" => self.add_nodes(c),
             "campaign" => {
                 self.node(Self::one_id(c)?)?.campaign();
+                Ok(())
+            }
+            "wake" => {
+                self.node(Self::one_id(c)?)?.wake();
                 Ok(())
             }
             "propose" => {
@@ -296,7 +304,7 @@ impl Env {
 
     fn add_nodes(&mut self, c: &TestCase) -> Result<(), String> {
         let [n] = c.positional()[..] else {
-            return Err("add-nodes N [voters=(…)] [learners=(…)] [pre-vote=…] [check-quorum=…]".into());
+            return Err("add-nodes N [voters=(…)] [learners=(…)] [pre-vote=…] [check-quorum=…] [quiesce=…]".into());
         };
         let n: usize = n.parse().map_err(|_| format!("add-nodes {n}: not a number"))?;
         let start = self.nodes.len() + 1;
@@ -311,6 +319,7 @@ impl Env {
         }
         let pre_vote = bool_arg(c, "pre-vote", true)?;
         let check_quorum = bool_arg(c, "check-quorum", true)?;
+        let quiesce = bool_arg(c, "quiesce", false)?;
         let max_entries = match c.vals("max-entries-per-msg") {
             None => None,
             Some([v]) => Some(v.parse::<usize>().map_err(|_| format!("max-entries-per-msg={v}"))?),
@@ -322,6 +331,7 @@ impl Env {
             cfg.heartbeat_tick = HEARTBEAT_TICK;
             cfg.pre_vote = pre_vote;
             cfg.check_quorum = check_quorum;
+            cfg.quiesce = quiesce;
             cfg.seed = (start + i) as u64;
             if let Some(n) = max_entries {
                 cfg.max_entries_per_msg = n;
@@ -363,7 +373,8 @@ impl Env {
         let _ = writeln!(out, "> {id} ready");
         if let Some(ss) = &rd.soft_state {
             let leader = ss.leader.as_ref().map_or("none".to_string(), |l| l.to_string());
-            let _ = writeln!(out, "  {} term={} leader={leader}", ss.role, ss.term);
+            let quiesced = if ss.quiesced { " quiesced" } else { "" };
+            let _ = writeln!(out, "  {} term={} leader={leader}{quiesced}", ss.role, ss.term);
         }
         if let Some(hs) = &rd.hard_state {
             let vote = hs.vote.as_ref().map_or("none".to_string(), |v| v.to_string());
@@ -457,8 +468,14 @@ impl Env {
         let vote = st.vote.as_ref().map_or("none".to_string(), |l| l.to_string());
         let _ = writeln!(
             out,
-            "{id}: {} term={} vote={vote} leader={leader} commit={} applied={} log={}..={}",
-            st.role, st.term, st.commit, st.applied, st.first_index, st.last_index
+            "{id}: {} term={} vote={vote} leader={leader} commit={} applied={} log={}..={}{}",
+            st.role,
+            st.term,
+            st.commit,
+            st.applied,
+            st.first_index,
+            st.last_index,
+            if st.quiesced { " quiesced" } else { "" }
         );
         let _ = writeln!(out, "  config {}", membership(&st.membership));
         if st.role == Role::Leader {

@@ -46,6 +46,9 @@ impl SimCluster {
             ));
         }
         self.stats.restarts += 1;
+        if let Some(live) = self.liveness.as_mut() {
+            live.restarted(i, self.now);
+        }
         self.trace.record(self.now, || format!("{} RESTART", self.ids[i]));
         if let Some(raw) = self.nodes[i].raw() {
             self.checker.on_restart(i, raw)?;

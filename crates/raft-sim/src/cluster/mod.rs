@@ -9,6 +9,7 @@ mod inputs;
 use raft_core::{Config, LogIndex, MemStorage, Membership, Message, MessageBody, NodeId, RawNode, Role};
 
 use crate::checker::Checker;
+use crate::liveness::{Liveness, LivenessStats};
 use crate::network::{NetFaults, NetStats, Network, SendFate};
 use crate::node::SimNode;
 use crate::trace::Trace;
@@ -68,6 +69,9 @@ pub struct SimCluster {
     unreachable: Vec<(usize, usize, bool)>,
     /// The longest a write takes to complete, in steps (0: within the Ready).
     max_persist_delay: u64,
+    /// The hosts' node-level liveness beats, when the nodes quiesce
+    /// (`Config::quiesce`): see `liveness.rs`.
+    liveness: Option<Liveness>,
 }
 
 impl SimCluster {
@@ -86,7 +90,7 @@ impl SimCluster {
         let mut rng = Rng::new(seed);
         let ids: Vec<NodeId> = (1..=n).map(|i| NodeId::new(format!("n{i}"))).collect();
         let membership = Membership::with_voters(ids.iter().take(voters).cloned());
-        let mut nodes = Vec::with_capacity(n);
+        let mut nodes: Vec<SimNode> = Vec::with_capacity(n);
         for (i, id) in ids.iter().enumerate() {
             let mut c = config(i);
             c.id = id.clone();
@@ -98,7 +102,9 @@ impl SimCluster {
             };
             nodes.push(SimNode::new(c, MemStorage::new(initial))?);
         }
+        let liveness = nodes.iter().any(|s| s.config.quiesce).then(|| Liveness::new(n, seed));
         Ok(SimCluster {
+            liveness,
             ids,
             nodes,
             net: Network::new(n, faults, rng.next_u64()),
@@ -246,15 +252,69 @@ impl SimCluster {
                 self.restart(i)?;
             }
         }
+        self.beat_and_wake()?;
+        let hosts_stop_quiesced = self.liveness.is_some();
         for i in 0..self.len() {
             if self.nodes[i].is_running(self.now) {
                 if let Some(raw) = self.nodes[i].raw_mut() {
-                    raw.tick();
+                    // The host stops a quiesced group's ticker (the tick would be a
+                    // no-op anyway, but its lease clock must not run either).
+                    if !(hosts_stop_quiesced && raw.is_quiesced()) {
+                        raw.tick();
+                    }
                 }
                 self.drive(i)?;
             }
         }
         self.deliver_due()
+    }
+
+    /// With quiescing nodes: this tick's liveness beats, and the hosts' `wake` calls
+    /// they call for (`liveness.rs`).
+    fn beat_and_wake(&mut self) -> Result<(), Violation> {
+        let Some(live) = self.liveness.as_mut() else {
+            return Ok(());
+        };
+        let (now, nodes, net) = (self.now, &self.nodes, &self.net);
+        live.exchange(now, net.faults().drop_per_mille, |from, to| {
+            nodes[from].is_running(now) && nodes[to].is_running(now) && !net.is_cut(from, to)
+        });
+        for i in 0..self.nodes.len() {
+            if !self.nodes[i].is_running(now) {
+                continue;
+            }
+            let Some(raw) = self.nodes[i].raw() else { continue };
+            if raw.is_quiesced() {
+                if let Some(live) = self.liveness.as_mut() {
+                    live.stats.quiesced_node_ticks += 1;
+                }
+            }
+            let leader = raw.leader().and_then(|l| self.ids.iter().position(|x| x == l));
+            let election_tick = self.nodes[i].config.election_tick;
+            let Some(live) = self.liveness.as_mut() else { break };
+            let rule = live.rule_for(i, now, election_tick, leader);
+            let Some(rule) = rule.filter(|_| raw.is_quiesced()) else {
+                continue;
+            };
+            live.count(rule);
+            self.trace
+                .record(now, || format!("{} host wakes its group ({rule:?})", self.ids[i]));
+            if let Some(raw) = self.nodes[i].raw_mut() {
+                raw.wake();
+            }
+            self.drive(i)?;
+        }
+        Ok(())
+    }
+
+    /// What the hosts' liveness beats did (`None` unless the nodes quiesce).
+    pub fn liveness_stats(&self) -> Option<LivenessStats> {
+        self.liveness.as_ref().map(|l| l.stats)
+    }
+
+    /// Whether node `i` is up and quiesced.
+    pub fn is_quiesced(&self, i: usize) -> bool {
+        self.node(i).is_some_and(|r| r.is_quiesced())
     }
 
     fn deliver_due(&mut self) -> Result<(), Violation> {
