@@ -7,10 +7,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use raft_core::{
     Entry, HardState, InitialState, LogIndex, Snapshot, SnapshotInfo, SnapshotMeta, Storage, StorageError, Term,
-    MAX_INDEX,
 };
 use tracing::{debug, info};
 
+use crate::append_rules::entries_to_append;
 use crate::cache::EntryCache;
 use crate::error::Error;
 use crate::log_store::LogStore;
@@ -176,48 +176,11 @@ impl FileStorage {
 
     fn append_inner(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
         self.check_writable()?;
-        let snap_index = self.state.snapshot.index;
-        let Some(skip) = entries.iter().position(|e| e.index > snap_index) else {
+        let last = self.last_index_inner();
+        let entries = entries_to_append(entries, self.state.snapshot.index, last, |i| self.term(i).ok())?;
+        let Some(start) = entries.first().map(|e| e.index) else {
             return Ok(());
         };
-        let entries = &entries[skip..];
-        // Refuse here what recovery would refuse, so that no append can leave a
-        // directory that does not open again. Nothing is written, nothing poisoned.
-        if let Some(e) = entries.iter().find(|e| e.index > MAX_INDEX) {
-            return Err(Error::IndexBeyondLimit {
-                index: e.index,
-                limit: MAX_INDEX,
-            }
-            .into());
-        }
-        for w in entries.windows(2) {
-            // Both indexes are at most MAX_INDEX: `+ 1` cannot overflow.
-            if w[1].index != w[0].index + 1 {
-                return Err(Error::NotConsecutive {
-                    expected: w[0].index + 1,
-                    found: w[1].index,
-                }
-                .into());
-            }
-        }
-        let start = entries[0].index;
-        if start > self.last_index_inner() + 1 {
-            return Err(StorageError::Unavailable(start));
-        }
-        // start > snapshot index >= 0. Raft's terms never go down along a log: the
-        // entry before `start` stays, and a leader's entries after it have its term or later.
-        let mut previous = self.term(start - 1).unwrap_or(0);
-        for e in entries {
-            if e.term < previous || e.term == 0 {
-                return Err(Error::TermGoesDown {
-                    index: e.index,
-                    term: e.term,
-                    previous: previous.max(1),
-                }
-                .into());
-            }
-            previous = e.term;
-        }
         self.cache.truncate_from(start);
         if let Err(e) = self.wal.append(entries) {
             // Too large an entry is refused before anything is written.

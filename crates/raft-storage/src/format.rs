@@ -38,6 +38,8 @@ pub(crate) enum FileKind {
     State,
     /// A snapshot file; base is the snapshot's index.
     Snapshot,
+    /// A segment of a [`crate::MultiLog`]; base is its sequence number.
+    MultiSegment,
 }
 
 impl FileKind {
@@ -46,6 +48,7 @@ impl FileKind {
             FileKind::Segment => *b"ERAFTLOG",
             FileKind::State => *b"ERAFTSTA",
             FileKind::Snapshot => *b"ERAFTSNP",
+            FileKind::MultiSegment => *b"ERAFTMLG",
         }
     }
 
@@ -53,7 +56,7 @@ impl FileKind {
     pub(crate) fn newest_version(self) -> u32 {
         match self {
             FileKind::Snapshot => SNAPSHOT_FORMAT_VERSION,
-            FileKind::Segment | FileKind::State => FORMAT_VERSION,
+            FileKind::Segment | FileKind::State | FileKind::MultiSegment => FORMAT_VERSION,
         }
     }
 }

@@ -38,6 +38,7 @@
 #![doc = include_str!("../../../docs/storage.md")]
 #![warn(missing_docs, unreachable_pub)]
 
+mod append_rules;
 pub mod backup;
 mod cache;
 pub mod contract;
@@ -45,8 +46,10 @@ mod error;
 mod file_storage;
 mod format;
 mod log_store;
+mod multi_log;
 mod names;
 mod options;
+mod record_scan;
 mod recovery;
 mod segment;
 mod snapshot_file;
@@ -59,6 +62,7 @@ mod whole_file;
 
 pub use error::{Corruption, Error, REPAIR_HINT};
 pub use file_storage::{FileStorage, Stats};
-pub use log_store::{ChunkSource, LogStore};
+pub use multi_log::{GroupLog, MultiLog, MultiLogStats};
+pub use log_store::{ChunkSource, LogStore, SyncDomain};
 pub use options::{Durability, Options, MIN_SEGMENT_SIZE};
 pub use snapshot_sink::{SnapshotSink, StagedSnapshot};
