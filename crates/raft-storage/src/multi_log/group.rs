@@ -160,7 +160,10 @@ impl GroupLog {
             let old = &g.meta.snapshot;
             if index < old.index {
                 debug!(group = self.id, index, current = old.index, "ignoring a snapshot older than the current one");
-                return Ok(());
+                drop(g);
+                // Whatever was written before (this group's creation) is durable on return.
+                let r = inner.sync_locked(&mut wal);
+                return inner.poison_on_err(&mut wal, r);
             }
             let keep = g.term(index) == Some(term);
             if !keep {

@@ -164,8 +164,9 @@ impl MultiLog {
         &self.inner.dir
     }
 
-    /// The storage of group `id`, created (durably, with the options' initial
-    /// membership) if it does not exist. Handles of one group share its state.
+    /// The storage of group `id`, created (with the options' initial membership) if it
+    /// does not exist; a creation is durable with the next sync (of any group), so that
+    /// creating many groups costs one `fdatasync`. Handles of one group share its state.
     ///
     /// # Errors
     /// The creation's write failed; [`Error::Poisoned`] after an earlier failure.
@@ -185,9 +186,7 @@ impl MultiLog {
             ..GroupMeta::default()
         };
         let (buf, _) = encode(&RecordRef::Group(&meta), &inner.dir)?;
-        let r = inner
-            .write_records(&mut wal, &buf, &[0, buf.len()], |_, _| {})
-            .and_then(|()| inner.sync_locked(&mut wal));
+        let r = inner.write_records(&mut wal, &buf, &[0, buf.len()], |_, _| {});
         inner.poison_on_err(&mut wal, r)?;
         let g = Arc::new(Mutex::new(GroupState::new(meta)));
         inner.lock_groups().insert(id, g.clone());

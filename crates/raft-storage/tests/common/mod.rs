@@ -4,6 +4,7 @@
 pub mod craft;
 pub mod disk_log;
 pub mod model;
+pub mod multi;
 pub mod sim_vfs;
 pub mod steps;
 
