@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use raft_core::MAX_INDEX;
+use raft_core::{LogIndex, MAX_INDEX};
 use tracing::{debug, info, warn};
 
 use super::record::{self, parse_group_snapshot_name, parse_segment_name, segment_name, GroupMeta, Record};
@@ -63,10 +63,44 @@ pub(crate) fn refuse_foreign(vfs: &dyn Vfs, dir: &Path) -> Result<(), Error> {
     crate::recovery::refuse_unknown(vfs, dir, is_ours)
 }
 
+/// A group during replay: its entries may have holes until the end (an entry in a
+/// segment deleted since was overwritten or compacted by a later record), so they are
+/// kept by index, in memory proportional to the records, whatever their indexes.
+struct ReplayGroup {
+    meta: GroupMeta,
+    entries: BTreeMap<LogIndex, Loc>,
+}
+
+impl ReplayGroup {
+    fn new(meta: GroupMeta) -> Self {
+        ReplayGroup {
+            meta,
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// Entry `index` replaces the entries from `index` on.
+    fn put(&mut self, index: LogIndex, loc: Loc) {
+        self.entries.split_off(&index);
+        self.entries.insert(index, loc);
+    }
+
+    /// Keeps only the entries in `after + 1 ..= last`.
+    fn bound(&mut self, after: LogIndex, last: LogIndex) {
+        if let Some(end) = last.checked_add(1) {
+            self.entries.split_off(&end);
+        }
+        self.entries = match after.checked_add(1) {
+            Some(start) => self.entries.split_off(&start),
+            None => BTreeMap::new(),
+        };
+    }
+}
+
 /// The replay's state across segments.
 #[derive(Default)]
 struct Replay {
-    groups: BTreeMap<u64, GroupState>,
+    groups: BTreeMap<u64, ReplayGroup>,
     /// The newest checkpoint's segment and the older segments it lists, minus those
     /// `Dropped` since.
     checkpoint: Option<u64>,
@@ -96,7 +130,7 @@ impl Replay {
             (true, Record::Checkpoint { segments, groups }) => {
                 let mut old = std::mem::take(&mut self.groups);
                 for meta in groups {
-                    let mut g = old.remove(&meta.group).unwrap_or_else(|| GroupState::new(meta.clone()));
+                    let mut g = old.remove(&meta.group).unwrap_or_else(|| ReplayGroup::new(meta.clone()));
                     set_meta(&mut g, meta)?;
                     self.groups.insert(g.meta.group, g);
                 }
@@ -107,7 +141,7 @@ impl Replay {
             (false, Record::Checkpoint { .. } | Record::Entry { .. }) => return Err(Corruption::Undecodable),
             (false, Record::Group(meta)) => {
                 let id = meta.group;
-                let g = self.groups.entry(id).or_insert_with(|| GroupState::new(meta.clone()));
+                let g = self.groups.entry(id).or_insert_with(|| ReplayGroup::new(meta.clone()));
                 set_meta(g, meta)?;
             }
             (false, Record::HardState { group, hard_state }) => {
@@ -128,7 +162,7 @@ impl Replay {
 }
 
 /// Sets a group's meta from a record and keeps only the entries it covers.
-fn set_meta(g: &mut GroupState, meta: GroupMeta) -> Result<(), Corruption> {
+fn set_meta(g: &mut ReplayGroup, meta: GroupMeta) -> Result<(), Corruption> {
     let (index, term) = (meta.snapshot.index, meta.snapshot.term);
     if is_impossible_snapshot(index, term) || meta.last_index < index || meta.last_index > MAX_INDEX {
         return Err(Corruption::ImpossibleSnapshot { index, term });
@@ -246,40 +280,41 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
     }
 
     // Groups: entries right after the snapshot, terms that never go down, commit in range.
-    for (&id, g) in &mut replay.groups {
-        let snap = g.meta.snapshot.clone();
-        g.bound(snap.index, MAX_INDEX);
-        if let Some(loc) = g.log.front() {
-            let at = |loc: &Loc| (dir.join(segment_name(loc.seq)), loc.offset);
-            if g.first != snap.index + 1 {
-                let (path, offset) = at(loc);
+    let mut groups = BTreeMap::new();
+    for (id, mut r) in std::mem::take(&mut replay.groups) {
+        let snap = r.meta.snapshot.clone();
+        r.bound(snap.index, MAX_INDEX);
+        let mut g = GroupState::new(r.meta);
+        let mut previous = snap.term;
+        for (index, loc) in r.entries {
+            let (path, offset) = (dir.join(segment_name(loc.seq)), loc.offset);
+            // Indexes are at most MAX_INDEX (checked when read): no overflow.
+            let expected = snap.index + 1 + g.log.len() as u64;
+            if index != expected {
                 return Err(Error::GroupLogHole {
                     path,
                     offset,
                     group: id,
-                    expected: snap.index + 1,
-                    found: g.first,
+                    expected,
+                    found: index,
                 });
             }
-            let mut previous = snap.term;
-            for (i, loc) in g.log.iter().enumerate() {
-                let (path, offset) = at(loc);
-                if !files.contains_key(&loc.seq) {
-                    return Err(Error::MissingLogFile { path });
-                }
-                if loc.term < previous {
-                    return Err(Error::Corrupt {
-                        path,
-                        offset,
-                        kind: Corruption::TermGoesDown {
-                            index: g.first + i as u64,
-                            term: loc.term,
-                            previous,
-                        },
-                    });
-                }
-                previous = loc.term;
+            if !files.contains_key(&loc.seq) {
+                return Err(Error::MissingLogFile { path });
             }
+            if loc.term < previous {
+                return Err(Error::Corrupt {
+                    path,
+                    offset,
+                    kind: Corruption::TermGoesDown {
+                        index,
+                        term: loc.term,
+                        previous,
+                    },
+                });
+            }
+            previous = loc.term;
+            g.log.push_back(loc);
         }
         let last_index = g.last_index();
         if g.meta.hard_state.commit > last_index {
@@ -299,10 +334,10 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
             let name = record::group_snapshot_name(id, snap.index, snap.term);
             read_snapshot(&**vfs, &dir.join(name), &snap, false)?;
         }
+        groups.insert(id, g);
     }
     for ((group, index, term), path) in snapshots {
-        let current = replay
-            .groups
+        let current = groups
             .get(&group)
             .is_some_and(|g| g.meta.snapshot_file && (g.meta.snapshot.index, g.meta.snapshot.term) == (index, term));
         if !current {
@@ -316,7 +351,7 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
     }
     info!(
         dir = %dir.display(),
-        groups = replay.groups.len(),
+        groups = groups.len(),
         segments = files.len(),
         "opened multi-log"
     );
@@ -325,7 +360,7 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
         end,
         has_data,
         needs_segment,
-        groups: replay.groups,
+        groups,
         files,
     })
 }

@@ -77,18 +77,11 @@ impl GroupState {
         self.loc(index).map(|l| l.term)
     }
 
-    /// Entry `index` was written at `loc`: it replaces the entries from `index` on. An
-    /// index that does not continue the log starts it over (in recovery, the entries
-    /// before it were in segments deleted since, which only happens once they are
-    /// compacted; the final check finds a real hole).
+    /// Entry `index` (at most one past the last) was written at `loc`: it replaces the
+    /// entries from `index` on.
     pub(crate) fn put(&mut self, index: LogIndex, loc: Loc) {
-        let next = self.first.saturating_add(self.log.len() as u64);
-        if self.log.is_empty() || index < self.first || index > next {
-            self.log.clear();
-            self.first = index;
-        } else {
-            self.log.truncate((index - self.first) as usize);
-        }
+        debug_assert!(index >= self.first && index <= self.first + self.log.len() as u64);
+        self.log.truncate(index.saturating_sub(self.first) as usize);
         self.log.push_back(loc);
     }
 
@@ -144,8 +137,6 @@ mod tests {
         assert_eq!((g.first, g.last_index()), (1, 3));
         g.bound(1, 2);
         assert_eq!((g.first, g.log.len()), (2, 1));
-        g.put(9, loc(3)); // a gap starts over
-        assert_eq!((g.first, g.last_index()), (9, 9));
         g.bound(10, 20);
         assert_eq!((g.first, g.log.len()), (11, 0));
         let mut g = GroupState::new(GroupMeta::default());
