@@ -9,12 +9,12 @@ use crate::error::Error;
 /// The entries of an append that are after the snapshot at `snap_index`, checked
 /// against a log whose last index is `last_index` and whose terms `term` reads
 /// (`term(i)` for `snap_index <= i <= last_index`). Empty if all are behind the snapshot.
-pub(crate) fn entries_to_append<'a>(
-    entries: &'a [Entry],
+pub(crate) fn entries_to_append(
+    entries: &[Entry],
     snap_index: LogIndex,
     last_index: LogIndex,
     term: impl Fn(LogIndex) -> Option<Term>,
-) -> Result<&'a [Entry], StorageError> {
+) -> Result<&[Entry], StorageError> {
     let Some(skip) = entries.iter().position(|e| e.index > snap_index) else {
         return Ok(&[]);
     };

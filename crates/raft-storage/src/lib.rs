@@ -62,7 +62,7 @@ mod whole_file;
 
 pub use error::{Corruption, Error, REPAIR_HINT};
 pub use file_storage::{FileStorage, Stats};
-pub use multi_log::{GroupLog, MultiLog, MultiLogStats};
 pub use log_store::{ChunkSource, LogStore, SyncDomain};
+pub use multi_log::{GroupLog, MultiLog, MultiLogStats};
 pub use options::{Durability, Options, MIN_SEGMENT_SIZE};
 pub use snapshot_sink::{SnapshotSink, StagedSnapshot};

@@ -58,9 +58,15 @@ fn two_multi_logs_cannot_share_a_directory() {
 fn a_file_storage_directory_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     drop(common::open(dir.path(), &Options::default()));
-    let before: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let before: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     let err = MultiLog::open(dir.path(), Options::default()).unwrap_err();
     assert!(matches!(err, raft_storage::Error::ForeignFile { .. }), "{err:?}");
-    let after: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let after: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(before, after);
 }

@@ -75,7 +75,10 @@ fn workload() -> Vec<MOp> {
         on(1, Op::Snapshot(snapshot(9, 2))),
         on(3, Op::Snapshot(snapshot(15, 3))),
         on(4, Op::Append(entries(1..4, 1))),
-        MOp::Round(vec![(4, entries(4..6, 1), hs(1, 3)), (3, entries(17..19, 3), hs(3, 16))]),
+        MOp::Round(vec![
+            (4, entries(4..6, 1), hs(1, 3)),
+            (3, entries(17..19, 3), hs(3, 16)),
+        ]),
         on(1, Op::Reopen),
         on(4, Op::Append(entries(3..5, 2))),
     ]
@@ -107,8 +110,15 @@ fn check_every_crash_point(ops: &[MOp]) -> usize {
     let count = crashes.len();
     for crash in crashes {
         let k = ends.partition_point(|&end| end < crash.op);
-        let during = if k == 0 { "open".to_owned() } else { ops[k - 1].describe() };
-        let ctx = format!("crash ({}) after fs op {} during `{during}` (op {k})", crash.kind, crash.op);
+        let during = if k == 0 {
+            "open".to_owned()
+        } else {
+            ops[k - 1].describe()
+        };
+        let ctx = format!(
+            "crash ({}) after fs op {} during `{during}` (op {k})",
+            crash.kind, crash.op
+        );
         let vfs = SimVfs::from_image(&crash.files);
         let log = open(&vfs).unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
         let got = views(&log);
@@ -117,7 +127,8 @@ fn check_every_crash_point(ops: &[MOp]) -> usize {
         } else {
             (&states[k - 1], &states[k])
         };
-        let all: std::collections::BTreeSet<u64> = before.keys().chain(after.keys()).chain(got.keys()).copied().collect();
+        let all: std::collections::BTreeSet<u64> =
+            before.keys().chain(after.keys()).chain(got.keys()).copied().collect();
         for g in all {
             let allowed = if k == 0 {
                 vec![before.get(&g).cloned()]

@@ -14,7 +14,11 @@ use common::multi::group;
 use common::multi_disk::{write_multi_log, MultiDiskLog};
 use raft_storage::{Corruption, Error, MultiLog};
 
-fn reopen_damaged(log: &MultiDiskLog, path: &Path, damage: impl FnOnce(&Path)) -> (tempfile::TempDir, Result<MultiLog, Error>) {
+fn reopen_damaged(
+    log: &MultiDiskLog,
+    path: &Path,
+    damage: impl FnOnce(&Path),
+) -> (tempfile::TempDir, Result<MultiLog, Error>) {
     let copy = common::copy_dir(log.dir.path());
     damage(&copy.path().join(path.file_name().unwrap()));
     let r = MultiLog::open(copy.path(), log.options.clone());
@@ -41,7 +45,11 @@ fn flip(path: &Path, byte: u64, bit: u8) {
 fn expect_whole(log: &MultiDiskLog, store: &MultiLog, whole: impl Fn(usize) -> bool, what: &str) {
     assert_eq!(store.groups(), (0..log.groups).collect::<Vec<_>>(), "{what}");
     for g in 0..log.groups {
-        assert_eq!(view(&group(store, g)).entries, log.entries_of(g, &whole), "{what}: group {g}");
+        assert_eq!(
+            view(&group(store, g)).entries,
+            log.entries_of(g, &whole),
+            "{what}: group {g}"
+        );
     }
 }
 
@@ -57,7 +65,12 @@ fn a_cut_at_every_byte_of_the_newest_records_leaves_exactly_the_whole_records() 
         let (_copy, r) = reopen_damaged(&log, &last, |p| cut(p, len));
         let store = r.unwrap_or_else(|e| panic!("cut at {len}: {e}"));
         let rec = &log.records;
-        expect_whole(&log, &store, |k| rec[k].2 != last || (len >= 24 && rec[k].4 <= len), &format!("cut at {len}"));
+        expect_whole(
+            &log,
+            &store,
+            |k| rec[k].2 != last || (len >= 24 && rec[k].4 <= len),
+            &format!("cut at {len}"),
+        );
     }
 }
 
@@ -71,7 +84,12 @@ fn zeros_the_disk_never_wrote_at_the_tail_are_a_torn_write() {
         let (_copy, r) = reopen_damaged(&log, &last, |p| zero_from(p, at));
         let store = r.unwrap_or_else(|e| panic!("zeros from {at}: {e}"));
         let rec = &log.records;
-        expect_whole(&log, &store, |k| rec[k].2 != last || rec[k].4 <= at, &format!("zeros from {at}"));
+        expect_whole(
+            &log,
+            &store,
+            |k| rec[k].2 != last || rec[k].4 <= at,
+            &format!("zeros from {at}"),
+        );
     }
 }
 
@@ -104,8 +122,16 @@ fn every_bit_of_a_record_is_protected_in_every_position_of_the_log() {
     let checkpoint_end = log.records[first_in_last].3;
     let mut targets = vec![
         (log.records[10].2.clone(), log.records[10].3, log.records[10].4),
-        (log.records[first_in_last].2.clone(), log.records[first_in_last].3, log.records[first_in_last].4),
-        (last.clone(), log.records.last().unwrap().3, log.records.last().unwrap().4),
+        (
+            log.records[first_in_last].2.clone(),
+            log.records[first_in_last].3,
+            log.records[first_in_last].4,
+        ),
+        (
+            last.clone(),
+            log.records.last().unwrap().3,
+            log.records.last().unwrap().4,
+        ),
     ];
     // The newest segment's checkpoint (right after the file header) too.
     targets.push((last.clone(), 24, checkpoint_end.min(24 + 64)));
@@ -138,7 +164,8 @@ fn a_flipped_bit_in_a_file_header_is_refused() {
             flip(&target, byte, 3);
             let r = MultiLog::open(copy.path(), log.options.clone());
             assert!(
-                matches!(&r, Err(Error::Corrupt { path, offset: 0, .. }) if *path == target) || matches!(r, Err(Error::NewerFormat { .. })),
+                matches!(&r, Err(Error::Corrupt { path, offset: 0, .. }) if *path == target)
+                    || matches!(r, Err(Error::NewerFormat { .. })),
                 "{} byte {byte}: {r:?}",
                 target.display()
             );

@@ -51,7 +51,10 @@ fn segments_go_once_every_group_snapshots_past_them_and_state_survives() {
     }
     // Group 0's entries of each of the 10 rounds are in a segment of their own round.
     let pinned = log.stats().segments;
-    assert!((10..grown).contains(&pinned), "{pinned} of {grown}: group 0 still needs one segment per round");
+    assert!(
+        (10..grown).contains(&pinned),
+        "{pinned} of {grown}: group 0 still needs one segment per round"
+    );
     // Group 0 compacts half its log: the segments holding only its first half go.
     handles[0].save_snapshot(&snapshot(15, 1, 0)).unwrap();
     let half = log.stats().segments;
@@ -119,5 +122,8 @@ fn a_conflicting_snapshot_install_drops_the_groups_log_and_its_segments() {
     drop(log);
     let log = open(dir.path(), &options);
     let g = group(&log, 9);
-    assert_eq!((g.first_index().unwrap(), g.last_index().unwrap(), g.term(10).unwrap()), (11, 10, 3));
+    assert_eq!(
+        (g.first_index().unwrap(), g.last_index().unwrap(), g.term(10).unwrap()),
+        (11, 10, 3)
+    );
 }

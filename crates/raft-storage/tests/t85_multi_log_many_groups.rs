@@ -28,7 +28,8 @@ fn a_thousand_groups_reopen_with_all_their_state() {
     let opened = log.stats().syncs;
     for g in 0..GROUPS {
         let mut s = group(&log, g);
-        s.write_unsynced(&entries(1..4, 1 + g % 5), Some(&hard_state(g))).unwrap();
+        s.write_unsynced(&entries(1..4, 1 + g % 5), Some(&hard_state(g)))
+            .unwrap();
     }
     log.sync().unwrap();
     assert_eq!(log.stats().syncs, opened + 1, "one fdatasync for a thousand groups");
@@ -40,6 +41,10 @@ fn a_thousand_groups_reopen_with_all_their_state() {
         let s = group(&log, g);
         assert_eq!(s.initial_state().unwrap().hard_state, hard_state(g), "group {g}");
         assert_eq!((s.first_index().unwrap(), s.last_index().unwrap()), (1, 3), "group {g}");
-        assert_eq!(s.entries(1, 4, u64::MAX).unwrap(), entries(1..4, 1 + g % 5), "group {g}");
+        assert_eq!(
+            s.entries(1, 4, u64::MAX).unwrap(),
+            entries(1..4, 1 + g % 5),
+            "group {g}"
+        );
     }
 }

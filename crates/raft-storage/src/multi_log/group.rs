@@ -117,7 +117,15 @@ impl GroupLog {
             match kinds[k] {
                 Kind::Entry(i) => {
                     let e = &entries[i];
-                    g.put(e.index, Loc { seq, offset, len, term: e.term });
+                    g.put(
+                        e.index,
+                        Loc {
+                            seq,
+                            offset,
+                            len,
+                            term: e.term,
+                        },
+                    );
                 }
                 Kind::HardState => {
                     if let Some(hs) = hard_state {
@@ -159,7 +167,12 @@ impl GroupLog {
             self.check_live(&g)?;
             let old = &g.meta.snapshot;
             if index < old.index {
-                debug!(group = self.id, index, current = old.index, "ignoring a snapshot older than the current one");
+                debug!(
+                    group = self.id,
+                    index,
+                    current = old.index,
+                    "ignoring a snapshot older than the current one"
+                );
                 drop(g);
                 // Whatever was written before (this group's creation) is durable on return.
                 let r = inner.sync_locked(&mut wal);
@@ -219,7 +232,9 @@ impl GroupLog {
                 path: self.inner.dir.join(record::segment_name(loc.seq)),
             })?;
         let mut buf = vec![0u8; loc.len as usize];
-        seg.file.read_exact_at(&mut buf, loc.offset).map_err(Error::io("read", &seg.path))?;
+        seg.file
+            .read_exact_at(&mut buf, loc.offset)
+            .map_err(Error::io("read", &seg.path))?;
         let corrupt = |kind| Error::Corrupt {
             path: seg.path.clone(),
             offset: loc.offset,

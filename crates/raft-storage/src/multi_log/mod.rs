@@ -152,7 +152,9 @@ impl MultiLog {
             let mut wal = inner.lock_wal();
             if recovered.needs_segment {
                 // A fresh directory, or the newest segment was a torn write: start one.
-                let r = inner.create_segment(&mut wal, recovered.seq).and_then(|()| inner.sync_locked(&mut wal));
+                let r = inner
+                    .create_segment(&mut wal, recovered.seq)
+                    .and_then(|()| inner.sync_locked(&mut wal));
                 inner.poison_on_err(&mut wal, r)?;
             }
         }

@@ -38,7 +38,10 @@ pub(crate) enum RecordRef<'a> {
     Remove { group: u64 },
     /// The first record of every segment: every live group's state and the older
     /// segments that still hold live records.
-    Checkpoint { segments: &'a [u64], groups: &'a [GroupMeta] },
+    Checkpoint {
+        segments: &'a [u64],
+        groups: &'a [GroupMeta],
+    },
     /// Segments about to be deleted (none of their records is live).
     Dropped { segments: &'a [u64] },
 }
@@ -77,7 +80,9 @@ pub(crate) fn peek_entry(payload: &[u8]) -> Option<(u64, Term, LogIndex)> {
     if tag != ENTRY_TAG {
         return None;
     }
-    postcard::take_from_bytes::<(u64, Term, LogIndex)>(rest).ok().map(|(t, _)| t)
+    postcard::take_from_bytes::<(u64, Term, LogIndex)>(rest)
+        .ok()
+        .map(|(t, _)| t)
 }
 
 /// Decodes a record payload; `None` unless it decodes exactly.
@@ -138,7 +143,14 @@ mod tests {
             payload: EntryPayload::Command(Bytes::from_static(b"hi")),
         };
         let mut out = Vec::new();
-        push(&mut out, &RecordRef::Entry { group: 7, entry: &entry }).unwrap();
+        push(
+            &mut out,
+            &RecordRef::Entry {
+                group: 7,
+                entry: &entry,
+            },
+        )
+        .unwrap();
         // tag 0, group 7, then the entry as in a FileStorage segment
         assert_eq!(&out[RECORD_HEADER_LEN..], &[0, 7, 3, 0xac, 0x02, 1, 2, b'h', b'i']);
         assert_eq!(peek_entry(&out[RECORD_HEADER_LEN..]), Some((7, 3, 300)));
@@ -158,8 +170,14 @@ mod tests {
         assert_eq!(parse_segment_name(&segment_name(42)), Some(42));
         assert_eq!(parse_segment_name("00000000000000000042.wal"), None);
         let name = group_snapshot_name(9, 40, 2);
-        assert_eq!(name, "g00000000000000000009-snapshot-00000000000000000040-00000000000000000002.snap");
+        assert_eq!(
+            name,
+            "g00000000000000000009-snapshot-00000000000000000040-00000000000000000002.snap"
+        );
         assert_eq!(parse_group_snapshot_name(&name), Some((9, 40, 2)));
-        assert_eq!(parse_group_snapshot_name("snapshot-00000000000000000040-00000000000000000002.snap"), None);
+        assert_eq!(
+            parse_group_snapshot_name("snapshot-00000000000000000040-00000000000000000002.snap"),
+            None
+        );
     }
 }

@@ -130,7 +130,9 @@ impl Replay {
             (true, Record::Checkpoint { segments, groups }) => {
                 let mut old = std::mem::take(&mut self.groups);
                 for meta in groups {
-                    let mut g = old.remove(&meta.group).unwrap_or_else(|| ReplayGroup::new(meta.clone()));
+                    let mut g = old
+                        .remove(&meta.group)
+                        .unwrap_or_else(|| ReplayGroup::new(meta.clone()));
                     set_meta(&mut g, meta)?;
                     self.groups.insert(g.meta.group, g);
                 }
@@ -223,7 +225,13 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
         let torn = match scan_header(&mut r, FileKind::MultiSegment, is_last, &path)? {
             None => true,
             Some(base) if base != seq => {
-                return Err(corrupt(0, Corruption::NameMismatch { name: seq, header: base }));
+                return Err(corrupt(
+                    0,
+                    Corruption::NameMismatch {
+                        name: seq,
+                        header: base,
+                    },
+                ));
             }
             Some(_) => {
                 let mut count = 0u64;

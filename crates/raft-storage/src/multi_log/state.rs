@@ -94,7 +94,10 @@ impl GroupState {
         } else {
             self.log.clear();
         }
-        let drop = after.saturating_add(1).saturating_sub(self.first).min(self.log.len() as u64);
+        let drop = after
+            .saturating_add(1)
+            .saturating_sub(self.first)
+            .min(self.log.len() as u64);
         self.log.drain(..drop as usize);
         self.first += drop;
         if self.log.is_empty() {

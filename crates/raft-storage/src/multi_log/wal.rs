@@ -119,7 +119,9 @@ impl Inner {
     fn write_one(&self, wal: &mut WalState, rec: &RecordRef<'_>) -> Result<(), Error> {
         let (buf, _) = encode(rec, &self.dir)?;
         let seg = self.file(wal.seq).ok_or_else(|| self.missing(wal.seq))?;
-        seg.file.write_all_at(&buf, wal.end).map_err(Error::io("write", &seg.path))?;
+        seg.file
+            .write_all_at(&buf, wal.end)
+            .map_err(Error::io("write", &seg.path))?;
         wal.end += buf.len() as u64;
         wal.dirty = true;
         Ok(())
@@ -212,7 +214,13 @@ impl Inner {
             .values()
             .map(|g| lock(g).meta_now())
             .collect();
-        let older: Vec<u64> = self.files.read().unwrap_or_else(|e| e.into_inner()).keys().copied().collect();
+        let older: Vec<u64> = self
+            .files
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect();
         let mut bytes = encode_file_header(FileKind::MultiSegment, seq).to_vec();
         let (cp, _) = encode(
             &RecordRef::Checkpoint {

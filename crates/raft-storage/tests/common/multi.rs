@@ -230,4 +230,3 @@ impl VfsFile for CountingFile {
         self.file.sync_data()
     }
 }
-
