@@ -174,17 +174,17 @@ fn every_crash_image_of_an_interleaved_workload_reopens_to_allowed_states() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// Property: the same holds for random interleavings of operations on three groups.
+    /// Property: the same holds for random interleavings of operations on several
+    /// groups, group-commit rounds and removals included.
     #[test]
     fn every_crash_image_of_a_random_interleaving_reopens_to_allowed_states(
-        steps in proptest::collection::vec((1u64..4, common::steps::step()), 1..25)
+        steps in proptest::collection::vec(common::multi::mstep(), 1..25)
     ) {
         let mut models: BTreeMap<u64, MemStorage> = BTreeMap::new();
         let mut terms: BTreeMap<u64, u64> = BTreeMap::new();
         let mut ops = Vec::new();
-        for (g, step) in &steps {
-            let m = models.entry(*g).or_default();
-            let op = MOp::On(*g, common::steps::to_op(step, m, terms.entry(*g).or_insert(1)));
+        for step in &steps {
+            let op = common::multi::to_mop(step, &models, &mut terms);
             op.apply_model(&mut models);
             ops.push(op);
         }

@@ -10,7 +10,11 @@ use raft_core::{Entry, HardState, MemStorage};
 use raft_storage::vfs::{LockOutcome, OpenMode, Vfs, VfsFile};
 use raft_storage::{GroupLog, LogStore, MultiLog, Options};
 
+use proptest::prelude::*;
+use raft_core::Storage;
+
 use super::model::{crash_states, view, Op, View};
+use super::steps::{step, to_op, Step};
 
 /// Opens a multi-log, panicking with the error.
 pub fn open(dir: &Path, options: &Options) -> MultiLog {
@@ -230,3 +234,58 @@ impl VfsFile for CountingFile {
         self.file.sync_data()
     }
 }
+
+/// How many groups the random workloads use.
+pub const GROUPS: u64 = 4;
+
+/// One random step of a multi-group workload.
+#[derive(Clone, Debug)]
+pub enum MStep {
+    On(u64, Step),
+    /// Each group with `true` appends `len` entries (and a hard state) in one round.
+    Round(Vec<bool>, u64),
+    Remove(u64),
+}
+
+/// A random step.
+pub fn mstep() -> impl Strategy<Value = MStep> {
+    prop_oneof![
+        10 => (0..GROUPS, step()).prop_map(|(g, s)| MStep::On(g, s)),
+        3 => (proptest::collection::vec(any::<bool>(), GROUPS as usize), 1u64..5).prop_map(|(w, n)| MStep::Round(w, n)),
+        1 => (0..GROUPS).prop_map(MStep::Remove),
+    ]
+}
+
+/// Turns a step into an op on the models' current state.
+pub fn to_mop(s: &MStep, models: &BTreeMap<u64, MemStorage>, terms: &mut BTreeMap<u64, u64>) -> MOp {
+    let empty = MemStorage::default();
+    match s {
+        MStep::On(g, Step::Reopen) => MOp::On(*g, Op::Reopen),
+        MStep::On(g, step) => {
+            let term = terms.entry(*g).or_insert(1);
+            MOp::On(*g, to_op(step, models.get(g).unwrap_or(&empty), term))
+        }
+        MStep::Round(which, n) => {
+            let mut w = Vec::new();
+            for (g, _) in which.iter().enumerate().filter(|(_, on)| **on) {
+                let g = g as u64;
+                let m = models.get(&g).unwrap_or(&empty);
+                let term = *terms.entry(g).or_insert(1);
+                let last = m.last_index().unwrap();
+                let es = super::model::entries(last + 1..last + 1 + n, term.max(m.term(last).unwrap_or(1)));
+                let hs = HardState {
+                    term,
+                    vote: Some("n1".into()),
+                    commit: m.initial_state().unwrap().hard_state.commit.max(last),
+                };
+                w.push((g, es, hs));
+            }
+            MOp::Round(w)
+        }
+        MStep::Remove(g) => {
+            terms.remove(g);
+            MOp::Remove(*g)
+        }
+    }
+}
+
