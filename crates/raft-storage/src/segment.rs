@@ -61,7 +61,8 @@ impl Gather {
         true
     }
 
-    fn remaining(&self) -> u64 {
+    /// The budget left.
+    pub(crate) fn remaining(&self) -> u64 {
         self.max.saturating_sub(self.total)
     }
 }

@@ -134,3 +134,29 @@ fn a_group_is_read_by_other_threads_while_other_groups_write() {
         assert_eq!(s.last_index().unwrap(), 60);
     }
 }
+
+#[test]
+fn unsynced_writes_are_read_back_before_the_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = MultiLog::open(dir.path(), Options::default().segment_size(1024)).unwrap();
+    let (mut a, mut b) = (group(&log, 1), group(&log, 2));
+    a.write_unsynced(&entries(1..20, 1), None).unwrap();
+    b.write_unsynced(&entries(1..5, 1), None).unwrap();
+    a.write_unsynced(&entries(10..12, 2), None).unwrap();
+    assert_eq!(a.last_index().unwrap(), 11);
+    let mut want = entries(1..10, 1);
+    want.extend(entries(10..12, 2));
+    assert_eq!(a.entries(1, 12, u64::MAX).unwrap(), want);
+    assert_eq!(b.entries(2, 5, u64::MAX).unwrap(), entries(2..5, 1));
+    // A byte budget cuts the read where MemStorage's does.
+    let mut model = MemStorage::default();
+    model.append(&want).unwrap();
+    for budget in [0, 100, 250, 600, 1000, 5000] {
+        assert_eq!(
+            a.entries(3, 12, budget).unwrap(),
+            model.entries(3, 12, budget).unwrap(),
+            "budget {budget}"
+        );
+    }
+    log.sync().unwrap();
+}

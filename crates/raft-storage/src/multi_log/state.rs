@@ -130,6 +130,18 @@ mod tests {
         }
     }
 
+    /// What an idle group costs in memory, besides its membership's names and the
+    /// registry's entry: the brief allows a few KiB.
+    #[test]
+    fn an_idle_group_is_small() {
+        assert_eq!(std::mem::size_of::<Loc>(), 32);
+        assert!(
+            std::mem::size_of::<GroupState>() <= 256,
+            "{}",
+            std::mem::size_of::<GroupState>()
+        );
+    }
+
     #[test]
     fn put_and_bound_keep_a_contiguous_log() {
         let mut g = GroupState::new(GroupMeta::default());

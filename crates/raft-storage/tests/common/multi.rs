@@ -288,4 +288,3 @@ pub fn to_mop(s: &MStep, models: &BTreeMap<u64, MemStorage>, terms: &mut BTreeMa
         }
     }
 }
-
