@@ -15,7 +15,7 @@ pub const REPAIR_HINT: &str = "this node's data directory cannot be trusted: res
      from the leader with a snapshot (do not just delete it and restart: a node that forgets its vote can \
      vote twice in one term)";
 
-/// Errors of [`crate::FileStorage`].
+/// Errors of [`crate::FileStorage`] and [`crate::MultiLog`].
 ///
 /// Through the [`raft_core::Storage`] and [`crate::LogStore`] traits they travel as
 /// [`StorageError::Other`]; [`Error::from_storage`] gets them back.

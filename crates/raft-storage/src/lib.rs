@@ -5,7 +5,10 @@
 //! atomically, and recovers from a crash at any point, including a torn write.
 //! [`LogStore`] is the write side any storage offers the driver (raft-core's
 //! [`MemStorage`](raft_core::MemStorage) implements it too), and [`contract`] is the
-//! suite that checks an implementation keeps its promises.
+//! suite that checks an implementation keeps its promises. For a node hosting many Raft
+//! groups, [`MultiLog`] keeps them all in one log, so that one `fdatasync` commits the
+//! writes of every group ([`LogStore::write_unsynced`], [`SyncDomain`]); each group's
+//! [`GroupLog`] is a [`LogStore`] like [`FileStorage`].
 //!
 //! ```
 //! use raft_core::{Entry, EntryPayload, HardState, Membership, Storage};

@@ -48,3 +48,30 @@ fn a_thousand_groups_reopen_with_all_their_state() {
         );
     }
 }
+
+#[test]
+fn a_checkpoint_larger_than_a_segment_does_not_make_every_write_roll() {
+    // 300 groups restate ~25 KiB in every checkpoint, far over the 1 KiB segments:
+    // the checkpoint does not count towards the size, so a segment still takes about
+    // 1 KiB of records.
+    let dir = tempfile::tempdir().unwrap();
+    let options = common::no_fsync(Options::default().segment_size(1024));
+    let log = open(dir.path(), &options);
+    let mut groups: Vec<_> = (0..300).map(|g| group(&log, g)).collect();
+    log.sync().unwrap();
+    let before = log.stats().newest_segment;
+    for s in &mut groups {
+        s.append(&entries(1..2, 1)).unwrap();
+    }
+    let rolled = log.stats().newest_segment - before;
+    let bytes: u64 = (0..300).map(|_| 12 + 3 + entries(1..2, 1)[0].size()).sum();
+    assert!(
+        rolled <= bytes / 1024 * 2 + 2,
+        "{rolled} segments for {bytes} bytes of records"
+    );
+    drop(groups);
+    drop(log);
+    let log = open(dir.path(), &options);
+    assert_eq!(log.groups().len(), 300);
+    assert!(log.groups().iter().all(|&g| group(&log, g).last_index().unwrap() == 1));
+}

@@ -132,7 +132,7 @@ impl MultiLog {
             wal: Mutex::new(WalState {
                 seq: recovered.seq,
                 end: recovered.end,
-                has_data: recovered.has_data,
+                data_start: recovered.data_start,
                 dirty: false,
                 dir_dirty: false,
                 poisoned: false,

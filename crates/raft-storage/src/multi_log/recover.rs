@@ -45,7 +45,7 @@ pub(crate) struct Recovered {
     /// The newest segment (or the one to create, with `needs_segment`).
     pub(crate) seq: u64,
     pub(crate) end: u64,
-    pub(crate) has_data: bool,
+    pub(crate) data_start: u64,
     pub(crate) needs_segment: bool,
     pub(crate) groups: BTreeMap<u64, GroupState>,
     pub(crate) files: BTreeMap<u64, Arc<SegFile>>,
@@ -207,7 +207,7 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
 
     let mut replay = Replay::default();
     let mut files = BTreeMap::new();
-    let (mut next_seq, mut end, mut has_data, mut needs_segment) = (1, 0, false, true);
+    let (mut next_seq, mut end, mut data_start, mut needs_segment) = (1, 0, 0, true);
     for (k, &seq) in seqs.iter().enumerate() {
         let is_last = k + 1 == seqs.len();
         let path = dir.join(segment_name(seq));
@@ -247,7 +247,7 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
                 if count == 0 && !is_last {
                     return Err(corrupt(FIRST_RECORD, Corruption::MissingCheckpoint));
                 }
-                (next_seq, end, has_data, needs_segment) = (seq, stop, stop > cp_end, false);
+                (next_seq, end, data_start, needs_segment) = (seq, stop, cp_end, false);
                 count == 0
             }
         };
@@ -258,7 +258,7 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
             drop(file);
             vfs.remove_file(&path).map_err(Error::io("remove", &path))?;
             removed = true;
-            (next_seq, end, has_data, needs_segment) = (seq, 0, false, true);
+            (next_seq, end, data_start, needs_segment) = (seq, 0, 0, true);
             continue;
         }
         files.insert(seq, Arc::new(SegFile { path, file }));
@@ -366,7 +366,7 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
     Ok(Recovered {
         seq: next_seq,
         end,
-        has_data,
+        data_start,
         needs_segment,
         groups,
         files,

@@ -37,8 +37,10 @@ pub(crate) struct WalState {
     /// The newest segment's sequence number, and where its next record goes.
     pub(crate) seq: u64,
     pub(crate) end: u64,
-    /// Whether the newest segment holds records after its checkpoint.
-    pub(crate) has_data: bool,
+    /// Where the newest segment's records after its checkpoint start: the checkpoint
+    /// does not count towards the segment size (else with many groups a checkpoint
+    /// larger than a segment would make every write roll).
+    pub(crate) data_start: u64,
     /// Written but not yet synced: the segment's data, the directory's names.
     pub(crate) dirty: bool,
     pub(crate) dir_dirty: bool,
@@ -91,12 +93,13 @@ impl Inner {
         let mut i = 0;
         while i < n {
             let rec_len = (bounds[i + 1] - bounds[i]) as u64;
-            if wal.has_data && wal.end + rec_len > size {
+            if wal.end > wal.data_start && wal.end - wal.data_start + rec_len > size {
                 self.roll(wal)?;
             }
             let base = wal.end;
+            let used = base - wal.data_start;
             let mut j = i + 1;
-            while j < n && base + (bounds[j + 1] - bounds[i]) as u64 <= size {
+            while j < n && used + (bounds[j + 1] - bounds[i]) as u64 <= size {
                 j += 1;
             }
             let seg = self.file(wal.seq).ok_or_else(|| self.missing(wal.seq))?;
@@ -104,7 +107,6 @@ impl Inner {
                 .write_all_at(&buf[bounds[i]..bounds[j]], base)
                 .map_err(Error::io("write", &seg.path))?;
             wal.end = base + (bounds[j] - bounds[i]) as u64;
-            wal.has_data = true;
             wal.dirty = true;
             for k in i..j {
                 let at = base + (bounds[k] - bounds[i]) as u64;
@@ -242,7 +244,7 @@ impl Inner {
             .insert(seq, Arc::new(SegFile { path, file }));
         wal.seq = seq;
         wal.end = bytes.len() as u64;
-        wal.has_data = false;
+        wal.data_start = wal.end;
         wal.dirty = true;
         wal.dir_dirty = true;
         Ok(())
