@@ -18,7 +18,7 @@ use crate::names::snapshot_name;
 use crate::options::Options;
 use crate::recovery::{recover, refuse_foreign};
 use crate::segment::Gather;
-use crate::snapshot_file::{read_snapshot, DataRegion, RegionChunks};
+use crate::snapshot_file::Current;
 use crate::snapshot_sink::{SnapshotSink, StagedSnapshot};
 use crate::state::{is_impossible_snapshot, write_state, StateRecord};
 use crate::vfs::{DirLock, LockOutcome, StdVfs, Vfs};
@@ -193,14 +193,17 @@ impl FileStorage {
         Ok(())
     }
 
-    /// The current snapshot file's data, if there is a snapshot file.
-    fn data_region(&self) -> Result<Option<DataRegion>, Error> {
+    /// The current snapshot and its file.
+    fn current(&self) -> Current<'_> {
         let meta = &self.state.snapshot;
-        if !self.state.snapshot_file {
-            return Ok(None);
+        Current {
+            vfs: &*self.vfs,
+            meta,
+            path: self
+                .state
+                .snapshot_file
+                .then(|| self.dir.join(snapshot_name(meta.index, meta.term))),
         }
-        let path = self.dir.join(snapshot_name(meta.index, meta.term));
-        DataRegion::open(&*self.vfs, &path, meta).map(Some)
     }
 
     fn install_inner(&mut self, meta: &SnapshotMeta, staged: StagedSnapshot) -> Result<(), Error> {
@@ -307,37 +310,15 @@ impl Storage for FileStorage {
     }
 
     fn snapshot_info(&self) -> Result<SnapshotInfo, StorageError> {
-        let meta = self.state.snapshot.clone();
-        Ok(match self.data_region()? {
-            Some(r) => SnapshotInfo {
-                meta,
-                len: r.len,
-                crc: r.crc,
-            },
-            None => SnapshotInfo { meta, len: 0, crc: 0 },
-        })
+        self.current().info()
     }
 
     fn snapshot_chunk(&self, index: LogIndex, offset: u64, max_len: u64) -> Result<Bytes, StorageError> {
-        if self.state.snapshot.index != index {
-            return Err(StorageError::Unavailable(index));
-        }
-        match self.data_region()? {
-            Some(r) => Ok(r.read(offset, max_len)?),
-            None => Ok(Bytes::new()),
-        }
+        self.current().chunk(index, offset, max_len)
     }
 
     fn snapshot(&self) -> Result<Snapshot, StorageError> {
-        let meta = &self.state.snapshot;
-        if !self.state.snapshot_file {
-            return Ok(Snapshot {
-                meta: meta.clone(),
-                data: Bytes::new(),
-            });
-        }
-        let path = self.dir.join(snapshot_name(meta.index, meta.term));
-        Ok(read_snapshot(&*self.vfs, &path, meta, true)?)
+        self.current().snapshot()
     }
 }
 
@@ -371,21 +352,10 @@ impl LogStore for FileStorage {
     }
 
     fn snapshot_chunks(&self) -> Result<Option<std::sync::Arc<dyn crate::ChunkSource>>, StorageError> {
-        let Some(region) = self.data_region()? else {
-            return Ok(None);
-        };
-        let info = SnapshotInfo {
-            meta: self.state.snapshot.clone(),
-            len: region.len,
-            crc: region.crc,
-        };
-        Ok(Some(std::sync::Arc::new(RegionChunks { info, region })))
+        self.current().chunks()
     }
 
     fn snapshot_reader(&self) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
-        match self.data_region()? {
-            Some(region) => Ok(region.into_reader()),
-            None => Ok(Box::new(std::io::empty())),
-        }
+        self.current().reader()
     }
 }

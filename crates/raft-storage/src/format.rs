@@ -167,6 +167,23 @@ pub(crate) fn payload_ok(payload: &[u8], pcrc: u32) -> bool {
     crc32fast::hash(payload) == pcrc
 }
 
+/// Checks one whole record read back from disk (it was valid when written or scanned,
+/// so a problem now is damage since) and returns its payload.
+pub(crate) fn check_record(rec: &[u8]) -> Result<&[u8], Corruption> {
+    if rec.len() < RECORD_HEADER_LEN {
+        return Err(Corruption::Truncated);
+    }
+    let (len, pcrc) = decode_record_header(&rec[..RECORD_HEADER_LEN])?;
+    let payload = &rec[RECORD_HEADER_LEN..];
+    if payload.len() != len as usize {
+        return Err(Corruption::RecordLength(len));
+    }
+    if !payload_ok(payload, pcrc) {
+        return Err(Corruption::PayloadChecksum);
+    }
+    Ok(payload)
+}
+
 /// Whether `bytes` (file content starting at a sector boundary) contains a sector, or
 /// a final partial sector, of zeros only: the mark of a write the disk never made.
 pub(crate) fn has_zero_sector(bytes: &[u8]) -> bool {

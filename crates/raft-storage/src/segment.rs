@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use raft_core::{Entry, LogIndex, Term, MAX_INDEX};
 
 use crate::error::{Corruption, Error};
-use crate::format::{decode_entry, decode_record_header, payload_ok, FileKind, FILE_HEADER_LEN, RECORD_HEADER_LEN};
+use crate::format::{check_record, decode_entry, FileKind, FILE_HEADER_LEN};
 use crate::record_scan::{scan_header, scan_records, Reader, CHUNK};
 use crate::terms::TermRuns;
 use crate::vfs::{OpenMode, Vfs, VfsFile};
@@ -173,14 +173,7 @@ impl Segment {
             offset,
             kind,
         };
-        let (len, pcrc) = decode_record_header(&rec[..RECORD_HEADER_LEN]).map_err(corrupt)?;
-        let payload = &rec[RECORD_HEADER_LEN..];
-        if payload.len() != len as usize {
-            return Err(corrupt(Corruption::RecordLength(len)));
-        }
-        if !payload_ok(payload, pcrc) {
-            return Err(corrupt(Corruption::PayloadChecksum));
-        }
+        let payload = check_record(rec).map_err(corrupt)?;
         let entry = decode_entry(payload).ok_or_else(|| corrupt(Corruption::Undecodable))?;
         if entry.index != index {
             return Err(corrupt(Corruption::UnexpectedIndex {

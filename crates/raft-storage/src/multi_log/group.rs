@@ -15,11 +15,11 @@ use super::wal::{encode, lock, push_entry};
 use super::Inner;
 use crate::append_rules::entries_to_append;
 use crate::error::{Corruption, Error};
-use crate::format::{decode_record_header, payload_ok, RECORD_HEADER_LEN};
+use crate::format::check_record;
 use crate::log_store::{ChunkSource, LogStore, SyncDomain};
 use crate::record_scan::CHUNK;
 use crate::segment::Gather;
-use crate::snapshot_file::{read_snapshot, DataRegion, RegionChunks};
+use crate::snapshot_file::Current;
 use crate::snapshot_sink::{SnapshotSink, StagedSnapshot};
 use crate::state::is_impossible_snapshot;
 
@@ -146,13 +146,17 @@ impl GroupLog {
         group_snapshot_name(self.id, meta.index, meta.term)
     }
 
-    fn data_region(&self, g: &GroupState) -> Result<Option<DataRegion>, Error> {
-        if !g.meta.snapshot_file {
-            return Ok(None);
-        }
+    /// The group's current snapshot and its file.
+    fn current<'a>(&'a self, g: &'a GroupState) -> Current<'a> {
         let meta = &g.meta.snapshot;
-        let path = self.inner.dir.join(self.snapshot_name(meta));
-        DataRegion::open(&*self.inner.vfs, &path, meta).map(Some)
+        Current {
+            vfs: &*self.inner.vfs,
+            meta,
+            path: g
+                .meta
+                .snapshot_file
+                .then(|| self.inner.dir.join(self.snapshot_name(meta))),
+        }
     }
 
     fn install(&mut self, meta: &SnapshotMeta, staged: StagedSnapshot) -> Result<(), Error> {
@@ -277,17 +281,7 @@ impl GroupLog {
             offset,
             kind,
         };
-        if rec.len() < RECORD_HEADER_LEN {
-            return Err(corrupt(Corruption::Truncated));
-        }
-        let (len, pcrc) = decode_record_header(&rec[..RECORD_HEADER_LEN]).map_err(corrupt)?;
-        let payload = &rec[RECORD_HEADER_LEN..];
-        if payload.len() != len as usize {
-            return Err(corrupt(Corruption::RecordLength(len)));
-        }
-        if !payload_ok(payload, pcrc) {
-            return Err(corrupt(Corruption::PayloadChecksum));
-        }
+        let payload = check_record(rec).map_err(corrupt)?;
         match record::decode(payload) {
             Some(Record::Entry { group, entry }) if group == self.id && entry.index == index => Ok(entry),
             Some(Record::Entry { entry, .. }) => Err(corrupt(Corruption::UnexpectedIndex {
@@ -341,39 +335,17 @@ impl Storage for GroupLog {
 
     fn snapshot_info(&self) -> Result<SnapshotInfo, StorageError> {
         let g = self.group();
-        let meta = g.meta.snapshot.clone();
-        Ok(match self.data_region(&g)? {
-            Some(r) => SnapshotInfo {
-                meta,
-                len: r.len,
-                crc: r.crc,
-            },
-            None => SnapshotInfo { meta, len: 0, crc: 0 },
-        })
+        self.current(&g).info()
     }
 
     fn snapshot_chunk(&self, index: LogIndex, offset: u64, max_len: u64) -> Result<Bytes, StorageError> {
         let g = self.group();
-        if g.meta.snapshot.index != index {
-            return Err(StorageError::Unavailable(index));
-        }
-        match self.data_region(&g)? {
-            Some(r) => Ok(r.read(offset, max_len)?),
-            None => Ok(Bytes::new()),
-        }
+        self.current(&g).chunk(index, offset, max_len)
     }
 
     fn snapshot(&self) -> Result<Snapshot, StorageError> {
         let g = self.group();
-        let meta = &g.meta.snapshot;
-        if !g.meta.snapshot_file {
-            return Ok(Snapshot {
-                meta: meta.clone(),
-                data: Bytes::new(),
-            });
-        }
-        let path = self.inner.dir.join(self.snapshot_name(meta));
-        Ok(read_snapshot(&*self.inner.vfs, &path, meta, true)?)
+        self.current(&g).snapshot()
     }
 }
 
@@ -414,22 +386,11 @@ impl LogStore for GroupLog {
 
     fn snapshot_chunks(&self) -> Result<Option<Arc<dyn ChunkSource>>, StorageError> {
         let g = self.group();
-        let Some(region) = self.data_region(&g)? else {
-            return Ok(None);
-        };
-        let info = SnapshotInfo {
-            meta: g.meta.snapshot.clone(),
-            len: region.len,
-            crc: region.crc,
-        };
-        Ok(Some(Arc::new(RegionChunks { info, region })))
+        self.current(&g).chunks()
     }
 
     fn snapshot_reader(&self) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
         let g = self.group();
-        match self.data_region(&g)? {
-            Some(region) => Ok(region.into_reader()),
-            None => Ok(Box::new(std::io::empty())),
-        }
+        self.current(&g).reader()
     }
 }
