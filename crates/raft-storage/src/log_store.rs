@@ -12,6 +12,8 @@ use crate::snapshot_sink::{SnapshotSink, StagedSnapshot};
 /// # Obligations of an implementation
 /// Each method returns only once what it wrote is durable (it survives a crash or a
 /// power loss): the driver sends the messages that promise this state right after.
+/// The one exception is [`write_unsynced`](LogStore::write_unsynced), durable once the
+/// storage's [`sync_domain`](LogStore::sync_domain) syncs (at once without a domain).
 /// The [`crate::contract`] suite checks all of this; run it on your implementation.
 ///
 /// - [`append`](LogStore::append): entries at or before the snapshot's index are
