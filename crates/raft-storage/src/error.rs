@@ -15,7 +15,7 @@ pub const REPAIR_HINT: &str = "this node's data directory cannot be trusted: res
      from the leader with a snapshot (do not just delete it and restart: a node that forgets its vote can \
      vote twice in one term)";
 
-/// Errors of [`crate::FileStorage`].
+/// Errors of [`crate::FileStorage`] and [`crate::MultiLog`].
 ///
 /// Through the [`raft_core::Storage`] and [`crate::LogStore`] traits they travel as
 /// [`StorageError::Other`]; [`Error::from_storage`] gets them back.
@@ -160,6 +160,36 @@ pub enum Error {
         /// The snapshot's term.
         term: Term,
     },
+    /// A [`crate::GroupLog`] of a group that was removed from its [`crate::MultiLog`].
+    #[error("{dir}: raft group {group} was removed")]
+    GroupRemoved {
+        /// The multi-log's directory.
+        dir: PathBuf,
+        /// The group.
+        group: u64,
+    },
+    /// A [`crate::MultiLog`] segment that its newest checkpoint says holds live records
+    /// is gone.
+    #[error("{path} is missing: the log's checkpoint says it holds live records; {REPAIR_HINT}")]
+    MissingLogFile {
+        /// Where the segment should be.
+        path: PathBuf,
+    },
+    /// A group's log in a [`crate::MultiLog`] has a hole: the entries after its snapshot
+    /// do not start right after it.
+    #[error("{path} at offset {offset}: raft group {group}'s log resumes at entry {found} but should at {expected}; {REPAIR_HINT}")]
+    GroupLogHole {
+        /// The segment holding the first entry after the hole.
+        path: PathBuf,
+        /// That entry's record.
+        offset: u64,
+        /// The group.
+        group: u64,
+        /// The index its log should resume at (after its snapshot).
+        expected: LogIndex,
+        /// The first index found.
+        found: LogIndex,
+    },
     /// The options cannot work.
     #[error("invalid options: {0}")]
     InvalidOptions(&'static str),
@@ -246,6 +276,13 @@ pub enum Corruption {
     },
     /// A segment's records run past 4 GiB, beyond any segment this crate writes.
     SegmentTooLong,
+    /// A multi-log record names a group that no earlier record created.
+    UnknownGroup {
+        /// The group.
+        group: u64,
+    },
+    /// A multi-log segment does not start with its checkpoint record.
+    MissingCheckpoint,
 }
 
 impl fmt::Display for Corruption {
@@ -283,6 +320,8 @@ impl fmt::Display for Corruption {
                 "snapshot at index {index}, term {term}: the index must be at most {MAX_SNAPSHOT_INDEX}, and only index 0 has term 0"
             ),
             Corruption::SegmentTooLong => f.write_str("segment records run past 4 GiB"),
+            Corruption::UnknownGroup { group } => write!(f, "record of raft group {group}, which no earlier record created"),
+            Corruption::MissingCheckpoint => f.write_str("segment does not start with a checkpoint record"),
         }
     }
 }

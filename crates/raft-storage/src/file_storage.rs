@@ -7,10 +7,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use raft_core::{
     Entry, HardState, InitialState, LogIndex, Snapshot, SnapshotInfo, SnapshotMeta, Storage, StorageError, Term,
-    MAX_INDEX,
 };
 use tracing::{debug, info};
 
+use crate::append_rules::entries_to_append;
 use crate::cache::EntryCache;
 use crate::error::Error;
 use crate::log_store::LogStore;
@@ -18,7 +18,7 @@ use crate::names::snapshot_name;
 use crate::options::Options;
 use crate::recovery::{recover, refuse_foreign};
 use crate::segment::Gather;
-use crate::snapshot_file::{read_snapshot, DataRegion, RegionChunks};
+use crate::snapshot_file::Current;
 use crate::snapshot_sink::{SnapshotSink, StagedSnapshot};
 use crate::state::{is_impossible_snapshot, write_state, StateRecord};
 use crate::vfs::{DirLock, LockOutcome, StdVfs, Vfs};
@@ -176,48 +176,11 @@ impl FileStorage {
 
     fn append_inner(&mut self, entries: &[Entry]) -> Result<(), StorageError> {
         self.check_writable()?;
-        let snap_index = self.state.snapshot.index;
-        let Some(skip) = entries.iter().position(|e| e.index > snap_index) else {
+        let last = self.last_index_inner();
+        let entries = entries_to_append(entries, self.state.snapshot.index, last, |i| self.term(i).ok())?;
+        let Some(start) = entries.first().map(|e| e.index) else {
             return Ok(());
         };
-        let entries = &entries[skip..];
-        // Refuse here what recovery would refuse, so that no append can leave a
-        // directory that does not open again. Nothing is written, nothing poisoned.
-        if let Some(e) = entries.iter().find(|e| e.index > MAX_INDEX) {
-            return Err(Error::IndexBeyondLimit {
-                index: e.index,
-                limit: MAX_INDEX,
-            }
-            .into());
-        }
-        for w in entries.windows(2) {
-            // Both indexes are at most MAX_INDEX: `+ 1` cannot overflow.
-            if w[1].index != w[0].index + 1 {
-                return Err(Error::NotConsecutive {
-                    expected: w[0].index + 1,
-                    found: w[1].index,
-                }
-                .into());
-            }
-        }
-        let start = entries[0].index;
-        if start > self.last_index_inner() + 1 {
-            return Err(StorageError::Unavailable(start));
-        }
-        // start > snapshot index >= 0. Raft's terms never go down along a log: the
-        // entry before `start` stays, and a leader's entries after it have its term or later.
-        let mut previous = self.term(start - 1).unwrap_or(0);
-        for e in entries {
-            if e.term < previous || e.term == 0 {
-                return Err(Error::TermGoesDown {
-                    index: e.index,
-                    term: e.term,
-                    previous: previous.max(1),
-                }
-                .into());
-            }
-            previous = e.term;
-        }
         self.cache.truncate_from(start);
         if let Err(e) = self.wal.append(entries) {
             // Too large an entry is refused before anything is written.
@@ -230,14 +193,17 @@ impl FileStorage {
         Ok(())
     }
 
-    /// The current snapshot file's data, if there is a snapshot file.
-    fn data_region(&self) -> Result<Option<DataRegion>, Error> {
+    /// The current snapshot and its file.
+    fn current(&self) -> Current<'_> {
         let meta = &self.state.snapshot;
-        if !self.state.snapshot_file {
-            return Ok(None);
+        Current {
+            vfs: &*self.vfs,
+            meta,
+            path: self
+                .state
+                .snapshot_file
+                .then(|| self.dir.join(snapshot_name(meta.index, meta.term))),
         }
-        let path = self.dir.join(snapshot_name(meta.index, meta.term));
-        DataRegion::open(&*self.vfs, &path, meta).map(Some)
     }
 
     fn install_inner(&mut self, meta: &SnapshotMeta, staged: StagedSnapshot) -> Result<(), Error> {
@@ -344,37 +310,15 @@ impl Storage for FileStorage {
     }
 
     fn snapshot_info(&self) -> Result<SnapshotInfo, StorageError> {
-        let meta = self.state.snapshot.clone();
-        Ok(match self.data_region()? {
-            Some(r) => SnapshotInfo {
-                meta,
-                len: r.len,
-                crc: r.crc,
-            },
-            None => SnapshotInfo { meta, len: 0, crc: 0 },
-        })
+        self.current().info()
     }
 
     fn snapshot_chunk(&self, index: LogIndex, offset: u64, max_len: u64) -> Result<Bytes, StorageError> {
-        if self.state.snapshot.index != index {
-            return Err(StorageError::Unavailable(index));
-        }
-        match self.data_region()? {
-            Some(r) => Ok(r.read(offset, max_len)?),
-            None => Ok(Bytes::new()),
-        }
+        self.current().chunk(index, offset, max_len)
     }
 
     fn snapshot(&self) -> Result<Snapshot, StorageError> {
-        let meta = &self.state.snapshot;
-        if !self.state.snapshot_file {
-            return Ok(Snapshot {
-                meta: meta.clone(),
-                data: Bytes::new(),
-            });
-        }
-        let path = self.dir.join(snapshot_name(meta.index, meta.term));
-        Ok(read_snapshot(&*self.vfs, &path, meta, true)?)
+        self.current().snapshot()
     }
 }
 
@@ -408,21 +352,10 @@ impl LogStore for FileStorage {
     }
 
     fn snapshot_chunks(&self) -> Result<Option<std::sync::Arc<dyn crate::ChunkSource>>, StorageError> {
-        let Some(region) = self.data_region()? else {
-            return Ok(None);
-        };
-        let info = SnapshotInfo {
-            meta: self.state.snapshot.clone(),
-            len: region.len,
-            crc: region.crc,
-        };
-        Ok(Some(std::sync::Arc::new(RegionChunks { info, region })))
+        self.current().chunks()
     }
 
     fn snapshot_reader(&self) -> Result<Box<dyn std::io::Read + Send>, StorageError> {
-        match self.data_region()? {
-            Some(region) => Ok(region.into_reader()),
-            None => Ok(Box::new(std::io::empty())),
-        }
+        self.current().reader()
     }
 }

@@ -38,6 +38,8 @@ pub(crate) enum FileKind {
     State,
     /// A snapshot file; base is the snapshot's index.
     Snapshot,
+    /// A segment of a [`crate::MultiLog`]; base is its sequence number.
+    MultiSegment,
 }
 
 impl FileKind {
@@ -46,6 +48,7 @@ impl FileKind {
             FileKind::Segment => *b"ERAFTLOG",
             FileKind::State => *b"ERAFTSTA",
             FileKind::Snapshot => *b"ERAFTSNP",
+            FileKind::MultiSegment => *b"ERAFTMLG",
         }
     }
 
@@ -53,7 +56,7 @@ impl FileKind {
     pub(crate) fn newest_version(self) -> u32 {
         match self {
             FileKind::Snapshot => SNAPSHOT_FORMAT_VERSION,
-            FileKind::Segment | FileKind::State => FORMAT_VERSION,
+            FileKind::Segment | FileKind::State | FileKind::MultiSegment => FORMAT_VERSION,
         }
     }
 }
@@ -162,6 +165,23 @@ pub(crate) fn decode_record_header(h: &[u8]) -> Result<(u32, u32), Corruption> {
 /// Whether `payload` matches the checksum from its header.
 pub(crate) fn payload_ok(payload: &[u8], pcrc: u32) -> bool {
     crc32fast::hash(payload) == pcrc
+}
+
+/// Checks one whole record read back from disk (it was valid when written or scanned,
+/// so a problem now is damage since) and returns its payload.
+pub(crate) fn check_record(rec: &[u8]) -> Result<&[u8], Corruption> {
+    if rec.len() < RECORD_HEADER_LEN {
+        return Err(Corruption::Truncated);
+    }
+    let (len, pcrc) = decode_record_header(&rec[..RECORD_HEADER_LEN])?;
+    let payload = &rec[RECORD_HEADER_LEN..];
+    if payload.len() != len as usize {
+        return Err(Corruption::RecordLength(len));
+    }
+    if !payload_ok(payload, pcrc) {
+        return Err(Corruption::PayloadChecksum);
+    }
+    Ok(payload)
 }
 
 /// Whether `bytes` (file content starting at a sector boundary) contains a sector, or

@@ -5,7 +5,10 @@
 //! atomically, and recovers from a crash at any point, including a torn write.
 //! [`LogStore`] is the write side any storage offers the driver (raft-core's
 //! [`MemStorage`](raft_core::MemStorage) implements it too), and [`contract`] is the
-//! suite that checks an implementation keeps its promises.
+//! suite that checks an implementation keeps its promises. For a node hosting many Raft
+//! groups, [`MultiLog`] keeps them all in one log, so that one `fdatasync` commits the
+//! writes of every group ([`LogStore::write_unsynced`], [`SyncDomain`]); each group's
+//! [`GroupLog`] is a [`LogStore`] like [`FileStorage`].
 //!
 //! ```
 //! use raft_core::{Entry, EntryPayload, HardState, Membership, Storage};
@@ -38,6 +41,7 @@
 #![doc = include_str!("../../../docs/storage.md")]
 #![warn(missing_docs, unreachable_pub)]
 
+mod append_rules;
 pub mod backup;
 mod cache;
 pub mod contract;
@@ -45,8 +49,10 @@ mod error;
 mod file_storage;
 mod format;
 mod log_store;
+mod multi_log;
 mod names;
 mod options;
+mod record_scan;
 mod recovery;
 mod segment;
 mod snapshot_file;
@@ -59,6 +65,7 @@ mod whole_file;
 
 pub use error::{Corruption, Error, REPAIR_HINT};
 pub use file_storage::{FileStorage, Stats};
-pub use log_store::{ChunkSource, LogStore};
+pub use log_store::{ChunkSource, LogStore, SyncDomain};
+pub use multi_log::{GroupLog, MultiLog, MultiLogStats};
 pub use options::{Durability, Options, MIN_SEGMENT_SIZE};
 pub use snapshot_sink::{SnapshotSink, StagedSnapshot};

@@ -12,6 +12,8 @@ use crate::snapshot_sink::{SnapshotSink, StagedSnapshot};
 /// # Obligations of an implementation
 /// Each method returns only once what it wrote is durable (it survives a crash or a
 /// power loss): the driver sends the messages that promise this state right after.
+/// The one exception is [`write_unsynced`](LogStore::write_unsynced), durable once the
+/// storage's [`sync_domain`](LogStore::sync_domain) syncs (at once without a domain).
 /// The [`crate::contract`] suite checks all of this; run it on your implementation.
 ///
 /// - [`append`](LogStore::append): entries at or before the snapshot's index are
@@ -51,6 +53,33 @@ pub trait LogStore: Storage {
     /// # Errors
     /// Whatever the implementation reports.
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError>;
+
+    /// Writes entries (by the rules of [`append`](LogStore::append)) and then a hard
+    /// state, without waiting for durability: the write is durable once `sync` returns
+    /// `Ok` on this storage's [`sync_domain`](LogStore::sync_domain). Reads see it at
+    /// once. With no sync domain (the default) it is `append` then `set_hard_state`,
+    /// each durable on return.
+    ///
+    /// # Errors
+    /// As [`append`](LogStore::append) and [`set_hard_state`](LogStore::set_hard_state).
+    fn write_unsynced(&mut self, entries: &[Entry], hard_state: Option<&HardState>) -> Result<(), StorageError> {
+        if !entries.is_empty() {
+            self.append(entries)?;
+        }
+        if let Some(hs) = hard_state {
+            self.set_hard_state(hs)?;
+        }
+        Ok(())
+    }
+
+    /// The durable log this storage shares with others, if any: storages that return
+    /// domains of the same [`SyncDomain::id`] share one log, so after
+    /// [`write_unsynced`](LogStore::write_unsynced) on several of them one
+    /// [`SyncDomain::sync`] makes all of it durable (group commit across Raft groups).
+    /// `None` by default: each write is durable on its own.
+    fn sync_domain(&self) -> Option<std::sync::Arc<dyn SyncDomain>> {
+        None
+    }
 
     /// Whether writes are so cheap (memory only, no IO) that a driver may do them
     /// on its own task instead of handing them to a log writer thread. `false` by
@@ -106,6 +135,20 @@ pub trait LogStore: Storage {
     }
 }
 
+/// A durable log shared by several storages (see [`LogStore::sync_domain`]).
+pub trait SyncDomain: Send + Sync {
+    /// Identifies the shared log: two domains with the same id are the same log.
+    fn id(&self) -> u64;
+
+    /// Makes everything written so far to the shared log, by any of its storages,
+    /// durable (one `fdatasync` for all of them).
+    ///
+    /// # Errors
+    /// The sync failed; then nothing written since the last successful sync can be
+    /// trusted, and the storages refuse further writes.
+    fn sync(&self) -> Result<(), StorageError>;
+}
+
 /// One snapshot's data, read by offset, independent of the storage it came from (it
 /// keeps its file open: a newer snapshot replacing it does not change what it reads).
 pub trait ChunkSource: Send + Sync + std::fmt::Debug {
@@ -133,6 +176,12 @@ impl<S: LogStore + ?Sized> LogStore for Box<S> {
     }
     fn writes_inline(&self) -> bool {
         (**self).writes_inline()
+    }
+    fn write_unsynced(&mut self, entries: &[Entry], hard_state: Option<&HardState>) -> Result<(), StorageError> {
+        (**self).write_unsynced(entries, hard_state)
+    }
+    fn sync_domain(&self) -> Option<std::sync::Arc<dyn SyncDomain>> {
+        (**self).sync_domain()
     }
     fn snapshot_sink(&self) -> Result<SnapshotSink, StorageError> {
         (**self).snapshot_sink()

@@ -57,6 +57,11 @@ fn is_ours(name: &str) -> bool {
 /// (even the lock file) is written into it: pointing the storage at the wrong
 /// directory must leave that directory alone.
 pub(crate) fn refuse_foreign(vfs: &dyn Vfs, dir: &Path) -> Result<(), Error> {
+    refuse_unknown(vfs, dir, is_ours)
+}
+
+/// [`refuse_foreign`] for a directory whose own files are those `is_ours` accepts.
+pub(crate) fn refuse_unknown(vfs: &dyn Vfs, dir: &Path, is_ours: fn(&str) -> bool) -> Result<(), Error> {
     let names = match vfs.list(dir) {
         Ok(names) => names,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -280,7 +285,7 @@ pub(crate) fn recover(vfs: &Arc<dyn Vfs>, dir: &Path, options: &Options) -> Resu
 
 /// Refuses snapshot metadata (from the state file at `path`) that no storage writes
 /// (see [`is_impossible_snapshot`]).
-fn check_snapshot_bounds(snap: &SnapshotMeta, path: &Path) -> Result<(), Error> {
+pub(crate) fn check_snapshot_bounds(snap: &SnapshotMeta, path: &Path) -> Result<(), Error> {
     if is_impossible_snapshot(snap.index, snap.term) {
         return Err(Error::Corrupt {
             path: path.to_owned(),

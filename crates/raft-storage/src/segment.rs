@@ -2,32 +2,20 @@
 //! entries themselves stay on disk), how it is scanned on open, and how entries are
 //! read back.
 //!
-//! The torn-tail rule lives here. Only the last segment can end in a torn write: a
-//! segment is synced before the next one is created. In the last segment, a record is a
-//! torn write (and it and everything after it is cut off, with a warning) when
-//! - the file ends inside it (a partial header or payload), or
-//! - its header is all zeros, or
-//! - its checksum fails and a 512-byte sector it touches is all zeros (space the file
-//!   system allocated but the disk never wrote, as etcd's WAL also assumes).
-//!
-//! Any other damage, anywhere, is [`Error::Corrupt`] naming the file and offset.
+//! The torn-tail rule is in `record_scan`, shared with the multi-group log; this file
+//! adds what a record of a single-group segment must hold (the next entry).
 
 use std::path::{Path, PathBuf};
 
 use raft_core::{Entry, LogIndex, Term, MAX_INDEX};
-use tracing::warn;
 
 use crate::error::{Corruption, Error};
-use crate::format::{
-    decode_entry, decode_file_header, decode_record_header, has_zero_sector, payload_ok, FileKind, HeaderProblem,
-    FILE_HEADER_LEN, FORMAT_VERSION, RECORD_HEADER_LEN, SECTOR,
-};
+use crate::format::{check_record, decode_entry, FileKind, FILE_HEADER_LEN};
+use crate::record_scan::{scan_header, scan_records, Reader, CHUNK};
 use crate::terms::TermRuns;
 use crate::vfs::{OpenMode, Vfs, VfsFile};
 
 const SUFFIX: &str = ".wal";
-/// Reads go to disk in chunks of about this size.
-const CHUNK: u64 = 1 << 20;
 
 /// The file name of the segment whose first entry is `first_index`.
 pub(crate) fn segment_name(first_index: LogIndex) -> String {
@@ -73,7 +61,8 @@ impl Gather {
         true
     }
 
-    fn remaining(&self) -> u64 {
+    /// The budget left.
+    pub(crate) fn remaining(&self) -> u64 {
         self.max.saturating_sub(self.total)
     }
 }
@@ -184,14 +173,7 @@ impl Segment {
             offset,
             kind,
         };
-        let (len, pcrc) = decode_record_header(&rec[..RECORD_HEADER_LEN]).map_err(corrupt)?;
-        let payload = &rec[RECORD_HEADER_LEN..];
-        if payload.len() != len as usize {
-            return Err(corrupt(Corruption::RecordLength(len)));
-        }
-        if !payload_ok(payload, pcrc) {
-            return Err(corrupt(Corruption::PayloadChecksum));
-        }
+        let payload = check_record(rec).map_err(corrupt)?;
         let entry = decode_entry(payload).ok_or_else(|| corrupt(Corruption::Undecodable))?;
         if entry.index != index {
             return Err(corrupt(Corruption::UnexpectedIndex {
@@ -215,42 +197,18 @@ impl Segment {
     ) -> Result<Scanned, Error> {
         let file = vfs.open(&path, OpenMode::ReadWrite).map_err(Error::io("open", &path))?;
         let len = file.size().map_err(Error::io("stat", &path))?;
-        let mut r = Reader {
-            file: &*file,
-            len,
-            buf: Vec::new(),
-            start: 0,
-        };
-        let corrupt = |offset, kind| Error::Corrupt {
-            path: path.clone(),
-            offset,
-            kind,
-        };
-
-        let head = r.window(0, FILE_HEADER_LEN as u64).map_err(Error::io("read", &path))?;
-        let first_index = match decode_file_header(head, FileKind::Segment) {
-            Ok(first) if first == name_index => first,
-            Ok(first) => {
-                return Err(corrupt(
-                    0,
-                    Corruption::NameMismatch {
+        let mut r = Reader::new(&*file, len);
+        let first_index = match scan_header(&mut r, FileKind::Segment, is_last, &path)? {
+            None => return Ok(Scanned::TornHeader),
+            Some(first) if first == name_index => first,
+            Some(first) => {
+                return Err(Error::Corrupt {
+                    path,
+                    offset: 0,
+                    kind: Corruption::NameMismatch {
                         name: name_index,
                         header: first,
                     },
-                ))
-            }
-            Err(HeaderProblem::Short | HeaderProblem::Zero) if is_last => return Ok(Scanned::TornHeader),
-            Err(HeaderProblem::Checksum) if is_last && r.zero_sector(0, FILE_HEADER_LEN as u64, &path)? => {
-                return Ok(Scanned::TornHeader)
-            }
-            Err(HeaderProblem::Short) => return Err(corrupt(0, Corruption::ShortHeader)),
-            Err(HeaderProblem::Zero | HeaderProblem::Checksum) => return Err(corrupt(0, Corruption::HeaderChecksum)),
-            Err(HeaderProblem::BadMagic) => return Err(corrupt(0, Corruption::BadMagic)),
-            Err(HeaderProblem::Newer(version)) => {
-                return Err(Error::NewerFormat {
-                    path: path.clone(),
-                    version,
-                    supported: FORMAT_VERSION,
                 })
             }
         };
@@ -258,75 +216,33 @@ impl Segment {
         // Recovery checked the name (so the header) is in 1..=MAX_INDEX; a record is at
         // least 13 bytes, so the index below cannot overflow.
         let mut offsets: Vec<u32> = Vec::new();
-        let mut pos = FILE_HEADER_LEN as u64;
-        let hlen = RECORD_HEADER_LEN as u64;
-        while pos < len {
+        let accept = |pos: u64, payload: &[u8]| {
             let index = first_index + offsets.len() as u64;
             let Ok(pos32) = u32::try_from(pos) else {
-                return Err(corrupt(pos, Corruption::SegmentTooLong));
+                return Err(Corruption::SegmentTooLong);
             };
-            let (kind, torn) = if len - pos < hlen {
-                (Corruption::Truncated, true)
-            } else {
-                let h = r.window(pos, hlen).map_err(Error::io("read", &path))?;
-                let all_zero = h.iter().all(|&b| b == 0);
-                match decode_record_header(h) {
-                    Err(kind) => (kind, all_zero || r.zero_sector(pos, pos + hlen, &path)?),
-                    Ok((plen, _)) if pos + hlen + u64::from(plen) > len => (Corruption::Truncated, true),
-                    Ok((plen, pcrc)) => {
-                        let rec_len = hlen + u64::from(plen);
-                        let rec = r.window(pos, rec_len).map_err(Error::io("read", &path))?;
-                        if !payload_ok(&rec[RECORD_HEADER_LEN..], pcrc) {
-                            (Corruption::PayloadChecksum, r.zero_sector(pos, pos + rec_len, &path)?)
-                        } else {
-                            match peek_term_index(&rec[RECORD_HEADER_LEN..]) {
-                                Some((_, found)) if found == index && index > MAX_INDEX => {
-                                    (Corruption::IndexBeyondLimit { index }, false)
-                                }
-                                Some((0, found)) if found == index => (Corruption::ZeroTerm { index }, false),
-                                // Raft's terms never go down along a log (a leader's log
-                                // is sorted by term, and a follower's matches it).
-                                Some((term, found))
-                                    if found == index && terms.last_term().is_some_and(|p| term < p) =>
-                                {
-                                    (
-                                        Corruption::TermGoesDown {
-                                            index,
-                                            term,
-                                            previous: terms.last_term().unwrap_or_default(),
-                                        },
-                                        false,
-                                    )
-                                }
-                                Some((term, found)) if found == index => {
-                                    offsets.push(pos32);
-                                    terms.push(index, term);
-                                    pos += rec_len;
-                                    continue;
-                                }
-                                Some((_, found)) => (Corruption::UnexpectedIndex { expected: index, found }, false),
-                                None => (Corruption::Undecodable, false),
-                            }
-                        }
-                    }
+            match peek_term_index(payload) {
+                Some((_, found)) if found == index && index > MAX_INDEX => Err(Corruption::IndexBeyondLimit { index }),
+                Some((0, found)) if found == index => Err(Corruption::ZeroTerm { index }),
+                // Raft's terms never go down along a log (a leader's log is sorted by
+                // term, and a follower's matches it).
+                Some((term, found)) if found == index && terms.last_term().is_some_and(|p| term < p) => {
+                    Err(Corruption::TermGoesDown {
+                        index,
+                        term,
+                        previous: terms.last_term().unwrap_or_default(),
+                    })
                 }
-            };
-            if !(is_last && torn) {
-                return Err(corrupt(pos, kind));
+                Some((term, found)) if found == index => {
+                    offsets.push(pos32);
+                    terms.push(index, term);
+                    Ok(())
+                }
+                Some((_, found)) => Err(Corruption::UnexpectedIndex { expected: index, found }),
+                None => Err(Corruption::Undecodable),
             }
-            warn!(
-                path = %path.display(),
-                offset = pos,
-                dropped_bytes = len - pos,
-                last_index = index.saturating_sub(1),
-                "truncating a torn write at the tail of the log ({kind})"
-            );
-            r.file.set_len(pos).map_err(Error::io("truncate", &path))?;
-            if sync {
-                r.file.sync_data().map_err(Error::io("fdatasync", &path))?;
-            }
-            break;
-        }
+        };
+        let pos = scan_records(&mut r, FILE_HEADER_LEN as u64, is_last, sync, &path, accept)?;
         drop(r);
         Ok(Scanned::Segment(Segment {
             path,
@@ -344,37 +260,6 @@ fn peek_term_index(payload: &[u8]) -> Option<(Term, LogIndex)> {
     postcard::take_from_bytes::<(Term, LogIndex)>(payload)
         .ok()
         .map(|(ti, _)| ti)
-}
-
-/// Sequential reads of a file through a buffer of about [`CHUNK`] bytes.
-struct Reader<'a> {
-    file: &'a dyn VfsFile,
-    len: u64,
-    buf: Vec<u8>,
-    start: u64,
-}
-
-impl Reader<'_> {
-    /// The bytes `offset..offset + want`, cut at the end of the file.
-    fn window(&mut self, offset: u64, want: u64) -> std::io::Result<&[u8]> {
-        let end = (offset + want).min(self.len);
-        let offset = offset.min(end);
-        if offset < self.start || end > self.start + self.buf.len() as u64 {
-            let read_end = end.max((offset + CHUNK).min(self.len));
-            self.buf.resize((read_end - offset) as usize, 0);
-            self.file.read_exact_at(&mut self.buf, offset)?;
-            self.start = offset;
-        }
-        Ok(&self.buf[(offset - self.start) as usize..(end - self.start) as usize])
-    }
-
-    /// Whether a sector touched by `from..to` is all zeros.
-    fn zero_sector(&mut self, from: u64, to: u64, path: &Path) -> Result<bool, Error> {
-        let lo = from / SECTOR * SECTOR;
-        let hi = to.div_ceil(SECTOR) * SECTOR;
-        let bytes = self.window(lo, hi - lo).map_err(Error::io("read", path))?;
-        Ok(has_zero_sector(bytes))
-    }
 }
 
 #[cfg(test)]

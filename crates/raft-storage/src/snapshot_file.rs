@@ -267,3 +267,79 @@ impl crate::ChunkSource for RegionChunks {
         Ok(self.region.read(offset, max_len)?)
     }
 }
+
+/// A storage's current snapshot: its metadata, and the file holding its data if it has
+/// one. The snapshot reads of [`raft_core::Storage`] and [`crate::LogStore`], shared by
+/// [`crate::FileStorage`] and [`crate::GroupLog`].
+pub(crate) struct Current<'a> {
+    pub(crate) vfs: &'a dyn Vfs,
+    pub(crate) meta: &'a SnapshotMeta,
+    /// The snapshot file, if there is one (a never-snapshotted log has none).
+    pub(crate) path: Option<PathBuf>,
+}
+
+impl Current<'_> {
+    /// The snapshot file's data, if there is a snapshot file.
+    pub(crate) fn region(&self) -> Result<Option<DataRegion>, Error> {
+        match &self.path {
+            Some(path) => DataRegion::open(self.vfs, path, self.meta).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// [`raft_core::Storage::snapshot_info`].
+    pub(crate) fn info(&self) -> Result<raft_core::SnapshotInfo, raft_core::StorageError> {
+        let meta = self.meta.clone();
+        Ok(match self.region()? {
+            Some(r) => raft_core::SnapshotInfo {
+                meta,
+                len: r.len,
+                crc: r.crc,
+            },
+            None => raft_core::SnapshotInfo { meta, len: 0, crc: 0 },
+        })
+    }
+
+    /// [`raft_core::Storage::snapshot_chunk`].
+    pub(crate) fn chunk(&self, index: LogIndex, offset: u64, max_len: u64) -> Result<Bytes, raft_core::StorageError> {
+        if self.meta.index != index {
+            return Err(raft_core::StorageError::Unavailable(index));
+        }
+        match self.region()? {
+            Some(r) => Ok(r.read(offset, max_len)?),
+            None => Ok(Bytes::new()),
+        }
+    }
+
+    /// [`raft_core::Storage::snapshot`].
+    pub(crate) fn snapshot(&self) -> Result<Snapshot, raft_core::StorageError> {
+        match &self.path {
+            Some(path) => Ok(read_snapshot(self.vfs, path, self.meta, true)?),
+            None => Ok(Snapshot {
+                meta: self.meta.clone(),
+                data: Bytes::new(),
+            }),
+        }
+    }
+
+    /// [`crate::LogStore::snapshot_chunks`].
+    pub(crate) fn chunks(&self) -> Result<Option<std::sync::Arc<dyn crate::ChunkSource>>, raft_core::StorageError> {
+        let Some(region) = self.region()? else {
+            return Ok(None);
+        };
+        let info = raft_core::SnapshotInfo {
+            meta: self.meta.clone(),
+            len: region.len,
+            crc: region.crc,
+        };
+        Ok(Some(std::sync::Arc::new(RegionChunks { info, region })))
+    }
+
+    /// [`crate::LogStore::snapshot_reader`].
+    pub(crate) fn reader(&self) -> Result<Box<dyn Read + Send>, raft_core::StorageError> {
+        match self.region()? {
+            Some(region) => Ok(region.into_reader()),
+            None => Ok(Box::new(io::empty())),
+        }
+    }
+}

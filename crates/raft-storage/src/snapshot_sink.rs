@@ -229,9 +229,22 @@ impl StagedSnapshot {
     /// fsync the directory. Returns the file's name. Memory-staged data is written
     /// the same way.
     pub(crate) fn write_file(
+        self,
+        vfs: &Arc<dyn Vfs>,
+        dir: &Path,
+        meta: &SnapshotMeta,
+        sync: bool,
+    ) -> Result<String, Error> {
+        let name = snapshot_name(meta.index, meta.term);
+        self.write_file_named(vfs, dir, name, meta, sync)
+    }
+
+    /// [`StagedSnapshot::write_file`] under the file name `name`.
+    pub(crate) fn write_file_named(
         mut self,
         vfs: &Arc<dyn Vfs>,
         dir: &Path,
+        name: String,
         meta: &SnapshotMeta,
         sync: bool,
     ) -> Result<String, Error> {
@@ -245,7 +258,6 @@ impl StagedSnapshot {
         let Staged::File(f) = &mut self.place else {
             return Err(Error::io("stage", dir)(io::Error::other("snapshot not staged")));
         };
-        let name = snapshot_name(meta.index, meta.term);
         let path = dir.join(&name);
         let encode = postcard::to_stdvec(meta).map_err(|e| Error::io("encode", &path)(io::Error::other(e)))?;
         let tail = snapshot_file::trailer(&encode, self.len, self.crc);

@@ -38,13 +38,15 @@ use raft_core::{Entry, EntryPayload, LogIndex, Membership, Snapshot, SnapshotMet
 use crate::log_store::LogStore;
 
 mod checks;
+mod unsynced;
 
 pub use checks::*;
+pub use unsynced::*;
 
 /// Runs every check that needs no reopening, each on a storage from `make` (which must
 /// return an empty storage: no entries, no snapshot).
 pub fn run_all<S: LogStore>(mut make: impl FnMut() -> S) {
-    let checks: [fn(S); 16] = [
+    let checks: [fn(S); 17] = [
         empty_storage::<S>,
         append_and_read_back::<S>,
         entries_respect_max_bytes::<S>,
@@ -61,6 +63,7 @@ pub fn run_all<S: LogStore>(mut make: impl FnMut() -> S) {
         every_payload_kind_round_trips::<S>,
         many_entries_read_in_windows::<S>,
         streamed_snapshot_round_trips::<S>,
+        unsynced_writes_read_back::<S>,
     ];
     for check in checks {
         check(make());
@@ -70,12 +73,13 @@ pub fn run_all<S: LogStore>(mut make: impl FnMut() -> S) {
 /// Runs the checks that close and reopen a storage: `make` gives an empty storage,
 /// `reopen` closes one and opens the same data again (as after a restart).
 pub fn run_reopen_checks<S: LogStore>(mut make: impl FnMut() -> S, mut reopen: impl FnMut(S) -> S) {
-    let checks: [ReopenCheck<S>; 5] = [
+    let checks: [ReopenCheck<S>; 6] = [
         reopen_keeps_everything::<S>,
         reopen_keeps_replaced_suffix::<S>,
         reopen_keeps_compaction_and_appends_continue::<S>,
         reopen_keeps_dropped_log::<S>,
         reopen_keeps_streamed_snapshot::<S>,
+        reopen_keeps_synced_unsynced_writes::<S>,
     ];
     for check in checks {
         check(make(), &mut reopen);

@@ -4,6 +4,8 @@
 pub mod craft;
 pub mod disk_log;
 pub mod model;
+pub mod multi;
+pub mod multi_disk;
 pub mod sim_vfs;
 pub mod steps;
 
