@@ -69,7 +69,9 @@ fn parse() -> Result<Args, String> {
         }
     }
     if a.groups == 0 || a.clients == 0 || a.workers == 0 || a.secs <= 0.0 || a.warmup < 0.0 {
-        return Err(format!("--groups, --clients, --workers and --secs must be positive\n{USAGE}"));
+        return Err(format!(
+            "--groups, --clients, --workers and --secs must be positive\n{USAGE}"
+        ));
     }
     Ok(a)
 }
@@ -89,7 +91,14 @@ fn main() -> ExitCode {
         .expect("tokio runtime");
     let (warmup, window) = (Duration::from_secs_f64(args.warmup), Duration::from_secs_f64(args.secs));
     let line = if args.mode == "writes" {
-        let run = rt.block_on(multi::writes(args.groups, args.clients, args.file, args.net, warmup, window));
+        let run = rt.block_on(multi::writes(
+            args.groups,
+            args.clients,
+            args.file,
+            args.net,
+            warmup,
+            window,
+        ));
         json!({
             "mode": "writes",
             "groups": args.groups,

@@ -79,7 +79,11 @@ impl Hosts {
         let mut hosts = Vec::new();
         let mut syncs = Vec::new();
         for id in HOSTS {
-            let ws = WsTransport::new(id, WsConfig::new(([127, 0, 0, 1], 0).into(), "multi"), discovery.clone());
+            let ws = WsTransport::new(
+                id,
+                WsConfig::new(([127, 0, 0, 1], 0).into(), "multi"),
+                discovery.clone(),
+            );
             let transport: Box<dyn DynTransport> = match net {
                 Net::Ws => Box::new(ws.clone()),
                 Net::Mem => Box::new(mem.transport(id)),
@@ -104,12 +108,20 @@ impl Hosts {
                 let storage: AnyStorage = if file {
                     let vfs = CountingVfs::new(syncs[h].clone());
                     let path = dir.path().join(HOSTS[h]).join(g.to_string());
-                    Box::new(FileStorage::open_with_vfs(Arc::new(vfs), path, Options::default()).expect("storage opens"))
+                    Box::new(
+                        FileStorage::open_with_vfs(Arc::new(vfs), path, Options::default()).expect("storage opens"),
+                    )
                 } else {
                     Box::new(raft_core::MemStorage::default())
                 };
                 let node = host
-                    .create_group(g, config(), storage, LastCommand::default(), Some(Membership::with_voters(HOSTS)))
+                    .create_group(
+                        g,
+                        config(),
+                        storage,
+                        LastCommand::default(),
+                        Some(Membership::with_voters(HOSTS)),
+                    )
                     .await
                     .expect("group starts");
                 nodes.push(node);
@@ -133,7 +145,9 @@ impl Hosts {
             loop {
                 let led = nodes.iter().find(|n| n.view().role == Role::Leader).is_some_and(|l| {
                     let v = l.view();
-                    nodes.iter().all(|n| n.view().term == v.term && n.view().leader.as_ref() == Some(l.id()))
+                    nodes
+                        .iter()
+                        .all(|n| n.view().term == v.term && n.view().leader.as_ref() == Some(l.id()))
                 });
                 if led {
                     break;
@@ -176,7 +190,14 @@ pub struct WriteRun {
 
 /// `clients` closed-loop proposers of 16-byte commands, client `i` on group
 /// `i % groups`, on three fresh hosts.
-pub async fn writes(groups: usize, clients: usize, file: bool, net: Net, warmup: Duration, window: Duration) -> WriteRun {
+pub async fn writes(
+    groups: usize,
+    clients: usize,
+    file: bool,
+    net: Net,
+    warmup: Duration,
+    window: Duration,
+) -> WriteRun {
     let hosts = Hosts::start(groups.max(1), file, net).await;
     let groups: Vec<Arc<[Node]>> = hosts.groups.iter().map(|n| n.clone().into()).collect();
     let stats = super::drive(clients, warmup, window, |i| Client {

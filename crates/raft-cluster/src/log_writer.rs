@@ -9,14 +9,17 @@
 //! messages that had to wait for durability).
 //!
 //! One writer can serve many storages (many Raft groups of one process): jobs name
-//! their storage, and each round writes each storage once.
+//! their storage, and each round writes each storage once. Storages that share one
+//! durable log ([`LogStore::sync_domain`], e.g. the groups of a
+//! `raft_storage::MultiLog`) are written without a sync and then synced once per
+//! round: one fdatasync for every group that had data.
 
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use raft_core::{Entry, HardState, JobId, SnapshotMeta};
-use raft_storage::{LogStore, StagedSnapshot};
+use raft_storage::{LogStore, StagedSnapshot, SyncDomain};
 use tokio::sync::mpsc;
 use tracing::{debug, error};
 
@@ -97,12 +100,18 @@ impl<S: LogStore + Send + 'static> LogWriter<S> {
 /// Writes one job right away on the caller's thread (a storage whose writes are
 /// memory only, [`LogStore::writes_inline`]) and returns its report.
 pub(crate) fn write_now<S: LogStore>(mut job: WriteJob<S>) -> Persisted {
-    let result = write_group(std::slice::from_mut(&mut job));
+    let result = write_group(std::slice::from_mut(&mut job), false).map(|w| w.done());
     Persisted {
         job: job.job,
         snapshot: job.snapshot.as_ref().map(|s| s.meta.clone()),
         error: result.err().map(|e| e.to_string()),
     }
+}
+
+/// Jobs written to a shared log and waiting for its sync, with what their write did.
+struct Unsynced<S> {
+    jobs: Vec<WriteJob<S>>,
+    written: Written,
 }
 
 fn run<S: LogStore>(rx: std_mpsc::Receiver<WriteJob<S>>, in_flight: &InFlight) {
@@ -112,46 +121,134 @@ fn run<S: LogStore>(rx: std_mpsc::Receiver<WriteJob<S>>, in_flight: &InFlight) {
             round.push(more);
         }
         // Jobs of one storage are written in their order; a snapshot ends a group
-        // (it is saved before the entries that follow it).
+        // (it is saved before the entries that follow it). Storages that share one
+        // log are written first and made durable together at the end of the round:
+        // one sync for every group that had data.
+        let mut unsynced: Vec<Unsynced<S>> = Vec::new();
         while !round.is_empty() {
             let mut end = 1;
             while end < round.len() && round[end].storage.same(&round[0].storage) && round[end].snapshot.is_none() {
                 end += 1;
             }
-            in_flight.begin();
-            let result = write_group(&mut round[..end]);
-            in_flight.end();
-            for job in round.drain(..end) {
-                let _ = job.done.send(Persisted {
-                    job: job.job,
-                    snapshot: job.snapshot.as_ref().map(|s| s.meta.clone()),
-                    error: result.as_ref().err().map(|e| e.to_string()),
-                });
+            let snapshot = round[0].snapshot.is_some();
+            if snapshot && !sync_and_report(&mut unsynced, in_flight) {
+                fail(round.drain(..));
+                break;
             }
-            if result.is_err() {
-                // Nothing after a failed write may be reported durable; the node stops.
-                for job in round.drain(..) {
-                    let _ = job.done.send(Persisted {
-                        job: None,
-                        snapshot: None,
-                        error: Some("an earlier write failed".into()),
-                    });
+            in_flight.begin();
+            let result = write_group(&mut round[..end], !snapshot);
+            in_flight.end();
+            let jobs: Vec<WriteJob<S>> = round.drain(..end).collect();
+            match result {
+                Ok(written) if written.domain.is_some() => unsynced.push(Unsynced { jobs, written }),
+                Ok(written) => {
+                    written.done();
+                    report(jobs, None);
+                }
+                Err(e) => {
+                    report(jobs, Some(e.to_string()));
+                    // Nothing after a failed write may be reported durable; the node
+                    // stops.
+                    fail(unsynced.drain(..).flat_map(|u| u.jobs));
+                    fail(round.drain(..));
                 }
             }
         }
+        sync_and_report(&mut unsynced, in_flight);
     }
     debug!("log writer stopped");
 }
 
+/// Syncs each shared log the jobs wrote to once, then reports the jobs; false if a
+/// sync failed (its jobs are reported failed).
+fn sync_and_report<S>(unsynced: &mut Vec<Unsynced<S>>, in_flight: &InFlight) -> bool {
+    let mut failed: Vec<u64> = Vec::new();
+    let mut synced: Vec<u64> = Vec::new();
+    for u in unsynced.iter() {
+        let Some(domain) = &u.written.domain else { continue };
+        let id = domain.id();
+        if synced.contains(&id) || failed.contains(&id) {
+            continue;
+        }
+        in_flight.begin();
+        let result = domain.sync();
+        in_flight.end();
+        match result {
+            Ok(()) => synced.push(id),
+            Err(e) => {
+                error!(error = %e, "cannot sync a shared log");
+                failed.push(id);
+            }
+        }
+    }
+    for u in unsynced.drain(..) {
+        let ok = u.written.domain.as_ref().is_some_and(|d| synced.contains(&d.id()));
+        if ok {
+            u.written.done();
+            report(u.jobs, None);
+        } else {
+            report(u.jobs, Some("the shared log's sync failed".into()));
+        }
+    }
+    failed.is_empty()
+}
+
+fn report<S>(jobs: Vec<WriteJob<S>>, error: Option<String>) {
+    for job in jobs {
+        let _ = job.done.send(Persisted {
+            job: job.job,
+            snapshot: job.snapshot.as_ref().map(|s| s.meta.clone()),
+            error: error.clone(),
+        });
+    }
+}
+
+fn fail<S>(jobs: impl Iterator<Item = WriteJob<S>>) {
+    for job in jobs {
+        let _ = job.done.send(Persisted {
+            job: None,
+            snapshot: None,
+            error: Some("an earlier write failed".into()),
+        });
+    }
+}
+
+/// What one storage's write did: made durable on return (`domain` is `None`), or
+/// written to a shared log that `domain` syncs.
+struct Written {
+    domain: Option<Arc<dyn SyncDomain>>,
+    started: Instant,
+    entries: u64,
+    counters: Option<Arc<Counters>>,
+}
+
+impl Written {
+    /// The write is durable: count it.
+    fn done(self) {
+        let Some(c) = self.counters else { return };
+        c.persist_latency.record(self.started.elapsed());
+        Counters::add(&c.persists, 1);
+        Counters::add(&c.entries_persisted, self.entries);
+    }
+}
+
 /// Writes the jobs of one storage: the snapshot of the first (if any), then all their
-/// entries as one append, then the newest hard state.
-fn write_group<S: LogStore>(jobs: &mut [WriteJob<S>]) -> Result<(), BoxError> {
+/// entries as one append, then the newest hard state. With `defer`, a storage that
+/// shares a log ([`LogStore::sync_domain`]) is written without a sync, and the caller
+/// syncs the returned domain.
+fn write_group<S: LogStore>(jobs: &mut [WriteJob<S>], defer: bool) -> Result<Written, BoxError> {
     let staged = jobs
         .first_mut()
         .and_then(|j| j.snapshot.as_mut())
         .and_then(|s| s.staged.take());
-    let Some(first) = jobs.first() else { return Ok(()) };
     let started = Instant::now();
+    let nothing = Written {
+        domain: None,
+        started,
+        entries: 0,
+        counters: None,
+    };
+    let Some(first) = jobs.first() else { return Ok(nothing) };
     let mut merged: Vec<Entry> = Vec::new();
     for job in jobs.iter() {
         if let Some(e) = job.entries.first() {
@@ -162,13 +259,18 @@ fn write_group<S: LogStore>(jobs: &mut [WriteJob<S>]) -> Result<(), BoxError> {
     }
     let hard_state = jobs.iter().rev().find_map(|j| j.hard_state.as_ref());
     if first.snapshot.is_none() && merged.is_empty() && hard_state.is_none() {
-        return Ok(());
+        return Ok(nothing);
     }
     let mut st = first.storage.lock();
+    let domain = if defer { st.sync_domain() } else { None };
     let outcome = (|| -> Result<(), BoxError> {
         if let Some(s) = &first.snapshot {
             let staged = staged.ok_or("the snapshot's staged data is gone")?;
             st.install_snapshot(&s.meta, staged)?;
+        }
+        if domain.is_some() {
+            st.write_unsynced(&merged, hard_state)?;
+            return Ok(());
         }
         if !merged.is_empty() {
             st.append(&merged)?;
@@ -189,9 +291,10 @@ fn write_group<S: LogStore>(jobs: &mut [WriteJob<S>]) -> Result<(), BoxError> {
     }
     drop(st);
     outcome?;
-    let c = &first.counters;
-    c.persist_latency.record(started.elapsed());
-    Counters::add(&c.persists, 1);
-    Counters::add(&c.entries_persisted, merged.len() as u64);
-    Ok(())
+    Ok(Written {
+        domain,
+        started,
+        entries: merged.len() as u64,
+        counters: Some(first.counters.clone()),
+    })
 }

@@ -72,7 +72,11 @@ impl GroupRoutes {
     }
 
     fn get(&self, group: GroupId) -> Option<mpsc::Sender<Message>> {
-        self.queues.read().unwrap_or_else(|e| e.into_inner()).get(&group).cloned()
+        self.queues
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&group)
+            .cloned()
     }
 }
 

@@ -19,7 +19,7 @@ use raft_cluster::{
     TransportError,
 };
 use raft_core::{GroupId, Membership, Message, MessageBody, NodeId, Role};
-use raft_storage::{FileStorage, Options};
+use raft_storage::{FileStorage, GroupLog, LogStore, MultiLog, Options};
 use support::{ids, wait_until};
 
 /// Counts what the host hands its transport: calls to `send`, and messages.
@@ -44,14 +44,15 @@ impl Transport for Counting {
     }
 }
 
-type Host = RaftHost<FileStorage, Counting>;
+type Host<S> = RaftHost<S, Counting>;
 type Group = RaftHandle<Counter>;
 
-/// Three hosts on one in-memory network, each group's log in a directory of its own.
-struct Hosts {
+/// Three hosts on one in-memory network; each group's log in a directory of its own
+/// (`FileStorage`), or one shared log per host (`MultiLog`).
+struct Hosts<S = FileStorage> {
     net: MemNetwork,
     root: PathBuf,
-    hosts: BTreeMap<NodeId, Host>,
+    hosts: BTreeMap<NodeId, Host<S>>,
     /// Every running group's node, by group and host.
     groups: BTreeMap<(GroupId, NodeId), Group>,
     sends: Arc<AtomicU64>,
@@ -75,8 +76,8 @@ async fn open(dir: &Path) -> FileStorage {
     FileStorage::open(dir, options).expect("the storage opens")
 }
 
-impl Hosts {
-    async fn start(n: usize) -> Hosts {
+impl<S: LogStore + Send + 'static> Hosts<S> {
+    async fn start(n: usize) -> Hosts<S> {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut hosts = Hosts {
             net: MemNetwork::new(),
@@ -100,14 +101,17 @@ impl Hosts {
             messages: self.messages.clone(),
         };
         let options = HostOptions::default().tick_interval(config().heartbeat_interval);
-        let host = RaftHost::start(id.clone(), transport, options).await.expect("host starts");
+        let host = RaftHost::start(id.clone(), transport, options)
+            .await
+            .expect("host starts");
         self.hosts.insert(id.clone(), host);
     }
 
-    /// Starts group `group` on `members` (its founding voters).
-    async fn create(&mut self, group: GroupId, members: &[NodeId]) {
+    /// Starts group `group` on `members` (its founding voters), each with the storage
+    /// `storage` opens for it.
+    async fn create_with(&mut self, group: GroupId, members: &[NodeId], storage: impl Fn(&NodeId) -> S) {
         for id in members {
-            let storage = open(&self.root.join(id.as_str()).join(group.to_string())).await;
+            let storage = storage(id);
             let node = self.hosts[id]
                 .create_group(
                     group,
@@ -123,8 +127,20 @@ impl Hosts {
         }
     }
 
+    fn members_on(&self, host: &NodeId) -> Vec<&Group> {
+        self.groups
+            .iter()
+            .filter(|((_, h), _)| h == host)
+            .map(|(_, n)| n)
+            .collect()
+    }
+
     fn members(&self, group: GroupId) -> Vec<&Group> {
-        self.groups.iter().filter(|((g, _), _)| *g == group).map(|(_, n)| n).collect()
+        self.groups
+            .iter()
+            .filter(|((g, _), _)| *g == group)
+            .map(|(_, n)| n)
+            .collect()
     }
 
     /// Waits until one member of the group leads and every other running one follows it.
@@ -136,7 +152,9 @@ impl Hosts {
             leader = l.map(|l| (*l).clone());
             l.is_some_and(|l| {
                 let term = l.view().term;
-                members.iter().all(|n| n.view().term == term && n.view().leader.as_ref() == Some(l.id()))
+                members
+                    .iter()
+                    .all(|n| n.view().term == term && n.view().leader.as_ref() == Some(l.id()))
             })
         })
         .await;
@@ -174,9 +192,28 @@ impl Hosts {
     }
 }
 
+impl Hosts<FileStorage> {
+    /// Starts group `group` on `members` (its founding voters), each in a directory
+    /// of its own.
+    async fn create(&mut self, group: GroupId, members: &[NodeId]) {
+        let mut storages = BTreeMap::new();
+        for id in members {
+            storages.insert(
+                id.clone(),
+                open(&self.root.join(id.as_str()).join(group.to_string())).await,
+            );
+        }
+        let storages = std::sync::Mutex::new(storages);
+        self.create_with(group, members, |id| {
+            storages.lock().unwrap().remove(id).expect("a storage per member")
+        })
+        .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn t90_groups_on_the_same_hosts_elect_and_replicate_independently() {
-    let mut h = Hosts::start(3).await;
+    let mut h: Hosts = Hosts::start(3).await;
     let all = ids(3);
     let groups: Vec<GroupId> = (1..=12).collect();
     for &g in &groups {
@@ -191,7 +228,11 @@ async fn t90_groups_on_the_same_hosts_elect_and_replicate_independently() {
     }
     for (id, host) in &h.hosts {
         let listed = host.groups();
-        assert_eq!(listed.iter().map(|i| i.group).collect::<Vec<_>>(), groups, "{id} lists its groups");
+        assert_eq!(
+            listed.iter().map(|i| i.group).collect::<Vec<_>>(),
+            groups,
+            "{id} lists its groups"
+        );
         for info in &listed {
             assert_eq!(info.metrics.group, info.group);
             assert!(info.view.running);
@@ -217,7 +258,7 @@ async fn t90_groups_on_the_same_hosts_elect_and_replicate_independently() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn t90_the_heartbeats_of_all_groups_to_a_peer_leave_as_one_batch() {
-    let mut h = Hosts::start(3).await;
+    let mut h: Hosts = Hosts::start(3).await;
     let all = ids(3);
     let groups = 24;
     for g in 1..=groups {
@@ -247,14 +288,17 @@ async fn t90_the_heartbeats_of_all_groups_to_a_peer_leave_as_one_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn t90_a_group_on_two_of_three_hosts_and_a_message_for_an_unknown_group() {
-    let mut h = Hosts::start(3).await;
+    let mut h: Hosts = Hosts::start(3).await;
     let all = ids(3);
     let pair = &all[..2];
     h.create(7, pair).await;
     h.create(8, &all).await;
     assert_eq!(h.write(7, 1, 5).await, 5);
     h.converge(7, 5).await;
-    assert_eq!(h.hosts[&all[2]].groups().iter().map(|i| i.group).collect::<Vec<_>>(), vec![8]);
+    assert_eq!(
+        h.hosts[&all[2]].groups().iter().map(|i| i.group).collect::<Vec<_>>(),
+        vec![8]
+    );
 
     // A message for group 7 reaching the third host, which does not run it.
     let stray = Message {
@@ -278,7 +322,7 @@ async fn t90_a_group_on_two_of_three_hosts_and_a_message_for_an_unknown_group() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn t90_a_group_removed_from_a_host_and_created_again_from_its_files() {
-    let mut h = Hosts::start(3).await;
+    let mut h: Hosts = Hosts::start(3).await;
     let all = ids(3);
     for g in [1, 2] {
         h.create(g, &all).await;
@@ -289,7 +333,10 @@ async fn t90_a_group_removed_from_a_host_and_created_again_from_its_files() {
     h.hosts[&third].remove_group(1).await.expect("group 1 is removed");
     h.groups.remove(&(1, third.clone()));
     assert!(h.hosts[&third].remove_group(1).await.is_err(), "removed twice");
-    assert_eq!(h.hosts[&third].groups().iter().map(|i| i.group).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(
+        h.hosts[&third].groups().iter().map(|i| i.group).collect::<Vec<_>>(),
+        vec![2]
+    );
     let stray = Message {
         group: 1,
         from: all[0].clone(),
@@ -297,7 +344,10 @@ async fn t90_a_group_removed_from_a_host_and_created_again_from_its_files() {
         term: 1,
         body: MessageBody::TimeoutNow,
     };
-    assert_eq!(h.hosts[&third].inbox().deliver(stray), Err(InboxError::UnknownGroup { group: 1 }));
+    assert_eq!(
+        h.hosts[&third].inbox().deliver(stray),
+        Err(InboxError::UnknownGroup { group: 1 })
+    );
 
     // The other two go on with group 1; group 2 is untouched on all three.
     assert_eq!(h.write(1, 1, 4).await, 4);
@@ -328,7 +378,7 @@ async fn t90_a_group_removed_from_a_host_and_created_again_from_its_files() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn t90_every_host_killed_then_every_group_recovers_what_it_acknowledged() {
-    let mut h = Hosts::start(3).await;
+    let mut h: Hosts = Hosts::start(3).await;
     let all = ids(3);
     let groups: Vec<GroupId> = (1..=8).collect();
     for &g in &groups {
@@ -349,7 +399,7 @@ async fn t90_every_host_killed_then_every_group_recovers_what_it_acknowledged() 
         node.kill().await;
     }
     h.groups.clear();
-    let old: Vec<Host> = std::mem::take(&mut h.hosts).into_values().collect();
+    let old: Vec<Host<FileStorage>> = std::mem::take(&mut h.hosts).into_values().collect();
     drop(old);
     for id in &all {
         h.start_host(id).await;
@@ -367,6 +417,94 @@ async fn t90_every_host_killed_then_every_group_recovers_what_it_acknowledged() 
     for &g in &groups {
         let leader = h.leader(g).await;
         let value = leader.read(()).await.expect("a read after recovery");
+        assert!(value >= acked[&g], "group {g}: {value} < {} acknowledged", acked[&g]);
+    }
+    for host in h.hosts.values() {
+        host.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t90_groups_on_one_shared_log_per_host_share_its_fsyncs_and_recover() {
+    let mut h: Hosts<GroupLog> = Hosts::start(3).await;
+    let all = ids(3);
+    let logs: BTreeMap<NodeId, MultiLog> = all
+        .iter()
+        .map(|id| {
+            let log = MultiLog::open(h.root.join(id.as_str()), Options::default().segment_size(64 << 10));
+            (id.clone(), log.expect("the shared log opens"))
+        })
+        .collect();
+    let groups: Vec<GroupId> = (1..=8).collect();
+    for &g in &groups {
+        h.create_with(g, &all, |id| logs[id].group(g).expect("a group's log"))
+            .await;
+    }
+    let mut acked = BTreeMap::new();
+    {
+        let h = &h;
+        let writes = groups.iter().map(|&g| async move { (g, h.write(g, 1, 20).await) });
+        for (g, n) in futures_util::future::join_all(writes).await {
+            acked.insert(g, n);
+        }
+    }
+    // Every group's writes on a host went to its one log; with 8 groups writing at
+    // once, one fdatasync made several groups' writes durable.
+    for id in &all {
+        let persists: u64 = h.members_on(id).iter().map(|n| n.metrics().persists).sum();
+        let syncs = logs[id].stats().syncs;
+        assert!(persists > 0, "{id} wrote");
+        assert!(
+            syncs < persists,
+            "{id}: {syncs} fdatasyncs for {persists} group writes: the groups did not share them"
+        );
+    }
+    // A crash of every node of every group, then each host's one log reopened.
+    for node in h.groups.values() {
+        node.kill().await;
+    }
+    h.groups.clear();
+    let old: Vec<Host<GroupLog>> = std::mem::take(&mut h.hosts).into_values().collect();
+    drop(old);
+    drop(logs);
+    for id in &all {
+        h.start_host(id).await;
+    }
+    let mut logs = BTreeMap::new();
+    for id in &all {
+        let path = h.root.join(id.as_str());
+        let mut log = None;
+        for _ in 0..300 {
+            match MultiLog::open(&path, Options::default().segment_size(64 << 10)) {
+                Ok(l) => {
+                    log = Some(l);
+                    break;
+                }
+                // A killed incarnation may still hold the directory's lock a moment.
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        let log = log.expect("the shared log reopens");
+        assert_eq!(log.groups(), groups, "{id} recovers every group");
+        logs.insert(id.clone(), log);
+    }
+    for &g in &groups {
+        for id in &all {
+            let node = h.hosts[id]
+                .create_group(
+                    g,
+                    config(),
+                    logs[id].group(g).expect("a group's log"),
+                    Counter::default(),
+                    None,
+                )
+                .await
+                .expect("group recovers");
+            h.groups.insert((g, id.clone()), node);
+        }
+    }
+    for &g in &groups {
+        let value = h.leader(g).await.read(()).await.expect("a read after recovery");
         assert!(value >= acked[&g], "group {g}: {value} < {} acknowledged", acked[&g]);
     }
     for host in h.hosts.values() {

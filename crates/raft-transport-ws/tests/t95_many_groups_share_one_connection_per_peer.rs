@@ -26,7 +26,9 @@ async fn groups_share_the_hosts_connections_and_an_unknown_group_is_a_typed_erro
     for id in &all {
         let transport = WsTransport::new(id.as_str(), ws_config("multi"), discovery.clone());
         let options = HostOptions::default().tick_interval(raft_config().heartbeat_interval);
-        let host = RaftHost::start(id.clone(), transport.clone(), options).await.expect("host starts");
+        let host = RaftHost::start(id.clone(), transport.clone(), options)
+            .await
+            .expect("host starts");
         let addr = transport.local_addr().expect("bound");
         discovery
             .register_node(id, NodeAddress::new("127.0.0.1", addr.port()))

@@ -95,7 +95,10 @@ pub(crate) struct WorkerParts<SM: StateMachine> {
 }
 
 /// Starts a worker: on a thread of its own, or on `pool`.
-pub(crate) fn start<SM: StateMachine>(parts: WorkerParts<SM>, pool: Option<&ApplyPool>) -> std::io::Result<Applier<SM>> {
+pub(crate) fn start<SM: StateMachine>(
+    parts: WorkerParts<SM>,
+    pool: Option<&ApplyPool>,
+) -> std::io::Result<Applier<SM>> {
     let name = parts.name.clone();
     let mut worker = Worker::new(parts);
     if let Some(pool) = pool {

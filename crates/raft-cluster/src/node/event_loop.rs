@@ -21,7 +21,10 @@ where
 {
     /// Runs the node until it is shut down or cannot continue safely.
     pub(super) async fn run(mut self) {
-        let mut ticker = self.ticker.take().unwrap_or_else(|| Ticker::own(self.config.heartbeat_interval));
+        let mut ticker = self
+            .ticker
+            .take()
+            .unwrap_or_else(|| Ticker::own(self.config.heartbeat_interval));
         loop {
             tokio::select! {
                 _ = ticker.tick() => {

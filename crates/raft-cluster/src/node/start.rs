@@ -46,7 +46,16 @@ impl RaftNode {
         S: LogStore + Send + 'static,
         T: Transport,
     {
-        Self::start_in(id.into(), config, storage, state_machine, transport, bootstrap, Lanes::default()).await
+        Self::start_in(
+            id.into(),
+            config,
+            storage,
+            state_machine,
+            transport,
+            bootstrap,
+            Lanes::default(),
+        )
+        .await
     }
 
     /// [`RaftNode::start`] with the lanes a host may share among its groups.
@@ -150,7 +159,7 @@ impl RaftNode {
             sinks,
         };
         let applier = apply::start(parts, lanes.pool.as_ref())
-        .map_err(|e| Error::Internal(format!("cannot start the apply worker: {e}")))?;
+            .map_err(|e| Error::Internal(format!("cannot start the apply worker: {e}")))?;
         let task = NodeTask {
             id: id.clone(),
             raw,
