@@ -51,6 +51,11 @@ pub struct RaftConfig {
     pub pre_vote: bool,
     /// [`Config::check_quorum`] (on by default).
     pub check_quorum: bool,
+    /// [`Config::quiesce`] (off by default): an idle group stops heartbeating and
+    /// ticking. Only for the groups of a [`crate::RaftHost`], whose per-peer liveness
+    /// beats then detect failures for all of them (`HostOptions::quiesce` sets it);
+    /// a node on its own with it on would not notice its leader die while quiesced.
+    pub quiesce: bool,
     /// [`Config::snapshot_chunk_bytes`].
     pub snapshot_chunk_bytes: u64,
     /// [`Config::max_bytes_per_msg`].
@@ -92,6 +97,7 @@ impl Default for RaftConfig {
             request_timeout: Duration::from_secs(5),
             pre_vote: true,
             check_quorum: true,
+            quiesce: false,
             snapshot_chunk_bytes: 1 << 20,
             max_bytes_per_msg: 1 << 20,
             max_inflight_msgs: 64,
@@ -136,6 +142,7 @@ impl RaftConfig {
         c.heartbeat_tick = 1;
         c.pre_vote = self.pre_vote;
         c.check_quorum = self.check_quorum;
+        c.quiesce = self.quiesce;
         c.max_entries_per_msg = self.max_entries_per_msg.max(1);
         if self.lease_reads {
             // Two ticks of margin for drift and scheduling below the election timeout.

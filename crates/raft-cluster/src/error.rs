@@ -75,6 +75,9 @@ pub enum Error {
     /// The host runs no group with this id.
     #[error("no group {0} on this node")]
     UnknownGroup(raft_core::GroupId),
+    /// The group id is reserved ([`crate::LIVENESS_GROUP`], the hosts' liveness beats).
+    #[error("group id {0} is reserved")]
+    ReservedGroup(raft_core::GroupId),
 }
 
 impl Error {

@@ -52,4 +52,7 @@ pub struct NodeView {
     /// A log write has been in flight longer than `RaftConfig::disk_stall_timeout`
     /// (`/health` reports it).
     pub disk_stalled: bool,
+    /// The group is idle and quiesced ([`crate::RaftConfig::quiesce`]): it sends no
+    /// heartbeats and does not tick until something wakes it.
+    pub quiesced: bool,
 }

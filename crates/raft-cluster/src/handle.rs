@@ -21,6 +21,8 @@ pub(crate) enum Request<SM: StateMachine> {
     TransferLeadership(NodeId, oneshot::Sender<Result<()>>),
     Status(oneshot::Sender<Status>),
     Snapshot(oneshot::Sender<Result<SnapshotMeta>>),
+    /// Wake a quiesced node ([`raft_core::RawNode::wake`]).
+    Wake,
     Shutdown,
 }
 
@@ -225,6 +227,12 @@ impl<SM: StateMachine> RaftHandle<SM> {
     /// Where a transport server delivers inbound messages for this node.
     pub fn inbox(&self) -> Inbox {
         self.inbox.clone()
+    }
+
+    /// Wakes the node if it is quiesced, without waiting (the host does, when a peer
+    /// falls silent); a node busy enough to have a full request queue is not quiesced.
+    pub(crate) fn wake(&self) {
+        let _ = self.requests.try_send(Request::Wake);
     }
 
     /// Stops the node gracefully and waits until it has stopped. Pending requests

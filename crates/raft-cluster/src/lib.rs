@@ -98,4 +98,4 @@ pub use node::RaftNode;
 pub use state_machine::StateMachine;
 #[doc(hidden)]
 pub use tracing as __tracing;
-pub use transport::{Inbox, InboxError, Transport, TransportError};
+pub use transport::{Inbox, InboxError, Transport, TransportError, LIVENESS_GROUP};

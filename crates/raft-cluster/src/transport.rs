@@ -49,13 +49,37 @@ enum Route {
     Groups(Arc<GroupRoutes>),
 }
 
-/// The queues of the groups a host runs, by group id.
+/// The group id of the hosts' liveness beats (`crate::RaftHost`): one per peer host
+/// per tick, standing in for the heartbeats of every quiesced group. No Raft group
+/// may have it.
+pub const LIVENESS_GROUP: GroupId = GroupId::MAX;
+
+/// The most peer hosts a host keeps liveness for.
+const MAX_PEERS: usize = 4096;
+
+/// The queues of the groups a host runs, by group id, and when each peer host was
+/// last heard (its liveness beats).
 #[derive(Debug, Default)]
 pub(crate) struct GroupRoutes {
     queues: RwLock<HashMap<GroupId, mpsc::Sender<Message>>>,
+    heard: std::sync::Mutex<HashMap<NodeId, std::time::Instant>>,
 }
 
 impl GroupRoutes {
+    /// When each peer's last liveness beat came.
+    pub(crate) fn heard(&self) -> HashMap<NodeId, std::time::Instant> {
+        self.heard.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Records a beat. At most [`MAX_PEERS`] peers are remembered, so beats that
+    /// claim ever new senders cannot grow the map.
+    fn beat(&self, from: NodeId) {
+        let mut heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
+        if heard.len() < MAX_PEERS || heard.contains_key(&from) {
+            heard.insert(from, std::time::Instant::now());
+        }
+    }
+
     /// Routes the group's messages to the queue `inbox` delivers to.
     pub(crate) fn insert(&self, group: GroupId, inbox: &Inbox) {
         if let Route::Node(tx) = &inbox.route {
@@ -143,6 +167,10 @@ impl Inbox {
         let routed;
         let (tx, closed) = match &self.route {
             Route::Node(tx) => (tx, InboxError::Closed),
+            Route::Groups(routes) if message.group == LIVENESS_GROUP => {
+                routes.beat(message.from);
+                return Ok(());
+            }
             Route::Groups(routes) => {
                 let group = message.group;
                 routed = routes.get(group).ok_or(InboxError::UnknownGroup { group })?;

@@ -57,6 +57,7 @@ struct Hosts<S = FileStorage> {
     groups: BTreeMap<(GroupId, NodeId), Group>,
     sends: Arc<AtomicU64>,
     messages: Arc<AtomicU64>,
+    quiesce: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -78,12 +79,18 @@ async fn open(dir: &Path) -> FileStorage {
 
 impl<S: LogStore + Send + 'static> Hosts<S> {
     async fn start(n: usize) -> Hosts<S> {
+        Self::start_with(n, true).await
+    }
+
+    /// Starts `n` hosts whose idle groups quiesce, or not.
+    async fn start_with(n: usize, quiesce: bool) -> Hosts<S> {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut hosts = Hosts {
             net: MemNetwork::new(),
             root: dir.path().to_owned(),
             hosts: BTreeMap::new(),
             groups: BTreeMap::new(),
+            quiesce,
             sends: Arc::default(),
             messages: Arc::default(),
             _dir: dir,
@@ -100,7 +107,10 @@ impl<S: LogStore + Send + 'static> Hosts<S> {
             sends: self.sends.clone(),
             messages: self.messages.clone(),
         };
-        let options = HostOptions::default().tick_interval(config().heartbeat_interval);
+        let options = HostOptions::default()
+            .tick_interval(config().heartbeat_interval)
+            .liveness_timeout(config().election_timeout)
+            .quiesce(self.quiesce);
         let host = RaftHost::start(id.clone(), transport, options)
             .await
             .expect("host starts");
@@ -258,7 +268,8 @@ async fn t90_groups_on_the_same_hosts_elect_and_replicate_independently() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn t90_the_heartbeats_of_all_groups_to_a_peer_leave_as_one_batch() {
-    let mut h: Hosts = Hosts::start(3).await;
+    // Groups that do not quiesce, so that they heartbeat while idle.
+    let mut h: Hosts = Hosts::start_with(3, false).await;
     let all = ids(3);
     let groups = 24;
     for g in 1..=groups {
@@ -506,6 +517,62 @@ async fn t90_groups_on_one_shared_log_per_host_share_its_fsyncs_and_recover() {
     for &g in &groups {
         let value = h.leader(g).await.read(()).await.expect("a read after recovery");
         assert!(value >= acked[&g], "group {g}: {value} < {} acknowledged", acked[&g]);
+    }
+    for host in h.hosts.values() {
+        host.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t90_idle_groups_go_quiet_and_a_dead_leaders_groups_elect_again() {
+    let mut h: Hosts = Hosts::start(3).await;
+    let all = ids(3);
+    let groups: Vec<GroupId> = (1..=24).collect();
+    for &g in &groups {
+        h.create(g, &all).await;
+    }
+    for &g in &groups {
+        assert_eq!(h.write(g, 1, 1).await, 1);
+    }
+    wait_until("every group to quiesce on every host", || {
+        h.groups.values().all(|n| n.view().quiesced)
+    })
+    .await;
+    // Quiet: over 20 ticks only the hosts' liveness beats flow (one per peer pair
+    // and tick: 6 a tick for 3 hosts), not 24 groups' heartbeats and answers (96).
+    let messages = h.messages.load(Ordering::Relaxed);
+    tokio::time::sleep(config().heartbeat_interval * 20).await;
+    let messages = h.messages.load(Ordering::Relaxed) - messages;
+    assert!(
+        messages <= 6 * 30,
+        "{messages} messages in 20 ticks of 24 quiesced groups: they are not quiet"
+    );
+    assert!(h.groups.values().all(|n| n.view().quiesced), "nothing woke them");
+
+    // A write wakes its group, and commits.
+    assert_eq!(h.write(5, 1, 1).await, 1);
+    h.converge(5, 2).await;
+
+    // The host that leads the most groups dies: its groups elect new leaders among
+    // the other two, woken by the silence of its beats, and take writes again.
+    let mut leads: BTreeMap<NodeId, Vec<GroupId>> = BTreeMap::new();
+    for &g in &groups {
+        leads.entry(h.leader(g).await.id().clone()).or_default().push(g);
+    }
+    let (victim, led) = leads.into_iter().max_by_key(|(_, g)| g.len()).expect("a leader");
+    for ((_, id), node) in &h.groups {
+        if *id == victim {
+            node.kill().await;
+        }
+    }
+    h.groups.retain(|(_, id), _| *id != victim);
+    if let Some(host) = h.hosts.remove(&victim) {
+        host.shutdown().await;
+    }
+    for &g in &led {
+        let leader = h.leader(g).await;
+        assert_ne!(leader.id(), &victim);
+        assert_eq!(h.write(g, 1, 1).await, 1, "group {g} takes writes again");
     }
     for host in h.hosts.values() {
         host.shutdown().await;

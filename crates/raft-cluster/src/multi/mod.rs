@@ -34,10 +34,12 @@ use crate::log_writer::LogWriter;
 use crate::metrics::Metrics;
 use crate::node::{Lanes, RaftNode};
 use crate::state_machine::StateMachine;
-use crate::transport::{GroupRoutes, Inbox, Transport};
+use crate::transport::{GroupRoutes, Inbox, Transport, LIVENESS_GROUP};
 
+mod liveness;
 mod mux;
 
+use liveness::Liveness;
 use mux::{GroupTransport, PeerMux};
 
 /// How a [`RaftHost`] runs its groups.
@@ -51,13 +53,25 @@ pub struct HostOptions {
     /// [`RaftConfig::heartbeat_interval`] (the election timeout stays each group's),
     /// so that the heartbeats of all groups to one peer leave together as one batch.
     pub tick_interval: std::time::Duration,
+    /// Idle groups quiesce (on by default; [`RaftConfig::quiesce`] for every group
+    /// of the host): they stop heartbeating and ticking, and the host's one liveness
+    /// beat per peer per tick detects failures for all of them. Every host of a group
+    /// must say the same.
+    pub quiesce: bool,
+    /// A peer host is silent once no liveness beat came from it for this long: the
+    /// quiesced groups it leads are woken (and elect another leader if it is gone).
+    /// Keep it at the groups' election timeout.
+    pub liveness_timeout: std::time::Duration,
 }
 
 impl Default for HostOptions {
     fn default() -> Self {
+        let raft = RaftConfig::default();
         HostOptions {
             apply_threads: 2,
-            tick_interval: RaftConfig::default().heartbeat_interval,
+            tick_interval: raft.heartbeat_interval,
+            quiesce: true,
+            liveness_timeout: raft.election_timeout,
         }
     }
 }
@@ -66,6 +80,18 @@ impl HostOptions {
     /// Sets [`HostOptions::tick_interval`] (at least 1 ms).
     pub fn tick_interval(mut self, every: std::time::Duration) -> Self {
         self.tick_interval = every.max(std::time::Duration::from_millis(1));
+        self
+    }
+
+    /// Sets [`HostOptions::quiesce`].
+    pub fn quiesce(mut self, on: bool) -> Self {
+        self.quiesce = on;
+        self
+    }
+
+    /// Sets [`HostOptions::liveness_timeout`].
+    pub fn liveness_timeout(mut self, after: std::time::Duration) -> Self {
+        self.liveness_timeout = after;
         self
     }
 
@@ -92,10 +118,20 @@ type Stopping<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 /// What the host needs of a group's handle, whatever its state machine.
 trait GroupControl: Send + Sync {
     fn info(&self, group: GroupId) -> GroupInfo;
+    fn view(&self) -> NodeView;
+    fn wake(&self);
     fn shutdown(&self) -> Stopping<'_>;
 }
 
 impl<SM: StateMachine> GroupControl for RaftHandle<SM> {
+    fn view(&self) -> NodeView {
+        RaftHandle::view(self)
+    }
+
+    fn wake(&self) {
+        RaftHandle::wake(self)
+    }
+
     fn info(&self, group: GroupId) -> GroupInfo {
         GroupInfo {
             group,
@@ -125,13 +161,51 @@ struct Inner<S, T> {
     pool: ApplyPool,
     groups: Mutex<BTreeMap<GroupId, Slot>>,
     ticks: watch::Receiver<u64>,
-    tick_interval: std::time::Duration,
-    ticker: tokio::task::JoinHandle<()>,
+    options: HostOptions,
+    /// The task that ticks the groups and runs the liveness beats.
+    ticker: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl<S, T> Drop for Inner<S, T> {
     fn drop(&mut self) {
-        self.ticker.abort();
+        if let Some(t) = self.ticker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            t.abort();
+        }
+    }
+}
+
+impl<S, T: Transport> Inner<S, T> {
+    /// The running groups' controls.
+    fn running(&self) -> Vec<Arc<dyn GroupControl>> {
+        self.groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter_map(|slot| match slot {
+                Slot::Running(c) => Some(c.clone()),
+                Slot::Starting => None,
+            })
+            .collect()
+    }
+}
+
+/// Ticks every group of the host at once, and runs the liveness beats, until the
+/// host is gone.
+async fn tick<S: Send + 'static, T: Transport>(host: std::sync::Weak<Inner<S, T>>, ticks: watch::Sender<u64>) {
+    let Some(every) = host.upgrade().map(|h| h.options.tick_interval) else {
+        return;
+    };
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut liveness = None;
+    loop {
+        interval.tick().await;
+        ticks.send_modify(|t| *t = t.wrapping_add(1));
+        let Some(host) = host.upgrade() else { return };
+        let liveness = liveness.get_or_insert_with(|| Liveness::new(host.id.clone(), host.options.liveness_timeout));
+        let running = host.running();
+        let groups: Vec<&dyn GroupControl> = running.iter().map(|c| c.as_ref()).collect();
+        liveness.tick(&host.mux, &host.routes, &groups);
     }
 }
 
@@ -195,30 +269,24 @@ where
         let pool = ApplyPool::start(id.as_str(), options.apply_threads)
             .map_err(|e| Error::Internal(format!("cannot start the apply pool: {e}")))?;
         let (tick_tx, ticks) = watch::channel(0u64);
-        let every = options.tick_interval.max(std::time::Duration::from_millis(1));
-        let ticker = tokio::spawn(async move {
-            let mut interval = tokio::time::interval(every);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                interval.tick().await;
-                tick_tx.send_modify(|t| *t = t.wrapping_add(1));
-            }
+        let mut options = options;
+        options.tick_interval = options.tick_interval.max(std::time::Duration::from_millis(1));
+        info!(%id, apply_threads = options.apply_threads, tick = ?options.tick_interval, quiesce = options.quiesce, "host started");
+        let inner = Arc::new(Inner {
+            mux: Arc::new(PeerMux::new(transport.clone())),
+            id,
+            transport,
+            routes,
+            writer,
+            pool,
+            groups: Mutex::new(BTreeMap::new()),
+            ticks,
+            options,
+            ticker: Mutex::new(None),
         });
-        info!(%id, apply_threads = options.apply_threads, tick = ?every, "host started");
-        Ok(RaftHost {
-            inner: Arc::new(Inner {
-                mux: Arc::new(PeerMux::new(transport.clone())),
-                id,
-                transport,
-                routes,
-                writer,
-                pool,
-                groups: Mutex::new(BTreeMap::new()),
-                ticks,
-                tick_interval: every,
-                ticker,
-            }),
-        })
+        let ticker = tokio::spawn(tick(Arc::downgrade(&inner), tick_tx));
+        *inner.ticker.lock().unwrap_or_else(|e| e.into_inner()) = Some(ticker);
+        Ok(RaftHost { inner })
     }
 
     /// The host's node id (every group's node on it has this id).
@@ -252,7 +320,11 @@ where
         state_machine: SM,
         bootstrap: Option<Membership>,
     ) -> Result<RaftHandle<SM>> {
-        config.heartbeat_interval = self.inner.tick_interval;
+        if group == LIVENESS_GROUP {
+            return Err(Error::ReservedGroup(group));
+        }
+        config.heartbeat_interval = self.inner.options.tick_interval;
+        config.quiesce = self.inner.options.quiesce;
         {
             let mut slots = self.slots();
             if slots.contains_key(&group) {

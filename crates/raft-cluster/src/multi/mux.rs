@@ -46,6 +46,23 @@ impl<T: Transport> PeerMux<T> {
         outcome.await.map_err(|_| TransportError::Closed)?
     }
 
+    /// Queues a batch for `to` without waiting for how its send goes (the hosts'
+    /// liveness beats).
+    pub(crate) fn post(&self, to: &NodeId, messages: Vec<Message>) {
+        let (done, _) = oneshot::channel();
+        let _ = self.queue(to).send((messages, done));
+    }
+
+    /// The peers some group has sent to.
+    pub(crate) fn peers(&self) -> std::collections::BTreeSet<NodeId> {
+        self.peers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     fn queue(&self, to: &NodeId) -> mpsc::UnboundedSender<Batch> {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(q) = peers.get(to) {

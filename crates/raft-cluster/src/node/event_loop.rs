@@ -26,8 +26,11 @@ where
             .take()
             .unwrap_or_else(|| Ticker::own(self.config.heartbeat_interval));
         loop {
+            // A quiesced node has nothing to tick: it sleeps until a message or a
+            // request wakes it (the host wakes it when a peer falls silent).
+            let quiesced = self.raw.is_quiesced();
             tokio::select! {
-                _ = ticker.tick() => {
+                _ = ticker.tick(), if !quiesced => {
                     self.raw.tick();
                     self.ticks += 1;
                     self.forget_abandoned();
@@ -123,6 +126,7 @@ where
             applied: self.applied,
             running: true,
             disk_stalled: self.disk_stalled,
+            quiesced: self.raw.is_quiesced(),
         };
         self.view.send_if_modified(|old| {
             let changed = *old != v;

@@ -88,6 +88,7 @@ where
                 let _ = reply.send(self.raw.status());
             }
             Request::Snapshot(reply) => self.snapshot_now(reply),
+            Request::Wake => self.raw.wake(),
             Request::Propose(..) | Request::Shutdown => {}
         }
     }

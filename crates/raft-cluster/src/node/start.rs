@@ -115,6 +115,7 @@ impl RaftNode {
             applied: snap.meta.index,
             running: true,
             disk_stalled: false,
+            quiesced: false,
         };
         let (view_tx, view_rx) = watch::channel(view);
         let transport = Arc::new(transport);

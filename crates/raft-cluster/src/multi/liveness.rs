@@ -1,0 +1,87 @@
+//! The hosts' liveness beats, which detect failures for every quiesced group at once
+//! (the rules of docs/raft-core.md's "Quiescence", modelled in raft-sim's
+//! `liveness.rs`):
+//!
+//! 1. every tick, the host sends every peer host one beat (a message of
+//!    [`LIVENESS_GROUP`]);
+//! 2. a peer is *silent* once no beat came from it for `HostOptions::liveness_timeout`;
+//! 3. while a peer is silent, every quiesced group it leads here is woken (its
+//!    followers then elect a new leader unless the old one speaks);
+//! 4. when a peer *becomes* silent, every quiesced group this host leads is woken (it
+//!    heartbeats, and steps down by check-quorum if it lost its quorum);
+//! 5. a peer seen for the first time counts as just heard (after a restart too).
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use raft_core::{Heartbeat, Message, MessageBody, NodeId, Role};
+
+use super::mux::PeerMux;
+use super::GroupControl;
+use crate::transport::{GroupRoutes, Transport, LIVENESS_GROUP};
+
+/// What the host remembers between ticks.
+pub(super) struct Liveness {
+    me: NodeId,
+    timeout: Duration,
+    /// When each peer was first seen (rule 5: it counts as heard then).
+    seen: HashMap<NodeId, Instant>,
+    /// The peers silent at the last tick.
+    silent: BTreeSet<NodeId>,
+}
+
+impl Liveness {
+    pub(super) fn new(me: NodeId, timeout: Duration) -> Self {
+        Liveness {
+            me,
+            timeout,
+            seen: HashMap::new(),
+            silent: BTreeSet::new(),
+        }
+    }
+
+    /// One tick: beats out, then the wake rules over `groups`.
+    pub(super) fn tick<T: Transport>(&mut self, mux: &PeerMux<T>, routes: &GroupRoutes, groups: &[&dyn GroupControl]) {
+        let now = Instant::now();
+        let heard = routes.heard();
+        let mut peers: BTreeSet<NodeId> = mux.peers();
+        peers.extend(heard.keys().cloned());
+        peers.remove(&self.me);
+        for peer in &peers {
+            mux.post(
+                peer,
+                vec![Message {
+                    group: LIVENESS_GROUP,
+                    from: self.me.clone(),
+                    to: peer.clone(),
+                    term: 0,
+                    body: MessageBody::Heartbeat(Heartbeat {
+                        commit: 0,
+                        read_round: 0,
+                    }),
+                }],
+            );
+        }
+        let mut silent = BTreeSet::new();
+        for peer in peers {
+            let first = *self.seen.entry(peer.clone()).or_insert(now);
+            let last = heard.get(&peer).copied().map_or(first, |h| h.max(first));
+            if now.saturating_duration_since(last) > self.timeout {
+                silent.insert(peer);
+            }
+        }
+        let newly_silent = silent.iter().any(|p| !self.silent.contains(p));
+        for group in groups {
+            let view = group.view();
+            if !view.quiesced {
+                continue;
+            }
+            let leader_silent = view.leader.as_ref().is_some_and(|l| silent.contains(l));
+            let leading = view.role == Role::Leader;
+            if leader_silent || (leading && newly_silent) {
+                group.wake();
+            }
+        }
+        self.silent = silent;
+    }
+}
