@@ -21,7 +21,7 @@ use crate::Inner;
 
 /// The JSON-RPC method for each Raft message type: `raft_` + the type in lower camel
 /// case.
-pub const METHODS: [(&str, &str); 11] = [
+pub const METHODS: [(&str, &str); 12] = [
     ("RequestVote", "raft_requestVote"),
     ("RequestVoteResponse", "raft_requestVoteResponse"),
     ("AppendEntries", "raft_appendEntries"),
@@ -33,6 +33,7 @@ pub const METHODS: [(&str, &str); 11] = [
     ("TimeoutNow", "raft_timeoutNow"),
     ("ReadIndex", "raft_readIndex"),
     ("ReadIndexResponse", "raft_readIndexResponse"),
+    ("Quiesce", "raft_quiesce"),
 ];
 
 /// The method that carries messages of type `kind`.

@@ -68,6 +68,9 @@ impl Harness {
         let storage = FileStorage::open(self.dir.path().join(id.as_str()), Options::default()).unwrap();
         let mut raft = raft_config();
         raft.snapshot_interval = 40;
+        // Idle, the cluster quiesces (Quiesce). Safe here without a host's liveness
+        // beats: no node dies while the cluster is quiesced.
+        raft.quiesce = true;
         start_with_transport(id.as_str(), &self.voters, raft, counting, &ws, &self.discovery, storage).await
     }
 }
@@ -119,6 +122,10 @@ async fn a_json_encoded_cluster_elects_replicates_reads_transfers_and_installs_s
     assert!(st.first_index > 31, "the leader compacted its log: {st:?}");
     nodes[lagger] = h.start(&lagger_id).await;
     converge(&nodes, &want).await;
+    wait_until("the idle cluster to quiesce", || {
+        nodes.iter().all(|n| n.view().quiesced)
+    })
+    .await;
 
     let seen = h.seen.lock().unwrap().clone();
     for kind in MessageBody::KINDS {
