@@ -2,34 +2,35 @@
 //! docs/multi-raft.md:
 //!
 //! ```text
-//! multi_load writes --groups G [--clients N] [--storage file|mem] [--net ws|mem]
+//! multi_load writes --groups G [--clients N] [--storage file|shared|mem] [--net ws|mem]
 //!                   [--secs S] [--warmup S] [--workers W]
 //! multi_load idle --groups G [--net ws|mem] [--secs S] [--settle S] [--workers W]
 //! ```
 //!
 //! `writes`: `--clients` closed-loop proposers of 16-byte commands, client `i` on
-//! group `i % G`; prints commits/s, p50/p99 (µs) and fsyncs per applied entry per
+//! group `i % G` (`--storage file`: a FileStorage directory per group; `shared`: one
+//! MultiLog per host); prints commits/s, p50/p99 (µs) and fsyncs per applied entry per
 //! host. `idle`: `G` idle groups; prints the CPU per host (% of one core) and the
 //! resident memory per group and host. One JSON line each.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use benches::load::multi::{self, Net};
+use benches::load::multi::{self, Net, Store};
 use serde_json::json;
 
 struct Args {
     mode: String,
     groups: usize,
     clients: usize,
-    file: bool,
+    store: Store,
     net: Net,
     secs: f64,
     warmup: f64,
     workers: usize,
 }
 
-const USAGE: &str = "usage: multi_load writes|idle --groups G [--clients N] [--storage file|mem] [--net ws|mem] [--secs S] [--warmup S] [--workers W]";
+const USAGE: &str = "usage: multi_load writes|idle --groups G [--clients N] [--storage file|shared|mem] [--net ws|mem] [--secs S] [--warmup S] [--workers W]";
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -41,7 +42,7 @@ fn parse() -> Result<Args, String> {
         mode,
         groups: 1,
         clients: 256,
-        file: true,
+        store: Store::File,
         net: Net::Ws,
         secs: 3.0,
         warmup: 1.0,
@@ -53,7 +54,14 @@ fn parse() -> Result<Args, String> {
         match flag.as_str() {
             "--groups" => a.groups = value()?.parse().map_err(|e| bad(&e))?,
             "--clients" => a.clients = value()?.parse().map_err(|e| bad(&e))?,
-            "--storage" => a.file = value()? == "file",
+            "--storage" => {
+                a.store = match value()?.as_str() {
+                    "file" => Store::File,
+                    "shared" => Store::Shared,
+                    "mem" => Store::Mem,
+                    other => return Err(format!("--storage {other}: file, shared or mem")),
+                }
+            }
             "--net" => {
                 a.net = match value()?.as_str() {
                     "ws" => Net::Ws,
@@ -94,7 +102,7 @@ fn main() -> ExitCode {
         let run = rt.block_on(multi::writes(
             args.groups,
             args.clients,
-            args.file,
+            args.store,
             args.net,
             warmup,
             window,
@@ -103,7 +111,7 @@ fn main() -> ExitCode {
             "mode": "writes",
             "groups": args.groups,
             "clients": args.clients,
-            "storage": if args.file { "file" } else { "mem" },
+            "storage": format!("{:?}", args.store).to_lowercase(),
             "commits_per_sec": run.stats.commits_per_sec(),
             "p50_us": run.stats.p50.as_micros() as u64,
             "p99_us": run.stats.p99.as_micros() as u64,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use raft_cluster::{HostOptions, MemNetwork, RaftConfig, RaftHandle, RaftHost, Transport};
 use raft_core::{GroupId, Membership, NodeId, Role};
 use raft_discovery::{NodeAddress, ServiceDiscovery, StaticServiceDiscovery};
-use raft_storage::{FileStorage, LogStore, Options};
+use raft_storage::{FileStorage, LogStore, MultiLog, Options};
 use raft_transport_ws::{WsConfig, WsTransport};
 
 use super::easyraft::LastCommand;
@@ -31,6 +31,17 @@ pub enum Net {
     /// WebSocket connections on 127.0.0.1.
     Ws,
     /// The in-memory network.
+    Mem,
+}
+
+/// Where each group keeps its log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// A `FileStorage` directory per group (fsync on): an fdatasync per group write.
+    File,
+    /// One `MultiLog` per host (fsync on): one fdatasync for every group that wrote.
+    Shared,
+    /// `MemStorage`.
     Mem,
 }
 
@@ -70,9 +81,9 @@ pub fn config() -> RaftConfig {
 }
 
 impl Hosts {
-    /// Starts three hosts and `groups` groups on all of them (`file`: a FileStorage
-    /// directory per group, fsync on; else memory), and waits for every group's leader.
-    pub async fn start(groups: usize, file: bool, net: Net) -> Hosts {
+    /// Starts three hosts and `groups` groups on all of them, their logs where
+    /// `store` says, and waits for every group's leader.
+    pub async fn start(groups: usize, store: Store, net: Net) -> Hosts {
         let dir = crate::bench_dir();
         let discovery = Arc::new(StaticServiceDiscovery::new(Vec::<(&str, NodeAddress)>::new()));
         let mem = MemNetwork::new();
@@ -101,18 +112,27 @@ impl Hosts {
             hosts.push(host);
             syncs.push(Arc::new(AtomicU64::new(0)));
         }
+        let mut shared = Vec::new();
+        if store == Store::Shared {
+            for (h, id) in HOSTS.iter().enumerate() {
+                let vfs = CountingVfs::new(syncs[h].clone());
+                let log = MultiLog::open_with_vfs(Arc::new(vfs), dir.path().join(id), Options::default());
+                shared.push(log.expect("the shared log opens"));
+            }
+        }
         let mut all = Vec::new();
         for g in 1..=groups as GroupId {
             let mut nodes = Vec::new();
             for (h, host) in hosts.iter().enumerate() {
-                let storage: AnyStorage = if file {
-                    let vfs = CountingVfs::new(syncs[h].clone());
-                    let path = dir.path().join(HOSTS[h]).join(g.to_string());
-                    Box::new(
-                        FileStorage::open_with_vfs(Arc::new(vfs), path, Options::default()).expect("storage opens"),
-                    )
-                } else {
-                    Box::new(raft_core::MemStorage::default())
+                let storage: AnyStorage = match store {
+                    Store::File => {
+                        let vfs = CountingVfs::new(syncs[h].clone());
+                        let path = dir.path().join(HOSTS[h]).join(g.to_string());
+                        let opened = FileStorage::open_with_vfs(Arc::new(vfs), path, Options::default());
+                        Box::new(opened.expect("storage opens"))
+                    }
+                    Store::Shared => Box::new(shared[h].group(g).expect("a group's log")),
+                    Store::Mem => Box::new(raft_core::MemStorage::default()),
                 };
                 let node = host
                     .create_group(
@@ -193,12 +213,12 @@ pub struct WriteRun {
 pub async fn writes(
     groups: usize,
     clients: usize,
-    file: bool,
+    store: Store,
     net: Net,
     warmup: Duration,
     window: Duration,
 ) -> WriteRun {
-    let hosts = Hosts::start(groups.max(1), file, net).await;
+    let hosts = Hosts::start(groups.max(1), store, net).await;
     let groups: Vec<Arc<[Node]>> = hosts.groups.iter().map(|n| n.clone().into()).collect();
     let stats = super::drive(clients, warmup, window, |i| Client {
         nodes: groups[i % groups.len()].clone(),
@@ -246,7 +266,7 @@ impl IdleRun {
 /// and `settle` passed, the CPU the process uses over `window`, and its memory.
 pub async fn idle(groups: usize, net: Net, settle: Duration, window: Duration) -> IdleRun {
     let rss_before_kib = rss_kib();
-    let hosts = Hosts::start(groups.max(1), false, net).await;
+    let hosts = Hosts::start(groups.max(1), Store::Mem, net).await;
     tokio::time::sleep(settle).await;
     let (cpu0, t0) = (cpu_secs(), Instant::now());
     tokio::time::sleep(window).await;

@@ -204,7 +204,8 @@ impl<SM: StateMachine> RaftHandle<SM> {
     }
 
     /// A stream of the node's events. A receiver that falls more than 1,024 events
-    /// behind gets `RecvError::Lagged` and continues from the newest.
+    /// behind (64 for a group of a [`crate::RaftHost`]) gets `RecvError::Lagged` and
+    /// continues from the newest.
     pub fn events(&self) -> broadcast::Receiver<RaftEvent> {
         self.events.subscribe()
     }

@@ -12,37 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use raft_cluster::testing::Counter;
-use raft_cluster::{
-    HostOptions, Inbox, InboxError, MemNetwork, MemTransport, RaftConfig, RaftHandle, RaftHost, Transport,
-    TransportError,
-};
+use raft_cluster::{HostOptions, InboxError, MemNetwork, RaftConfig, RaftHandle, RaftHost};
 use raft_core::{GroupId, Membership, Message, MessageBody, NodeId, Role};
 use raft_storage::{FileStorage, GroupLog, LogStore, MultiLog, Options};
+use support::counting::Counting;
 use support::{ids, wait_until};
-
-/// Counts what the host hands its transport: calls to `send`, and messages.
-struct Counting {
-    inner: MemTransport,
-    sends: Arc<AtomicU64>,
-    messages: Arc<AtomicU64>,
-}
-
-#[async_trait]
-impl Transport for Counting {
-    async fn start(&self, inbox: Inbox) -> Result<(), TransportError> {
-        self.inner.start(inbox).await
-    }
-    async fn send(&self, to: &NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
-        self.sends.fetch_add(1, Ordering::Relaxed);
-        self.messages.fetch_add(messages.len() as u64, Ordering::Relaxed);
-        self.inner.send(to, messages).await
-    }
-    async fn stop(&self) {
-        self.inner.stop().await
-    }
-}
 
 type Host<S> = RaftHost<S, Counting>;
 type Group = RaftHandle<Counter>;

@@ -9,28 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use raft_cluster::testing::Counter;
-use raft_cluster::{HostOptions, Inbox, MemNetwork, MemTransport, RaftConfig, RaftHost, Transport, TransportError};
-use raft_core::{MemStorage, Membership, Message, NodeId, Role};
+use raft_cluster::{HostOptions, MemNetwork, RaftConfig, RaftHost};
+use raft_core::{MemStorage, Membership, NodeId, Role};
+use support::counting::Counting;
 use support::ids;
-
-/// Counts the messages the hosts hand their transports.
-struct Counting {
-    inner: MemTransport,
-    messages: Arc<AtomicU64>,
-}
-
-#[async_trait]
-impl Transport for Counting {
-    async fn start(&self, inbox: Inbox) -> Result<(), TransportError> {
-        self.inner.start(inbox).await
-    }
-    async fn send(&self, to: &NodeId, messages: Vec<Message>) -> Result<(), TransportError> {
-        self.messages.fetch_add(messages.len() as u64, Ordering::Relaxed);
-        self.inner.send(to, messages).await
-    }
-}
 
 const GROUPS: u64 = 1_000;
 
@@ -49,6 +32,7 @@ async fn t91_a_thousand_groups_on_three_hosts_elect_and_stay_quiet() {
     for id in &all {
         let transport = Counting {
             inner: net.transport(id.clone()),
+            sends: Arc::default(),
             messages: messages.clone(),
         };
         let options = HostOptions::default()

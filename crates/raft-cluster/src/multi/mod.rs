@@ -42,6 +42,10 @@ mod mux;
 use liveness::Liveness;
 use mux::{GroupTransport, PeerMux};
 
+/// Events a group's event stream holds for a subscriber that lags behind (a node on
+/// its own holds 1,024; a host's groups are many).
+const GROUP_EVENTS: usize = 64;
+
 /// How a [`RaftHost`] runs its groups.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -342,6 +346,7 @@ where
             writer: Some(self.inner.writer.clone()),
             pool: Some(self.inner.pool.clone()),
             ticks: Some(self.inner.ticks.clone()),
+            events: GROUP_EVENTS,
         };
         let started = RaftNode::start_in(
             self.inner.id.clone(),

@@ -106,7 +106,7 @@ impl RaftNode {
         let (inbox, inbox_rx) = Inbox::new(id.clone(), 8192);
         let (req_tx, req_rx) = mpsc::channel(4096);
         let (report_tx, report_rx) = mpsc::unbounded_channel();
-        let (events, _) = broadcast::channel(1024);
+        let (events, _) = broadcast::channel(lanes.events);
         let view = NodeView {
             role: Role::Follower,
             term: raw.term(),
@@ -233,6 +233,9 @@ pub(crate) struct Lanes<S> {
     pub(crate) pool: Option<apply::ApplyPool>,
     /// The host's ticks, shared with other groups.
     pub(crate) ticks: Option<watch::Receiver<u64>>,
+    /// Events the node's event stream holds for a subscriber that lags (the buffer is
+    /// allocated whole up front: a host of a thousand groups keeps it small).
+    pub(crate) events: usize,
 }
 
 impl<S> Default for Lanes<S> {
@@ -242,6 +245,7 @@ impl<S> Default for Lanes<S> {
             writer: None,
             pool: None,
             ticks: None,
+            events: 1024,
         }
     }
 }

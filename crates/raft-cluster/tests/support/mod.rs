@@ -14,6 +14,7 @@
 
 pub mod check;
 pub mod client;
+pub mod counting;
 pub mod kv;
 
 use std::collections::{BTreeMap, BTreeSet};
