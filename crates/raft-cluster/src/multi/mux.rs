@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use raft_core::{GroupId, Message, NodeId};
+use raft_core::{GroupId, Message, MessageBody, NodeId};
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
@@ -15,6 +15,10 @@ use crate::transport::{GroupRoutes, Inbox, Transport, TransportError};
 
 /// Messages a batch from every group may add up to before the mux sends what it has.
 const MAX_BATCH: usize = 4096;
+
+/// How long a batch of heartbeats waits for the other groups' (the timer's
+/// resolution: 1 ms).
+const HEARTBEAT_LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// One group's batch for a peer, and where to say how its send went.
 type Batch = (Vec<Message>, oneshot::Sender<Result<(), TransportError>>);
@@ -88,18 +92,16 @@ impl<T> Drop for PeerMux<T> {
 /// how it went.
 async fn send_loop<T: Transport>(transport: Arc<T>, to: NodeId, mut rx: mpsc::UnboundedReceiver<Batch>) {
     while let Some((mut messages, first)) = rx.recv().await {
-        // The groups ticked together, and their batches are on their way: let every
-        // task that is ready run first, so that they join this one.
-        tokio::task::yield_now().await;
         let mut waiting = vec![first];
-        while messages.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok((more, done)) => {
-                    messages.extend(more);
-                    waiting.push(done);
-                }
-                Err(_) => break,
-            }
+        // The groups ticked together, and their batches are on their way: let every
+        // task that is ready run first, so that they join this one. Heartbeats and
+        // their answers wait a moment longer for the other groups' (they carry no
+        // write, only liveness and read confirmations).
+        tokio::task::yield_now().await;
+        drain(&mut rx, &mut messages, &mut waiting);
+        if messages.iter().all(is_heartbeat) {
+            tokio::time::sleep(HEARTBEAT_LINGER).await;
+            drain(&mut rx, &mut messages, &mut waiting);
         }
         match transport.send(&to, messages).await {
             Ok(()) => {
@@ -119,6 +121,27 @@ async fn send_loop<T: Transport>(transport: Arc<T>, to: NodeId, mut rx: mpsc::Un
             }
         }
     }
+}
+
+/// Adds whatever is queued to the batch, up to [`MAX_BATCH`] messages.
+fn drain(
+    rx: &mut mpsc::UnboundedReceiver<Batch>,
+    messages: &mut Vec<Message>,
+    waiting: &mut Vec<oneshot::Sender<Result<(), TransportError>>>,
+) {
+    while messages.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok((more, done)) => {
+                messages.extend(more);
+                waiting.push(done);
+            }
+            Err(_) => break,
+        }
+    }
+}
+
+fn is_heartbeat(m: &Message) -> bool {
+    matches!(m.body, MessageBody::Heartbeat(_) | MessageBody::HeartbeatResponse(_))
 }
 
 /// The transport a host gives each group's node: inbound messages of the group come
