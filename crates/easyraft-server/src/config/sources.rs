@@ -275,6 +275,17 @@ mod tests {
     }
 
     #[test]
+    fn quiescence_is_refused_for_a_servers_one_group() {
+        let mut c = Config::from_toml(
+            "id = \"n1\"\njoin = \"127.0.0.1:7000\"\n[raft]\nquiesce = true\n",
+            Path::new("q"),
+        )
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("raft.quiesce"), "{e}");
+    }
+
+    #[test]
     fn the_example_file_in_deploy_is_valid() {
         let text = include_str!("../../../../deploy/easyraft.toml");
         let mut c = Config::from_toml(text, Path::new("deploy/easyraft.toml")).unwrap();

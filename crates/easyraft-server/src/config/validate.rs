@@ -50,6 +50,14 @@ impl Config {
                 "needs join (the cluster to join) and learner = false (the new node becomes a voter)".into(),
             ));
         }
+        if self.raft.quiesce {
+            // Nothing would wake a quiesced follower of the server's one group if
+            // its leader died: quiescence needs a host's liveness beats.
+            return Err(invalid(
+                "raft.quiesce",
+                "is for the groups of a multi-group host (docs/multi-raft.md), not a server's one group".into(),
+            ));
+        }
         if self.bootstrap_expect == Some(0) {
             return Err(invalid("bootstrap_expect", "must be at least 1".into()));
         }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use raft_core::{Membership, NodeId, RawNode, ReadyDriver, Role, Snapshot, SnapshotMeta};
 use raft_storage::LogStore;
 use tokio::sync::{broadcast, mpsc, watch};
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{NodeTask, RaftNode};
 use crate::apply;
@@ -76,6 +76,9 @@ impl RaftNode {
         let seed = random_seed(&id);
         let mut core = config.core_config(&id, seed)?;
         core.group = lanes.group;
+        if config.quiesce && lanes.ticks.is_none() {
+            warn!(%id, "quiesce is on for a node outside a RaftHost: if its leader dies while the group is quiesced, nothing wakes it");
+        }
         let init = storage.initial_state()?;
         let last = storage.last_index()?;
         let fresh = init.hard_state == Default::default() && last == 0 && init.membership == Membership::default();
