@@ -62,21 +62,30 @@ const MAX_PEERS: usize = 4096;
 #[derive(Debug, Default)]
 pub(crate) struct GroupRoutes {
     queues: RwLock<HashMap<GroupId, mpsc::Sender<Message>>>,
-    heard: std::sync::Mutex<HashMap<NodeId, std::time::Instant>>,
+    /// Each peer's last liveness beat: when it came, and the peer's epoch.
+    heard: std::sync::Mutex<HashMap<NodeId, (std::time::Instant, u64)>>,
+    /// Bumped whenever a group stops here (removed, or its node stopped): the beats
+    /// carry it, so that the peers wake the quiesced groups this host led.
+    epoch: AtomicU64,
 }
 
 impl GroupRoutes {
-    /// When each peer's last liveness beat came.
-    pub(crate) fn heard(&self) -> HashMap<NodeId, std::time::Instant> {
+    /// Each peer's last liveness beat: when it came, and the epoch it carried.
+    pub(crate) fn heard(&self) -> HashMap<NodeId, (std::time::Instant, u64)> {
         self.heard.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// This host's epoch: how many times one of its groups stopped.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 
     /// Records a beat. At most [`MAX_PEERS`] peers are remembered, so beats that
     /// claim ever new senders cannot grow the map.
-    fn beat(&self, from: NodeId) {
+    fn beat(&self, from: NodeId, epoch: u64) {
         let mut heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
         if heard.len() < MAX_PEERS || heard.contains_key(&from) {
-            heard.insert(from, std::time::Instant::now());
+            heard.insert(from, (std::time::Instant::now(), epoch));
         }
     }
 
@@ -92,7 +101,15 @@ impl GroupRoutes {
 
     /// The group's messages are refused from now on ([`InboxError::UnknownGroup`]).
     pub(crate) fn remove(&self, group: GroupId) {
-        self.queues.write().unwrap_or_else(|e| e.into_inner()).remove(&group);
+        if self
+            .queues
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&group)
+            .is_some()
+        {
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     fn get(&self, group: GroupId) -> Option<mpsc::Sender<Message>> {
@@ -168,7 +185,11 @@ impl Inbox {
         let (tx, closed) = match &self.route {
             Route::Node(tx) => (tx, InboxError::Closed),
             Route::Groups(routes) if message.group == LIVENESS_GROUP => {
-                routes.beat(message.from);
+                let epoch = match &message.body {
+                    MessageBody::Heartbeat(h) => h.commit,
+                    _ => 0,
+                };
+                routes.beat(message.from, epoch);
                 return Ok(());
             }
             Route::Groups(routes) => {

@@ -317,6 +317,19 @@ async fn t90_a_group_removed_from_a_host_and_created_again_from_its_files() {
     }
     let third = all[2].clone();
     h.converge(1, 3).await;
+    // The third host leads group 1, and the group goes quiet: then its node there
+    // goes while the host lives on (its beats go on), and the other two must still
+    // notice (the beats' epoch changes) and elect a new leader.
+    let leader = h.leader(1).await;
+    if leader.id() != &third {
+        leader.transfer_leadership(third.clone()).await.expect("a transfer");
+    }
+    wait_until("the third host to lead group 1, quiesced", || {
+        h.members(1)
+            .iter()
+            .all(|n| n.view().quiesced && n.view().leader.as_ref() == Some(&third))
+    })
+    .await;
     h.hosts[&third].remove_group(1).await.expect("group 1 is removed");
     h.groups.remove(&(1, third.clone()));
     assert!(h.hosts[&third].remove_group(1).await.is_err(), "removed twice");

@@ -9,7 +9,11 @@
 //!    followers then elect a new leader unless the old one speaks);
 //! 4. when a peer *becomes* silent, every quiesced group this host leads is woken (it
 //!    heartbeats, and steps down by check-quorum if it lost its quorum);
-//! 5. a peer seen for the first time counts as just heard (after a restart too).
+//! 5. a peer seen for the first time counts as just heard (after a restart too);
+//! 6. a beat carries its host's epoch, bumped whenever a group stops there (removed,
+//!    or its node stopped): when a peer's epoch changes, every quiesced group it
+//!    leads here is woken, since the leader may be the group that stopped while its
+//!    host lives on.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -28,6 +32,8 @@ pub(super) struct Liveness {
     seen: HashMap<NodeId, Instant>,
     /// The peers silent at the last tick.
     silent: BTreeSet<NodeId>,
+    /// The epoch each peer's beats carried at the last tick.
+    epochs: HashMap<NodeId, u64>,
 }
 
 impl Liveness {
@@ -37,6 +43,7 @@ impl Liveness {
             timeout,
             seen: HashMap::new(),
             silent: BTreeSet::new(),
+            epochs: HashMap::new(),
         }
     }
 
@@ -55,19 +62,27 @@ impl Liveness {
                     from: self.me.clone(),
                     to: peer.clone(),
                     term: 0,
+                    // The commit field carries this host's epoch (rule 6).
                     body: MessageBody::Heartbeat(Heartbeat {
-                        commit: 0,
+                        commit: routes.epoch(),
                         read_round: 0,
                     }),
                 }],
             );
         }
         let mut silent = BTreeSet::new();
+        let mut changed = BTreeSet::new();
         for peer in peers {
             let first = *self.seen.entry(peer.clone()).or_insert(now);
-            let last = heard.get(&peer).copied().map_or(first, |h| h.max(first));
+            let beat = heard.get(&peer).copied();
+            let last = beat.map_or(first, |(h, _)| h.max(first));
             if now.saturating_duration_since(last) > self.timeout {
-                silent.insert(peer);
+                silent.insert(peer.clone());
+            }
+            if let Some((_, epoch)) = beat {
+                if self.epochs.insert(peer.clone(), epoch).is_some_and(|was| was != epoch) {
+                    changed.insert(peer);
+                }
             }
         }
         let newly_silent = silent.iter().any(|p| !self.silent.contains(p));
@@ -76,7 +91,10 @@ impl Liveness {
             if !view.quiesced {
                 continue;
             }
-            let leader_silent = view.leader.as_ref().is_some_and(|l| silent.contains(l));
+            let leader_silent = view
+                .leader
+                .as_ref()
+                .is_some_and(|l| silent.contains(l) || changed.contains(l));
             let leading = view.role == Role::Leader;
             if leader_silent || (leading && newly_silent) {
                 group.wake();
